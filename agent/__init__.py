@@ -1,0 +1,1 @@
+"""PowerDesk agent layer."""

@@ -1,0 +1,1 @@
+"""PowerDesk channels layer."""

@@ -1,0 +1,1 @@
+"""PowerDesk knowledge_base layer."""
