@@ -1,0 +1,349 @@
+"""Meter readings → a billing period's consumption (T/CI 1281 §7.2 电量计算).
+
+A reading is a register's end-of-day value (日冻结示数) dated by the day it closes. The energy of
+a period [start, end] is, per meter and register, (last reading ≤ end − last reading < start)
+× the meter's multiplier (综合倍率). A meter replaced in the period counts up to its final
+reading, the new meter from its first reading, each with its own multiplier.
+
+Nothing here guesses: a reading lower than the one before it on the same meter (no replacement
+record) is returned as a `ReadingAnomaly` for review — the register gets no consumption at all,
+never a negative one — and days without a reading are listed, so a bill built on incomplete
+data says so. Per-day kWh are given when every day is known, so the tariff engine can split a
+period exactly at a price change.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing_core.bill_types import DailyUsage, TouUsage, Usage
+from billing_core.errors import ReadingAnomalyError
+from billing_core.models import Meter, Reading, ReadingRegister
+
+ZERO = Decimal("0")
+ONE_DAY = timedelta(days=1)
+# Cumulative registers: energy is the difference of two readings. MAX_DEMAND is a level instead.
+CUMULATIVE_REGISTERS = tuple(r for r in ReadingRegister if r is not ReadingRegister.MAX_DEMAND)
+TOU_REGISTERS = (
+    ReadingRegister.CRITICAL_PEAK,
+    ReadingRegister.PEAK,
+    ReadingRegister.FLAT,
+    ReadingRegister.VALLEY,
+)
+# How far back to look for the reading that opens a period (a meter may skip a few days).
+OPENING_LOOKBACK = timedelta(days=62)
+
+
+class AnomalyKind(StrEnum):
+    READING_DECREASED = "reading_decreased"  # 示数倒走 without a replacement record
+    MISSING_DAYS = "missing_days"  # 漏抄: days of the period without a reading
+    NO_READINGS = "no_readings"  # no usable reading for the period at all
+
+
+@dataclass(frozen=True)
+class MeterInfo:
+    """What consumption needs of a meter (a `models.Meter` row, or test data)."""
+
+    meter_id: int
+    asset_no: str
+    multiplier: Decimal
+    installed_on: date
+    removed_on: date | None = None
+    replaced_meter_id: int | None = None
+    final_reading: Decimal | None = None  # 拆表示数 of the active-total register
+
+    @classmethod
+    def from_row(cls, meter: Meter) -> MeterInfo:
+        return cls(meter.id, meter.asset_no, meter.multiplier, meter.installed_on, meter.removed_on,
+                   meter.replaced_meter_id, meter.final_reading)
+
+
+@dataclass(frozen=True)
+class ReadingValue:
+    """One register value of one meter at the end of one day."""
+
+    meter_id: int
+    read_date: date
+    register: ReadingRegister
+    value: Decimal
+
+
+@dataclass(frozen=True)
+class ReadingAnomaly:
+    """Something in the readings a person must look at before the period is billed."""
+
+    kind: AnomalyKind
+    asset_no: str | None
+    register: ReadingRegister | None
+    day: date | None  # the day of the decreased reading; the first missing day
+    previous: Decimal | None = None
+    current: Decimal | None = None
+    days: tuple[date, ...] = ()  # the missing days
+    message: str = ""  # Chinese, shown to the reviewer as is
+
+    @property
+    def blocks_billing(self) -> bool:
+        """Missing days still give a correct total (the next reading covers them); the rest do not."""
+        return self.kind is not AnomalyKind.MISSING_DAYS
+
+
+@dataclass(frozen=True)
+class DayConsumption:
+    """One day's energy per cumulative register (kWh or kvarh, multiplier applied)."""
+
+    day: date
+    registers: dict[ReadingRegister, Decimal]
+
+
+@dataclass(frozen=True)
+class Consumption:
+    """A period's consumption of one customer, with everything found wrong in the readings."""
+
+    period_start: date
+    period_end: date
+    registers: dict[ReadingRegister, Decimal]  # only registers whose readings are consistent
+    max_demand_kw: Decimal | None
+    daily: list[DayConsumption]  # every day of the period, or empty when some day is unknown
+    missing_days: list[date]  # days without a reading (their energy lands on the next reading)
+    anomalies: list[ReadingAnomaly] = field(default_factory=list)
+
+    @property
+    def needs_review(self) -> bool:
+        return any(a.blocks_billing for a in self.anomalies)
+
+    @property
+    def active_kwh(self) -> Decimal | None:
+        return self.registers.get(ReadingRegister.ACTIVE_TOTAL)
+
+    def tou(self) -> TouUsage | None:
+        """kWh per time-of-use register, when the meter has them all."""
+        if not all(r in self.registers for r in TOU_REGISTERS):
+            return None
+        return TouUsage(**{r.value: self.registers[r] for r in TOU_REGISTERS})
+
+    def to_usage(self) -> Usage:
+        """The `Usage` of a bill request; refuses while an anomaly is waiting for review."""
+        blocking = [a for a in self.anomalies if a.blocks_billing]
+        if blocking:
+            raise ReadingAnomalyError("；".join(a.message for a in blocking), field="readings")
+        tou = self.tou()
+        daily = None
+        if self.daily:
+            daily = [
+                DailyUsage(
+                    day=d.day,
+                    kwh=d.registers.get(ReadingRegister.ACTIVE_TOTAL),
+                    tou=TouUsage(**{r.value: d.registers[r] for r in TOU_REGISTERS}) if tou else None,
+                )
+                for d in self.daily
+            ]
+        return Usage(
+            total_kwh=self.active_kwh if self.active_kwh is not None else (tou.total() if tou else None),
+            tou=tou,
+            daily=daily,
+            reactive_kvarh=self.registers.get(ReadingRegister.REACTIVE_TOTAL),
+            max_demand_kw=self.max_demand_kw,
+        )
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+@dataclass
+class _RegisterResult:
+    kwh: Decimal = ZERO
+    per_day: dict[date, Decimal] = field(default_factory=dict)
+    unknown_days: set[date] = field(default_factory=set)  # days whose own energy is not known
+    missing_days: set[date] = field(default_factory=set)  # days without a reading
+    anomalies: list[ReadingAnomaly] = field(default_factory=list)
+    has_data: bool = False
+
+
+def _meter_register(
+    meter: MeterInfo,
+    register: ReadingRegister,
+    series: list[tuple[date, Decimal]],
+    start: date,
+    end: date,
+    result: _RegisterResult,
+) -> None:
+    """Add one meter's share of one cumulative register to `result`."""
+    if meter.installed_on > end or (meter.removed_on is not None and meter.removed_on < start):
+        return  # not on site during the period
+    active_from = max(start, meter.installed_on + ONE_DAY)  # the installation reading is a baseline
+    active_to = min(end, meter.removed_on) if meter.removed_on else end
+    points = [(d, v) for d, v in series if d <= active_to]
+    if (
+        register is ReadingRegister.ACTIVE_TOTAL
+        and meter.removed_on is not None
+        and meter.final_reading is not None
+        and meter.removed_on <= end
+        and not any(d == meter.removed_on for d, _ in points)
+    ):
+        points = sorted([*points, (meter.removed_on, meter.final_reading)])
+    before = [p for p in points if p[0] < start]
+    inside = [p for p in points if start <= p[0]]
+    chain = ([before[-1]] if before else []) + inside
+    expected = set(_days(active_from, active_to)) if active_from <= active_to else set()
+    result.missing_days |= expected - {d for d, _ in points}
+    if not chain:
+        result.unknown_days |= expected
+        return
+    result.has_data = True
+    decreased = False
+    for (prev_day, prev_value), (day, value) in zip(chain, chain[1:], strict=False):
+        delta = value - prev_value
+        if delta < 0:
+            decreased = True
+            result.anomalies.append(
+                ReadingAnomaly(
+                    kind=AnomalyKind.READING_DECREASED,
+                    asset_no=meter.asset_no,
+                    register=register,
+                    day=day,
+                    previous=prev_value,
+                    current=value,
+                    message=(
+                        f"电表 {meter.asset_no} 的 {register.value} 示数在 {day.isoformat()} "
+                        f"由 {prev_value} 降至 {value}，且无换表记录，需人工复核"
+                    ),
+                )
+            )
+            continue
+        if (day - prev_day).days == 1 and day >= start:
+            result.per_day[day] = result.per_day.get(day, ZERO) + delta * meter.multiplier
+        else:  # the delta spans several days: none of them is known on its own
+            result.unknown_days |= {d for d in _days(prev_day + ONE_DAY, day) if start <= d <= end}
+    covered = {d for d in expected if d <= chain[-1][0] and (d > chain[0][0])}
+    result.unknown_days |= expected - covered
+    if decreased:
+        return
+    result.kwh += (chain[-1][1] - chain[0][1]) * meter.multiplier
+
+
+def compute_consumption(
+    meters: Sequence[MeterInfo],
+    readings: Iterable[ReadingValue],
+    period_start: date,
+    period_end: date,
+) -> Consumption:
+    """The consumption of one customer's meters over [period_start, period_end] (both included)."""
+    by_meter: dict[tuple[int, ReadingRegister], list[tuple[date, Decimal]]] = defaultdict(list)
+    demand: list[Decimal] = []
+    multipliers = {m.meter_id: m.multiplier for m in meters}
+    for reading in readings:
+        if reading.register is ReadingRegister.MAX_DEMAND:
+            if period_start <= reading.read_date <= period_end and reading.meter_id in multipliers:
+                demand.append(reading.value * multipliers[reading.meter_id])
+            continue
+        by_meter[(reading.meter_id, reading.register)].append((reading.read_date, reading.value))
+    registers_present = {register for (_, register) in by_meter}
+
+    totals: dict[ReadingRegister, Decimal] = {}
+    anomalies: list[ReadingAnomaly] = []
+    unknown_days: set[date] = set()
+    missing_days: set[date] = set()
+    per_day: dict[ReadingRegister, dict[date, Decimal]] = {}
+    for register in CUMULATIVE_REGISTERS:
+        if register not in registers_present:
+            continue
+        result = _RegisterResult()
+        for meter in sorted(meters, key=lambda m: m.installed_on):
+            series = sorted(by_meter.get((meter.meter_id, register), []))
+            _meter_register(meter, register, series, period_start, period_end, result)
+        anomalies.extend(result.anomalies)
+        unknown_days |= result.unknown_days
+        missing_days |= result.missing_days
+        if not result.has_data:
+            continue
+        if not result.anomalies:
+            totals[register] = result.kwh
+        per_day[register] = result.per_day
+
+    missing = sorted(missing_days)
+    if missing:
+        anomalies.append(
+            ReadingAnomaly(
+                kind=AnomalyKind.MISSING_DAYS,
+                asset_no=None,
+                register=None,
+                day=missing[0],
+                days=tuple(missing),
+                message=f"{len(missing)} 天缺少抄表数据（首日 {missing[0].isoformat()}），电量按前后示数差计算，无法逐日拆分",
+            )
+        )
+    if ReadingRegister.ACTIVE_TOTAL not in totals and ReadingRegister.ACTIVE_TOTAL not in per_day:
+        if not any(a.kind is AnomalyKind.READING_DECREASED for a in anomalies):
+            anomalies.append(
+                ReadingAnomaly(
+                    kind=AnomalyKind.NO_READINGS,
+                    asset_no=None,
+                    register=ReadingRegister.ACTIVE_TOTAL,
+                    day=None,
+                    message=f"{period_start.isoformat()} 至 {period_end.isoformat()} 没有可用的有功示数",
+                )
+            )
+    daily: list[DayConsumption] = []
+    if not unknown_days and totals and not any(a.blocks_billing for a in anomalies):
+        daily = [
+            DayConsumption(day, {r: per_day[r].get(day, ZERO) for r in totals})
+            for day in _days(period_start, period_end)
+        ]
+    return Consumption(
+        period_start=period_start,
+        period_end=period_end,
+        registers=totals,
+        max_demand_kw=max(demand) if demand else None,
+        daily=daily,
+        missing_days=missing,
+        anomalies=anomalies,
+    )
+
+
+def load_consumptions(
+    session: Session, customer_ids: Sequence[int], period_start: date, period_end: date
+) -> dict[int, Consumption]:
+    """Consumption of many customers with two queries (meters, then readings) instead of 2 × N."""
+    meters = session.scalars(
+        select(Meter).where(Meter.customer_id.in_(customer_ids), Meter.installed_on <= period_end)
+    ).all()
+    meters = [m for m in meters if m.removed_on is None or m.removed_on >= period_start - ONE_DAY]
+    meter_customer = {m.id: m.customer_id for m in meters}
+    readings_by_customer: dict[int, list[ReadingValue]] = defaultdict(list)
+    meter_ids = list(meter_customer)
+    for chunk_start in range(0, len(meter_ids), 5000):
+        chunk = meter_ids[chunk_start : chunk_start + 5000]
+        rows = session.execute(
+            select(Reading.meter_id, Reading.read_date, Reading.register, Reading.value).where(
+                Reading.meter_id.in_(chunk),
+                Reading.read_date >= period_start - OPENING_LOOKBACK,
+                Reading.read_date <= period_end,
+            )
+        )
+        for meter_id, read_date, register, value in rows:
+            readings_by_customer[meter_customer[meter_id]].append(
+                ReadingValue(meter_id, read_date, register, value)
+            )
+    infos: dict[int, list[MeterInfo]] = defaultdict(list)
+    for meter in meters:
+        infos[meter.customer_id].append(MeterInfo.from_row(meter))
+    return {
+        customer_id: compute_consumption(
+            infos.get(customer_id, []), readings_by_customer.get(customer_id, []), period_start, period_end
+        )
+        for customer_id in customer_ids
+    }
+
+
+def load_consumption(session: Session, customer_id: int, period_start: date, period_end: date) -> Consumption:
+    """Consumption of one customer over the period, from the database."""
+    return load_consumptions(session, [customer_id], period_start, period_end)[customer_id]
