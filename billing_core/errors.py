@@ -37,3 +37,7 @@ class ReadingAnomalyError(BillingError):
 
 class PaymentError(BillingError):
     """A payment is refused: unknown bill, non-positive amount, foreign currency, ..."""
+
+
+class TariffDataError(BillingError):
+    """A tariff data file is malformed; `field` names the file and the field inside it."""
