@@ -25,7 +25,7 @@ VERSION_TABLE = "alembic_version_billing"
 
 # Every module that defines billing tables on `Base`. Add yours here, or Alembic (and the
 # schema tests) will not see your tables.
-MODEL_MODULES: tuple[str, ...] = ("billing_core.models",)
+MODEL_MODULES: tuple[str, ...] = ("billing_core.models", "billing_core.operations_models")
 
 
 def billing_metadata() -> MetaData:
