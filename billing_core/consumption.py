@@ -38,6 +38,9 @@ TOU_REGISTERS = (
     ReadingRegister.FLAT,
     ReadingRegister.VALLEY,
 )
+# The total register may differ from the sum of the TOU registers by rounding, not more.
+REGISTER_TOLERANCE_KWH = Decimal("1")
+REGISTER_TOLERANCE_SHARE = Decimal("0.01")
 # How far back to look for the reading that opens a period (a meter may skip a few days).
 OPENING_LOOKBACK = timedelta(days=62)
 
@@ -46,6 +49,7 @@ class AnomalyKind(StrEnum):
     READING_DECREASED = "reading_decreased"  # 示数倒走 without a replacement record
     MISSING_DAYS = "missing_days"  # 漏抄: days of the period without a reading
     NO_READINGS = "no_readings"  # no usable reading for the period at all
+    REGISTERS_DISAGREE = "registers_disagree"  # 总 ≠ 尖+峰+平+谷 beyond the tolerance
 
 
 @dataclass(frozen=True)
@@ -124,10 +128,10 @@ class Consumption:
         return self.registers.get(ReadingRegister.ACTIVE_TOTAL)
 
     def tou(self) -> TouUsage | None:
-        """kWh per time-of-use register, when the meter has them all."""
-        if not all(r in self.registers for r in TOU_REGISTERS):
+        """kWh per time-of-use register, when the meter has peak, flat and valley (尖峰 optional)."""
+        if not all(r in self.registers for r in TOU_REGISTERS[1:]):
             return None
-        return TouUsage(**{r.value: self.registers[r] for r in TOU_REGISTERS})
+        return TouUsage(**{r.value: self.registers.get(r, ZERO) for r in TOU_REGISTERS})
 
     def to_usage(self) -> Usage:
         """The `Usage` of a bill request; refuses while an anomaly is waiting for review."""
@@ -136,17 +140,17 @@ class Consumption:
             raise ReadingAnomalyError("；".join(a.message for a in blocking), field="readings")
         tou = self.tou()
         daily = None
-        if self.daily:
+        if self.daily:  # with TOU registers a day's energy is their sum (the engine bills those)
             daily = [
                 DailyUsage(
                     day=d.day,
-                    kwh=d.registers.get(ReadingRegister.ACTIVE_TOTAL),
-                    tou=TouUsage(**{r.value: d.registers[r] for r in TOU_REGISTERS}) if tou else None,
+                    kwh=None if tou else d.registers.get(ReadingRegister.ACTIVE_TOTAL),
+                    tou=TouUsage(**{r.value: d.registers.get(r, ZERO) for r in TOU_REGISTERS}) if tou else None,
                 )
                 for d in self.daily
             ]
         return Usage(
-            total_kwh=self.active_kwh if self.active_kwh is not None else (tou.total() if tou else None),
+            total_kwh=tou.total() if tou else self.active_kwh,
             tou=tou,
             daily=daily,
             reactive_kvarh=self.registers.get(ReadingRegister.REACTIVE_TOTAL),
@@ -269,6 +273,22 @@ def compute_consumption(
             totals[register] = result.kwh
         per_day[register] = result.per_day
 
+    tou_sum = sum((totals[r] for r in TOU_REGISTERS if r in totals), ZERO)
+    active = totals.get(ReadingRegister.ACTIVE_TOTAL)
+    if active is not None and all(r in totals for r in TOU_REGISTERS[1:]):
+        tolerance = max(REGISTER_TOLERANCE_KWH, active * REGISTER_TOLERANCE_SHARE)
+        if abs(active - tou_sum) > tolerance:
+            anomalies.append(
+                ReadingAnomaly(
+                    kind=AnomalyKind.REGISTERS_DISAGREE,
+                    asset_no=None,
+                    register=ReadingRegister.ACTIVE_TOTAL,
+                    day=period_end,
+                    previous=tou_sum,
+                    current=active,
+                    message=f"有功总电量 {active} 与尖峰平谷之和 {tou_sum} 相差超过 {tolerance}，需核对电表",
+                )
+            )
     missing = sorted(missing_days)
     if missing:
         anomalies.append(

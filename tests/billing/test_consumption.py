@@ -188,3 +188,24 @@ def test_consumption_from_the_database(session: Session) -> None:
     # old: final 1220.5 − 1000 (the 20th's reading is missing but the final reading covers it); new: 22 − 0
     assert result.active_kwh == Decimal("220.5") + Decimal("22")
     assert result.missing_days == [] and not result.needs_review
+
+
+def test_a_total_register_far_from_the_tou_sum_is_held_for_review() -> None:
+    steps = {ReadingRegister.PEAK: "2", ReadingRegister.FLAT: "3", ReadingRegister.VALLEY: "5",
+             ReadingRegister.ACTIVE_TOTAL: "12"}  # 12 a day against 10 in the TOU registers
+    readings = [r for reg, step in steps.items() for r in _series(1, "100", step, range(0, 32), reg)]
+    result = compute_consumption([METER], readings, OCT_1, OCT_31)
+    assert [a.kind for a in result.anomalies] == [AnomalyKind.REGISTERS_DISAGREE]
+    with pytest.raises(ReadingAnomalyError, match="尖峰平谷"):
+        result.to_usage()
+
+
+def test_residential_tou_meter_without_critical_peak_register() -> None:
+    steps = {ReadingRegister.PEAK: "2", ReadingRegister.FLAT: "3", ReadingRegister.VALLEY: "5",
+             ReadingRegister.ACTIVE_TOTAL: "10"}
+    readings = [r for reg, step in steps.items() for r in _series(1, "100", step, range(0, 32), reg)]
+    meter = MeterInfo(1, "R-1", Decimal("1"), date(2024, 1, 1))
+    usage = compute_consumption([meter], readings, OCT_1, OCT_31).to_usage()
+    assert usage.tou is not None and usage.tou.critical_peak == 0 and usage.tou.valley == Decimal("155")
+    assert usage.total_kwh == Decimal("310")
+    assert usage.daily is not None and usage.daily[3].kwh is None and usage.daily[3].tou.flat == Decimal("3")
