@@ -351,11 +351,12 @@ def _residential(bill: _Bill, usage: _Usage) -> None:
             continue
         season = tiers.season(segment.start.month)
         household = "many_person" if attrs.household_type == HouseholdType.MANY_PERSON else "ordinary"
-        limit_1, limit_2 = tiers.limits[household][season]
+        monthly_1, monthly_2 = tiers.limits[household][season]
+        limit_1, limit_2 = Decimal(monthly_1), Decimal(monthly_2)
         factor = bill.month_factor(segment)
         if factor != ONE:
-            limit_1 = int((limit_1 * factor).quantize(LIMIT_STEP, rounding=ROUND_HALF_UP))
-            limit_2 = int((limit_2 * factor).quantize(LIMIT_STEP, rounding=ROUND_HALF_UP))
+            limit_1 = (limit_1 * factor).quantize(LIMIT_STEP, rounding=ROUND_HALF_UP)
+            limit_2 = (limit_2 * factor).quantize(LIMIT_STEP, rounding=ROUND_HALF_UP)
         kwh = segment.total
         in_tier_1 = min(kwh, limit_1)
         in_tier_2 = min(max(kwh - limit_1, ZERO), limit_2 - limit_1)
@@ -537,6 +538,9 @@ def _ci(bill: _Bill, usage: _Usage) -> None:
                 continue
             prices = table.by_period[period]
             ratio = table.ratios[period]
+            ratio_text = f"比价{ratio}"
+            if period == "critical_peak" and tou_data.critical_peak is not None:
+                ratio_text = f"峰段比价{tou_data.ratios['peak']}×尖峰上浮{tou_data.critical_peak.multiplier_on_peak}"  # type: ignore[index]
             for component in COMPONENTS:
                 price = prices[component]
                 source = None
@@ -550,7 +554,7 @@ def _ci(bill: _Bill, usage: _Usage) -> None:
                     f"{component}_{period}", f"{PERIOD_CN[period]}{COMPONENT_CN[component]}", qty, "kWh", price,
                     agency if source is None else tou_version,
                     f"{bill.part(segment)}{PERIOD_CN[period]}电量{qty}千瓦时×{COMPONENT_SHORT_CN[component]}单价{price}元/千瓦时"
-                    f"（平段{table.flat[component]}元{energy_text}×比价{ratio}，按{tou_version.key}）。",
+                    f"（平段{table.flat[component]}元{energy_text}×{ratio_text}，按{tou_version.key}）。",
                     segment,
                     source=source if source else f"{agency.source_text}；{tou_version.source_text}",
                 )
