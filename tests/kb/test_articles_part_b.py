@@ -91,7 +91,8 @@ def parse_article(path: Path) -> Article:
         raise ArticleFormatError(f"{path.name}: effective_date must be a YYYY-MM-DD date")
     for key in ("applies_to", "keywords"):
         value = meta[key]
-        if not isinstance(value, list) or not value or not all(isinstance(v, str) and v.strip() for v in value):
+        all_text = isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
+        if not value or not all_text:
             raise ArticleFormatError(f"{path.name}: {key} must be a non-empty list of strings")
     applies_to = meta["applies_to"]
     if applies_to != ["all"] and not set(applies_to) <= CUSTOMER_CATEGORIES:
