@@ -94,7 +94,9 @@ class SentenceTransformerEmbedder:
             raise FileNotFoundError(f"sentence-transformers model directory not found: {path}")
         self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
         self.name = f"st:{path}"
-        self.dim = int(self._model.get_sentence_embedding_dimension() or 0)
+        dimension = getattr(self._model, "get_embedding_dimension", None) or \
+            self._model.get_sentence_embedding_dimension
+        self.dim = int(dimension() or 0)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:
