@@ -30,6 +30,7 @@ class ConsumptionChange(_Strict):
 
 class VerificationPolicy(_Strict):
     consumption_change: ConsumptionChange
+    missing_days_allowed: int = Field(default=0, ge=0)
     zero_consumption_allowed_units: list[str] = []
     amount_tolerance: Decimal = Field(default=Decimal("0"), ge=0)
     kwh_price_bounds: dict[str, tuple[Decimal, Decimal]]

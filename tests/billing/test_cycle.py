@@ -11,3 +11,117 @@ def test_the_billing_migration_chain_has_a_single_head() -> None:
     """Two revisions on the same parent would make `db upgrade` refuse to run."""
     heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
     assert len(heads) == 1, heads
+
+
+from datetime import date, timedelta  # noqa: E402
+from decimal import Decimal  # noqa: E402
+
+import pytest  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from billing_core.cycle import release_reviewed_bills, run_cycle  # noqa: E402
+from billing_core.models import Bill, BillLine, BillStatus, WorkOrder, WorkOrderKind, WorkOrderStatus  # noqa: E402
+from billing_core.operations_models import CycleRun, OutboxNotification  # noqa: E402
+from tests.billing.ops_factories import add_bill, add_customer, add_daily_readings, add_meter  # noqa: E402
+
+ISSUE = date(2026, 8, 2)
+JULY_FIRST, JULY_LAST = date(2026, 6, 30), date(2026, 7, 31)
+
+
+def seed_july(session: Session) -> dict[str, object]:
+    """Three households: one ordinary, one whose use tripled, one whose meter ran backwards."""
+    steady = add_customer(session, 1, openid="wx-openid-1")
+    add_daily_readings(session, add_meter(session, steady), JULY_FIRST, JULY_LAST, "1000", "12.903")
+    add_bill(session, steady, "2026-06", "380", "223.77", bill_no="GD2026064401000000001")
+    jumped = add_customer(session, 2, phone=None, openid=None)
+    add_daily_readings(session, add_meter(session, jumped), JULY_FIRST, JULY_LAST, "5000", "12.903")
+    add_bill(session, jumped, "2026-06", "120", "70.66", bill_no="GD2026064401000000002")
+    backwards = add_customer(session, 3)
+    add_daily_readings(session, add_meter(session, backwards), JULY_FIRST, JULY_LAST, "8000", "10",
+                       overrides={date(2026, 7, 20): "100"})
+    session.commit()
+    return {"steady": steady, "jumped": jumped, "backwards": backwards}
+
+
+def test_cycle_issues_clean_bills_holds_flagged_ones_and_blocks_bad_readings(session: Session) -> None:
+    people = seed_july(session)
+    result = run_cycle(session, "2026-07", issue_date=ISSUE)
+    session.commit()
+    assert (result.bills_computed, result.bills_issued, result.bills_held, result.blocked) == (2, 1, 1, 1)
+    assert result.hits_by_rule == {"consumption_jump_last_month": 1, "reading_decreased": 1}
+
+    steady = session.scalar(select(Bill).where(Bill.customer_id == people["steady"].id, Bill.period == "2026-07"))
+    assert steady.status is BillStatus.ISSUED
+    assert steady.bill_no == "GD202607440100000001"
+    assert steady.due_date == ISSUE + timedelta(days=15)
+    assert steady.total_kwh == Decimal("399.993")  # 31 days × 12.903 kWh
+    assert steady.amount == sum(line.amount for line in steady.lines)
+    assert [line.code for line in steady.lines] == ["tier_1", "tier_2"]
+
+    jumped = session.scalar(select(Bill).where(Bill.customer_id == people["jumped"].id, Bill.period == "2026-07"))
+    assert jumped.status is BillStatus.HELD and jumped.bill_no is None and jumped.due_date is None
+    review = session.scalar(select(WorkOrder).where(WorkOrder.bill_id == jumped.id))
+    assert review.kind is WorkOrderKind.REVIEW and review.payload["rules"] == ["consumption_jump_last_month"]
+
+    blocked = session.scalar(select(WorkOrder).where(WorkOrder.account_no == people["backwards"].account_no))
+    assert blocked.bill_id is None and "reading_decreased" in blocked.payload["rules"]
+    assert session.scalar(select(func.count()).select_from(Bill).where(
+        Bill.customer_id == people["backwards"].id, Bill.period == "2026-07")) == 0
+
+    messages = session.scalars(select(OutboxNotification).order_by(OutboxNotification.channel)).all()
+    assert [(m.channel.value, m.bill_id) for m in messages] == [("sms", steady.id), ("wechat_template", steady.id)]
+    assert f"{steady.amount}元" in messages[0].body and "2026-08-17" in messages[0].body
+
+
+def test_running_an_issued_period_again_changes_nothing(session: Session) -> None:
+    seed_july(session)
+    run_cycle(session, "2026-07", issue_date=ISSUE)
+    session.commit()
+    counts = [session.scalar(select(func.count()).select_from(t)) for t in (Bill, BillLine, WorkOrder, OutboxNotification)]
+    again = run_cycle(session, "2026-07", issue_date=ISSUE + timedelta(days=1))
+    session.commit()
+    assert again.already_done and "未做任何更改" in again.summary()
+    assert [session.scalar(select(func.count()).select_from(t))
+            for t in (Bill, BillLine, WorkOrder, OutboxNotification)] == counts
+
+
+def test_a_held_bill_is_issued_once_its_review_is_resolved(session: Session) -> None:
+    people = seed_july(session)
+    run_cycle(session, "2026-07", issue_date=ISSUE)
+    session.commit()
+    assert release_reviewed_bills(session, "2026-07", issue_date=ISSUE).released == 0
+    jumped = session.scalar(select(Bill).where(Bill.customer_id == people["jumped"].id, Bill.period == "2026-07"))
+    review = session.scalar(select(WorkOrder).where(WorkOrder.bill_id == jumped.id))
+    review.status = WorkOrderStatus.RESOLVED
+    session.commit()
+    released = release_reviewed_bills(session, "2026-07", issue_date=date(2026, 8, 5))
+    session.commit()
+    session.refresh(jumped)
+    assert released.released == 1 and jumped.status is BillStatus.ISSUED
+    assert jumped.bill_no == "GD202607440100000002" and jumped.due_date == date(2026, 8, 20)
+    assert released.notifications == 0  # no phone, no WeChat: nothing to send, nothing faked
+    run = session.scalar(select(CycleRun).where(CycleRun.period == "2026-07"))
+    assert (run.bills_issued, run.bills_held) == (2, 0)
+
+
+def test_a_failing_cycle_leaves_nothing_behind(session: Session) -> None:
+    seed_july(session)
+
+    def broken_loader(*_args: object) -> dict:
+        raise RuntimeError("meter data system unreachable")
+
+    with pytest.raises(RuntimeError):
+        run_cycle(session, "2026-07", issue_date=ISSUE, usage_loader=broken_loader)
+    session.rollback()
+    assert session.scalar(select(func.count()).select_from(CycleRun)) == 0
+    assert session.scalar(select(func.count()).select_from(Bill).where(Bill.period == "2026-07")) == 0
+    assert run_cycle(session, "2026-07", issue_date=ISSUE).bills_issued == 1  # and it can run again
+
+
+def test_a_bad_period_is_refused() -> None:
+    from billing_core.errors import InvalidRequestError
+
+    with pytest.raises(InvalidRequestError) as err:
+        run_cycle(None, "2026-13")  # type: ignore[arg-type]
+    assert err.value.field == "period"
