@@ -97,3 +97,101 @@ def test_bills_not_issued_cannot_be_paid(status: str) -> None:
 def test_unknown_bill_is_refused() -> None:
     with pytest.raises(PaymentError, match="不存在"):
         decide_payment(request(), None, None)
+
+
+# --- posting to the database (SQLite and PostgreSQL) ---------------------------------------------
+
+from datetime import date  # noqa: E402
+
+from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from billing_core.models import Bill, BillStatus, Customer, Payment, WorkOrder, WorkOrderKind  # noqa: E402
+from billing_core.payments_store import post_payment  # noqa: E402
+from tests.billing.ops_factories import add_bill, add_customer  # noqa: E402
+
+BILL_NO = "GD202607440100000001"
+
+
+def issued_bill(session: Session, prepaid: str = "0") -> Bill:
+    customer = add_customer(session, 1, prepaid=prepaid)
+    bill = add_bill(session, customer, "2026-07", "400", "242.55", status=BillStatus.ISSUED, bill_no=BILL_NO,
+                    due_date=date(2026, 8, 17))
+    session.commit()
+    return bill
+
+
+def pay(session: Session, amount: str = "242.55", key: str = "wx-0001", channel: str = "wechat_pay"):
+    result = post_payment(session, request(amount, idempotency_key=key, channel=channel, bill_no=BILL_NO))
+    session.commit()
+    return result
+
+
+def count(session: Session, model: type) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def test_posting_settles_the_bill(session: Session) -> None:
+    bill = issued_bill(session)
+    result = pay(session)
+    session.refresh(bill)
+    assert result.outcome is PaymentOutcome.POSTED and bill.status is BillStatus.PAID
+    stored = session.scalar(select(Payment))
+    assert (stored.amount, stored.currency, stored.channel.value) == (Decimal("242.55"), "CNY", "wechat_pay")
+
+
+def test_the_same_payment_posted_twice_is_one_payment(session: Session) -> None:
+    issued_bill(session)
+    first, second = pay(session), pay(session)
+    assert second.outcome is PaymentOutcome.ALREADY_RECORDED and second.payment_id == first.payment_id
+    assert count(session, Payment) == 1 and count(session, WorkOrder) == 0
+
+
+def test_a_second_real_payment_becomes_a_refund_work_order(session: Session) -> None:
+    bill = issued_bill(session)
+    pay(session)
+    duplicate = pay(session, key="ali-0002", channel="alipay")
+    session.refresh(bill)
+    assert duplicate.outcome is PaymentOutcome.DUPLICATE and bill.status is BillStatus.PAID
+    assert count(session, Payment) == 2
+    order = session.scalar(select(WorkOrder).where(WorkOrder.no == duplicate.refund_work_order))
+    assert order.kind is WorkOrderKind.REFUND and order.payload["refund"] == "242.55"
+    assert order.bill_id == bill.id and order.payload["reason"] == "duplicate"
+
+
+def test_partial_then_rest(session: Session) -> None:
+    bill = issued_bill(session)
+    pay(session, "100.00", key="c-1", channel="counter")
+    session.refresh(bill)
+    assert bill.status is BillStatus.PARTIALLY_PAID
+    pay(session, "142.55", key="c-2", channel="counter")
+    session.refresh(bill)
+    assert bill.status is BillStatus.PAID and count(session, WorkOrder) == 0
+
+
+def test_prepaid_balance_is_drawn_down_and_cannot_go_negative(session: Session) -> None:
+    bill = issued_bill(session, prepaid="300.00")
+    pay(session, key="pre-1", channel="prepaid")
+    customer = session.get(Customer, bill.customer_id)
+    session.refresh(customer)
+    assert customer.prepaid_balance == Decimal("57.45")
+    bill.status = BillStatus.ISSUED  # pretend a second bill: the balance no longer covers it
+    session.commit()
+    with pytest.raises(PaymentError) as err:
+        post_payment(session, request("242.55", idempotency_key="pre-2", channel="prepaid", bill_no=BILL_NO))
+    session.rollback()
+    assert err.value.field == "amount" and count(session, Payment) == 1
+
+
+@pytest.mark.parametrize("bad", ["unknown_bill", "zero", "usd"])
+def test_refused_payments_write_nothing(session: Session, bad: str) -> None:
+    issued_bill(session)
+    with pytest.raises(PaymentError):
+        if bad == "unknown_bill":
+            post_payment(session, request(bill_no="GD000000000000000000"))
+        elif bad == "zero":
+            post_payment(session, request("0.00", bill_no=BILL_NO))
+        else:
+            post_payment(session, request(currency="USD", bill_no=BILL_NO))
+    session.rollback()
+    assert count(session, Payment) == 0
