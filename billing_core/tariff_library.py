@@ -237,16 +237,16 @@ class TariffVersion(_Data):
             raise ValueError("confirmed: true but unconfirmed figures are listed")
         return self
 
-    @property
+    @functools.cached_property
     def key(self) -> str:
         """The name a bill line cites, e.g. ``gz-residential-tiers@2021-06-01``."""
         return f"{self.id}@{self.version}"
 
-    @property
+    @functools.cached_property
     def source_text(self) -> str:
         return "；".join(self.source)
 
-    @property
+    @functools.cached_property
     def regions(self) -> frozenset[str]:
         return frozenset([self.region, *self.applies_to_regions])
 
