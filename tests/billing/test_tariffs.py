@@ -179,3 +179,10 @@ def test_tou_hours_must_cover_the_day(tmp_path: Path) -> None:
     path.write_text(path.read_text(encoding="utf-8").replace("valley: [[0, 8]]", "valley: [[0, 7]]"), encoding="utf-8")
     with pytest.raises(TariffDataError, match="periods"):
         load_library(directory)
+
+
+def test_billing_doc_names_every_tariff_with_unconfirmed_figures(library) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "billing.md").read_text(encoding="utf-8")
+    section = doc.split("## Figures no source settles", 1)[1]
+    for key, _, _ in library.unconfirmed():
+        assert key.split("@")[0] in section, key
