@@ -64,3 +64,82 @@ def test_unknown_category_and_negative_principal_are_refused() -> None:
         late_fee(Decimal("1"), date(2026, 1, 1), date(2026, 2, 1), "industrial")
     with pytest.raises(BillingError, match="principal"):
         late_fee(Decimal("-1"), date(2026, 1, 1), date(2026, 2, 1), "residential")
+
+
+# --- a dunning pass over the database (SQLite and PostgreSQL) ------------------------------------
+
+from datetime import UTC, datetime  # noqa: E402
+
+from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from billing_core.bill_types import CustomerCategory  # noqa: E402
+from billing_core.dunning_store import run_dunning  # noqa: E402
+from billing_core.models import BillStatus, Payment, PaymentChannel, WorkOrder, WorkOrderKind  # noqa: E402
+from billing_core.operations_models import DunningAction, LateFeeAccrual, OutboxNotification  # noqa: E402
+from tests.billing.ops_factories import add_bill, add_customer  # noqa: E402
+
+DUE = date(2026, 8, 17)
+
+
+def seed_overdue(session: Session) -> dict[str, int]:
+    home = add_customer(session, 1, openid="wx-1")
+    shop = add_customer(session, 2, category=CustomerCategory.CI_SINGLE, phone="13900000000")
+    part = add_customer(session, 3)
+    settled = add_customer(session, 4)
+    bills = {
+        "home": add_bill(session, home, "2026-07", "400", "242.55", BillStatus.ISSUED, "GDH", DUE),
+        "shop": add_bill(session, shop, "2026-07", "9000", "6000.00", BillStatus.ISSUED, "GDS", DUE),
+        "part": add_bill(session, part, "2026-07", "300", "180.00", BillStatus.PARTIALLY_PAID, "GDP", DUE),
+        "settled": add_bill(session, settled, "2026-07", "300", "180.00", BillStatus.PAID, "GDX", DUE),
+    }
+    session.add(Payment(bill_id=bills["part"].id, customer_id=part.id, amount=Decimal("100.00"),
+                        channel=PaymentChannel.COUNTER, paid_at=datetime(2026, 8, 10, tzinfo=UTC),
+                        idempotency_key="c-1"))
+    session.commit()
+    return {name: bill.id for name, bill in bills.items()}
+
+
+def count(session: Session, model: type) -> int:
+    return session.scalar(select(func.count()).select_from(model))
+
+
+def test_nothing_happens_on_the_due_date(session: Session) -> None:
+    seed_overdue(session)
+    assert run_dunning(session, DUE).overdue_bills == 0
+    session.commit()
+    assert count(session, DunningAction) == 0
+
+
+def test_first_reminders_with_late_fees(session: Session) -> None:
+    ids = seed_overdue(session)
+    result = run_dunning(session, date(2026, 8, 20))  # 3 days overdue
+    session.commit()
+    assert result.overdue_bills == 3 and result.actions == {"reminder": 3}
+    fees = {row.bill_id: row for row in session.scalars(select(LateFeeAccrual))}
+    assert fees[ids["shop"]].amount == Decimal("36.00")  # 6000 × 0.002 × 3
+    assert fees[ids["home"]].amount == Decimal("1.00")  # 242.55 × 0.001 × 3 = 0.73 → minimum 1 元
+    assert fees[ids["part"]].principal == Decimal("80.00")  # only what is still owed
+    assert ids["settled"] not in fees
+    channels = sorted((m.bill_id, m.channel.value) for m in session.scalars(select(OutboxNotification)))
+    assert channels == sorted([(ids["home"], "sms"), (ids["home"], "wechat_template"), (ids["shop"], "sms"),
+                               (ids["part"], "sms")])
+    body = session.scalar(select(OutboxNotification.body).where(OutboxNotification.bill_id == ids["shop"]))
+    assert "逾期3天" in body and "6000.00元" in body and "36.00元" in body
+
+
+def test_the_same_day_twice_changes_nothing_and_tiers_escalate(session: Session) -> None:
+    ids = seed_overdue(session)
+    run_dunning(session, date(2026, 8, 20))
+    session.commit()
+    before = (count(session, DunningAction), count(session, OutboxNotification), count(session, LateFeeAccrual))
+    assert run_dunning(session, date(2026, 8, 20)).actions == {}
+    session.commit()
+    assert (count(session, DunningAction), count(session, OutboxNotification), count(session, LateFeeAccrual)) == before
+    late = run_dunning(session, date(2026, 9, 20))  # 34 days overdue
+    session.commit()
+    # The shop (6000 元) and the household (242.55 元) reach the call tier; the part-payer owes 80 元 only.
+    assert late.actions == {"agent_call": 2, "second_reminder": 1}
+    calls = session.scalars(select(WorkOrder).where(WorkOrder.kind == WorkOrderKind.DUNNING_CALL)).all()
+    assert sorted(c.bill_id for c in calls) == sorted([ids["home"], ids["shop"]])
+    assert all(c.priority.value == "high" for c in calls)
