@@ -319,7 +319,13 @@ def _split_note(bill: _Bill, segments: list[Segment], reasons: dict[date, list[s
         return
     why = "；".join(f"{day}起{'、'.join(dict.fromkeys(r))}" for day, r in sorted(reasons.items()))
     parts = "、".join(f"{s.label}（{s.days}天）" for s in segments)
-    how = "各段电量按逐日电量精确归集" if bill.request.usage.daily else "未提供逐日电量，各段电量按天数比例折算（保留3位小数，末段取余数）"
+    usage = bill.request.usage
+    if not usage.daily:
+        how = "未提供逐日电量，各段电量按天数比例折算（保留3位小数，末段取余数）"
+    elif usage.daily[0].tou is None and usage.tou is not None:
+        how = "各段电量按逐日电量精确归集，各段峰平谷电量按全期分时比例分摊"
+    else:
+        how = "各段电量按逐日电量精确归集"
     extra = "，阶梯基数按各段天数占账期天数的比例折算并四舍五入取整" if tiers else ""
     extra += "，基本电费按天数比例折算" if bill.request.attributes.category == CustomerCategory.CI_TWO_PART else ""
     bill.notes.append(f"本账期跨越电价调整（{why}），分{len(segments)}段计费：{parts}；{how}{extra}。")
@@ -360,6 +366,8 @@ def _residential(bill: _Bill, usage: _Usage) -> None:
     bill.split = len(segments) > 1
     _split_note(bill, segments, reasons, tiers=attrs.household_type != HouseholdType.SHARED_METER)
 
+    if bill.months > 1 and attrs.household_type != HouseholdType.SHARED_METER:
+        bill.notes.append(f"本账期共{bill.period_days}天，按{bill.months}个月计算阶梯基数。")
     energy_amount = ZERO
     for segment in segments:
         tiers_version = bill.version(tiers_id, segment.start)
@@ -390,7 +398,7 @@ def _residential(bill: _Bill, usage: _Usage) -> None:
         who = "多人口家庭" if household == "many_person" else "一户一表"
         limits_text = f"{who}{SEASON_CN[season]}第一档上限{limit_1}千瓦时、第二档上限{limit_2}千瓦时（均含本数）"
         if factor != ONE:
-            limits_text += "，已按天数折算"
+            limits_text += "，已按天数折算" if bill.split else f"，按{bill.months}个月计"
         if tou_id is None:
             for code, name, qty, tier_key, rule in (
                 ("tier_1", "第一档电费", in_tier_1, "tier_1", f"不超过{limit_1}千瓦时"),
@@ -523,6 +531,8 @@ def _ci(bill: _Bill, usage: _Usage) -> None:
         bill.notes.append("工商业用户已无目录电价，按电网企业代理购电价格计费。")
     if two_part:
         _check_basic_inputs(request)
+        if bill.months > 1:
+            bill.notes.append(f"本账期共{bill.period_days}天，基本电费按{bill.months}个月计收。")
 
     start, end = request.period_start, request.period_end
     reasons: dict[date, list[str]] = {}

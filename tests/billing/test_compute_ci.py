@@ -234,3 +234,19 @@ def test_total_is_sum_of_lines_and_grows_with_kwh(tou, extra, month, kvarh) -> N
     no_pf = compute_bill(two_part(tou, start, end, pf_standard=None))
     more = compute_bill(two_part({**tou, "flat": tou["flat"] + extra}, start, end, pf_standard=None))
     assert more.total > no_pf.total
+
+
+def test_daily_totals_split_exactly_and_registers_follow_the_period_shares() -> None:
+    start = date(2025, 10, 20)
+    days = [start + timedelta(days=i) for i in range(31)]
+    request = BillRequest.model_validate(
+        {"attributes": {"category": "ci_single", "purchase_mode": "agency"}, "period_start": start,
+         "period_end": days[-1],
+         "usage": {"tou": {"peak": "215", "flat": "430", "valley": "215"},
+                   "daily": [{"day": d, "kwh": "40" if d.month == 10 else "20"} for d in days]}}
+    )
+    bill = compute_bill(request)
+    october = {l.code: l.quantity for l in bill.lines if l.period_start == start}
+    assert october["market_allocation"] == D("480")  # 12 days × 40 kWh, exactly
+    assert october["energy_peak"] == D("120")  # a quarter of the period's registers are peak
+    assert bill.total_kwh == D("860")

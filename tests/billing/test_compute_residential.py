@@ -227,3 +227,9 @@ def test_any_split_keeps_every_kwh(start: date, days: int, kwh: Decimal) -> None
     bill = compute_bill(residential(kwh, start, start + timedelta(days=days - 1)))
     assert sum((l.quantity for l in bill.lines), D("0")) == kwh
     assert amount(bill, "tier_1") >= 0
+
+
+def test_a_three_month_period_gets_three_months_of_tier_limits() -> None:
+    bill = compute_bill(residential(1300, date(2026, 1, 1), date(2026, 3, 31)))
+    assert {l.code: l.quantity for l in bill.lines} == {"tier_1": D("600"), "tier_2": D("600"), "tier_3": D("100")}
+    assert any("按3个月" in n for n in bill.notes)
