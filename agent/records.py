@@ -1,0 +1,200 @@
+"""Recording conversations and turns, CSAT answers, and first-contact resolution from the records.
+
+First-contact resolution follows T/CI 1281 table 1 (「客户服务需求在第一次客户服务接触中完全解决的
+占比」): a customer's need counts once, at its first conversation; it is resolved at first contact
+when that conversation ended `resolved` and the same customer did not come back about the same
+topic within the window (7 days by default). A conversation that is itself such a repeat contact
+is not a new need, so it is not counted again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from agent.models import ConversationRecord, Outcome, TurnRecord
+
+FCR_WINDOW_DAYS = 7
+
+CSAT_LABELS: dict[str, int] = {"非常满意": 5, "很满意": 5, "满意": 5, "一般": 3, "不满意": 1, "非常不满意": 1,
+                               "不太满意": 2, "还行": 3, "挺好": 4, "很好": 5}
+_CSAT_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+
+
+class CsatError(ValueError):
+    """The answer is not a rating we understand (the message says what is accepted)."""
+
+
+def parse_csat(answer: str | int) -> tuple[int, str]:
+    """满意 / 一般 / 不满意 or 1–5 (Arabic or Chinese digit, 「4分」) → (score 1..5, label)."""
+    if isinstance(answer, int) and not isinstance(answer, bool):
+        if 1 <= answer <= 5:
+            return answer, str(answer)
+        raise CsatError("csat: 评分应为1到5分")
+    text = str(answer).strip()
+    for label in sorted(CSAT_LABELS, key=len, reverse=True):  # 不满意 before 满意
+        if label in text:
+            return CSAT_LABELS[label], label
+    match = re.fullmatch(r"\s*([1-5一二两三四五])\s*(?:分|星)?\s*[。.!！]?\s*", text)
+    if match:
+        raw = match.group(1)
+        score = int(raw) if raw.isdigit() else _CSAT_DIGITS[raw]
+        return score, str(score)
+    raise CsatError("csat: 请回复「满意」「一般」「不满意」，或1到5分")
+
+
+@dataclass(frozen=True)
+class ToolCallRecord:
+    tool: str
+    arguments: dict[str, Any]
+    result: Any
+
+
+class Recorder:
+    """Writes conversations and turns to the database; one short transaction per call."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def start(self, conversation_id: str, channel: str, brain: str, account_no: str | None = None,
+              started_at: datetime | None = None) -> int:
+        """The record id of this conversation, created on first use (idempotent across processes)."""
+        with self.sessions.begin() as session:
+            existing = session.scalar(select(ConversationRecord).where(
+                ConversationRecord.conversation_id == conversation_id))
+            if existing is not None:
+                return existing.id
+            record = ConversationRecord(conversation_id=conversation_id, channel=channel, brain=brain,
+                                        account_no=account_no, started_at=started_at or datetime.now(UTC),
+                                        intents=[], tickets=[])
+            session.add(record)
+            session.flush()
+            return record.id
+
+    def record_turn(self, record_id: int, *, user_text: str, reply_text: str, brain: str,
+                    intents: Sequence[str], tool_calls: Sequence[dict[str, Any]],
+                    citations: Sequence[dict[str, Any]], latency_ms: int, message_id: str | None = None,
+                    grounded: bool = True, violations: Sequence[str] = (), account_no: str | None = None,
+                    topic: str | None = None, tickets: Sequence[str] = (), outcome: Outcome | None = None) -> int:
+        """Append one turn and update the conversation's running summary."""
+        with self.sessions.begin() as session:
+            conversation = session.get(ConversationRecord, record_id)
+            if conversation is None:
+                raise KeyError(f"record_id: no conversation record {record_id}")
+            position = conversation.turn_count + 1
+            turn = TurnRecord(conversation_pk=record_id, position=position, message_id=message_id, brain=brain,
+                              user_text=user_text, reply_text=reply_text, intents=list(intents),
+                              tool_calls=[_jsonable(call) for call in tool_calls],
+                              citations=[_jsonable(c) for c in citations], grounded=grounded,
+                              violations=list(violations), latency_ms=latency_ms)
+            session.add(turn)
+            conversation.turn_count = position
+            conversation.brain = brain
+            if account_no and not conversation.account_no:
+                conversation.account_no = account_no
+            if topic and not conversation.topic:
+                conversation.topic = topic
+            conversation.intents = list(dict.fromkeys([*conversation.intents, *intents]))
+            conversation.tickets = list(dict.fromkeys([*conversation.tickets, *tickets]))
+            if outcome is not None:
+                conversation.outcome = _stronger(conversation.outcome, outcome)
+            session.flush()
+            return turn.id
+
+    def finish(self, record_id: int, outcome: Outcome | None = None) -> None:
+        """Close the conversation; with no outcome yet, it was abandoned."""
+        with self.sessions.begin() as session:
+            conversation = session.get(ConversationRecord, record_id)
+            if conversation is None:
+                raise KeyError(f"record_id: no conversation record {record_id}")
+            if outcome is not None:
+                conversation.outcome = _stronger(conversation.outcome, outcome)
+            conversation.outcome = conversation.outcome or Outcome.ABANDONED
+            conversation.ended_at = conversation.ended_at or datetime.now(UTC)
+
+    def record_csat(self, record_id: int, answer: str | int) -> int:
+        """Store the customer's rating; returns the 1..5 score. Raises CsatError on other text."""
+        score, label = parse_csat(answer)
+        with self.sessions.begin() as session:
+            conversation = session.get(ConversationRecord, record_id)
+            if conversation is None:
+                raise KeyError(f"record_id: no conversation record {record_id}")
+            conversation.csat_score, conversation.csat_label = score, label
+            conversation.csat_at = datetime.now(UTC)
+        return score
+
+
+# Which outcome wins when a conversation has several: a handoff or ticket says more than "resolved".
+_OUTCOME_RANK = {Outcome.ABANDONED: 0, Outcome.RESOLVED: 1, Outcome.TICKET: 2, Outcome.TRANSFERRED: 3}
+
+
+def _stronger(current: Outcome | None, new: Outcome) -> Outcome:
+    if current is None or _OUTCOME_RANK[new] >= _OUTCOME_RANK[current]:
+        return new
+    return current
+
+
+def _jsonable(value: Any) -> Any:
+    """Tool results hold Decimals and dates; JSON columns want strings."""
+    from datetime import date
+    from decimal import Decimal
+    from enum import Enum
+
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Decimal | date | datetime):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if hasattr(value, "model_dump"):
+        return _jsonable(value.model_dump())
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+@dataclass(frozen=True)
+class FcrResult:
+    needs: int  # first contacts in the period (the denominator)
+    resolved_first: int  # of which resolved with no repeat contact within the window
+    window_days: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.resolved_first / self.needs if self.needs else None
+
+
+def first_contact_resolution(session: Session, start: datetime, end: datetime,
+                             window_days: int = FCR_WINDOW_DAYS, channel: str | None = None) -> FcrResult:
+    """FCR of the conversations started in [start, end) (T/CI 1281 table 1)."""
+    window = timedelta(days=window_days)
+    query = select(ConversationRecord).where(ConversationRecord.started_at < end + window,
+                                            ConversationRecord.started_at >= start - window)
+    rows = list(session.scalars(query.order_by(ConversationRecord.started_at, ConversationRecord.id)))
+    by_need: dict[tuple[str, str], list[ConversationRecord]] = {}
+    for row in rows:
+        if row.account_no and row.topic:
+            by_need.setdefault((row.account_no, row.topic), []).append(row)
+
+    needs = resolved = 0
+    for row in rows:
+        if not (start <= row.started_at < end) or (channel and row.channel != channel):
+            continue
+        same = by_need.get((row.account_no, row.topic), []) if row.account_no and row.topic else [row]
+        earlier = [o for o in same if o.started_at < row.started_at and row.started_at - o.started_at <= window]
+        if earlier:
+            continue  # a repeat contact about a need already counted
+        needs += 1
+        later = [o for o in same if o.id != row.id and o.started_at >= row.started_at
+                 and o.started_at - row.started_at <= window]
+        if row.outcome == Outcome.RESOLVED and not later:
+            resolved += 1
+    return FcrResult(needs=needs, resolved_first=resolved, window_days=window_days)

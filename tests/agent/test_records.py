@@ -1,0 +1,95 @@
+"""Conversation/turn records, CSAT parsing and storage, and first-contact resolution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from agent.migrate import upgrade
+from agent.models import ConversationRecord, Outcome, TurnRecord
+from agent.records import CsatError, Recorder, first_contact_resolution, parse_csat
+from billing_core.db import make_engine
+
+
+@pytest.fixture()
+def recorder(tmp_path: Path) -> Recorder:
+    url = f"sqlite:///{tmp_path / 'records.db'}"
+    upgrade(url)
+    return Recorder(sessionmaker(bind=make_engine(url), expire_on_commit=False))
+
+
+@pytest.mark.parametrize(("answer", "score"), [("满意", 5), ("一般", 3), ("不满意", 1), ("非常不满意", 1),
+                                               (4, 4), ("2分", 2), ("五", 5), ("3", 3)])
+def test_parse_csat(answer: str | int, score: int) -> None:
+    assert parse_csat(answer)[0] == score
+
+
+@pytest.mark.parametrize("answer", ["好的", "6", 0, "今天天气"])
+def test_parse_csat_refuses_other_text(answer: str | int) -> None:
+    with pytest.raises(CsatError, match="csat"):
+        parse_csat(answer)
+
+
+def test_turns_and_conversation_summary_are_recorded(recorder: Recorder) -> None:
+    rid = recorder.start("conv-1", "wechat", "local")
+    assert recorder.start("conv-1", "wechat", "local") == rid  # idempotent
+    recorder.record_turn(rid, user_text="查电费", reply_text="请提供户号", brain="local", intents=["lookup_bill"],
+                         tool_calls=[], citations=[], latency_ms=3, topic="lookup_bill")
+    recorder.record_turn(rid, user_text="0100012345 1234", reply_text="您5月电费242.55元", brain="local",
+                         intents=["inform"], latency_ms=5, account_no="0100012345", outcome=Outcome.RESOLVED,
+                         tool_calls=[{"tool": "lookup_bill", "arguments": {"period": "2026-05"},
+                                      "result": {"amount": Decimal("242.55")}}],
+                         citations=[{"article_id": "bill-001", "title": "如何看账单"}])
+    recorder.finish(rid)
+    assert recorder.record_csat(rid, "满意") == 5
+    with recorder.sessions() as session:
+        conv = session.scalar(select(ConversationRecord).where(ConversationRecord.conversation_id == "conv-1"))
+        assert conv.turn_count == 2 and conv.account_no == "0100012345" and conv.topic == "lookup_bill"
+        assert conv.outcome == Outcome.RESOLVED and conv.csat_score == 5 and conv.ended_at is not None
+        turns = session.scalars(select(TurnRecord).order_by(TurnRecord.position)).all()
+        assert turns[1].tool_calls[0]["result"]["amount"] == "242.55"
+        assert turns[1].citations[0]["article_id"] == "bill-001"
+
+
+def test_unfinished_conversation_is_abandoned_and_ticket_outranks_resolved(recorder: Recorder) -> None:
+    rid = recorder.start("conv-2", "web", "local")
+    recorder.finish(rid)
+    rid3 = recorder.start("conv-3", "web", "local")
+    recorder.record_turn(rid3, user_text="a", reply_text="b", brain="local", intents=[], tool_calls=[],
+                         citations=[], latency_ms=1, outcome=Outcome.TICKET, tickets=["WO202611230001"])
+    recorder.record_turn(rid3, user_text="c", reply_text="d", brain="local", intents=[], tool_calls=[],
+                         citations=[], latency_ms=1, outcome=Outcome.RESOLVED)
+    with recorder.sessions() as session:
+        assert session.scalar(select(ConversationRecord.outcome).where(ConversationRecord.id == rid)) \
+            == Outcome.ABANDONED
+        conv3 = session.get(ConversationRecord, rid3)
+        assert conv3.outcome == Outcome.TICKET and conv3.tickets == ["WO202611230001"]
+
+
+def _conversation(recorder: Recorder, cid: str, account: str, topic: str, at: datetime, outcome: Outcome,
+                  channel: str = "web") -> None:
+    rid = recorder.start(cid, channel, "local", account_no=account, started_at=at)
+    recorder.record_turn(rid, user_text="x", reply_text="y", brain="local", intents=[topic], tool_calls=[],
+                         citations=[], latency_ms=1, topic=topic, outcome=outcome)
+
+
+def test_first_contact_resolution_counts_repeat_contacts_within_the_window(recorder: Recorder) -> None:
+    t0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    _conversation(recorder, "a1", "0100000001", "lookup_bill", t0, Outcome.RESOLVED)  # FCR
+    _conversation(recorder, "b1", "0100000002", "explain_bill", t0, Outcome.RESOLVED)  # repeated on day 3
+    _conversation(recorder, "b2", "0100000002", "explain_bill", t0 + timedelta(days=3), Outcome.RESOLVED)
+    _conversation(recorder, "c1", "0100000003", "open_dispute", t0, Outcome.TICKET)  # not resolved
+    _conversation(recorder, "d1", "0100000004", "lookup_bill", t0, Outcome.RESOLVED)  # back after 9 days: new
+    _conversation(recorder, "d2", "0100000004", "lookup_bill", t0 + timedelta(days=9), Outcome.RESOLVED)
+    _conversation(recorder, "e1", "0100000001", "payment_status", t0 + timedelta(days=1), Outcome.RESOLVED)
+    start, end = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC)
+    with recorder.sessions() as session:
+        result = first_contact_resolution(session, start, end)
+        assert (result.needs, result.resolved_first) == (6, 4)  # a1, d1, d2, e1 of a1 b1 c1 d1 d2 e1
+        wider = first_contact_resolution(session, start, end, window_days=10)
+        assert (wider.needs, wider.resolved_first) == (5, 2)  # d2 is now a repeat of d1
