@@ -98,7 +98,7 @@ class Usage(_Strict):
     @model_validator(mode="after")
     def _one_source_of_energy(self) -> Usage:
         if self.total_kwh is None and self.tou is None and not self.daily:
-            raise ValueError("give total_kwh, tou or daily usage")
+            raise ValueError("give total_kwh, tou or daily usage（需提供 total_kwh、tou 或 daily 之一）")
         return self
 
 
@@ -126,7 +126,7 @@ class BillRequest(_Strict):
     @model_validator(mode="after")
     def _period_in_order(self) -> BillRequest:
         if self.period_end < self.period_start:
-            raise ValueError("period_end is before period_start")
+            raise ValueError("period_end is before period_start（结束日期早于开始日期）")
         return self
 
 

@@ -38,13 +38,37 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(code=BAD_INPUT_EXIT_CODE)
 
 
+_MESSAGES_CN = {
+    "decimal_parsing": "不是有效的数字",
+    "decimal_type": "不是有效的数字",
+    "finite_number": "必须是有限的数字",
+    "greater_than_equal": "不能小于 {ge}",
+    "missing": "缺少必填字段",
+    "extra_forbidden": "不认识的字段",
+    "enum": "取值无效，可选：{expected}",
+    "date_parsing": "不是有效日期（YYYY-MM-DD）",
+    "date_from_datetime_parsing": "不是有效日期（YYYY-MM-DD）",
+    "date_type": "不是有效日期（YYYY-MM-DD）",
+    "string_type": "应为字符串",
+    "bool_parsing": "应为 true 或 false",
+    "model_type": "应为 JSON 对象",
+}
+
+
 def describe_validation_error(error: ValidationError) -> str:
-    """One line per problem, each naming the field path (e.g. ``usage.total_kwh``)."""
+    """One line per problem, each naming the field path (e.g. ``usage.total_kwh``), in Chinese."""
     parts = []
     for item in error.errors():
         field = ".".join(str(p) for p in item.get("loc", ())) or "(request)"
-        parts.append(f"{field}: {item.get('msg', 'invalid')}")
-    return "; ".join(parts)
+        template = _MESSAGES_CN.get(item.get("type", ""))
+        try:
+            message = template.format(**item.get("ctx", {})) if template else str(item.get("msg", "invalid"))
+        except (KeyError, IndexError):
+            message = str(item.get("msg", "invalid"))
+        if item.get("type") == "value_error":  # our own validators (e.g. period order)
+            message = str(item.get("msg", "")).removeprefix("Value error, ")
+        parts.append(f"{field}: {message}")
+    return "；".join(parts)
 
 
 @app.command("quote")
@@ -72,6 +96,12 @@ def quote(
     except BillingError as exc:
         fail(str(exc))
     sys.stdout.write(bill.model_dump_json(indent=2) + "\n")
+
+
+# run-cycle, release, pay, reconcile, dun, kpi: the monthly operations (billing_core/operations_cli.py).
+from billing_core.operations_cli import register as _register_operations  # noqa: E402
+
+_register_operations(app)
 
 
 if __name__ == "__main__":

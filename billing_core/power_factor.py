@@ -14,7 +14,6 @@ from billing_core.money import round_half_up
 from billing_core.tariff_library import PowerFactor, PowerFactorTable
 
 STEP = Decimal("0.01")
-HUNDRED = Decimal("100")
 
 
 def power_factor(active_kwh: Decimal, reactive_kvarh: Decimal, decimals: int = 2) -> Decimal | None:

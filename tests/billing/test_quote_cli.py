@@ -104,3 +104,17 @@ def test_examples_validate_against_the_schema(name: str) -> None:
         bad["usage"] = {"total_kwh": wrong}
         with pytest.raises(jsonschema.ValidationError):
             jsonschema.validate(bad, bill_request_schema())
+
+
+def test_errors_are_in_chinese_and_name_every_bad_field(tmp_path: Path) -> None:
+    request = _example("residential.json")
+    request["usage"]["total_kwh"] = "abc"
+    request["attributes"]["category"] = "x"
+    result = runner.invoke(app, ["quote", str(_write(tmp_path, request))])
+    assert result.exit_code == 2
+    assert "usage.total_kwh: 不是有效的数字" in result.stderr
+    assert "attributes.category: 取值无效" in result.stderr
+    request = _example("residential.json")
+    request["period_end"] = "2025-06-01"
+    result = runner.invoke(app, ["quote", str(_write(tmp_path, request))])
+    assert result.exit_code == 2 and "period_end" in result.stderr and "结束日期早于开始日期" in result.stderr
