@@ -1,0 +1,184 @@
+"""The LLM brain: a chat model with tool calling over the same tools as the local brain.
+
+Configured by `POWERDESK_LLM_BASE_URL`, `POWERDESK_LLM_MODEL`, `POWERDESK_LLM_API_KEY` (any
+OpenAI-compatible endpoint: DeepSeek, Qwen, vLLM, Ollama). The written service policy
+(`agent/policy.md`) is the system prompt. Write tools (dispute, complaint) are never run by the
+model directly: the call is turned into a pending action the customer must confirm (the
+interrupt), and the dialogue engine runs it on "是". Any endpoint error or timeout raises
+`LLMUnavailable`, and the engine answers the turn with the local brain instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.tools import BaseTool
+
+from agent.state import PendingAction
+
+POLICY_FILE = Path(__file__).with_name("policy.md")
+WRITE_TOOLS = frozenset({"open_dispute", "intake_complaint"})
+MAX_TOOL_STEPS = 6
+DEFAULT_TIMEOUT_SECONDS = 20.0
+
+
+class LLMUnavailable(RuntimeError):
+    """The endpoint failed, timed out or misbehaved: answer this turn with the local brain."""
+
+
+@dataclass(frozen=True)
+class LLMSettings:
+    base_url: str
+    model: str
+    api_key: str
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
+
+    @classmethod
+    def from_env(cls) -> LLMSettings | None:
+        """None when no endpoint is configured (the LLM brain is then unavailable)."""
+        base_url = os.environ.get("POWERDESK_LLM_BASE_URL")
+        if not base_url:
+            return None
+        timeout = float(os.environ.get("POWERDESK_LLM_TIMEOUT", DEFAULT_TIMEOUT_SECONDS))
+        return cls(base_url=base_url, model=os.environ.get("POWERDESK_LLM_MODEL", "deepseek-chat"),
+                   api_key=os.environ.get("POWERDESK_LLM_API_KEY", "not-needed"), timeout=timeout)
+
+
+def make_chat_model(settings: LLMSettings) -> BaseChatModel:
+    """A `ChatOpenAI` for the endpoint; no retries, because a slow turn falls back instead."""
+    from langchain_openai import ChatOpenAI
+
+    return ChatOpenAI(base_url=settings.base_url, model=settings.model, api_key=settings.api_key,
+                      timeout=settings.timeout, max_retries=0, temperature=0)
+
+
+@lru_cache(maxsize=1)
+def service_policy() -> str:
+    return POLICY_FILE.read_text(encoding="utf-8")
+
+
+@dataclass
+class ToolCall:
+    """One executed tool call: what the model asked for and what the tool returned."""
+
+    tool: str
+    arguments: dict[str, Any]
+    result: Any
+
+    def as_record(self) -> dict[str, Any]:
+        return {"tool": self.tool, "arguments": self.arguments, "result": parse_tool_output(self.result)}
+
+
+@dataclass
+class LLMTurn:
+    reply: str
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    pending: PendingAction | None = None
+    messages: list[BaseMessage] = field(default_factory=list)  # kept for a regeneration
+
+
+def parse_tool_output(result: Any) -> Any:
+    """Tool outputs as plain data: pydantic models dumped, JSON strings decoded."""
+    if hasattr(result, "model_dump"):
+        return result.model_dump(mode="json")
+    if isinstance(result, str):
+        text = result.strip()
+        if text[:1] in "{[":
+            try:
+                return json.loads(text)
+            except json.JSONDecodeError:
+                return result
+    return result
+
+
+def tool_output_text(result: Any) -> str:
+    """What the model reads back from a tool."""
+    if isinstance(result, str):
+        return result
+    return json.dumps(parse_tool_output(result), ensure_ascii=False, default=str)
+
+
+def _describe_write(tool: str, arguments: dict[str, Any]) -> str:
+    """The sentence read back before a write; values are the model's arguments, shown verbatim."""
+    label = {"open_dispute": "提交电费核查申请（异议工单）", "intake_complaint": "登记投诉工单"}[tool]
+    details = "，".join(f"{key}：{value}" for key, value in arguments.items() if value not in (None, ""))
+    return f"我将为您{label}（{details}）。确认办理请回复“是”，不办理请回复“否”。"
+
+
+class LLMBrain:
+    """Runs one turn: model ↔ tools until the model answers, or stops at a write for confirmation."""
+
+    def __init__(self, model: BaseChatModel, max_steps: int = MAX_TOOL_STEPS) -> None:
+        self.model = model
+        self.max_steps = max_steps
+
+    @classmethod
+    def from_env(cls) -> LLMBrain | None:
+        settings = LLMSettings.from_env()
+        return cls(make_chat_model(settings)) if settings else None
+
+    def _invoke(self, runnable: Any, messages: list[BaseMessage]) -> AIMessage:
+        try:
+            answer = runnable.invoke(messages)
+        except Exception as exc:  # openai.APIError, timeouts, connection errors, bad JSON …
+            raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(answer, AIMessage):
+            raise LLMUnavailable(f"unexpected model output {type(answer).__name__}")
+        return answer
+
+    def respond(self, user_text: str, tools: Sequence[BaseTool], history: Sequence[dict[str, str]] = (),
+                context: str = "") -> LLMTurn:
+        """Answer `user_text` given the conversation so far and a short context note (who is verified)."""
+        system = service_policy() + (f"\n\n## 当前会话\n{context}" if context else "")
+        messages: list[BaseMessage] = [SystemMessage(system)]
+        for item in history:
+            messages.append(HumanMessage(item["text"]) if item["role"] == "user" else AIMessage(item["text"]))
+        messages.append(HumanMessage(user_text))
+        by_name = {tool.name: tool for tool in tools}
+        runnable = self.model.bind_tools(list(tools)) if tools else self.model
+        calls: list[ToolCall] = []
+        for _ in range(self.max_steps):
+            answer = self._invoke(runnable, messages)
+            messages.append(answer)
+            if not answer.tool_calls:
+                return LLMTurn(reply=_text_of(answer), tool_calls=calls, messages=messages)
+            for call in answer.tool_calls:
+                name, arguments = call["name"], dict(call.get("args") or {})
+                if name in WRITE_TOOLS:
+                    pending = PendingAction(tool=name, arguments=arguments, summary=_describe_write(name, arguments))
+                    return LLMTurn(reply=pending.summary, tool_calls=calls, pending=pending, messages=messages)
+                tool = by_name.get(name)
+                if tool is None:
+                    output: Any = json.dumps({"status": "invalid_input", "message": f"没有名为 {name} 的工具"},
+                                             ensure_ascii=False)
+                else:
+                    try:
+                        output = tool.invoke(arguments)
+                    except Exception as exc:  # a bad argument from the model: tell it, don't crash the turn
+                        output = json.dumps({"status": "invalid_input", "message": str(exc)}, ensure_ascii=False)
+                calls.append(ToolCall(tool=name, arguments=arguments, result=output))
+                messages.append(ToolMessage(content=tool_output_text(output), tool_call_id=call.get("id") or name))
+        raise LLMUnavailable(f"no answer after {self.max_steps} tool steps")
+
+    def regenerate(self, turn: LLMTurn, unbacked: Sequence[str]) -> str:
+        """Ask once more, naming the figures no tool result backs."""
+        note = ("上面的回复包含没有来源的数字：" + "、".join(unbacked) +
+                "。请重写回复：只使用工具结果、知识库段落或客户原话中的数字，不要自行计算或编造。")
+        messages = [*turn.messages, HumanMessage(note)]
+        return _text_of(self._invoke(self.model, messages))
+
+
+def _text_of(message: AIMessage) -> str:
+    content = message.content
+    if isinstance(content, str):
+        return content.strip()
+    parts = [part.get("text", "") if isinstance(part, dict) else str(part) for part in content]
+    return "".join(parts).strip()

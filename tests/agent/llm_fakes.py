@@ -1,0 +1,103 @@
+"""Stand-ins for an LLM endpoint: a scripted chat model, and an HTTP server replaying recorded
+OpenAI chat-completion responses so the real `ChatOpenAI` client code path runs offline."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import Field
+
+
+class ScriptedChatModel(BaseChatModel):
+    """Replays scripted AIMessages (with tool_calls) in order and keeps what it was sent."""
+
+    script: list[AIMessage]
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted"
+
+    def bind_tools(self, tools: Sequence[Any], **kwargs: Any) -> ScriptedChatModel:
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        self.seen.append(list(messages))
+        if not self.script:
+            raise RuntimeError("script exhausted")
+        return ChatResult(generations=[ChatGeneration(message=self.script.pop(0))])
+
+
+def completion(content: str | None = None, tool_calls: list[tuple[str, dict[str, Any]]] = ()) -> dict[str, Any]:
+    """An OpenAI chat-completion response body, as recorded from an OpenAI-compatible endpoint."""
+    message: dict[str, Any] = {"role": "assistant", "content": content}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": f"call_{i}", "type": "function",
+             "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}}
+            for i, (name, args) in enumerate(tool_calls)]
+    return {"id": "chatcmpl-rec", "object": "chat.completion", "created": 1763900000, "model": "deepseek-chat",
+            "choices": [{"index": 0, "message": message,
+                         "finish_reason": "tool_calls" if tool_calls else "stop", "logprobs": None}],
+            "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
+
+
+@dataclass
+class Recorded:
+    body: dict[str, Any] | None = None
+    status: int = 200
+    delay: float = 0.0
+
+
+@dataclass
+class ReplayServer:
+    url: str
+    queue: list[Recorded]
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+
+@contextmanager
+def replay_server(responses: list[Recorded]) -> Iterator[ReplayServer]:
+    """A loopback HTTP server answering POST /v1/chat/completions from `responses`, in order."""
+    state = ReplayServer(url="", queue=list(responses))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            length = int(self.headers.get("Content-Length", 0))
+            state.requests.append(json.loads(self.rfile.read(length) or b"{}"))
+            recorded = state.queue.pop(0) if state.queue else Recorded(status=500, body={"error": "exhausted"})
+            if recorded.delay:
+                time.sleep(recorded.delay)
+            payload = json.dumps(recorded.body or {"error": {"message": "upstream error", "type": "server_error"}})
+            try:
+                self.send_response(recorded.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload.encode())))
+                self.end_headers()
+                self.wfile.write(payload.encode())
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
