@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from billing_core.bill_types import BillRequest
@@ -250,3 +250,78 @@ def test_daily_totals_split_exactly_and_registers_follow_the_period_shares() -> 
     assert october["market_allocation"] == D("480")  # 12 days × 40 kWh, exactly
     assert october["energy_peak"] == D("120")  # a quarter of the period's registers are peak
     assert bill.total_kwh == D("860")
+
+
+amounts = st.decimals(min_value=0, max_value=10**6, places=3).map(str)
+
+
+def _one_energy_source(usage: dict) -> dict:
+    """Random totals and registers would almost never agree; keep the registers when both are drawn."""
+    if "tou" in usage:
+        usage.pop("total_kwh", None)
+    return usage
+
+any_request = st.fixed_dictionaries(
+    {
+        "attributes": st.fixed_dictionaries(
+            {
+                "category": st.sampled_from(["residential"] * 3 + ["ci_single", "ci_two_part"] * 2 + ["agricultural"]),
+                "region": st.sampled_from(["guangzhou"] * 8 + ["foshan", "shenzhen"]),
+                "household_type": st.sampled_from(["ordinary", "many_person", "shared_meter"]),
+                "residential_tou": st.booleans(),
+                "voltage_level": st.sampled_from(["<1kV", "1-10kV", "35kV", "110kV", "220kV+", "500kV"]),
+                "purchase_mode": st.sampled_from(["catalog", "agency", "agency", "market"]),
+                "basic_charge_mode": st.sampled_from([None, "capacity", "capacity", "demand", "demand"]),
+                "capacity_kva": st.one_of(st.none(), amounts, amounts),
+                "contracted_demand_kw": st.one_of(st.none(), amounts, amounts),
+                "pf_standard": st.sampled_from([None, "0.90", "0.85", "0.80", "0.75"]),
+            }
+        ),
+        "start": st.one_of(
+            st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 11, 15)),
+            st.dates(min_value=date(2025, 1, 1), max_value=date(2026, 11, 15)),
+            st.dates(min_value=date(2016, 6, 1), max_value=date(2027, 2, 1)),
+        ),
+        "days": st.integers(1, 95),
+        "usage": st.fixed_dictionaries(
+            {"reactive_kvarh": st.one_of(st.none(), amounts, amounts), "max_demand_kw": st.one_of(st.none(), amounts)},
+            optional={
+                "total_kwh": amounts,
+                "tou": st.fixed_dictionaries({p: amounts for p in ("critical_peak", "peak", "flat", "valley")}),
+            },
+        ).map(_one_energy_source),
+        "prices": st.one_of(st.none(), st.none(), st.fixed_dictionaries({"energy_price": amounts})),
+        "back_charge_kwh": st.decimals(min_value=-1000, max_value=1000, places=2).map(str),
+    }
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_request)
+def test_any_request_gives_a_bill_or_a_billing_error_naming_a_field(raw) -> None:
+    from pydantic import ValidationError
+
+    from billing_core.errors import BillingError
+
+    usage = raw["usage"]
+    if "total_kwh" not in usage and "tou" not in usage:
+        usage["total_kwh"] = "100"
+    payload = {
+        "attributes": raw["attributes"], "period_start": raw["start"],
+        "period_end": raw["start"] + timedelta(days=raw["days"] - 1), "usage": usage,
+        "prices": raw["prices"], "back_charge_kwh": raw["back_charge_kwh"],
+    }
+    try:
+        request = BillRequest.model_validate(payload)
+    except ValidationError:
+        event("refused by the request model")
+        return
+    try:
+        bill = compute_bill(request)
+    except BillingError as exc:
+        assert exc.field, f"error without a field: {exc}"
+        event(f"{type(exc).__name__} on {exc.field}")
+        return
+    event("bill computed")
+    assert bill.total == sum((l.amount for l in bill.lines), D("0"))
+    assert bill.lines and all(l.explanation and l.source and l.tariff_version for l in bill.lines)
