@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 from pydantic import ValidationError
 
-from billing_core.errors import BillingError
+from billing_core.errors import BillingError, TariffPeriodError
 
 app = typer.Typer(
     name="billing",
@@ -102,6 +102,45 @@ def quote(
 from billing_core.operations_cli import register as _register_operations  # noqa: E402
 
 _register_operations(app)
+
+
+@app.command("tariffs")
+def tariffs(
+    tariff_id: Annotated[str | None, typer.Argument(help="电价编号，如 gz-residential-tiers；省略则列出全部")] = None,
+    on: Annotated[str | None, typer.Option(help="只显示该日（YYYY-MM-DD）执行的版本")] = None,
+) -> None:
+    """List tariff versions from the policy library (dates, sources, unconfirmed figures) as JSON."""
+    from datetime import date
+
+    from billing_core.tariff_library import get_library
+
+    library = get_library()
+    day = None
+    if on is not None:
+        try:
+            day = date.fromisoformat(on)
+        except ValueError:
+            fail(f"on: {on!r} 不是有效日期（YYYY-MM-DD）")
+    try:
+        ids = [tariff_id] if tariff_id else library.tariff_ids()
+        versions = [library.in_force(t, day) for t in ids] if day else [v for t in ids for v in library.versions(t)]
+    except TariffPeriodError as exc:
+        fail(f"on: {exc.args[0]}")
+    except BillingError as exc:
+        fail(str(exc))
+    rows = [
+        {
+            "key": v.key,
+            "effective_from": v.effective_from.isoformat(),
+            "effective_to": v.effective_to.isoformat() if v.effective_to else None,
+            "region": v.region,
+            "source": v.source,
+            "confirmed": v.confirmed,
+            "unconfirmed": [{"field": u.field, "note": u.note} for u in v.unconfirmed],
+        }
+        for v in versions
+    ]
+    sys.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -118,3 +118,17 @@ def test_errors_are_in_chinese_and_name_every_bad_field(tmp_path: Path) -> None:
     request["period_end"] = "2025-06-01"
     result = runner.invoke(app, ["quote", str(_write(tmp_path, request))])
     assert result.exit_code == 2 and "period_end" in result.stderr and "结束日期早于开始日期" in result.stderr
+
+
+def test_tariffs_lists_versions_and_the_one_in_force() -> None:
+    result = runner.invoke(app, ["tariffs", "gz-residential-tiers"])
+    assert result.exit_code == 0, result.output
+    assert [r["key"] for r in json.loads(result.stdout)] == [
+        "gz-residential-tiers@2017-07-01", "gz-residential-tiers@2021-06-01",
+    ]
+    on = runner.invoke(app, ["tariffs", "gd-ci-tou", "--on", "2021-09-30"])
+    assert [r["key"] for r in json.loads(on.stdout)] == ["gd-ci-tou@2017-07-01"]
+    unknown = runner.invoke(app, ["tariffs", "gz-nope"])
+    assert unknown.exit_code == 2 and "tariff_id" in unknown.stderr
+    outside = runner.invoke(app, ["tariffs", "gd-agency-purchase", "--on", "2027-01-01"])
+    assert outside.exit_code == 2 and "on:" in outside.stderr
