@@ -1,0 +1,86 @@
+"""The PowerDesk web service: one FastAPI app, a router per channel and for operations.
+
+`create_app(settings, agent)` builds everything from explicit inputs so tests, benchmarks and
+`powerdesk serve` all run the same app; shared state (conversations, de-duplication, rate
+windows) lives in the database and Redis, so several processes can serve one conversation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from channels import ivr, ops, web_chat, wechat
+from channels.agent_port import AgentLike, default_agent
+from channels.dedup import once_store
+from channels.deps import Services
+from channels.limits import BodySizeLimitMiddleware, rate_limiter
+from channels.metrics import ServiceMetrics
+from channels.settings import ChannelSettings
+
+log = logging.getLogger("powerdesk.channels")
+
+WEB_DIR = Path(__file__).parent / "web"
+
+
+def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    """422 with the offending field named in Chinese-readable form (e.g. ``body.text``)."""
+    errors = [
+        {"field": ".".join(str(p) for p in err.get("loc", ())), "message": err.get("msg", "")}
+        for err in exc.errors()
+    ]
+    fields = "、".join(e["field"] for e in errors)
+    return JSONResponse(status_code=422, content={"detail": f"输入有误：{fields}", "errors": errors})
+
+
+def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None = None) -> FastAPI:
+    settings = settings or ChannelSettings.from_env()
+    app = FastAPI(
+        title="PowerDesk 电费智能客服",
+        version="0.1.0",
+        description="网页客服、微信服务号、热线 IVR、坐席辅助与运营指标。",
+    )
+    metrics = ServiceMetrics()
+    app.state.services = Services(
+        settings=settings,
+        agent_factory=(lambda: agent) if agent is not None else default_agent,
+        limiter=rate_limiter(settings.redis_url, settings.rate_limit_per_minute),
+        once=once_store(settings.redis_url, settings.dedup_ttl_seconds),
+        metrics=metrics,
+    )
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+
+    @app.middleware("http")
+    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        elapsed = time.perf_counter() - started
+        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
+        metrics.request_seconds.labels(path).observe(elapsed)
+        if response.status_code >= 400:
+            log.info("request", extra={"method": request.method, "path": request.url.path,
+                                       "status": response.status_code, "ms": round(elapsed * 1000, 1)})
+        return response
+
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+
+    app.include_router(ops.router)
+    app.include_router(web_chat.router)
+    app.include_router(wechat.router)
+    app.include_router(ivr.router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR, check_dir=False), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> RedirectResponse:
+        return RedirectResponse("/static/chat.html")
+
+    return app
+

@@ -1,0 +1,66 @@
+"""Settings of the channel layer (the web service), read from environment variables.
+
+Defaults let `make run` start with nothing configured; production sets the WeChat credentials
+and staff tokens. Shared settings (database, Redis) keep the names the other layers use.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class ChannelSettings:
+    """Everything `create_app` needs besides the agent."""
+
+    staff_tokens: frozenset[str] = frozenset()
+    redis_url: str | None = None
+    max_body_bytes: int = 64 * 1024
+    rate_limit_per_minute: int = 120
+    wechat_token: str = "powerdesk"
+    wechat_app_id: str = "wx0000000000000000"
+    wechat_app_secret: str = ""
+    wechat_aes_key: str | None = None  # 43 characters; set for 安全模式
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_reply_deadline_seconds: float = 4.5
+    dedup_ttl_seconds: int = 600
+    ivr_low_confidence: float = 0.6
+    ivr_max_failures: int = 2
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> ChannelSettings:
+        tokens = os.environ.get("POWERDESK_STAFF_TOKENS", "")
+        return cls(
+            staff_tokens=frozenset(t.strip() for t in tokens.split(",") if t.strip()),
+            redis_url=os.environ.get("POWERDESK_REDIS_URL") or None,
+            max_body_bytes=_int("POWERDESK_MAX_BODY_BYTES", 64 * 1024),
+            rate_limit_per_minute=_int("POWERDESK_RATE_LIMIT_PER_MINUTE", 120),
+            wechat_token=os.environ.get("POWERDESK_WECHAT_TOKEN", "powerdesk"),
+            wechat_app_id=os.environ.get("POWERDESK_WECHAT_APP_ID", "wx0000000000000000"),
+            wechat_app_secret=os.environ.get("POWERDESK_WECHAT_APP_SECRET", ""),
+            wechat_aes_key=os.environ.get("POWERDESK_WECHAT_AES_KEY") or None,
+            wechat_api_base=os.environ.get("POWERDESK_WECHAT_API_BASE", "https://api.weixin.qq.com"),
+            wechat_reply_deadline_seconds=_float("POWERDESK_WECHAT_REPLY_DEADLINE", 4.5),
+        )

@@ -1,0 +1,27 @@
+"""Logs never carry a full phone or ID-card number."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from channels.logs import JsonFormatter, mask_personal_data
+
+
+def test_phone_and_id_numbers_are_masked() -> None:
+    text = "手机13812345678，身份证44010619900101123X，座机020-87654321，户号0300123456"
+    masked = mask_personal_data(text)
+    assert "13812345678" not in masked and "138****5678" in masked
+    assert "44010619900101123X" not in masked and "440106********123X" in masked
+    assert "87654321" not in masked
+    assert "0300123456" in masked  # account numbers are not personal data here
+
+
+def test_json_formatter_masks_message_and_extra_fields() -> None:
+    record = logging.LogRecord("powerdesk", logging.INFO, __file__, 1, "客户说 %s", ("13912345678",), None)
+    record.caller = "13700001111"
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["level"] == "info"
+    assert "13912345678" not in line and "13700001111" not in line
+    assert entry["caller"] == "137****1111"
