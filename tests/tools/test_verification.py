@@ -1,0 +1,141 @@
+"""verify_identity: the three ways in, neutral failures, attempt limits, lock-out, hand-off."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from tests.tools.conftest import ACCOUNT_A, ACCOUNT_B, World
+from tests.tools.factories import NOW
+from tools.bind_wechat import BindWechatInput, bind_wechat
+from tools.models import HandoffRequest, IdentityAttempt, IdentityLock, LockScope, VerifiedSession
+from tools.registry import call_tool
+
+
+def test_account_and_phone_tail_verifies_and_persists_the_principal(world: World) -> None:
+    ctx = world.ctx()
+    result = call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"})
+    assert result.status == "verified"
+    assert ctx.principal is not None and ctx.principal.account_no == ACCOUNT_A
+    assert ctx.principal.expires_at == NOW + timedelta(minutes=30)
+    with world.sessions() as session:
+        row = session.scalar(select(VerifiedSession).where(VerifiedSession.conversation_id == "conv-1"))
+        assert row is not None and row.account_no == ACCOUNT_A
+    # A fresh context of the same conversation (another process) restores it from the database.
+    again = world.ctx()
+    assert again.restore_principal() is not None and again.principal.account_no == ACCOUNT_A
+    # ...but not on another channel, and not after it expired.
+    assert world.ctx(channel="wechat").restore_principal() is None
+    late = world.ctx(clock=lambda: NOW + timedelta(minutes=31))
+    assert late.restore_principal() is None
+
+
+def test_id_tail_with_x_and_spaced_account_number_verify(world: World) -> None:
+    result = call_tool(world.ctx(), "verify_identity", {"account_no": "4401 0000 0001", "last4": "123x"})
+    assert result.status == "verified"
+
+
+def test_unknown_account_and_wrong_tail_fail_with_the_same_words(world: World) -> None:
+    wrong_tail = call_tool(world.ctx("c1"), "verify_identity", {"account_no": ACCOUNT_A, "last4": "0000"})
+    unknown = call_tool(world.ctx("c2"), "verify_identity", {"account_no": "440199999999", "last4": "0000"})
+    assert wrong_tail.status == unknown.status == "failed"
+    assert wrong_tail.message == unknown.message
+    assert wrong_tail.model_dump().keys() == unknown.model_dump().keys()
+
+
+def test_three_failures_lock_the_conversation_and_hand_off(world: World) -> None:
+    ctx = world.ctx("conv-lock")
+    first = call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_A, "last4": "1111"})
+    second = call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_A, "last4": "2222"})
+    assert (first.attempts_left, second.attempts_left) == (2, 1)
+    third = call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_A, "last4": "3333"})
+    assert third.status == "locked" and third.handoff_no.startswith("HO20260626")
+    # Even the right secret no longer works in this conversation.
+    fourth = call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"})
+    assert fourth.status == "locked" and ctx.principal is None
+    assert fourth.handoff_no == third.handoff_no  # one hand-off, not one per attempt
+    with world.sessions() as session:
+        lock = session.scalar(select(IdentityLock).where(IdentityLock.scope == LockScope.CONVERSATION))
+        assert lock is not None and lock.key == "conv-lock"
+        handoffs = session.scalars(select(HandoffRequest)).all()
+        assert [h.reason for h in handoffs] == ["verification_locked"]
+        assert handoffs[0].account_no is None  # never verified: no account on the hand-off
+
+
+def test_failures_across_conversations_lock_the_claimed_account(world: World) -> None:
+    # Five failures against one 户号 from five conversations (each under its own limit of 3).
+    results = [call_tool(world.ctx(f"probe-{i}"), "verify_identity", {"account_no": ACCOUNT_B, "last4": "0000"})
+               for i in range(5)]
+    assert [r.status for r in results] == ["failed"] * 4 + ["locked"]
+    # The real owner, in a new conversation, is now also refused online until the lock expires...
+    owner = world.ctx("owner")
+    assert call_tool(owner, "verify_identity", {"account_no": ACCOUNT_B, "last4": "9000"}).status == "locked"
+    # ...and other accounts are not affected.
+    assert call_tool(world.ctx("other"), "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"}).status == "verified"
+    # After the lock window the owner gets in.
+    later = world.ctx("owner-later", clock=lambda: NOW + timedelta(minutes=61))
+    assert call_tool(later, "verify_identity", {"account_no": ACCOUNT_B, "last4": "9000"}).status == "verified"
+
+
+def test_nonexistent_accounts_are_throttled_like_real_ones(world: World) -> None:
+    ghost = "440188888888"
+    results = [call_tool(world.ctx(f"g-{i}"), "verify_identity", {"account_no": ghost, "last4": "0000"})
+               for i in range(5)]
+    assert results[-1].status == "locked"
+
+
+def test_wechat_openid_verifies_only_on_wechat_with_the_envelope_identity(world: World) -> None:
+    ctx = world.ctx("wx-1", channel="wechat", identity="openid-A")
+    result = call_tool(ctx, "verify_identity", {"method": "wechat_openid"})
+    assert result.status == "verified" and result.account_no == ACCOUNT_A
+    # The same request on the web channel is refused: the openid must come from WeChat itself.
+    web = call_tool(world.ctx("web-1"), "verify_identity", {"method": "wechat_openid"})
+    assert web.status == "invalid_input" and web.field == "method"
+    unbound = call_tool(world.ctx("wx-2", channel="wechat", identity="openid-new"), "verify_identity",
+                        {"method": "wechat_openid"})
+    assert unbound.status == "not_bound"
+
+
+def test_hotline_needs_the_registered_caller_and_the_road_of_the_address(world: World) -> None:
+    ok = call_tool(world.ctx("ivr-1", channel="ivr", identity="+8613800138000"), "verify_identity",
+                   {"method": "hotline", "check_answer": "体育西路"})
+    assert ok.status == "verified" and ok.account_no == ACCOUNT_A
+    district_only = call_tool(world.ctx("ivr-2", channel="ivr", identity="13800138000"), "verify_identity",
+                              {"method": "hotline", "check_answer": "天河区"})
+    assert district_only.status == "failed"
+    stranger = call_tool(world.ctx("ivr-3", channel="ivr", identity="13700000000"), "verify_identity",
+                         {"method": "hotline", "check_answer": "体育西路"})
+    assert stranger.status == "failed"
+
+
+def test_bind_wechat_after_verification(world: World) -> None:
+    ctx = world.ctx("wx-bind", channel="wechat", identity="openid-B")
+    assert bind_wechat(ctx, BindWechatInput()).status == "needs_verification"
+    assert call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_B, "last4": "5678"}).status == "verified"
+    assert call_tool(ctx, "bind_wechat", {}).status == "bound"
+    assert call_tool(ctx, "bind_wechat", {}).status == "already_bound"
+    # Now the openid alone verifies B in a new conversation.
+    later = world.ctx("wx-later", channel="wechat", identity="openid-B")
+    assert call_tool(later, "verify_identity", {"method": "wechat_openid"}).account_no == ACCOUNT_B
+    # openid-A is A's: binding it to B is refused.
+    other = world.ctx("wx-steal", channel="wechat", identity="openid-A")
+    call_tool(other, "verify_identity", {"account_no": ACCOUNT_B, "last4": "5678"})
+    assert call_tool(other, "bind_wechat", {}).status == "refused"
+
+
+def test_attempts_are_recorded_and_secrets_are_not_audited(world: World) -> None:
+    call_tool(world.ctx("audit-v"), "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"})
+    from tools.models import AuditEvent
+
+    with world.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(IdentityAttempt)) == 1
+        event = session.scalar(select(AuditEvent).where(AuditEvent.tool == "verify_identity"))
+        assert event is not None and event.arguments["last4"] == "***"
+        assert event.arguments["account_no"] == ACCOUNT_A and event.status == "verified"
+        assert event.account_no == ACCOUNT_A  # the principal after the call
+
+
+def test_bad_account_number_names_the_field(world: World) -> None:
+    result = call_tool(world.ctx(), "verify_identity", {"account_no": "12345", "last4": "8000"})
+    assert result.status == "invalid_input" and result.field == "account_no"

@@ -1,0 +1,97 @@
+"""Who a tool runs for: the verified `Principal` of a conversation, held in a `ToolContext`.
+
+Authorization lives here, not in the prompt. Billing tools read the account number from
+`ctx.principal`, never from their arguments or the user's text, so a 户号 typed into a message
+(or slipped into a tool call by a model) cannot widen access. The principal is set only by
+`verify_identity` and kept server-side (`verified_sessions`), keyed by the conversation id;
+the Rasa action server restores it from there, so a slot value alone never authorizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing_core.db import utc_now
+from tools.models import VerificationMethod, VerifiedSession
+from tools.service_policy import ServicePolicy, load_policy
+
+if TYPE_CHECKING:
+    from knowledge_base.retriever import KnowledgeRetriever
+
+# Channels a conversation can come from. The channel decides which identity the envelope
+# carries: a WeChat openid, or the caller number of a hotline (IVR) call.
+CHANNELS = ("web", "wechat", "ivr", "app", "cli", "rasa", "eval")
+
+
+class Principal(BaseModel):
+    """A verified customer: the only account a conversation's billing tools may touch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    account_no: str
+    method: VerificationMethod
+    verified_at: datetime
+    expires_at: datetime
+
+
+@dataclass
+class ToolContext:
+    """Everything a tool call needs besides its arguments.
+
+    `channel_identity` comes from the channel's envelope, never from the user's words: the
+    openid WeChat attaches to a message, or the caller number (ANI) of a hotline call.
+    """
+
+    conversation_id: str
+    channel: str
+    session_factory: Callable[[], Session]
+    principal: Principal | None = None
+    channel_identity: str | None = None
+    clock: Callable[[], datetime] = utc_now
+    policy: ServicePolicy = field(default_factory=load_policy)
+    knowledge: Callable[[], KnowledgeRetriever] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.conversation_id or not self.conversation_id.strip():
+            raise ValueError("conversation_id: must not be empty")
+        if self.channel not in CHANNELS:
+            raise ValueError(f"channel: {self.channel!r} is not one of {', '.join(CHANNELS)}")
+
+    def now(self) -> datetime:
+        """The current time (aware, UTC); tests pass a fixed clock."""
+        value = self.clock()
+        if value.tzinfo is None:
+            raise ValueError("clock: must return a timezone-aware datetime")
+        return value
+
+    def today(self) -> date:
+        """Today's date where the utility is (due dates and late fees count local days)."""
+        return self.now().astimezone(self.policy.zone).date()
+
+    def verified(self) -> Principal | None:
+        """The principal if still valid now (a verification lasts `session_minutes`)."""
+        if self.principal is not None and self.principal.expires_at <= self.now():
+            self.principal = None
+        return self.principal
+
+    def restore_principal(self) -> Principal | None:
+        """Load the conversation's principal from the database (server-side session store)."""
+        with self.session_factory() as session:
+            row = session.scalar(
+                select(VerifiedSession).where(VerifiedSession.conversation_id == self.conversation_id)
+            )
+            if row is None or row.channel != self.channel or row.expires_at <= self.now():
+                self.principal = None
+            else:
+                self.principal = Principal(
+                    account_no=row.account_no, method=row.method,
+                    verified_at=row.verified_at, expires_at=row.expires_at,
+                )
+        return self.principal

@@ -1,0 +1,95 @@
+"""`intake_complaint`: a complaint work order (T/CI 1281-2025 §8.8: convenient channels, quick
+response, a standard process) with the service policy's commitments: contact within 24 hours
+(2 hours when urgent, e.g. a safety matter), answer within 5 working days."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from billing_core.models import WorkOrderKind, WorkOrderPriority, WorkOrderStatus
+from tools.account_view import customer_of
+from tools.context import ToolContext
+from tools.results import NeedsVerification, ToolResult
+from tools.work_orders import add_work_order
+
+
+class ComplaintCategory(StrEnum):
+    SERVICE_ATTITUDE = "service_attitude"  # 服务态度
+    DELAY = "delay"  # 办事拖延
+    DISPUTE_HANDLING = "dispute_handling"  # 异议处理结果不合理
+    PROMISE_BROKEN = "promise_broken"  # 承诺没有兑现
+    BILLING_ERROR = "billing_error"  # 电费差错
+    OTHER = "other"
+
+
+CATEGORY_CN = {"service_attitude": "服务态度", "delay": "办事拖延", "dispute_handling": "异议处理结果",
+               "promise_broken": "承诺未兑现", "billing_error": "电费差错", "other": "其他"}
+PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})$")
+
+
+class IntakeComplaintInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    category: ComplaintCategory = Field(description="投诉类别")
+    description: str = Field(min_length=2, max_length=2000, description="投诉内容（客户原话）")
+    contact: str | None = Field(default=None, description="回访电话；不填则用登记的手机号")
+    urgent: bool = Field(default=False, description="是否紧急（如影响用电安全）")
+
+    @field_validator("contact")
+    @classmethod
+    def _contact(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = re.sub(r"[\s]", "", value)
+        if not PHONE.match(value):
+            raise ValueError("请提供11位手机号或带区号的固定电话")
+        return value
+
+
+class ComplaintOpened(ToolResult):
+    status: Literal["opened"] = "opened"
+    ticket_no: str
+    category: ComplaintCategory
+    urgent: bool
+    created_at: datetime
+    contact_due_at: datetime
+    answer_due_at: datetime
+    commitment: str
+
+
+def intake_complaint(ctx: ToolContext, args: IntakeComplaintInput) -> ToolResult:
+    principal = ctx.verified()
+    if principal is None:
+        return NeedsVerification()
+    policy, now = ctx.policy, ctx.now()
+    rules = policy.complaint
+    hours = rules.urgent_contact_hours if args.urgent else rules.contact_hours
+    contact_due = (now + timedelta(hours=hours)).astimezone(policy.zone)
+    answer_due = policy.add_working_days(now, rules.answer_working_days)
+    with ctx.session_factory() as session:
+        customer = customer_of(session, principal)
+        contact = args.contact or customer.phone
+        label = CATEGORY_CN[args.category.value]
+        order = add_work_order(
+            session, now.astimezone(policy.zone),
+            kind=WorkOrderKind.COMPLAINT, account_no=customer.account_no, status=WorkOrderStatus.OPEN,
+            priority=WorkOrderPriority.URGENT if args.urgent else WorkOrderPriority.HIGH,
+            title=f"投诉：{label}" + ("（紧急）" if args.urgent else ""), description=args.description,
+            contact=contact, channel=ctx.channel, sla_due_at=contact_due, created_at=now,
+            payload={"category": args.category.value, "urgent": args.urgent,
+                     "conversation_id": ctx.conversation_id, "contact_due_at": contact_due.isoformat(),
+                     "answer_due_at": answer_due.isoformat(), "policy": policy.version},
+        )
+        session.commit()
+        commitment = rules.urgent_commitment if args.urgent else rules.commitment
+        return ComplaintOpened(
+            ticket_no=order.no, category=args.category, urgent=args.urgent, created_at=now,
+            contact_due_at=contact_due, answer_due_at=answer_due, commitment=commitment,
+            message=f"已受理您的投诉（{label}），工单号 {order.no}。我们将在 {contact_due:%Y-%m-%d %H:%M} 前"
+                    f"联系您，{answer_due:%Y-%m-%d %H:%M} 前答复处理结果。",
+        )

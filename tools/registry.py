@@ -1,0 +1,77 @@
+"""Every tool in one list: name, description, input and output types, and whether it needs a
+verified customer or writes. `call_tool` is the one way in (validation, authorization result,
+audit); the LangChain and Rasa adapters are built from this list, so the three faces agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from tools.audit import audited_call
+from tools.bind_wechat import BindWechatInput, bind_wechat
+from tools.context import ToolContext
+from tools.explain_bill import ExplainBillInput, explain_bill
+from tools.intake_complaint import IntakeComplaintInput, intake_complaint
+from tools.lookup_bill import LookupBillInput, lookup_bill
+from tools.open_dispute import OpenDisputeInput, open_dispute
+from tools.payment_status import PaymentStatusInput, payment_status
+from tools.results import ToolResult
+from tools.search_knowledge_base import SearchKnowledgeBaseInput, search_knowledge_base
+from tools.transfer_to_human import TransferToHumanInput, transfer_to_human
+from tools.verify_identity import VerifyIdentityInput, verify_identity
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    name: str
+    description: str
+    input_model: type[BaseModel]
+    func: Callable[[ToolContext, Any], ToolResult]
+    needs_principal: bool
+    writes: bool  # changes state the customer cares about: confirm with the customer first
+
+
+TOOLS: tuple[ToolSpec, ...] = (
+    ToolSpec("verify_identity",
+             "核实客户身份：户号+登记手机号或身份证后4位；已绑定的微信；热线来电号码+用电地址所在道路。"
+             "查询或办理任何账户业务前必须先核实。",
+             VerifyIdentityInput, verify_identity, needs_principal=False, writes=False),
+    ToolSpec("bind_wechat", "把当前微信绑定到已核实的户号（仅微信渠道）。",
+             BindWechatInput, bind_wechat, needs_principal=True, writes=True),
+    ToolSpec("lookup_bill", "查询已核实客户的账单：指定月份或最近几期的电费、电量、截止日、缴费状态、欠费。",
+             LookupBillInput, lookup_bill, needs_principal=True, writes=False),
+    ToolSpec("explain_bill",
+             "解释已核实客户某期账单的每一项费用，以及与上月、去年同期相比变化的原因（电量、阶梯、夏季/非夏季、"
+             "天数、电价版本、退补、力调、违约金）。",
+             ExplainBillInput, explain_bill, needs_principal=True, writes=False),
+    ToolSpec("payment_status", "查询已核实客户某期账单是否缴清、缴费渠道和时间、逾期违约金、缴费方式。",
+             PaymentStatusInput, payment_status, needs_principal=True, writes=False),
+    ToolSpec("open_dispute", "为已核实客户的某期账单登记电费异议工单（先向客户确认），返回工单号和答复时限。",
+             OpenDisputeInput, open_dispute, needs_principal=True, writes=True),
+    ToolSpec("intake_complaint", "为已核实客户登记投诉工单（先向客户确认），返回工单号和联系、答复时限。",
+             IntakeComplaintInput, intake_complaint, needs_principal=True, writes=True),
+    ToolSpec("transfer_to_human", "转人工客服，附上给人工的对话小结。",
+             TransferToHumanInput, transfer_to_human, needs_principal=False, writes=True),
+    ToolSpec("search_knowledge_base",
+             "检索知识库（电价政策、账单解读、缴费、违约金、异议、投诉、隐私、户务、渠道），返回段落及出处；"
+             "不能用于查询客户本人的账单金额。",
+             SearchKnowledgeBaseInput, search_knowledge_base, needs_principal=False, writes=False),
+)
+BY_NAME: dict[str, ToolSpec] = {spec.name: spec for spec in TOOLS}
+
+
+def get_tool(name: str) -> ToolSpec:
+    try:
+        return BY_NAME[name]
+    except KeyError:
+        raise KeyError(f"unknown tool {name!r}; known: {', '.join(BY_NAME)}") from None
+
+
+def call_tool(ctx: ToolContext, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
+    """Run tool `name` for the conversation in `ctx` (validated, authorized by ctx, audited)."""
+    spec = get_tool(name)
+    return audited_call(ctx, spec.name, spec.input_model, spec.func, dict(arguments or {}))

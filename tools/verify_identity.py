@@ -1,0 +1,260 @@
+"""`verify_identity`: establish the conversation's principal, with attempt limits and lock-out.
+
+Three ways, as the knowledge-base article privacy-identity-verification describes:
+- 户号 + last 4 digits of the registered phone or of the holder's ID number (web, app, any text);
+- a WeChat openid already bound to an account (the openid comes from WeChat's envelope, never
+  from the user's text);
+- hotline: the caller number (ANI, from the telephony envelope) must be the registered phone,
+  plus a check question: **the road/street of the registered address** (e.g. 「体育西路」).
+  A caller at home knows the road they live on; a stranger holding only a 户号 does not, and
+  unlike the 区 (about a dozen choices in a city) it cannot be guessed in three tries. The last
+  paid amount was rejected: customers on 代扣 rarely know it, and it changes monthly.
+
+Failures: every failed check is recorded. After `max_failures_per_conversation` the
+conversation is locked and handed to a person; after `max_failures_per_account` failures
+against one claimed 户号 within the window (from any conversation), that 户号 is locked for
+online checks for `account_lock_minutes`. Locks are rows in the database, so they hold across
+processes and restarts. The failure message is the same whether the 户号 exists or not, and
+non-existent 户号 are counted and locked exactly like real ones.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from billing_core.models import Customer
+from tools.context import Principal, ToolContext
+from tools.models import IdentityAttempt, IdentityLock, LockScope, VerificationMethod, VerifiedSession
+from tools.results import InvalidInput, ToolResult
+from tools.transfer_to_human import HandoffReason, create_handoff
+
+NEUTRAL_FAILURE = "信息核对未通过，请检查户号和验证信息后重试。"
+CONVERSATION_LOCK_DAYS = 1
+# Roads first: 「芳村大道」 is a road, not the village 「芳村」.
+STREET = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?(?:大道|大街|路|街|巷))")
+VILLAGE = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?村)")
+
+
+def normalize_digits(value: str) -> str:
+    """Drop spaces, dashes and full-width forms: 「4401 0000 0001」→「440100000001」."""
+    value = value.translate({ord(c): ord(c) - 0xFEE0 for c in "０１２３４５６７８９Ｘｘ"})
+    return re.sub(r"[\s\-_]", "", value).upper()
+
+
+class VerifyIdentityInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    method: VerificationMethod = Field(
+        default=VerificationMethod.ACCOUNT_SECRET,
+        description="account_secret: 户号+手机/身份证后4位；wechat_openid: 已绑定的微信；hotline: 来电号码+核对问题",
+    )
+    account_no: str | None = Field(default=None, description="客户自报的12位户号")
+    last4: str | None = Field(default=None, description="登记手机号后4位或户主身份证号后4位",
+                              json_schema_extra={"secret": True})
+    check_answer: str | None = Field(default=None, max_length=100,
+                                     description="热线核对问题的回答：用电地址所在的路或街道名称",
+                                     json_schema_extra={"secret": True})
+
+    @field_validator("account_no")
+    @classmethod
+    def _account_no(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = normalize_digits(value)
+        if not re.fullmatch(r"\d{12}", value):
+            raise ValueError("户号应为12位数字")
+        return value
+
+    @field_validator("last4")
+    @classmethod
+    def _last4(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = normalize_digits(value)
+        if not re.fullmatch(r"\d{3}[\dX]", value):
+            raise ValueError("应为4位数字（身份证末位可以是X）")
+        return value
+
+
+class Verified(ToolResult):
+    status: Literal["verified"] = "verified"
+    account_no: str
+    method: VerificationMethod
+    customer_name_masked: str
+    expires_at: datetime
+
+
+class VerificationFailed(ToolResult):
+    status: Literal["failed"] = "failed"
+    attempts_left: int
+
+
+class VerificationLocked(ToolResult):
+    status: Literal["locked"] = "locked"
+    handoff_no: str | None
+    locked_until: datetime | None
+
+
+class NotBound(ToolResult):
+    """WeChat method, but this openid is bound to no account: verify by 户号 instead."""
+
+    status: Literal["not_bound"] = "not_bound"
+
+
+def mask_name(name: str) -> str:
+    return name[:1] + "*" * max(len(name) - 1, 1)
+
+
+def address_street(address: str) -> str | None:
+    """The road/street of an address: 「广州市天河区体育西路 1 号」→「体育西路」."""
+    compact = address.replace(" ", "")
+    match = STREET.search(compact) or VILLAGE.search(compact)
+    return match.group(1) if match else None
+
+
+def street_matches(address: str, answer: str) -> bool:
+    street = address_street(address)
+    spoken = re.sub(r"[\s，。,.]", "", answer)
+    if street is None or len(spoken) < 2:
+        return False
+    # The whole name, suffix included: 「天河」 alone is also the district, which a stranger knows.
+    return street in spoken
+
+
+def _active_lock(session: Session, scope: LockScope, key: str, now: datetime) -> IdentityLock | None:
+    return session.scalar(
+        select(IdentityLock).where(IdentityLock.scope == scope, IdentityLock.key == key,
+                                   IdentityLock.locked_until > now)
+        .order_by(IdentityLock.locked_until.desc()).limit(1)
+    )
+
+
+def _locked(session: Session, ctx: ToolContext, lock: IdentityLock, claimed: str | None) -> VerificationLocked:
+    handoff = create_handoff(
+        session, ctx, HandoffReason.VERIFICATION_LOCKED,
+        f"身份核实多次未通过，已暂停在线核实（客户自报户号：{claimed or '未提供'}）。请人工核实身份后协助办理。",
+    )
+    until = lock.locked_until if lock.scope == LockScope.ACCOUNT else None
+    wait = f"该户号的在线核实已暂停至 {until.astimezone(ctx.policy.zone):%H:%M}，" if until else ""
+    return VerificationLocked(
+        handoff_no=handoff.no, locked_until=until,
+        message=f"身份核实未通过次数过多，为保护账户安全已暂停在线核实。{wait}"
+                f"已为您转人工客服（转接单号 {handoff.no}），也可拨打95598或携带户主身份证件到营业厅办理。",
+    )
+
+
+def _candidates(session: Session, ctx: ToolContext, args: VerifyIdentityInput) -> tuple[str | None, Customer | None] | ToolResult:
+    """(claimed key, the customer whose secret matched or None) — or a result to return as is."""
+    method = args.method
+    if method == VerificationMethod.ACCOUNT_SECRET:
+        if args.account_no is None:
+            return InvalidInput(field="account_no", message="account_no: 请提供12位户号")
+        if args.last4 is None:
+            return InvalidInput(field="last4", message="last4: 请提供登记手机号后4位或户主身份证号后4位")
+        customer = session.scalar(select(Customer).where(Customer.account_no == args.account_no))
+        if customer is None:
+            return args.account_no, None
+        secrets = {s for s in ((customer.phone or "")[-4:], (customer.id_last4 or "").upper()) if len(s) == 4}
+        return args.account_no, customer if args.last4 in secrets else None
+    if method == VerificationMethod.WECHAT_OPENID:
+        if ctx.channel != "wechat" or not ctx.channel_identity:
+            return InvalidInput(field="method", message="method: 只有在微信渠道、由微信带来的身份才能用绑定的微信核实")
+        customer = session.scalar(select(Customer).where(Customer.wechat_openid == ctx.channel_identity))
+        if customer is None:
+            return NotBound(message="您的微信还没有绑定户号。请提供户号，以及登记手机号后4位或户主身份证号后4位完成核实。")
+        return customer.account_no, customer
+    # hotline
+    if ctx.channel != "ivr" or not ctx.channel_identity:
+        return InvalidInput(field="method", message="method: 只有热线来电（带来电号码）才能用来电号码核实")
+    if not args.check_answer:
+        return InvalidInput(field="check_answer", message="check_answer: 请说出您用电地址所在的路或街道名称")
+    caller = normalize_digits(ctx.channel_identity).removeprefix("+86").removeprefix("0086")
+    query = select(Customer).where(Customer.phone == caller)
+    if args.account_no is not None:
+        query = query.where(Customer.account_no == args.account_no)
+    matches = list(session.scalars(query.limit(3)))
+    claimed = args.account_no or f"ani:{caller}"[:32]
+    if len(matches) > 1:
+        return InvalidInput(field="account_no", message="account_no: 这个来电号码登记了多个户号，请说出要办理的户号")
+    if not matches:
+        return claimed, None
+    customer = matches[0]
+    return claimed, customer if street_matches(customer.address, args.check_answer) else None
+
+
+def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
+    policy = ctx.policy.verification
+    now = ctx.now()
+    with ctx.session_factory() as session:
+        conversation_lock = _active_lock(session, LockScope.CONVERSATION, ctx.conversation_id, now)
+        if conversation_lock is not None:
+            result = _locked(session, ctx, conversation_lock, args.account_no)
+            session.commit()
+            return result
+        found = _candidates(session, ctx, args)
+        if isinstance(found, ToolResult):
+            return found
+        claimed, customer = found
+        if claimed is not None:
+            account_lock = _active_lock(session, LockScope.ACCOUNT, claimed, now)
+            if account_lock is not None:
+                customer = None  # a locked 户号 cannot be verified online, even with the right secret
+        success = customer is not None
+        session.add(IdentityAttempt(conversation_id=ctx.conversation_id, channel=ctx.channel,
+                                    method=args.method, claimed_account=claimed, success=success,
+                                    attempted_at=now))
+        session.flush()
+        if success:
+            assert customer is not None
+            expires = now + timedelta(minutes=policy.session_minutes)
+            row = session.scalar(select(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
+            if row is None:
+                row = VerifiedSession(conversation_id=ctx.conversation_id)
+                session.add(row)
+            row.channel, row.account_no, row.method = ctx.channel, customer.account_no, args.method
+            row.verified_at, row.expires_at = now, expires
+            session.commit()
+            ctx.principal = Principal(account_no=customer.account_no, method=args.method,
+                                      verified_at=now, expires_at=expires)
+            return Verified(
+                account_no=customer.account_no, method=args.method,
+                customer_name_masked=mask_name(customer.name), expires_at=expires,
+                message=f"身份核实通过，户名 {mask_name(customer.name)}，户号 {customer.account_no}。请问需要办理什么？",
+            )
+        ctx.principal = None
+        failures = session.scalar(
+            select(func.count()).select_from(IdentityAttempt).where(
+                IdentityAttempt.conversation_id == ctx.conversation_id, IdentityAttempt.success.is_(False))
+        ) or 0
+        lock: IdentityLock | None = None
+        if claimed is not None:
+            account_failures = session.scalar(
+                select(func.count()).select_from(IdentityAttempt).where(
+                    IdentityAttempt.claimed_account == claimed, IdentityAttempt.success.is_(False),
+                    IdentityAttempt.attempted_at > now - timedelta(minutes=policy.account_window_minutes))
+            ) or 0
+            lock = _active_lock(session, LockScope.ACCOUNT, claimed, now)
+            if lock is None and account_failures >= policy.max_failures_per_account:
+                lock = IdentityLock(scope=LockScope.ACCOUNT, key=claimed, locked_at=now,
+                                    locked_until=now + timedelta(minutes=policy.account_lock_minutes),
+                                    reason=f"{account_failures}次核实失败")
+                session.add(lock)
+        if failures >= policy.max_failures_per_conversation:
+            lock = IdentityLock(scope=LockScope.CONVERSATION, key=ctx.conversation_id, locked_at=now,
+                                locked_until=now + timedelta(days=CONVERSATION_LOCK_DAYS),
+                                reason=f"本次会话{failures}次核实失败")
+            session.add(lock)
+        if lock is not None:
+            session.flush()
+            result = _locked(session, ctx, lock, claimed)
+            session.commit()
+            return result
+        session.commit()
+        left = policy.max_failures_per_conversation - failures
+        return VerificationFailed(attempts_left=left, message=f"{NEUTRAL_FAILURE}（还可以再试 {left} 次）")
