@@ -19,11 +19,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session, aliased
 from tqdm import tqdm
 
 from billing_core.bill_types import BillRequest, ComputedBill, TariffAttributes, Usage
+from billing_core.bulk import bulk_insert
 from billing_core.compute import compute_bill
 from billing_core.consumption import AnomalyKind, Consumption, load_consumptions
 from billing_core.errors import BillingError
@@ -324,17 +325,24 @@ def _run_chunk(
 
     bill_ids: dict[int, int] = {}
     if bill_rows:
-        inserted = session.execute(
-            insert(Bill).returning(Bill.customer_id, Bill.id, sort_by_parameter_order=True), bill_rows
-        )
-        bill_ids = {row[0]: row[1] for row in inserted}
+        # Core executemany (no RETURNING, no ORM bookkeeping) is several times faster for bulk rows;
+        # the ids are then read back with one query (one bill per customer and period).
+        bulk_insert(session, Bill.__table__, bill_rows)
+        chunk_ids = [row["customer_id"] for row in bill_rows]
+        bill_ids = {row[0]: row[1] for row in session.execute(
+            select(Bill.customer_id, Bill.id).where(Bill.period == period, Bill.customer_id.in_(chunk_ids)))}
     line_rows: list[dict[str, Any]] = []
     review_rows: list[dict[str, Any]] = []
     outbox_rows: list[dict[str, Any]] = []
     for (customer, bill, hits), row in zip(computed, bill_rows, strict=True):
         bill_id = bill_ids[customer.id]
         for position, item in enumerate(bill.lines, start=1):
-            line_rows.append({"bill_id": bill_id, "position": position, **item.model_dump()})
+            line_rows.append({
+                "bill_id": bill_id, "position": position, "code": item.code, "name": item.name,
+                "quantity": item.quantity, "unit": item.unit, "unit_price": item.unit_price,
+                "amount": item.amount, "tariff_version": item.tariff_version, "source": item.source,
+                "explanation": item.explanation, "period_start": item.period_start, "period_end": item.period_end,
+            })
         for hit in hits:
             result.hits_by_rule[hit.rule] = result.hits_by_rule.get(hit.rule, 0) + 1
         if hits:
@@ -359,12 +367,12 @@ def _run_chunk(
                                        f"示数异常未出账：{hits[0].message if hits else '需复核'}"))
     result.bills_computed += len(bill_rows)
     if line_rows:
-        session.execute(insert(BillLine), line_rows)
+        bulk_insert(session, BillLine.__table__, line_rows)
     if review_rows:
         open_work_orders(session, review_rows)
         result.review_work_orders += len(review_rows)
     if outbox_rows:
-        session.execute(insert(OutboxNotification), outbox_rows)
+        bulk_insert(session, OutboxNotification.__table__, outbox_rows)
         result.notifications += len(outbox_rows)
 
 
@@ -424,7 +432,7 @@ def release_reviewed_bills(
             total_kwh=kwh, due_date=due_date, channels=policy.issue.notification_channels,
             reachable=recipients(phone, openid)))
     if outbox:
-        session.execute(insert(OutboxNotification), outbox)
+        bulk_insert(session, OutboxNotification.__table__, outbox)
         result.notifications = len(outbox)
     if result.released:
         run = session.scalar(select(CycleRun).where(CycleRun.period == period))

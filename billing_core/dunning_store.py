@@ -112,11 +112,11 @@ def run_dunning(session: Session, as_of: date, policy: OperationsPolicy | None =
     for order, index in calls:
         actions[index]["work_order_id"] = order_ids[order["no"]]
     if accruals:
-        session.execute(insert(LateFeeAccrual), accruals)
+        session.execute(insert(LateFeeAccrual.__table__), accruals)
     if actions:
-        session.execute(insert(DunningAction), actions)
+        session.execute(insert(DunningAction.__table__), actions)
     if outbox:
-        session.execute(insert(OutboxNotification), outbox)
+        session.execute(insert(OutboxNotification.__table__), outbox)
     result.notifications = len(outbox)
     result.call_tasks = len(calls)
     session.flush()

@@ -7,11 +7,11 @@ re-run never queues the same message twice. Every figure in the text comes from 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from billing_core.operations_models import NotificationChannel
+from billing_core.operations_models import NotificationChannel, NotificationStatus
 
 BILL_TEMPLATE = "bill_issued_v1"
 DUNNING_TEMPLATE = "dunning_{tier}_v1"
@@ -49,6 +49,7 @@ def bill_issued_rows(
     reachable: dict[str, str],
 ) -> list[dict[str, Any]]:
     """One outbox row per channel the policy asks for and the customer can be reached on."""
+    now = datetime.now(UTC)
     body = (
         f"尊敬的{name}客户：您户号{account_no}的{period_label(period)}电费{amount}元"
         f"（电量{total_kwh.normalize():f}千瓦时），账单号{bill_no}，请于{due_date.isoformat()}前缴纳。"
@@ -71,6 +72,9 @@ def bill_issued_rows(
             "template": BILL_TEMPLATE,
             "body": body,
             "payload": payload,
+            "status": NotificationStatus.PENDING,
+            "created_at": now,
+            "sent_at": None,
         }
         for channel in channels
         if channel in reachable
@@ -92,6 +96,7 @@ def dunning_rows(
     reachable: dict[str, str],
 ) -> list[dict[str, Any]]:
     """Reminder messages of one dunning tier."""
+    now = datetime.now(UTC)
     urgency = "温馨提醒" if tier == "reminder" else "再次提醒"
     body = (
         f"{urgency}：尊敬的{name}客户，您户号{account_no}的{period_label(period)}电费（账单号{bill_no}）"
@@ -109,6 +114,9 @@ def dunning_rows(
             "template": DUNNING_TEMPLATE.format(tier=tier),
             "body": body,
             "payload": payload,
+            "status": NotificationStatus.PENDING,
+            "created_at": now,
+            "sent_at": None,
         }
         for channel in channels
         if channel in reachable

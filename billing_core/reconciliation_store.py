@@ -125,7 +125,7 @@ def import_statement(
                      "status": StatementLineStatus.SET_ASIDE, "reason": aside.reason, "payment_id": None,
                      "work_order_id": None})
     if rows:
-        session.execute(insert(StatementLineRow), rows)
+        session.execute(insert(StatementLineRow.__table__), rows)
     session.flush()
 
     result.import_id = record.id

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from billing_core.bulk import bulk_insert
 from billing_core.models import WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus, next_work_order_no
 
 # How long each kind may stay open (hours): reviews must clear before bills go out late.
@@ -71,6 +72,8 @@ def work_order_row(
         "sla_due_at": now + timedelta(hours=SLA_HOURS.get(kind, 72)),
         "created_at": now,
         "payload": payload or {},
+        "contact": None,
+        "resolved_at": None,
     }
 
 
@@ -78,7 +81,7 @@ def open_work_orders(session: Session, rows: list[dict[str, Any]]) -> dict[str, 
     """Insert work-order rows (numbers already set); returns number → id."""
     if not rows:
         return {}
-    session.execute(insert(WorkOrder), rows)
+    bulk_insert(session, WorkOrder.__table__, rows)
     numbers = [row["no"] for row in rows]
     ids: dict[str, int] = {}
     for start in range(0, len(numbers), 1000):
