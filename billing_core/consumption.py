@@ -14,21 +14,24 @@ period exactly at a price change.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import DailyUsage, TouUsage, Usage
 from billing_core.errors import ReadingAnomalyError
-from billing_core.models import Meter, Reading, ReadingRegister
+from billing_core.models import Meter, Reading, ReadingRegister, ReadingSource
 
 ZERO = Decimal("0")
+KWH_STEP = Decimal("0.001")
 ONE_DAY = timedelta(days=1)
 # Cumulative registers: energy is the difference of two readings. MAX_DEMAND is a level instead.
 CUMULATIVE_REGISTERS = tuple(r for r in ReadingRegister if r is not ReadingRegister.MAX_DEMAND)
@@ -70,14 +73,14 @@ class MeterInfo:
                    meter.replaced_meter_id, meter.final_reading)
 
 
-@dataclass(frozen=True)
-class ReadingValue:
-    """One register value of one meter at the end of one day."""
+class ReadingValue(NamedTuple):
+    """One register value of one meter at the end of one day (a tuple: cheap in the million)."""
 
     meter_id: int
     read_date: date
     register: ReadingRegister
     value: Decimal
+    source: ReadingSource = ReadingSource.DAILY
 
 
 @dataclass(frozen=True)
@@ -145,7 +148,9 @@ class Consumption:
                 DailyUsage(
                     day=d.day,
                     kwh=None if tou else d.registers.get(ReadingRegister.ACTIVE_TOTAL),
-                    tou=TouUsage(**{r.value: d.registers.get(r, ZERO) for r in TOU_REGISTERS}) if tou else None,
+                    tou=TouUsage(**{r.value: d.registers.get(r, ZERO) for r in TOU_REGISTERS})
+                    if tou
+                    else None,
                 )
                 for d in self.daily
             ]
@@ -156,6 +161,12 @@ class Consumption:
             reactive_kvarh=self.registers.get(ReadingRegister.REACTIVE_TOTAL),
             max_demand_kw=self.max_demand_kw,
         )
+
+
+def _tidy(value: Decimal) -> Decimal:
+    """Show kWh with 3 decimals when that is exact (reading × multiplier gives 7 trailing zeros)."""
+    short = value.quantize(KWH_STEP)
+    return short if short == value else value
 
 
 def _days(first: date, last: date) -> list[date]:
@@ -180,12 +191,12 @@ def _meter_register(
     end: date,
     result: _RegisterResult,
 ) -> None:
-    """Add one meter's share of one cumulative register to `result`."""
+    """Add one meter's share of one cumulative register (`series` sorted by day) to `result`."""
     if meter.installed_on > end or (meter.removed_on is not None and meter.removed_on < start):
         return  # not on site during the period
     active_from = max(start, meter.installed_on + ONE_DAY)  # the installation reading is a baseline
     active_to = min(end, meter.removed_on) if meter.removed_on else end
-    points = [(d, v) for d, v in series if d <= active_to]
+    points = series if not series or series[-1][0] <= active_to else [p for p in series if p[0] <= active_to]
     if (
         register is ReadingRegister.ACTIVE_TOTAL
         and meter.removed_on is not None
@@ -194,17 +205,27 @@ def _meter_register(
         and not any(d == meter.removed_on for d, _ in points)
     ):
         points = sorted([*points, (meter.removed_on, meter.final_reading)])
-    before = [p for p in points if p[0] < start]
-    inside = [p for p in points if start <= p[0]]
-    chain = ([before[-1]] if before else []) + inside
-    expected = set(_days(active_from, active_to)) if active_from <= active_to else set()
-    result.missing_days |= expected - {d for d, _ in points}
+    first_inside = bisect_left(points, start, key=lambda p: p[0])
+    chain = points[first_inside - 1 :] if first_inside else points
+    expected_count = (active_to - active_from).days + 1
+    if expected_count > 0:
+        read_days = {d for d, _ in points[first_inside:] if active_from <= d <= active_to}
+        if len(read_days) < expected_count:
+            result.missing_days.update(d for d in _days(active_from, active_to) if d not in read_days)
     if not chain:
-        result.unknown_days |= expected
+        if expected_count > 0:
+            result.unknown_days.update(_days(active_from, active_to))
         return
     result.has_data = True
+    if chain[0][0] >= active_from:  # no reading opens the period: its first days are unknown
+        result.unknown_days.update(_days(active_from, min(chain[0][0], active_to)))
+    if chain[-1][0] < active_to:  # readings stop early: the last days are unknown (next period's)
+        result.unknown_days.update(_days(max(chain[-1][0] + ONE_DAY, active_from), active_to))
     decreased = False
-    for (prev_day, prev_value), (day, value) in zip(chain, chain[1:], strict=False):
+    multiplier = meter.multiplier
+    per_day = result.per_day
+    prev_day, prev_value = chain[0]
+    for day, value in chain[1:]:
         delta = value - prev_value
         if delta < 0:
             decreased = True
@@ -222,16 +243,13 @@ def _meter_register(
                     ),
                 )
             )
-            continue
-        if (day - prev_day).days == 1 and day >= start:
-            result.per_day[day] = result.per_day.get(day, ZERO) + delta * meter.multiplier
+        elif (day - prev_day).days == 1:
+            per_day[day] = per_day.get(day, ZERO) + delta * multiplier
         else:  # the delta spans several days: none of them is known on its own
-            result.unknown_days |= {d for d in _days(prev_day + ONE_DAY, day) if start <= d <= end}
-    covered = {d for d in expected if d <= chain[-1][0] and (d > chain[0][0])}
-    result.unknown_days |= expected - covered
-    if decreased:
-        return
-    result.kwh += (chain[-1][1] - chain[0][1]) * meter.multiplier
+            result.unknown_days.update(d for d in _days(prev_day + ONE_DAY, day) if start <= d <= end)
+        prev_day, prev_value = day, value
+    if not decreased:
+        result.kwh += (chain[-1][1] - chain[0][1]) * multiplier
 
 
 def compute_consumption(
@@ -270,8 +288,8 @@ def compute_consumption(
         if not result.has_data:
             continue
         if not result.anomalies:
-            totals[register] = result.kwh
-        per_day[register] = result.per_day
+            totals[register] = _tidy(result.kwh)
+        per_day[register] = {day: _tidy(kwh) for day, kwh in result.per_day.items()}
 
     tou_sum = sum((totals[r] for r in TOU_REGISTERS if r in totals), ZERO)
     active = totals.get(ReadingRegister.ACTIVE_TOTAL)
@@ -322,7 +340,7 @@ def compute_consumption(
         period_start=period_start,
         period_end=period_end,
         registers=totals,
-        max_demand_kw=max(demand) if demand else None,
+        max_demand_kw=_tidy(max(demand)) if demand else None,
         daily=daily,
         missing_days=missing,
         anomalies=anomalies,
@@ -343,15 +361,15 @@ def load_consumptions(
     for chunk_start in range(0, len(meter_ids), 5000):
         chunk = meter_ids[chunk_start : chunk_start + 5000]
         rows = session.execute(
-            select(Reading.meter_id, Reading.read_date, Reading.register, Reading.value).where(
+            select(Reading.meter_id, Reading.read_date, Reading.register, Reading.value, Reading.source).where(
                 Reading.meter_id.in_(chunk),
                 Reading.read_date >= period_start - OPENING_LOOKBACK,
                 Reading.read_date <= period_end,
             )
         )
-        for meter_id, read_date, register, value in rows:
+        for meter_id, read_date, register, value, source in rows:
             readings_by_customer[meter_customer[meter_id]].append(
-                ReadingValue(meter_id, read_date, register, value)
+                ReadingValue(meter_id, read_date, register, value, source)
             )
     infos: dict[int, list[MeterInfo]] = defaultdict(list)
     for meter in meters:

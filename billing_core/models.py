@@ -180,19 +180,31 @@ class Customer(Base):
 
     def tariff_attributes(self) -> TariffAttributes:
         """The customer's billing parameters in the form `compute_bill` takes."""
-        return TariffAttributes(
-            category=self.category,
-            region=self.region,
-            household_type=self.household_type,
-            residential_tou=self.residential_tou,
-            voltage_level=self.voltage_level,
-            purchase_mode=self.purchase_mode,
-            capacity_kva=self.capacity_kva,
-            basic_charge_mode=self.basic_charge_mode,
-            contracted_demand_kw=self.contracted_demand_kw,
-            pf_standard=self.pf_standard,
-            agency_price_multiplier=self.agency_price_multiplier,
-        )
+        return tariff_attributes_of({name: getattr(self, name) for name in TariffAttributes.model_fields})
+
+
+def _plain(value: Decimal | None) -> Decimal | None:
+    """630.00 → 630, 1.500 → 1.5: the same number whatever column scale it was stored with."""
+    if value is None:
+        return None
+    return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
+
+
+def tariff_attributes_of(values: dict[str, Any]) -> TariffAttributes:
+    """`TariffAttributes` from customer column values, numbers in one canonical form.
+
+    A Decimal read back from Numeric(12, 2) is 630.00 while the same customer built in memory
+    says 630; bills quote these numbers in their explanations, so both must read the same.
+    PF standards keep two decimals (0.90), as the tariff tables write them.
+    """
+    fields = dict(values)
+    for name in ("capacity_kva", "contracted_demand_kw", "agency_price_multiplier"):
+        fields[name] = _plain(fields.get(name))
+    if fields.get("pf_standard") is not None:
+        fields["pf_standard"] = fields["pf_standard"].quantize(Decimal("0.01"))
+    if fields.get("agency_price_multiplier") is None:
+        fields.pop("agency_price_multiplier", None)
+    return TariffAttributes(**fields)
 
 
 class Meter(Base):
