@@ -64,8 +64,10 @@ def _prior(session: Session, key: str) -> PriorPayment | None:
 
 def post_payment(session: Session, request: PaymentRequest) -> PaymentResult:
     """Record a payment (the caller commits). Raises `PaymentError` for a refused payment."""
-    prior = _prior(session, request.idempotency_key)
+    # Lock the bill first, then look for the key: a concurrent post of the same payment waits for
+    # the lock and then sees the first one's row (the unique key is the last line of defence).
     bill = session.scalar(select(Bill).where(Bill.bill_no == request.bill_no).with_for_update())
+    prior = _prior(session, request.idempotency_key)
     balance = None
     if bill is not None:
         balance = BillBalance(bill.bill_no or "", str(bill.status), bill.amount,

@@ -195,3 +195,41 @@ def test_refused_payments_write_nothing(session: Session, bad: str) -> None:
             post_payment(session, request(currency="USD", bill_no=BILL_NO))
     session.rollback()
     assert count(session, Payment) == 0
+
+
+@pytest.mark.postgres
+def test_concurrent_posts_of_one_payment_and_of_two_payments(postgres_server) -> None:
+    """Two channels racing on one bill, on a real server: one payment per key, one settles the bill."""
+    import threading
+
+    from billing_core.db import make_engine
+    from billing_core.migrate import upgrade
+
+    url = postgres_server.create_database()
+    try:
+        upgrade(url)
+        engine = make_engine(url, pool_size=4)
+        with Session(engine) as setup:
+            issued_bill(setup)
+        outcomes: list[PaymentOutcome] = []
+        barrier = threading.Barrier(4)
+
+        def post(key: str) -> None:
+            with Session(engine) as own:
+                barrier.wait()
+                outcomes.append(post_payment(own, request(idempotency_key=key, bill_no=BILL_NO)).outcome)
+                own.commit()
+
+        threads = [threading.Thread(target=post, args=(key,)) for key in ("same", "same", "other", "other")]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+        with Session(engine) as check:
+            assert count(check, Payment) == 2  # one per key
+            assert count(check, WorkOrder) == 1  # the second key paid a paid bill: one refund
+        assert sorted(outcomes) == sorted([PaymentOutcome.POSTED, PaymentOutcome.DUPLICATE,
+                                           PaymentOutcome.ALREADY_RECORDED, PaymentOutcome.ALREADY_RECORDED])
+        engine.dispose()
+    finally:
+        postgres_server.drop_database(url.rsplit("/", 1)[1])
