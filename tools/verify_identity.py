@@ -10,7 +10,8 @@ Three ways, as the knowledge-base article privacy-identity-verification describe
   unlike the 区 (about a dozen choices in a city) it cannot be guessed in three tries. The last
   paid amount was rejected: customers on 代扣 rarely know it, and it changes monthly.
 
-Failures: every failed check is recorded. After `max_failures_per_conversation` the
+Failures: every failed check is recorded; a failed check does not undo an earlier successful one
+in the same conversation (trying a second 户号 and failing leaves the first verified). After `max_failures_per_conversation` the
 conversation is locked and handed to a person; after `max_failures_per_account` failures
 against one claimed 户号 within the window (from any conversation), that 户号 is locked for
 online checks for `account_lock_minutes`. Locks are rows in the database, so they hold across
@@ -25,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from billing_core.models import Customer
@@ -227,7 +228,6 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
                 customer_name_masked=mask_name(customer.name), expires_at=expires,
                 message=f"身份核实通过，户名 {mask_name(customer.name)}，户号 {customer.account_no}。请问需要办理什么？",
             )
-        ctx.principal = None
         failures = session.scalar(
             select(func.count()).select_from(IdentityAttempt).where(
                 IdentityAttempt.conversation_id == ctx.conversation_id, IdentityAttempt.success.is_(False))
@@ -251,6 +251,9 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
                                 reason=f"本次会话{failures}次核实失败")
             session.add(lock)
         if lock is not None:
+            if lock.scope == LockScope.CONVERSATION:  # a locked conversation keeps no verified account
+                session.execute(delete(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
+                ctx.principal = None
             session.flush()
             result = _locked(session, ctx, lock, claimed)
             session.commit()

@@ -1,0 +1,126 @@
+"""lookup_bill, explain_bill and payment_status against bills computed by the billing core."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from billing_core.dunning import late_fee
+from billing_core.models import Bill
+from tests.tools.conftest import ACCOUNT_A, ACCOUNT_C, World
+from tools.registry import call_tool
+
+TODAY = date(2026, 6, 26)
+
+
+def _bill(world: World, key: str) -> Bill:
+    with world.sessions() as session:
+        bill = session.get(Bill, world.bill_ids[key])
+        assert bill is not None
+        _ = bill.lines
+        return bill
+
+
+def _verified(world: World, account: str = ACCOUNT_A, last4: str = "8000", conversation: str = "conv-1"):
+    ctx = world.ctx(conversation)
+    assert call_tool(ctx, "verify_identity", {"account_no": account, "last4": last4}).status == "verified"
+    return ctx
+
+
+def test_lookup_one_period_reports_stored_figures_and_late_fee(world: World) -> None:
+    may = _bill(world, "A:2026-05")
+    result = call_tool(_verified(world), "lookup_bill", {"period": "2026-05"})
+    assert result.status == "ok"
+    [summary] = result.bills
+    assert (summary.amount, summary.total_kwh, summary.due_date) == (may.amount, may.total_kwh, date(2026, 6, 15))
+    assert summary.status == "overdue" and summary.outstanding == may.amount
+    assert summary.late_fee_so_far == late_fee(may.amount, date(2026, 6, 15), TODAY, "residential").amount
+    assert result.arrears_total == may.amount  # April is paid
+    assert str(may.amount) in result.message and "已逾期" in result.message
+
+
+def test_lookup_latest_n_newest_first_and_chinese_month(world: World) -> None:
+    ctx = _verified(world)
+    result = call_tool(ctx, "lookup_bill", {"latest": 3})
+    assert [b.period for b in result.bills] == ["2026-05", "2026-04", "2025-05"]
+    assert [b.status for b in result.bills] == ["overdue", "paid", "paid"]
+    assert call_tool(ctx, "lookup_bill", {"period": "2026年4月"}).bills[0].period == "2026-04"
+    bad = call_tool(ctx, "lookup_bill", {"period": "五月"})
+    assert bad.status == "invalid_input" and bad.field == "period"
+    assert call_tool(ctx, "lookup_bill", {"period": "2024-01"}).status == "not_found"
+
+
+def test_explain_bill_lines_come_from_the_stored_bill(world: World) -> None:
+    may = _bill(world, "A:2026-05")
+    result = call_tool(_verified(world), "explain_bill", {"period": "2026-05"})
+    assert result.status == "ok"
+    assert [(l.code, l.amount, l.explanation) for l in result.lines] == [
+        (l.code, l.amount, l.explanation) for l in may.lines]
+    assert sum(l.amount for l in result.lines) == result.amount == may.amount
+
+
+def test_explain_bill_gives_typed_reasons_versus_last_month(world: World) -> None:
+    may, april = _bill(world, "A:2026-05"), _bill(world, "A:2026-04")
+    result = call_tool(_verified(world), "explain_bill", {"period": "2026-05"})
+    comparison = result.vs_previous_month
+    assert comparison.other_period == "2026-04"
+    assert comparison.amount_change == may.amount - april.amount
+    kinds = {r.kind: r for r in comparison.reasons}
+    assert kinds["consumption_change"].change_kwh == Decimal("180")
+    assert kinds["consumption_change"].change_percent == Decimal("60.0")
+    # April is non-summer (200/400), May summer (260/600): the season reason carries both limits.
+    season = kinds["season_change"]
+    assert (season.this_season, season.other_season) == ("summer", "non_summer")
+    assert season.other_limits[0] < season.this_limits[0]
+    tiers = kinds["tier_crossing"]
+    tier_2_may = sum(l.quantity for l in may.lines if l.code == "tier_2")
+    tier_2_april = sum(l.quantity for l in april.lines if l.code == "tier_2")
+    assert (tiers.this_tier_2_kwh, tiers.other_tier_2_kwh) == (tier_2_may, tier_2_april)
+    assert tiers.this_limits == season.this_limits
+    assert kinds["period_days"].this_days == 31 and kinds["period_days"].other_days == 30
+    back = kinds["back_charge"]
+    assert back.bill == "this" and back.kwh == Decimal("20")
+    assert back.amount == next(l.amount for l in may.lines if l.code == "back_charge")
+    late = kinds["late_fee"]
+    assert late.bill == "this" and late.amount == late_fee(may.amount, date(2026, 6, 15), TODAY, "residential").amount
+    assert "tariff_version_change" not in kinds  # same residential tariff version both months
+    # Same month last year: same season, no season reason.
+    last_year = result.vs_same_month_last_year
+    assert last_year.other_period == "2025-05"
+    assert "season_change" not in {r.kind for r in last_year.reasons}
+
+
+def test_explain_bill_two_part_customer_pf_and_monthly_price_versions(world: World) -> None:
+    may, april = _bill(world, "C:2026-05"), _bill(world, "C:2026-04")
+    ctx = world.ctx("conv-c")
+    assert call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_C, "last4": "0000"}).status == "verified"
+    result = call_tool(ctx, "explain_bill", {})
+    assert result.period == "2026-05"
+    kinds = {r.kind: r for r in result.vs_previous_month.reasons}
+    pf = kinds["pf_adjustment"]
+    assert pf.this_amount == next(l.amount for l in may.lines if l.code == "pf_adjustment")
+    assert pf.other_amount == next(l.amount for l in april.lines if l.code == "pf_adjustment")
+    assert pf.this_amount > 0 > pf.other_amount  # a surcharge this month, a discount last month
+    versions = kinds["tariff_version_change"]
+    assert versions.added == ["gd-agency-purchase@2026-05"] and versions.removed == ["gd-agency-purchase@2026-04"]
+    assert "season_change" not in kinds and "tier_crossing" not in kinds
+    assert result.vs_same_month_last_year is None and result.missing_comparisons
+
+
+def test_payment_status_paid_bill_shows_channel_and_time(world: World) -> None:
+    result = call_tool(_verified(world), "payment_status", {"period": "2026-04"})
+    assert result.payment_state == "paid" and result.outstanding == 0
+    [payment] = result.payments
+    assert payment.channel == "wechat_pay" and payment.channel_cn == "微信支付"
+    assert "2026-05-10 12:00" in result.message  # 04:00 UTC shown in Guangzhou time
+
+
+def test_payment_status_overdue_bill_has_the_billing_core_late_fee(world: World) -> None:
+    may = _bill(world, "A:2026-05")
+    result = call_tool(_verified(world), "payment_status", {})
+    expected = late_fee(may.amount, date(2026, 6, 15), TODAY, "residential")
+    assert result.period == "2026-05" and result.payment_state == "overdue"
+    assert result.days_overdue == 11 == expected.days
+    assert result.late_fee.amount == expected.amount and result.late_fee.explanation == expected.explanation()
+    assert {c.code for c in result.how_to_pay} >= {"wechat_pay", "alipay", "counter", "bank_withholding"}
+    assert str(expected.amount) in result.message
