@@ -88,10 +88,17 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return engine
 
 
-@lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
-    """The process-wide engine for `url`, created once (engines own connection pools)."""
-    return make_engine(url or database_url())
+    """The process-wide engine for `url` (default: the configured database), created once per URL.
+
+    The URL is resolved before the cache, so changing POWERDESK_DATABASE_URL takes effect.
+    """
+    return _cached_engine(url or database_url())
+
+
+@lru_cache(maxsize=8)
+def _cached_engine(url: str) -> Engine:  # engines own connection pools: one per URL
+    return make_engine(url)
 
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:

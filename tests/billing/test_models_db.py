@@ -248,3 +248,36 @@ def test_work_order_numbers_count_up_per_day(session: Session) -> None:
     session.commit()
     session.expunge_all()
     assert session.scalars(select(WorkOrder)).one().payload == {"rule": "jump"}
+
+
+def test_session_scope_commits_or_rolls_back(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from billing_core.db import get_engine, session_scope
+
+    monkeypatch.setenv("POWERDESK_DATABASE_URL", database_url)
+    assert str(get_engine().url) == str(make_engine(database_url).url)
+    with session_scope() as session:
+        session.add(_customer())
+    with pytest.raises(RuntimeError), session_scope() as session:
+        session.add(_customer("020100000002"))
+        session.flush()
+        raise RuntimeError("the unit of work failed")
+    with session_scope() as session:
+        assert session.scalars(select(Customer.account_no)).all() == ["020100000001"]
+    get_engine().dispose()
+
+
+def test_sqlite_connections_enforce_foreign_keys_and_use_wal(tmp_path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pragma.db'}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+
+
+def test_missing_postgres_binaries_fail_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The PostgreSQL launcher must fail (never skip) and say how to install the server."""
+    from tests.servers import postgres
+
+    monkeypatch.setattr(postgres.glob, "glob", lambda pattern: [])
+    with pytest.raises(RuntimeError, match="install.sh"):
+        postgres.find_bin_dir()
