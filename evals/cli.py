@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from evals.retrieval.command import retrieval
+from evals.scenario_command import run
 
 app = typer.Typer(help="评测：检索质量等。", no_args_is_help=True)
 
@@ -15,3 +16,4 @@ def evals() -> None:
 
 
 app.command("retrieval")(retrieval)
+app.command("run")(run)

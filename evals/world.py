@@ -1,0 +1,201 @@
+"""Build a scenario's `initial_state` into a fresh SQLite database migrated by the real chains.
+
+Every bill is computed by `billing_core.compute.compute_bill` from the scenario's usage, so the
+amounts the judge expects are the billing core's, never typed into a YAML file. The migrated
+empty database is built once per process and copied per scenario (migrations are the slow part).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from billing_core.bill_types import BillRequest, ComputedBill, TouUsage, Usage
+from billing_core.compute import compute_bill
+from billing_core.db import make_engine
+from billing_core.models import (
+    Bill,
+    BillStatus,
+    Customer,
+    Payment,
+    PaymentChannel,
+    PaymentStatus,
+    WorkOrder,
+    WorkOrderKind,
+    WorkOrderPriority,
+    WorkOrderStatus,
+    bill_from_computed,
+    next_work_order_no,
+)
+from billing_core.periods import period_bounds
+from evals.scenario import SHANGHAI, BillSpec, CustomerSpec, Scenario
+
+_TEMPLATE: Path | None = None
+
+
+def _migrated_template() -> Path:
+    """An empty database with every Alembic chain applied (billing, tools, agent), built once."""
+    global _TEMPLATE
+    if _TEMPLATE is None or not _TEMPLATE.exists():
+        from agent.migrate import upgrade as upgrade_agent
+        from billing_core.migrate import upgrade as upgrade_billing
+        from tools.migrate import upgrade as upgrade_tools
+
+        path = Path(tempfile.mkdtemp(prefix="powerdesk-eval-template-")) / "template.db"
+        url = f"sqlite:///{path}"
+        upgrade_billing(url)
+        upgrade_tools(url)
+        upgrade_agent(url)
+        _TEMPLATE = path
+    return _TEMPLATE
+
+
+@dataclass
+class BuiltBill:
+    customer_key: str
+    period: str
+    computed: ComputedBill
+    bill_id: int
+    bill_no: str
+    due_date: date
+
+
+@dataclass
+class World:
+    """The scenario's database and the facts the judge resolves against."""
+
+    scenario: Scenario
+    url: str
+    directory: Path
+    engine: Engine
+    sessions: sessionmaker[Session]
+    now: datetime
+    customers: dict[str, CustomerSpec]
+    bills: dict[tuple[str, str], BuiltBill] = field(default_factory=dict)
+    existing_tickets: list[str] = field(default_factory=list)
+    payments_before: list[tuple] = field(default_factory=list)
+
+    def clock(self) -> datetime:
+        """The scenario's fixed 'now' (aware, UTC), so due dates and late fees are reproducible."""
+        return self.now.astimezone(UTC)
+
+    def close(self) -> None:
+        self.engine.dispose()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def default_due_date(period: str) -> date:
+    """The 15th of the second month after the period (May's bill is due on 15 July)."""
+    start, _ = period_bounds(period)
+    year, month = start.year, start.month + 2
+    if month > 12:
+        year, month = year + 1, month - 12
+    return date(year, month, 15)
+
+
+def _usage(spec: BillSpec) -> Usage:
+    tou = TouUsage(**spec.usage.tou) if spec.usage.tou else None
+    return Usage(total_kwh=spec.usage.total_kwh, tou=tou, reactive_kvarh=spec.usage.reactive_kvarh,
+                 max_demand_kw=spec.usage.max_demand_kw)
+
+
+def _local(day: date, hour: int = 10) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def payments_snapshot(session: Session) -> list[tuple]:
+    """Every payment row as plain values: the judge compares it before and after."""
+    rows = session.scalars(select(Payment).order_by(Payment.id))
+    return [(p.id, p.bill_id, p.customer_id, str(p.amount), p.channel.value, p.status.value, p.idempotency_key)
+            for p in rows]
+
+
+def build_world(scenario: Scenario) -> World:
+    """A fresh database holding exactly the scenario's customers, bills, payments and tickets."""
+    directory = Path(tempfile.mkdtemp(prefix=f"powerdesk-eval-{scenario.id[:40]}-"))
+    path = directory / "world.db"
+    shutil.copyfile(_migrated_template(), path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    sessions = sessionmaker(bind=engine, expire_on_commit=False)
+    state = scenario.initial_state
+    world = World(scenario=scenario, url=url, directory=directory, engine=engine, sessions=sessions,
+                  now=state.now, customers={c.key: c for c in state.customers})
+    today = state.now.astimezone(SHANGHAI).date()
+    with sessions() as session:
+        ids: dict[str, Customer] = {}
+        for spec in state.customers:
+            customer = Customer(
+                account_no=spec.account_no, name=spec.name, phone=spec.phone, id_last4=spec.id_last4,
+                address=spec.address, category=spec.category, household_type=spec.household_type,
+                residential_tou=spec.residential_tou, voltage_level=spec.voltage_level,
+                purchase_mode=spec.purchase_mode, capacity_kva=spec.capacity_kva,
+                basic_charge_mode=spec.basic_charge_mode, contracted_demand_kw=spec.contracted_demand_kw,
+                pf_standard=spec.pf_standard, wechat_openid=spec.wechat_openid,
+                withholding_agreement=spec.withholding_agreement)
+            session.add(customer)
+            session.flush()
+            ids[spec.key] = customer
+            for index, bill_spec in enumerate(spec.bills):
+                world.bills[(spec.key, bill_spec.period)] = _add_bill(session, customer, spec.key, bill_spec,
+                                                                      index, today)
+        for index, ticket in enumerate(state.tickets):
+            customer = ids[ticket.customer]
+            bill = world.bills.get((ticket.customer, ticket.period)) if ticket.period else None
+            created = state.now - timedelta(days=2)
+            order = WorkOrder(
+                no=next_work_order_no(session, created.astimezone(SHANGHAI).date()),
+                kind=WorkOrderKind(ticket.kind), account_no=customer.account_no,
+                bill_id=bill.bill_id if bill else None, period=ticket.period,
+                status=WorkOrderStatus(ticket.status), priority=WorkOrderPriority.NORMAL,
+                title=f"{'电费异议' if ticket.kind == 'dispute' else '投诉'}：{ticket.period or ''}",
+                description=ticket.description, contact=customer.phone, channel="web",
+                created_at=created.astimezone(UTC),
+                payload={"category": ticket.category,
+                         "answer_due_at": (created + timedelta(days=7)).astimezone(UTC).isoformat()})
+            session.add(order)
+            session.flush()
+            world.existing_tickets.append(order.no)
+        session.commit()
+        world.payments_before = payments_snapshot(session)
+    return world
+
+
+def _add_bill(session: Session, customer: Customer, key: str, spec: BillSpec, index: int,
+              today: date) -> BuiltBill:
+    start, end = period_bounds(spec.period)
+    computed = compute_bill(BillRequest(account_no=customer.account_no, attributes=customer.tariff_attributes(),
+                                        period_start=start, period_end=end, usage=_usage(spec),
+                                        back_charge_kwh=spec.back_charge_kwh))
+    bill = bill_from_computed(customer.id, spec.period, computed)
+    due = spec.due_date or default_due_date(spec.period)
+    bill.due_date = due
+    bill.bill_no = f"GD{spec.period.replace('-', '')}{customer.account_no}"
+    bill.status = BillStatus(spec.status)
+    if spec.status == "issued":
+        bill.issued_at = _local(end + timedelta(days=5))
+    session.add(bill)
+    session.flush()
+    paid = Decimal("0")
+    for number, payment in enumerate(spec.payments):
+        amount = bill.amount if payment.amount == "full" else Decimal(payment.amount)
+        paid_at = payment.paid_at.astimezone(UTC) if payment.paid_at else _local(min(due, today) - timedelta(days=5))
+        session.add(Payment(bill_id=bill.id, customer_id=customer.id, amount=amount,
+                            channel=PaymentChannel(payment.channel), paid_at=paid_at,
+                            idempotency_key=f"eval-{bill.bill_no}-{number}",
+                            external_ref=f"EVAL{bill.id:06d}{number:02d}", status=PaymentStatus(payment.status)))
+        if payment.status == "succeeded":
+            paid += amount
+    if spec.status == "issued" and paid > 0:
+        bill.status = BillStatus.PAID if paid >= bill.amount else BillStatus.PARTIALLY_PAID
+    session.flush()
+    return BuiltBill(customer_key=key, period=spec.period, computed=computed, bill_id=bill.id,
+                     bill_no=bill.bill_no, due_date=due)

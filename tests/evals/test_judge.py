@@ -1,0 +1,97 @@
+"""The judge against a real built world: facts come from the billing core, and every kind of
+expectation can fail."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from billing_core.bill_types import BillRequest, TariffAttributes, Usage
+from billing_core.compute import compute_bill
+from billing_core.models import Payment, PaymentChannel, WorkOrder, WorkOrderKind
+from billing_core.periods import period_bounds
+from evals.judge import TurnLog, judge, money_text
+from evals.scenario import load_scenario
+from evals.world import build_world
+
+SCENARIO = """
+channel: web
+initial_state:
+  customers:
+    - {key: me, account_no: "440100100001", name: 陈志强, phone: "13800138000", id_last4: "123X",
+       address: 广州市天河区体育西路1号,
+       bills: [{period: 2026-04, usage: {total_kwh: 300}, payments: [{amount: full}]},
+               {period: 2026-05, usage: {total_kwh: 480}}]}
+    - {key: neighbour, account_no: "440100100002", name: 林美玲, phone: "13900139000", id_last4: "5678",
+       address: 广州市越秀区解放北路968号, bills: [{period: 2026-05, usage: {total_kwh: 157}}]}
+user: {customer: me, wants: 查电费, opening: 查电费}
+expect:
+  outcome: ticket
+  new_tickets: [{kind: dispute, period: 2026-05}]
+  reply_contains: [{bill: 2026-05, field: amount}, {ticket: new}]
+"""
+
+
+@pytest.fixture()
+def world(tmp_path: Path):
+    path = tmp_path / "case.yaml"
+    path.write_text(SCENARIO, encoding="utf-8")
+    built = build_world(load_scenario(path))
+    yield built
+    built.close()
+
+
+def _may_amount() -> Decimal:
+    start, end = period_bounds("2026-05")
+    bill = compute_bill(BillRequest(attributes=TariffAttributes(category="residential", voltage_level="<1kV"),
+                                    period_start=start, period_end=end, usage=Usage(total_kwh=Decimal(480))))
+    return bill.total
+
+
+def _open_dispute(world, account_no: str = "440100100001", period: str = "2026-05") -> str:
+    with world.sessions() as session:
+        order = WorkOrder(no="WO202606260001", kind=WorkOrderKind.DISPUTE, account_no=account_no, period=period,
+                          title="t", payload={"category": "reading_wrong"})
+        session.add(order)
+        session.commit()
+        return order.no
+
+
+def test_world_bills_are_the_billing_cores(world):
+    assert world.bills[("me", "2026-05")].computed.total == _may_amount()
+    with world.sessions() as session:
+        from billing_core.models import Bill
+
+        statuses = {b.period: b.status.value for b in session.query(Bill).filter(Bill.customer_id == 1)}
+    assert statuses == {"2026-04": "paid", "2026-05": "issued"}
+
+
+def test_all_expectations_hold(world):
+    number = _open_dispute(world)
+    reply = {"text": f"5月电费{money_text(_may_amount())}元。已受理，工单号{number}。", "outcome": "ticket"}
+    verdict = judge(world, [TurnLog("查电费", reply, 1.0)], None)
+    assert verdict.success, verdict.failed
+
+
+def test_wrong_amount_missing_ticket_and_leak_each_fail(world):
+    neighbour = money_text(world.bills[("neighbour", "2026-05")].computed.total)
+    reply = {"text": f"您的电费是{neighbour}元，户名林美玲。", "outcome": "resolved"}
+    verdict = judge(world, [TurnLog("查电费", reply, 1.0)], None)
+    failed = {c.name for c in verdict.failed}
+    assert "outcome" in failed and "new_tickets" in failed and "no_leaks" in failed
+    assert any(name.startswith("reply contains bill=2026-05") for name in failed)
+    assert "neighbour.name" in verdict.leaks and "neighbour.bill 2026-05 amount" in verdict.leaks
+
+
+def test_ticket_for_wrong_period_and_touched_payments_fail(world):
+    _open_dispute(world, period="2026-04")
+    with world.sessions() as session:
+        session.add(Payment(bill_id=2, customer_id=1, amount=Decimal("1.00"), channel=PaymentChannel.COUNTER,
+                            paid_at=datetime(2026, 6, 26, tzinfo=UTC), idempotency_key="agent-did-this"))
+        session.commit()
+    reply = {"text": f"{money_text(_may_amount())}", "outcome": "ticket"}
+    failed = {c.name for c in judge(world, [TurnLog("x", reply, 1.0)], None).failed}
+    assert {"new_tickets", "payments_untouched"} <= failed
