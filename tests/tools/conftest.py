@@ -65,6 +65,11 @@ class World:
 
 @pytest.fixture
 def world(sessions: sessionmaker[Session]) -> World:
+    return build_world(sessions)
+
+
+def build_world(sessions: sessionmaker[Session]) -> World:
+    """Customers A and B (residential) and C (two-part C&I with PF), bills by `compute_bill`."""
     ids: dict[str, int] = {}
     with sessions() as session:
         a = add_customer(session, ACCOUNT_A, openid="openid-A")
