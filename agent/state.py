@@ -42,6 +42,7 @@ class ConversationState(BaseModel):
     account_no: str | None = None  # set once identity is verified
     claimed_account_no: str | None = None  # what the customer said, before verification
     verified: bool = False
+    principal: dict[str, Any] | None = None  # the tools' Principal, kept server-side with the state
     identity_attempts: int = 0
     channel_identity: dict[str, str] = Field(default_factory=dict)  # openid, caller number …
     flow: str | None = None  # the task in progress (intent name)

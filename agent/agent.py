@@ -1,0 +1,271 @@
+"""`Agent.handle`: the one Python API every channel calls.
+
+A turn runs under the conversation's lock; a message id seen before returns the stored reply
+(channels resend). The conversation state lives in the state store (memory or Redis), the
+verified principal in the tools layer's server-side session, and every turn is recorded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from agent.assist import Suggestion, suggest_replies
+from agent.graph import build_graph
+from agent.llm_brain import LLMBrain
+from agent.local_brain import LocalBrain, TASKS
+from agent.models import Outcome
+from agent.records import Recorder
+from agent.state import ConversationState, StateStore, state_store_from_env
+from agent.toolbox import ToolBox
+from agent.turn import Parsed, Turn
+from billing_core.db import session_factory, utc_now
+from tools.context import CHANNELS, Principal, ToolContext
+
+MAX_MESSAGE_CHARS = 2000
+HISTORY_KEEP = 30
+
+
+@dataclass
+class Reply:
+    """What a channel shows: the text, its sources, what it waits for, what was done."""
+
+    conversation_id: str
+    text: str
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    awaiting: str | None = None
+    actions: list[str] = field(default_factory=list)
+    handoff: bool = False
+    brain: str = "local"
+    tickets: list[str] = field(default_factory=list)
+    outcome: str | None = None
+    closed: bool = False
+    grounded: bool = True
+    message_id: str | None = None
+    latency_ms: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Reply:
+        return cls(**data)
+
+
+class AgentInputError(ValueError):
+    """Bad input to `Agent.handle`; the message names the field."""
+
+
+def nlu_understand(text: str, today: date) -> Parsed:
+    """Intents and entities from `agent.nlu.understand`, in the engine's terms."""
+    from agent.nlu import understand
+
+    result = understand(text, today)
+    return parsed_from_understanding(result)
+
+
+def parsed_from_understanding(result: Any) -> Parsed:
+    intents: list[str] = []
+    for item in getattr(result, "intents", None) or []:
+        name = item if isinstance(item, str) else getattr(item, "name", None) or getattr(item, "intent", None)
+        if name and name != "unclear":
+            intents.append(str(name))
+    if not intents:
+        top = getattr(result, "intent", None)
+        if isinstance(top, str) and top != "unclear":
+            intents.append(top)
+    entities = entities_for_slots(getattr(result, "entities", None) or [])
+    confidence = float(getattr(result, "confidence", 1.0) or 1.0)
+    return Parsed(intents=intents, entities=entities, confidence=confidence)
+
+
+def entities_for_slots(found: Any) -> dict[str, Any]:
+    """NLU entities (typed objects from `agent.nlu.entities`) as the flows' slot values.
+
+    The first entity of each kind wins, as the customer usually says the main one first.
+    """
+    if isinstance(found, dict):
+        return dict(found)
+    slots: dict[str, Any] = {}
+    for entity in found:
+        kind = type(entity).__name__
+        if kind == "AccountNumber":
+            slots.setdefault("account_no", entity.digits)
+        elif kind == "DigitTail":
+            slots.setdefault("last4", entity.digits)
+        elif kind == "BillingMonth":
+            slots.setdefault("period", f"{entity.year:04d}-{entity.month:02d}")
+        elif kind == "RecentBills":
+            slots.setdefault("latest", entity.count)
+        elif kind == "PhoneNumber":
+            slots.setdefault("phone", entity.digits)
+        elif kind == "Amount":
+            slots.setdefault("amount", entity.value)
+        elif kind == "SatisfactionRating":
+            slots.setdefault("csat", entity.score if entity.score is not None else str(entity.level))
+        elif kind == "DigitSequence":
+            slots.setdefault("digits", entity.digits)
+    return slots
+
+
+class Agent:
+    """The dialogue engine with its state store, database and brains."""
+
+    def __init__(self, sessions: sessionmaker[Session] | None = None, store: StateStore | None = None,
+                 brain: str | None = None, llm: LLMBrain | None = None,
+                 knowledge: Callable[[], Any] | None = None,
+                 understand: Callable[[str, date], Parsed] = nlu_understand,
+                 clock: Callable[[], datetime] = utc_now, record: bool = True) -> None:
+        self.sessions = sessions or session_factory()
+        self.store = store or state_store_from_env()
+        self.llm = llm if llm is not None else (LLMBrain.from_env() if brain in ("llm", None) else None)
+        self.brain = brain or ("llm" if self.llm is not None else "local")
+        if self.brain not in ("local", "llm"):
+            raise AgentInputError(f"brain: must be 'local' or 'llm', not {self.brain!r}")
+        self.knowledge = knowledge if knowledge is not None else _default_knowledge
+        self.clock = clock
+        self.recorder = Recorder(self.sessions) if record else None
+        self.graph = build_graph(understand, LocalBrain(), self.llm)
+
+    def handle(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
+               identity: dict[str, str] | None = None) -> Reply:
+        """Answer one customer message. `identity` is what the channel vouches for (openid, caller)."""
+        conversation_id = _require(conversation_id, "conversation_id", 128)
+        if channel not in CHANNELS:
+            raise AgentInputError(f"channel: {channel!r} is not one of {', '.join(CHANNELS)}")
+        if not isinstance(text, str) or not text.strip():
+            raise AgentInputError("text: message is empty")
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise AgentInputError(f"text: message longer than {MAX_MESSAGE_CHARS} characters")
+        if message_id is not None:
+            message_id = _require(message_id, "message_id", 128)
+        with self.store.lock(conversation_id):
+            if message_id is not None:
+                stored = self.store.stored_reply(conversation_id, message_id)
+                if stored is not None:
+                    return Reply.from_dict(stored)
+            reply = self._turn(conversation_id, channel, text.strip(), message_id, identity or {})
+            if message_id is not None:
+                self.store.store_reply(conversation_id, message_id, reply.to_dict())
+            return reply
+
+    def _turn(self, conversation_id: str, channel: str, text: str, message_id: str | None,
+              identity: dict[str, str]) -> Reply:
+        started = time.perf_counter()
+        state = self.store.load(conversation_id)
+        if state is None or state.closed:
+            state = ConversationState(conversation_id=conversation_id if state is None else
+                                      f"{conversation_id}", channel=channel)
+        state.channel_identity.update({k: str(v) for k, v in identity.items() if v})
+        channel_identity = state.channel_identity.get("openid") or state.channel_identity.get("caller")
+        ctx = ToolContext(conversation_id=conversation_id, channel=channel, session_factory=self.sessions,
+                          channel_identity=channel_identity, clock=self.clock,
+                          knowledge=self.knowledge)
+        if state.verified:
+            # The state store is server-side like `verified_sessions`, so the principal kept with the
+            # state is trusted; expiry is still checked (ctx.verified()). Without it, ask the database.
+            if state.principal is not None:
+                ctx.principal = Principal.model_validate(state.principal)
+            if ctx.verified() is None and ctx.restore_principal() is None:
+                state.verified = False  # the verification expired or belongs to another channel
+        toolbox = ToolBox(ctx=ctx)
+        turn = Turn(state=state, text=text, today=ctx.today(), toolbox=toolbox, brain=self.brain)
+        self.graph.invoke({"turn": turn})
+
+        principal = ctx.verified()
+        state.principal = principal.model_dump(mode="json") if principal is not None else None
+        reply_text = turn.text_out
+        awaiting = turn.awaiting_out
+        state.awaiting = awaiting if not state.closed else None
+        state.turns += 1
+        state.history.append({"role": "user", "text": text})
+        state.history.append({"role": "assistant", "text": reply_text})
+        state.history = state.history[-HISTORY_KEEP:]
+        if toolbox.calls:
+            state.last_tool_results = [call.as_dict() for call in toolbox.calls][-6:]
+        state.last_citations = turn.citations
+        state.tickets.extend(turn.tickets)
+        state.handed_off = state.handed_off or turn.handoff
+        if turn.outcome is not None:
+            state.outcome = turn.outcome.value
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        if self.recorder is not None:
+            self._record(state, turn, text, reply_text, message_id, latency_ms)
+        self.store.save(state)
+        return Reply(conversation_id=conversation_id, text=reply_text, citations=turn.citations,
+                     awaiting=state.awaiting, actions=turn.actions, handoff=turn.handoff, brain=turn.brain,
+                     tickets=turn.tickets, outcome=state.outcome, closed=state.closed, grounded=turn.grounded,
+                     message_id=message_id, latency_ms=latency_ms)
+
+    def _record(self, state: ConversationState, turn: Turn, text: str, reply_text: str,
+                message_id: str | None, latency_ms: int) -> None:
+        assert self.recorder is not None
+        if state.record_id is None:
+            state.record_id = self.recorder.start(state.conversation_id, state.channel, turn.brain,
+                                                  account_no=state.account_no)
+        topic = next((i for i in turn.parsed.intents if i in TASKS), None)
+        self.recorder.record_turn(
+            state.record_id, user_text=text, reply_text=reply_text, brain=turn.brain,
+            intents=turn.parsed.intents, tool_calls=[call.as_dict() for call in turn.toolbox.calls],
+            citations=turn.citations, latency_ms=latency_ms, message_id=message_id, grounded=turn.grounded,
+            violations=turn.violations, account_no=state.account_no if state.verified else None, topic=topic,
+            tickets=turn.tickets, outcome=turn.outcome)
+        if turn.csat is not None:
+            self.recorder.record_csat(state.record_id, turn.csat)
+        if state.closed:
+            self.recorder.finish(state.record_id)
+
+    def end(self, conversation_id: str) -> None:
+        """The channel closed the conversation (the customer left): settle its record."""
+        with self.store.lock(conversation_id):
+            state = self.store.load(conversation_id)
+            if state is None:
+                return
+            state.closed = True
+            if self.recorder is not None and state.record_id is not None:
+                self.recorder.finish(state.record_id)
+            self.store.save(state)
+
+    def rate(self, conversation_id: str, answer: str | int) -> int:
+        """A CSAT answer from a channel widget (满意/一般/不满意 or 1–5); returns the score."""
+        with self.store.lock(conversation_id):
+            state = self.store.load(conversation_id)
+            if state is None or state.record_id is None or self.recorder is None:
+                raise AgentInputError(f"conversation_id: no recorded conversation {conversation_id!r}")
+            return self.recorder.record_csat(state.record_id, answer)
+
+    def state(self, conversation_id: str) -> ConversationState | None:
+        return self.store.load(conversation_id)
+
+    def suggest(self, conversation_id: str, limit: int = 3) -> list[Suggestion]:
+        """Top next replies for a human agent, each with the tool results and passages behind it."""
+        state = self.store.load(conversation_id)
+        if state is None:
+            raise AgentInputError(f"conversation_id: no conversation {conversation_id!r}")
+        ctx = ToolContext(conversation_id=conversation_id, channel=state.channel, session_factory=self.sessions,
+                          clock=self.clock, knowledge=self.knowledge)
+        if state.verified:
+            ctx.restore_principal()
+        return suggest_replies(state, ctx, limit)
+
+
+def _require(value: Any, name: str, limit: int) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise AgentInputError(f"{name}: must be a non-empty string")
+    if len(value) > limit:
+        raise AgentInputError(f"{name}: longer than {limit} characters")
+    return value
+
+
+def _default_knowledge() -> Any:
+    from knowledge_base.service import default_retriever
+
+    return default_retriever()
+
+
+__all__ = ["Agent", "AgentInputError", "Reply", "Outcome"]

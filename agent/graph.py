@@ -1,0 +1,145 @@
+"""The dialogue engine as a LangGraph: understand → (LLM brain | local brain) → guard.
+
+Identity verification, tool calls and replies happen inside the brain nodes (the local brain
+verifies before any account tool; the LLM brain must call `verify_identity`, and the tools
+refuse otherwise). An LLM failure routes the same turn to the local brain. The guard checks
+every reply of either brain against the turn's evidence and masks personal numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+
+from agent.grounding import check_reply, evidence_from, extract_facts, mask_personal_numbers
+from agent.llm_brain import WRITE_TOOLS, LLMBrain, LLMUnavailable, parse_tool_output, service_policy
+from agent.local_brain import LocalBrain
+from agent.models import Outcome
+from agent.replies import render, templates
+from agent.turn import Parsed, Turn
+
+
+class GraphState(TypedDict):
+    turn: Turn
+
+
+Understand = Callable[[str, Any], Parsed]
+
+
+def build_graph(understand: Understand, local: LocalBrain, llm: LLMBrain | None) -> Any:
+    """Compile the engine; `understand(text, today)` turns a message into intents and entities."""
+
+    def understand_node(state: GraphState) -> GraphState:
+        turn = state["turn"]
+        turn.parsed = understand(turn.text, turn.today)
+        return state
+
+    def route(state: GraphState) -> str:
+        turn = state["turn"]
+        # A pending write is resumed by the deterministic confirmation step, whichever brain asked.
+        if turn.brain == "llm" and llm is not None and turn.state.pending is None:
+            return "llm"
+        return "local"
+
+    def llm_node(state: GraphState) -> GraphState:
+        turn = state["turn"]
+        assert llm is not None
+        try:
+            _run_llm(llm, turn)
+        except LLMUnavailable:
+            turn.fell_back = True
+        return state
+
+    def after_llm(state: GraphState) -> str:
+        return "local" if state["turn"].fell_back else "guard"
+
+    def local_node(state: GraphState) -> GraphState:
+        turn = state["turn"]
+        turn.brain = "local"  # whoever was asked, the local brain answers this reply
+        local.respond(turn)
+        return state
+
+    def guard_node(state: GraphState) -> GraphState:
+        _guard(state["turn"], llm)
+        return state
+
+    graph = StateGraph(GraphState)
+    graph.add_node("understand", understand_node)
+    graph.add_node("llm", llm_node)
+    graph.add_node("local", local_node)
+    graph.add_node("guard", guard_node)
+    graph.add_edge(START, "understand")
+    graph.add_conditional_edges("understand", route, {"llm": "llm", "local": "local"})
+    graph.add_conditional_edges("llm", after_llm, {"local": "local", "guard": "guard"})
+    graph.add_edge("local", "guard")
+    graph.add_edge("guard", END)
+    return graph.compile()
+
+
+def _run_llm(llm: LLMBrain, turn: Turn) -> None:
+    state = turn.state
+    who = f"已核实身份，户号{state.account_no}。" if state.verified else "尚未核实身份。"
+    identity = "，".join(f"{k}={v}" for k, v in state.channel_identity.items())
+    context = f"渠道：{state.channel}。{who}" + (f"渠道提供的身份：{identity}。" if identity else "")
+    history = state.history[-12:]
+    result = llm.respond(turn.text, turn.toolbox.langchain_tools(), history=history, context=context)
+    turn.llm_turn = result
+    turn.reply_text = result.reply
+    for call in turn.toolbox.calls:
+        data = parse_tool_output(call.result)
+        status = data.get("status") if isinstance(data, dict) else None
+        if call.tool == "verify_identity" and status == "verified":
+            state.verified, state.account_no = True, data["account_no"]
+            turn.actions.append("verify_identity")
+        elif call.tool == "transfer_to_human" and status == "transferred":
+            turn.handoff, turn.outcome = True, Outcome.TRANSFERRED
+            turn.actions.append("transfer_to_human")
+        elif call.tool == "search_knowledge_base" and isinstance(data, dict):
+            for hit in data.get("passages", [])[:3]:
+                turn.citations.append({k: hit.get(k) for k in ("article_id", "title", "section", "source",
+                                                               "citation")})
+                turn.passages.append(hit.get("text", ""))
+            turn.actions.append("search_knowledge_base")
+        elif status == "ok" and call.tool not in WRITE_TOOLS:
+            turn.actions.append(call.tool)
+            turn.outcome = turn.outcome or Outcome.RESOLVED
+    if result.pending is not None:
+        state.pending = result.pending
+        turn.awaiting = "confirm"
+
+
+def _guard(turn: Turn, llm: LLMBrain | None) -> None:
+    """Replace an ungrounded reply: one regeneration for the LLM brain, else a safe template."""
+    if not extract_facts(turn.text_out):  # nothing to back: only mask (the common short reply)
+        turn.reply_text = mask_personal_numbers(turn.text_out)
+        return
+    results = [parse_tool_output(call.result) for call in turn.toolbox.calls]
+    user_messages = [h["text"] for h in turn.state.history if h["role"] == "user"] + [turn.text]
+    # What the customer said, as understood (「上个月」 resolved to a period), also counts as their words.
+    understood = [turn.parsed.entities, {k: v for k, v in turn.state.slots.items() if k in ("period", "account_no")}]
+    # The fixed wording of the templates used and of the service policy is ours, not invented.
+    fixed = [templates()[part.template].text for part in turn.parts if part.template in templates()]
+    if turn.brain == "llm":
+        fixed.append(service_policy())
+    evidence = evidence_from(tool_results=[*results, *understood], passages=[*turn.passages, *fixed],
+                             user_messages=user_messages)
+    verdict = check_reply(turn.text_out, evidence)
+    if not verdict.grounded and turn.brain == "llm" and llm is not None and turn.llm_turn is not None:
+        turn.violations = [v.text for v in verdict.violations]
+        try:
+            retry = llm.regenerate(turn.llm_turn, turn.violations)
+        except LLMUnavailable:
+            retry = None
+        if retry is not None:
+            verdict = check_reply(retry, evidence)
+            turn.reply_text = verdict.text
+    if not verdict.grounded:
+        turn.violations = turn.violations or [v.text for v in verdict.violations]
+        turn.grounded = False
+        turn.state.pending = None  # never ask to confirm a write whose read-back was not grounded
+        safe = render("safe_fallback")
+        turn.reply_text, turn.parts, turn.awaiting = safe.text, [safe], None
+        return
+    turn.reply_text = verdict.text
