@@ -262,12 +262,13 @@ def compute_consumption(
     by_meter: dict[tuple[int, ReadingRegister], list[tuple[date, Decimal]]] = defaultdict(list)
     demand: list[Decimal] = []
     multipliers = {m.meter_id: m.multiplier for m in meters}
-    for reading in readings:
-        if reading.register is ReadingRegister.MAX_DEMAND:
-            if period_start <= reading.read_date <= period_end and reading.meter_id in multipliers:
-                demand.append(reading.value * multipliers[reading.meter_id])
+    max_demand = ReadingRegister.MAX_DEMAND
+    for meter_id, read_date, register, value, *_ in readings:  # tuples: unpacking is the fast path
+        if register == max_demand:
+            if period_start <= read_date <= period_end and meter_id in multipliers:
+                demand.append(value * multipliers[meter_id])
             continue
-        by_meter[(reading.meter_id, reading.register)].append((reading.read_date, reading.value))
+        by_meter[(meter_id, register)].append((read_date, value))
     registers_present = {register for (_, register) in by_meter}
 
     totals: dict[ReadingRegister, Decimal] = {}
