@@ -54,3 +54,17 @@ def test_db_upgrade_discovers_the_tools_chain_after_billing() -> None:
     assert "tools" in names
     config = dict(migration_chains("sqlite://"))["tools"]
     assert config.get_main_option("version_table") == VERSION_TABLE
+
+
+def test_powerdesk_db_upgrade_runs_billing_then_tools(empty_database_url: str, monkeypatch) -> None:
+    from typer.testing import CliRunner
+
+    from billing_core.db_cli import app
+
+    monkeypatch.setenv("POWERDESK_DATABASE_URL", empty_database_url)
+    result = CliRunner().invoke(app, ["upgrade"])
+    assert result.exit_code == 0, result.output
+    lines = [line.split(":")[0] for line in result.output.splitlines() if "已升级" in line]
+    assert lines[0] == "billing" and "tools" in lines
+    assert current_revision(empty_database_url) == head_revision()
+    assert _diff(empty_database_url, tools_metadata()) == []
