@@ -6,6 +6,7 @@ they are collected so they can be exported for `powerdesk kpi report`.
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections import defaultdict
@@ -15,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from evals.http_channel import HTTP_CHANNELS, HttpChannelClient
 from evals.judge import Check, TurnLog, Verdict, judge, ungrounded_figures
 from evals.metrics import pass_hat_k, percentile
 from evals.scenario import Scenario
@@ -126,28 +128,45 @@ def _identity(scenario: Scenario) -> dict[str, str]:
 
 
 def run_trial(scenario: Scenario, trial: int, brain: str, agent_factory: AgentFactory = default_agent_factory,
-              user_kind: str = "scripted", user_model: Any = None) -> tuple[TrialResult, list[dict[str, Any]]]:
-    """One conversation of `scenario`, judged; returns the result and the conversation's records."""
+              user_kind: str = "scripted", user_model: Any = None,
+              via: str = "agent") -> tuple[TrialResult, list[dict[str, Any]]]:
+    """One conversation of `scenario`, judged; returns the result and the conversation's records.
+
+    `via="http"` sends web and IVR scenarios through the channels' HTTP app."""
     world = build_world(scenario)
+    # Over HTTP the channels read their own tables (e.g. hand-offs held by staff) from the
+    # configured database: point it at the scenario's, as one deployment shares one database.
+    previous = os.environ.get("POWERDESK_DATABASE_URL")
+    if via == "http":
+        os.environ["POWERDESK_DATABASE_URL"] = world.url
     try:
-        return _run(world, scenario, trial, brain, agent_factory, user_kind, user_model)
+        return _run(world, scenario, trial, brain, agent_factory, user_kind, user_model, via)
     finally:
+        if via == "http":
+            if previous is None:
+                os.environ.pop("POWERDESK_DATABASE_URL", None)
+            else:
+                os.environ["POWERDESK_DATABASE_URL"] = previous
         world.close()
 
 
 def _run(world: World, scenario: Scenario, trial: int, brain: str, agent_factory: AgentFactory,
-         user_kind: str, user_model: Any) -> tuple[TrialResult, list[dict[str, Any]]]:
+         user_kind: str, user_model: Any, via: str) -> tuple[TrialResult, list[dict[str, Any]]]:
     if user_kind == "llm":
         user: Any = LLMUser(scenario.user, user_model) if user_model is not None else LLMUser.from_env(scenario.user)
     else:
         user = ScriptedUser(scenario.user)
     conversation_id = f"eval-{scenario.id}-t{trial}"
     identity = _identity(scenario)
+    record_id = conversation_id
     turns: list[TurnLog] = []
     error: str | None = None
     final_state = None
     try:
         agent = agent_factory(world, brain)
+        if via == "http" and scenario.channel in HTTP_CHANNELS:
+            agent = HttpChannelClient(agent, scenario.channel, conversation_id, identity)
+            record_id = agent.agent_conversation_id
         message = user.first_message()
         while message not in (STOP, TRANSFER):
             started = time.perf_counter()
@@ -157,10 +176,11 @@ def _run(world: World, scenario: Scenario, trial: int, brain: str, agent_factory
             data = reply.to_dict() if hasattr(reply, "to_dict") else dict(reply)
             turns.append(TurnLog(user=message, reply=data, latency_ms=elapsed))
             message = user.next_message(data)
-        final_state = agent.state(conversation_id) if hasattr(agent, "state") else None
+        final_state = agent.state(record_id if via == "http" else conversation_id) \
+            if hasattr(agent, "state") else None
     except Exception as exc:  # a crash is a failed trial with its cause, not a crashed run
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
-    records, tool_results = _records(world, conversation_id)
+    records, tool_results = _records(world, record_id)
     if error is None:
         verdict = judge(world, turns, final_state)
     else:
@@ -203,15 +223,18 @@ def _records(world: World, conversation_id: str) -> tuple[list[dict[str, Any]], 
 
 def run_suite(scenarios: list[Scenario], trials: int = 1, brain: str = "local",
               agent_factory: AgentFactory = default_agent_factory, user_kind: str = "scripted",
-              user_model: Any = None, progress: Callable[[TrialResult], None] | None = None) -> SuiteResult:
+              user_model: Any = None, progress: Callable[[TrialResult], None] | None = None,
+              via: str = "agent") -> SuiteResult:
     if trials < 1:
         raise ValueError("trials: must be at least 1")
+    if via not in ("agent", "http"):
+        raise ValueError(f"via: must be 'agent' or 'http', not {via!r}")
     started = time.perf_counter()
     suite = SuiteResult(brain=brain, trials=trials)
     for scenario in scenarios:
         for trial in range(1, trials + 1):
             result, records = run_trial(scenario, trial, scenario.brain or brain, agent_factory, user_kind,
-                                        user_model)
+                                        user_model, via)
             suite.results.append(result)
             suite.records += records
             if progress is not None:

@@ -38,6 +38,7 @@ def run(
     trials: int = typer.Option(1, "--trials", "-k", help="每个场景运行次数（计算 pass^1…pass^k）"),
     brain: str = typer.Option("local", "--brain", help="local | llm"),
     user: str = typer.Option("scripted", "--user", help="scripted（确定性模拟用户）| llm（需 POWERDESK_LLM_BASE_URL）"),
+    via: str = typer.Option("http", "--via", help="http：网页/热线场景经渠道 HTTP 接口；agent：直接调用 Agent"),
     as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
     reports: Optional[Path] = typer.Option(None, "--reports", help="报告目录（默认 $POWERDESK_VAR_DIR/reports）"),
     export_records: bool = typer.Option(False, "--export-records",
@@ -48,6 +49,8 @@ def run(
         _fail("trials: 至少为 1")
     if brain not in ("local", "llm"):
         _fail(f"brain: 只能是 local 或 llm，而不是 {brain!r}")
+    if via not in ("http", "agent"):
+        _fail(f"via: 只能是 http 或 agent，而不是 {via!r}")
     if user not in ("scripted", "llm"):
         _fail(f"user: 只能是 scripted 或 llm，而不是 {user!r}")
     if user == "llm" or brain == "llm":
@@ -70,7 +73,7 @@ def run(
             mark = "✓" if result.success else "✗"
             print(f"{mark} {result.category}/{result.scenario_id} #{result.trial}", file=sys.stderr, flush=True)
 
-    suite = run_suite(scenarios, trials=trials, brain=brain, user_kind=user, progress=progress)
+    suite = run_suite(scenarios, trials=trials, brain=brain, user_kind=user, progress=progress, via=via)
     totals = suite.totals()
     paths = write_reports(suite, reports or Path(var_dir()) / "reports", threshold)
     if export_records:
