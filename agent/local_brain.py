@@ -114,6 +114,12 @@ class LocalBrain:
         if "chitchat" in intents:
             turn.say(render("chitchat"))
             return
+        identity_given = bool(state.slots.get("account_no") or state.slots.get("last4"))
+        if not state.verified and ("provide_identity" in intents or identity_given
+                                   or state.awaiting in ("account_no", "last4", "check_answer")):
+            if self._ensure_verified(turn):  # verify now; the task comes next
+                turn.say(render("ask_more"))
+            return
         if "provide_identity" in intents and state.verified:
             turn.say(render("ask_more"))
             return

@@ -12,7 +12,6 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData
 
-from billing_core.db import Base
 from billing_core.settings import database_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -20,13 +19,10 @@ VERSION_TABLE = "alembic_version_agent"
 
 
 def agent_metadata() -> MetaData:
-    """A MetaData holding only the agent's tables (what this chain compares and migrates)."""
-    from agent.models import AGENT_TABLES
+    """The MetaData holding only the agent's tables (what this chain compares and migrates)."""
+    from agent.models import AgentBase
 
-    subset = MetaData(naming_convention=Base.metadata.naming_convention)
-    for name in sorted(AGENT_TABLES):
-        Base.metadata.tables[name].to_metadata(subset)
-    return subset
+    return AgentBase.metadata
 
 
 def alembic_config(url: str | None = None) -> Config:

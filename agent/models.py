@@ -1,6 +1,6 @@
 """The agent's records: every conversation and every turn, for KPIs, audits and evals.
 
-Same `Base` as the billing tables but an own Alembic chain (`alembic_version_agent`).
+Built on billing's `Base` with an own MetaData and an own Alembic chain (`alembic_version_agent`).
 Customers are referred to by `account_no` string, never by a foreign key into billing's tables.
 """
 
@@ -10,11 +10,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from billing_core.db import Base, utc_now
+from billing_core.db import NAMING_CONVENTION, Base, utc_now
 from billing_core.models import _enum
+
+
+class AgentBase(Base):
+    """billing_core's `Base` (same type map and naming convention) with the agent's tables in their
+    own `MetaData`, so billing's schema and Alembic chain never see them (and vice versa)."""
+
+    __abstract__ = True
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class Outcome(StrEnum):
@@ -24,7 +32,7 @@ class Outcome(StrEnum):
     ABANDONED = "abandoned"  # the customer left before anything was settled
 
 
-class ConversationRecord(Base):
+class ConversationRecord(AgentBase):
     """One conversation: who, where, which brain, how it ended and how the customer rated it."""
 
     __tablename__ = "agent_conversations"
@@ -49,7 +57,7 @@ class ConversationRecord(Base):
     turns: Mapped[list[TurnRecord]] = relationship(back_populates="conversation", order_by="TurnRecord.position")
 
 
-class TurnRecord(Base):
+class TurnRecord(AgentBase):
     """One user message and the agent's reply, with the tool calls and citations behind it."""
 
     __tablename__ = "agent_turns"
@@ -73,4 +81,4 @@ class TurnRecord(Base):
     conversation: Mapped[ConversationRecord] = relationship(back_populates="turns")
 
 
-AGENT_TABLES: frozenset[str] = frozenset({"agent_conversations", "agent_turns"})
+AGENT_TABLES: frozenset[str] = frozenset(AgentBase.metadata.tables)
