@@ -44,6 +44,7 @@ TOU_REGISTERS = (
 # The total register may differ from the sum of the TOU registers by rounding, not more.
 REGISTER_TOLERANCE_KWH = Decimal("1")
 REGISTER_TOLERANCE_SHARE = Decimal("0.01")
+IN_CHUNK = 5000  # ids per IN (...) query
 # How far back to look for the reading that opens a period (a meter may skip a few days).
 OPENING_LOOKBACK = timedelta(days=62)
 
@@ -352,15 +353,18 @@ def load_consumptions(
     session: Session, customer_ids: Sequence[int], period_start: date, period_end: date
 ) -> dict[int, Consumption]:
     """Consumption of many customers with two queries (meters, then readings) instead of 2 × N."""
-    meters = session.scalars(
-        select(Meter).where(Meter.customer_id.in_(customer_ids), Meter.installed_on <= period_end)
-    ).all()
+    meters: list[Meter] = []
+    for chunk_start in range(0, len(customer_ids), IN_CHUNK):  # SQLite caps bound parameters
+        chunk_ids = customer_ids[chunk_start : chunk_start + IN_CHUNK]
+        meters += session.scalars(
+            select(Meter).where(Meter.customer_id.in_(chunk_ids), Meter.installed_on <= period_end)
+        ).all()
     meters = [m for m in meters if m.removed_on is None or m.removed_on >= period_start - ONE_DAY]
     meter_customer = {m.id: m.customer_id for m in meters}
     readings_by_customer: dict[int, list[ReadingValue]] = defaultdict(list)
     meter_ids = list(meter_customer)
-    for chunk_start in range(0, len(meter_ids), 5000):
-        chunk = meter_ids[chunk_start : chunk_start + 5000]
+    for chunk_start in range(0, len(meter_ids), IN_CHUNK):
+        chunk = meter_ids[chunk_start : chunk_start + IN_CHUNK]
         rows = session.execute(
             select(Reading.meter_id, Reading.read_date, Reading.register, Reading.value, Reading.source).where(
                 Reading.meter_id.in_(chunk),

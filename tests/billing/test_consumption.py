@@ -209,3 +209,23 @@ def test_residential_tou_meter_without_critical_peak_register() -> None:
     assert usage.tou is not None and usage.tou.critical_peak == 0 and usage.tou.valley == Decimal("155")
     assert usage.total_kwh == Decimal("310")
     assert usage.daily is not None and usage.daily[3].kwh is None and usage.daily[3].tou.flat == Decimal("3")
+
+
+def test_many_customers_are_loaded_in_chunks(session: Session, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cycle loads 100,000 customers at once; SQLite caps bound parameters, so ids go in chunks."""
+    import billing_core.consumption as consumption
+
+    ids = []
+    for n, step in enumerate((1, 2, 3)):
+        customer = Customer(account_no=f"02010000010{n}", name="张伟", address="广州市海珠区江南大道中 1 号",
+                            category=CustomerCategory.RESIDENTIAL)
+        meter = Meter(asset_no=f"CH-{n}", customer=customer, multiplier=Decimal("1"), installed_on=date(2020, 1, 1))
+        session.add(meter)
+        session.flush()
+        session.add_all(Reading(meter_id=meter.id, read_date=_day(d), register=A, value=Decimal(step * d))
+                        for d in range(0, 32))
+        ids.append(customer.id)
+    session.commit()
+    monkeypatch.setattr(consumption, "IN_CHUNK", 2)
+    result = consumption.load_consumptions(session, ids, OCT_1, OCT_31)
+    assert [result[i].active_kwh for i in ids] == [Decimal("31"), Decimal("62"), Decimal("93")]
