@@ -81,3 +81,6 @@ class HttpChannelClient:
 
     def state(self, _conversation_id: str) -> Any:
         return self.recorder.agent.state(self.agent_conversation_id)
+
+    def end(self, _conversation_id: str) -> None:
+        self.recorder.agent.end(self.agent_conversation_id)

@@ -176,8 +176,9 @@ def _run(world: World, scenario: Scenario, trial: int, brain: str, agent_factory
             data = reply.to_dict() if hasattr(reply, "to_dict") else dict(reply)
             turns.append(TurnLog(user=message, reply=data, latency_ms=elapsed))
             message = user.next_message(data)
-        final_state = agent.state(record_id if via == "http" else conversation_id) \
-            if hasattr(agent, "state") else None
+        final_state = agent.state(record_id) if hasattr(agent, "state") else None
+        if hasattr(agent, "end"):
+            agent.end(record_id)  # the customer left: settle the conversation's record
     except Exception as exc:  # a crash is a failed trial with its cause, not a crashed run
         error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
     records, tool_results = _records(world, record_id)
