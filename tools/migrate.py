@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 
-from billing_core.db import Base, make_engine
+from billing_core.db import make_engine
 from billing_core.settings import database_url
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -23,13 +23,10 @@ VERSION_TABLE = "alembic_version_tools"
 
 
 def tools_metadata() -> MetaData:
-    """A MetaData holding only the tools tables (compared and migrated by this chain)."""
-    from tools.models import TOOLS_TABLES
+    """The MetaData of the tools tables only (what this chain compares and migrates)."""
+    from tools.models import ToolsBase
 
-    subset = MetaData(naming_convention=Base.metadata.naming_convention)
-    for name in sorted(TOOLS_TABLES):
-        Base.metadata.tables[name].to_metadata(subset)
-    return subset
+    return ToolsBase.metadata
 
 
 def alembic_config(url: str | None = None) -> Config:

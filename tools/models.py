@@ -1,5 +1,6 @@
 """The tools layer's own tables: audit events, identity attempts and lock-outs, verified
-sessions and hand-off requests. Same `Base` as the billing tables, own Alembic chain.
+sessions and hand-off requests. Built on billing's `Base`, kept in their own MetaData and
+migrated by their own Alembic chain (`tools/migrations`).
 
 Customers are referred to by `account_no` string (never a foreign key into billing's tables),
 as the conventions require for upper layers. Identity attempts keep the *claimed* account number
@@ -13,11 +14,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from billing_core.db import Base, utc_now
+from billing_core.db import NAMING_CONVENTION, Base, utc_now
 from billing_core.models import _enum
+
+
+class ToolsBase(Base):
+    """billing_core's `Base` (same registry, type map and naming convention) with the tools
+    tables in their own `MetaData`: billing's schema, and its Alembic chain, never see them."""
+
+    __abstract__ = True
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class VerificationMethod(StrEnum):
@@ -37,7 +46,7 @@ class HandoffStatus(StrEnum):
     CLOSED = "closed"
 
 
-class AuditEvent(Base):
+class AuditEvent(ToolsBase):
     """One tool call: who asked, with what (secrets redacted), and what came back."""
 
     __tablename__ = "tool_audit_events"
@@ -60,7 +69,7 @@ class AuditEvent(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
-class IdentityAttempt(Base):
+class IdentityAttempt(ToolsBase):
     """One identity check, passed or failed (the basis of the attempt limits)."""
 
     __tablename__ = "identity_attempts"
@@ -78,7 +87,7 @@ class IdentityAttempt(Base):
     attempted_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
-class IdentityLock(Base):
+class IdentityLock(ToolsBase):
     """A lock-out: a conversation (for good) or a claimed account number (until `locked_until`)."""
 
     __tablename__ = "identity_locks"
@@ -92,7 +101,7 @@ class IdentityLock(Base):
     reason: Mapped[str] = mapped_column(String(200))
 
 
-class VerifiedSession(Base):
+class VerifiedSession(ToolsBase):
     """The verified principal of a conversation, kept server-side (a Rasa slot never authorizes)."""
 
     __tablename__ = "verified_sessions"
@@ -106,7 +115,7 @@ class VerifiedSession(Base):
     expires_at: Mapped[datetime] = mapped_column()
 
 
-class HandoffRequest(Base):
+class HandoffRequest(ToolsBase):
     """A conversation waiting for a human agent, with the summary the agent console shows."""
 
     __tablename__ = "handoff_requests"
@@ -127,7 +136,4 @@ class HandoffRequest(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
-TOOLS_TABLES: frozenset[str] = frozenset(
-    table.__tablename__
-    for table in (AuditEvent, IdentityAttempt, IdentityLock, VerifiedSession, HandoffRequest)
-)
+TOOLS_TABLES: frozenset[str] = frozenset(ToolsBase.metadata.tables)
