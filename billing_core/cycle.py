@@ -19,8 +19,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy.orm import Session, aliased, selectinload
 from tqdm import tqdm
 
 from billing_core.bill_types import BillRequest, ComputedBill, TariffAttributes, Usage
@@ -65,6 +65,7 @@ class CycleResult:
     blocked: int = 0
     review_work_orders: int = 0
     notifications: int = 0
+    verified_existing: int = 0  # bills computed earlier (status computed), verified and issued now
     hits_by_rule: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -74,7 +75,7 @@ class CycleResult:
         rules = "，".join(f"{rule} {count}" for rule, count in sorted(self.hits_by_rule.items())) or "无"
         return (
             f"账期 {self.period}：客户 {self.customers} 户（已有账单跳过 {self.skipped_existing}），"
-            f"计算账单 {self.bills_computed} 张，发行 {self.bills_issued} 张，"
+            f"计算账单 {self.bills_computed} 张（另核查已计算账单 {self.verified_existing} 张），发行 {self.bills_issued} 张，"
             f"核查暂缓 {self.bills_held} 张，示数异常未出账 {self.blocked} 户，"
             f"复核工单 {self.review_work_orders} 张，通知 {self.notifications} 条；核查命中：{rules}。"
         )
@@ -212,6 +213,39 @@ def _bill_row(customer: _Customer, period: str, bill: ComputedBill, status: Bill
     }
 
 
+def _verified_row(
+    customer: _Customer, period: str, bill: ComputedBill, hits: list[VerificationHit],
+    kwh_last_month: dict[int, Decimal], kwh_last_year: dict[int, Decimal],
+    other_periods: dict[int, list[tuple[date, date]]], policy: OperationsPolicy,
+    issued_at: datetime, due_date: date, now: datetime,
+) -> dict[str, Any]:
+    """Run the rules (adding to `hits`) and return the bill row: held, or issued with number and due date."""
+    context = VerificationContext(
+        bill=bill,
+        category=str(customer.attributes.category),
+        last_month_kwh=kwh_last_month.get(customer.id),
+        same_month_last_year_kwh=kwh_last_year.get(customer.id),
+        other_periods=other_periods.get(customer.id, ()),
+    )
+    hits.extend(verify_bill(context, policy))
+    if hits:
+        return _bill_row(customer, period, bill, BillStatus.HELD, None, None, None, now)
+    number = bill_number(policy.issue.bill_no_prefix, period, customer.account_no)
+    return _bill_row(customer, period, bill, BillStatus.ISSUED, number, issued_at, due_date, now)
+
+
+def _stored_computed_bills(session: Session, ids: Sequence[int], period: str) -> dict[int, tuple[int, ComputedBill]]:
+    """Bills of the period already computed (not yet verified or issued), as `compute_bill` returned them."""
+    bills = session.scalars(
+        select(Bill).options(selectinload(Bill.lines))
+        .where(Bill.customer_id.in_(ids), Bill.period == period, Bill.status == BillStatus.COMPUTED)
+    ).all()
+    found = {}
+    for bill in bills:
+        found[bill.customer_id] = (bill.id, bill.to_computed(account_no=""))
+    return found
+
+
 def _review_description(hits: Iterable[VerificationHit]) -> str:
     return "\n".join(f"[{hit.rule}] {hit.message}" for hit in hits)
 
@@ -242,7 +276,10 @@ def run_cycle(
     session.flush()
 
     all_ids = list(session.scalars(select(Customer.id).order_by(Customer.id)))
-    billed = set(session.scalars(select(Bill.customer_id).where(Bill.period == period)))
+    # A bill already computed for the period (e.g. by `powerdesk demo cycle`) still goes through
+    # verification and issue; any other status means the customer's period is done.
+    billed = set(session.scalars(
+        select(Bill.customer_id).where(Bill.period == period, Bill.status != BillStatus.COMPUTED)))
     todo = [cid for cid in all_ids if cid not in billed]
     result.customers = len(all_ids)
     result.skipped_existing = len(all_ids) - len(todo)
@@ -283,13 +320,25 @@ def _run_chunk(
     kwh_last_year = _kwh_by_customer(session, ids, last_year)
     other_periods = _other_periods(session, ids, period, start, end)
     multiplier_hits = _multiplier_changes(session, ids, start, end)
+    stored = _stored_computed_bills(session, ids, period)
 
     bill_rows: list[dict[str, Any]] = []
-    computed: list[tuple[_Customer, ComputedBill, list[VerificationHit]]] = []
+    updates: list[dict[str, Any]] = []
+    computed: list[tuple[_Customer, ComputedBill, list[VerificationHit], dict[str, Any]]] = []
     blocked: list[tuple[_Customer, list[VerificationHit]]] = []
     for customer in customers:
         source = usages.get(customer.id)
         hits: list[VerificationHit] = list(multiplier_hits.get(customer.id, ()))
+        if customer.id in stored:
+            bill_id, bill = stored[customer.id]
+            if isinstance(source, Consumption):
+                hits.extend(_reading_hits(source, policy))
+            row = _verified_row(customer, period, bill, hits, kwh_last_month, kwh_last_year, other_periods,
+                                policy, issued_at, due_date, now)
+            updates.append({"b_id": bill_id, "b_status": row["status"], "b_bill_no": row["bill_no"],
+                            "b_issued_at": row["issued_at"], "b_due_date": row["due_date"]})
+            computed.append((customer, bill, hits, {**row, "id": bill_id}))
+            continue
         if source is None:
             blocked.append((customer, [*hits, VerificationHit("missing_reading", "本期没有任何抄表数据。", {})]))
             continue
@@ -308,20 +357,10 @@ def _run_chunk(
         except (BillingError, ValueError) as exc:
             blocked.append((customer, [*hits, VerificationHit("compute_failed", f"电费计算失败：{exc}", {})]))
             continue
-        context = VerificationContext(
-            bill=bill,
-            category=str(customer.attributes.category),
-            last_month_kwh=kwh_last_month.get(customer.id),
-            same_month_last_year_kwh=kwh_last_year.get(customer.id),
-            other_periods=other_periods.get(customer.id, ()),
-        )
-        hits.extend(verify_bill(context, policy))
-        if hits:
-            bill_rows.append(_bill_row(customer, period, bill, BillStatus.HELD, None, None, None, now))
-        else:
-            number = bill_number(policy.issue.bill_no_prefix, period, customer.account_no)
-            bill_rows.append(_bill_row(customer, period, bill, BillStatus.ISSUED, number, issued_at, due_date, now))
-        computed.append((customer, bill, hits))
+        row = _verified_row(customer, period, bill, hits, kwh_last_month, kwh_last_year, other_periods,
+                            policy, issued_at, due_date, now)
+        bill_rows.append(row)
+        computed.append((customer, bill, hits, row))
 
     bill_ids: dict[int, int] = {}
     if bill_rows:
@@ -331,12 +370,21 @@ def _run_chunk(
         chunk_ids = [row["customer_id"] for row in bill_rows]
         bill_ids = {row[0]: row[1] for row in session.execute(
             select(Bill.customer_id, Bill.id).where(Bill.period == period, Bill.customer_id.in_(chunk_ids)))}
+    if updates:
+        table = Bill.__table__
+        session.execute(
+            table.update().where(table.c.id == bindparam("b_id")).values(
+                status=bindparam("b_status"), bill_no=bindparam("b_bill_no"),
+                issued_at=bindparam("b_issued_at"), due_date=bindparam("b_due_date")),
+            updates,
+        )
     line_rows: list[dict[str, Any]] = []
     review_rows: list[dict[str, Any]] = []
     outbox_rows: list[dict[str, Any]] = []
-    for (customer, bill, hits), row in zip(computed, bill_rows, strict=True):
-        bill_id = bill_ids[customer.id]
-        for position, item in enumerate(bill.lines, start=1):
+    for customer, bill, hits, row in computed:
+        stored_bill = "id" in row  # computed earlier: its lines are already stored
+        bill_id = row["id"] if stored_bill else bill_ids[customer.id]
+        for position, item in enumerate(() if stored_bill else bill.lines, start=1):
             line_rows.append({
                 "bill_id": bill_id, "position": position, "code": item.code, "name": item.name,
                 "quantity": item.quantity, "unit": item.unit, "unit_price": item.unit_price,
@@ -366,6 +414,7 @@ def _run_chunk(
         review_rows.append(_review_row(next(numbers), customer, period, None, hits, now,
                                        f"示数异常未出账：{hits[0].message if hits else '需复核'}"))
     result.bills_computed += len(bill_rows)
+    result.verified_existing += len(updates)
     if line_rows:
         bulk_insert(session, BillLine.__table__, line_rows)
     if review_rows:

@@ -125,3 +125,29 @@ def test_a_bad_period_is_refused() -> None:
     with pytest.raises(InvalidRequestError) as err:
         run_cycle(None, "2026-13")  # type: ignore[arg-type]
     assert err.value.field == "period"
+
+
+def test_bills_computed_earlier_are_verified_and_issued_not_computed_again(session: Session) -> None:
+    """`powerdesk demo cycle` computes without issuing; the cycle then verifies and issues those bills."""
+    from billing_core.bill_types import BillRequest, Usage
+    from billing_core.compute import compute_bill
+    from billing_core.models import bill_from_computed
+
+    people = seed_july(session)
+    steady = people["steady"]
+    stored = compute_bill(BillRequest(account_no=steady.account_no, attributes=steady.tariff_attributes(),
+                                      period_start=date(2026, 7, 1), period_end=date(2026, 7, 31),
+                                      usage=Usage(total_kwh=Decimal("390"))))
+    bill = bill_from_computed(steady.id, "2026-07", stored)
+    session.add(bill)
+    session.commit()
+    result = run_cycle(session, "2026-07", issue_date=ISSUE)
+    session.commit()
+    session.refresh(bill)
+    assert result.verified_existing == 1 and result.bills_computed == 1  # only the jumped customer is new
+    assert bill.status is BillStatus.ISSUED and bill.bill_no == "GD202607440100000001"
+    assert bill.amount == stored.total and bill.issued_at is not None and bill.due_date == date(2026, 8, 17)
+    assert session.scalar(select(func.count()).select_from(BillLine).where(BillLine.bill_id == bill.id)) == len(
+        stored.lines)
+    assert session.scalar(select(func.count()).select_from(OutboxNotification).where(
+        OutboxNotification.bill_id == bill.id)) == 2
