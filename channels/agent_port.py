@@ -35,6 +35,7 @@ class ReplyOut(BaseModel):
     awaiting: str | None = None  # the slot the reply asks for, e.g. "account_no", "csat"
     actions: list[str] = Field(default_factory=list)
     handoff: bool = False
+    held_by_staff: bool = False  # a person holds the conversation; the bot did not answer
 
 
 def _as_dict(value: Any) -> dict[str, Any]:

@@ -16,7 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from channels import ivr, ops, web_chat, wechat
+from channels import assist, dashboard, ivr, ops, web_chat, wechat
+from agent.agent import AgentInputError
 from channels.agent_port import AgentLike, default_agent
 from channels.dedup import once_store
 from channels.deps import Services
@@ -39,6 +40,11 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
     return JSONResponse(status_code=422, content={"detail": f"输入有误：{fields}", "errors": errors})
 
 
+def _agent_input_error(_request: Request, exc: AgentInputError) -> JSONResponse:
+    field = str(exc).split(":", 1)[0]
+    return JSONResponse(status_code=422, content={"detail": f"输入有误：{exc}", "field": field})
+
+
 def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None = None) -> FastAPI:
     settings = settings or ChannelSettings.from_env()
     app = FastAPI(
@@ -55,6 +61,7 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
         metrics=metrics,
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(AgentInputError, _agent_input_error)  # type: ignore[arg-type]
 
     @app.middleware("http")
     async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
@@ -76,7 +83,9 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.include_router(web_chat.router)
     app.include_router(wechat.router)
     app.include_router(ivr.router)
-    app.mount("/static", StaticFiles(directory=WEB_DIR, check_dir=False), name="static")
+    app.include_router(assist.router)
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from channels.agent_port import ReplyOut
+from channels.assist import held_by_staff
 from channels.deps import Services, ServicesDep, enforce_rate_limit
 from channels.spoken import to_speech
 
@@ -84,16 +85,16 @@ def _out(call_id: str, text: str, action: IvrAction, awaiting: str | None = None
 
 
 async def _ask_agent(services: Services, turn: IvrTurnIn, text: str) -> ReplyOut:
-    return await services.turn(f"ivr-{turn.call_id}", "hotline", text, None, **_identity(turn))
+    return await services.turn(f"ivr-{turn.call_id}", "ivr", text, None, **_identity(turn))
 
 
 def _identity(turn: IvrTurnIn) -> dict[str, Any]:
-    return {"channel_identity": {"caller_number": turn.caller_number}} if turn.caller_number else {}
+    return {"identity": {"caller": turn.caller_number}} if turn.caller_number else {}
 
 
 @router.post("/turn", response_model=IvrTurnOut, summary="热线一轮：识别文本 → 可播报的回复")
 async def ivr_turn(turn: IvrTurnIn, services: ServicesDep) -> IvrTurnOut:
-    enforce_rate_limit(services, "hotline", turn.call_id)
+    enforce_rate_limit(services, "ivr", turn.call_id)
     key = _state_key(turn.call_id)
     raw = await run_in_threadpool(services.once.result, key)
     state = _CallState.model_validate(raw) if raw else _CallState()
@@ -109,6 +110,8 @@ async def ivr_turn(turn: IvrTurnIn, services: ServicesDep) -> IvrTurnOut:
         await save()
         return _out(turn.call_id, reply.text if reply.handoff else TRANSFER, IvrAction.HANDOFF)
 
+    if await run_in_threadpool(held_by_staff, f"ivr-{turn.call_id}"):
+        return _out(turn.call_id, TRANSFER, IvrAction.HANDOFF)
     if text and HANDOFF_REQUEST.search(text):
         return await handoff()
 

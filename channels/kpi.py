@@ -23,8 +23,8 @@ from agent.records import first_contact_resolution
 from billing_core.kpi_store import period_kpis
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
-CHANNELS = ("web", "wechat", "hotline")
-CHANNEL_NAMES = {"all": "全部渠道", "web": "网页", "wechat": "微信服务号", "hotline": "热线"}
+CHANNELS = ("web", "wechat", "ivr")
+CHANNEL_NAMES = {"all": "全部渠道", "web": "网页", "wechat": "微信服务号", "ivr": "热线"}
 SATISFIED_FROM = 4  # 1–5 scale: 4 满意, 5 非常满意
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 

@@ -12,6 +12,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址"),
     port: int = typer.Option(8000, min=1, max=65535, help="监听端口"),
     log_level: str = typer.Option("info", help="日志级别"),
+    warm: bool = typer.Option(True, help="启动时先加载智能客服模型（首个请求不必等待）"),
 ) -> None:
     import uvicorn
 
@@ -19,5 +20,8 @@ def serve(
     from channels.logs import configure_logging
 
     configure_logging(log_level.upper())
-    uvicorn.run(create_app(), host=host, port=port, log_config=None, log_level=log_level,
+    app = create_app()
+    if warm:
+        _ = app.state.services.agent  # load models and classifiers before the first customer
+    uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level,
                 access_log=False, timeout_graceful_shutdown=5)

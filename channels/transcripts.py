@@ -91,16 +91,3 @@ def recent_conversations(limit: int = 50, channel: str | None = None) -> list[Co
                                                  last_text=last_turn.user_text if last_turn else ""))
         return summaries
 
-
-def record_csat(conversation_id: str, score: int) -> bool:
-    """Store a web/console rating through the agent's recorder; False when there is no such record."""
-    from agent.records import Recorder
-    from billing_core.db import session_factory
-
-    with session_scope() as session:
-        record_id = session.scalar(
-            select(ConversationRecord.id).where(ConversationRecord.conversation_id == conversation_id))
-    if record_id is None:
-        return False
-    Recorder(session_factory()).record_csat(record_id, score)
-    return True

@@ -17,13 +17,16 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from channels.agent_port import ReplyOut
+from channels.assist import held_by_staff, record_held_turn
 from channels.deps import ServicesDep, enforce_rate_limit
-from channels.transcripts import Transcript, load_transcript, record_csat
+from agent.agent import AgentInputError
+from channels.transcripts import Transcript, load_transcript
 
 router = APIRouter(prefix="/api/chat", tags=["网页客服"])
 
 ConversationId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{8,64}$", description="会话编号")]
 
+HELD_TEXT = "人工客服正在为您处理，请稍候，客服回复会显示在这里。"
 CSAT_LABELS = {5: "非常满意", 4: "满意", 3: "一般", 2: "不满意", 1: "非常不满意"}
 
 
@@ -78,7 +81,11 @@ def _chunks(text: str, size: int = 12) -> list[str]:
 async def send_message(conversation_id: ConversationId, message: ChatMessage, services: ServicesDep,
                        stream: bool = True) -> StreamingResponse | ReplyOut:
     enforce_rate_limit(services, "web", conversation_id)
-    reply = await services.turn(conversation_id, "web", message.text, message.message_id)
+    if await run_in_threadpool(held_by_staff, conversation_id):
+        await run_in_threadpool(record_held_turn, services, conversation_id, message.text, "")
+        reply = ReplyOut(conversation_id=conversation_id, text=HELD_TEXT, held_by_staff=True)
+    else:
+        reply = await services.turn(conversation_id, "web", message.text, message.message_id)
     if not stream:
         return reply
 
@@ -95,7 +102,8 @@ async def send_message(conversation_id: ConversationId, message: ChatMessage, se
 async def rate_conversation(conversation_id: ConversationId, rating: CsatIn, services: ServicesDep) -> CsatOut:
     enforce_rate_limit(services, "web", conversation_id)
     label = CSAT_LABELS[rating.score]
-    found = await run_in_threadpool(record_csat, conversation_id, rating.score)
-    if not found:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="会话不存在，无法评价")
+    try:
+        await run_in_threadpool(services.agent.rate, conversation_id, rating.score)
+    except AgentInputError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="会话不存在，无法评价") from exc
     return CsatOut(conversation_id=conversation_id, score=rating.score, label=label)

@@ -28,6 +28,7 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
+from channels.assist import held_by_staff, record_held_turn
 from channels.deps import Services, ServicesDep
 from channels.wechat_client import CustomerServiceClient, WeChatCustomerServiceClient
 
@@ -185,8 +186,12 @@ async def receive(
         return render(fixed)
 
     conversation_id = f"wechat-{message.source}"
+    if await run_in_threadpool(held_by_staff, conversation_id):
+        await run_in_threadpool(record_held_turn, services, conversation_id, text, "")
+        services.once.record(key, {"mode": "staff"})
+        return success  # a person answers through the customer-service API
     turn = asyncio.ensure_future(
-        services.turn(conversation_id, "wechat", text, key.rsplit(":", 1)[-1] if message.id else key))
+        services.turn(conversation_id, "wechat", text, key, identity={"openid": message.source}))
     try:
         reply = await asyncio.wait_for(asyncio.shield(turn), services.settings.wechat_reply_deadline_seconds)
     except TimeoutError:

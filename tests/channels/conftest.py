@@ -8,15 +8,19 @@ through every layer's Alembic chain and seeded with a small demo utility, exactl
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from alembic import command
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from billing_core.db import session_scope
 from billing_core.db_cli import migration_chains
 from billing_core.demo import is_empty, seed_demo
+from billing_core.models import Bill, Customer
 from billing_core.settings import database_url
 from channels.app import create_app
 from channels.settings import ChannelSettings
@@ -54,3 +58,41 @@ def make_settings(**overrides: Any) -> ChannelSettings:
 def client(agent: Any) -> Iterator[TestClient]:
     with TestClient(create_app(make_settings(), agent)) as test_client:
         yield test_client
+
+
+@dataclass(frozen=True)
+class DemoCustomer:
+    account_no: str
+    last4: str
+    period: str  # a billed period of this customer
+    amount: Decimal  # that bill's amount as the billing core computed it
+
+    @property
+    def period_words(self) -> str:
+        year, month = self.period.split("-")
+        return f"{int(year)}年{int(month)}月"
+
+    @property
+    def amount_text(self) -> str:
+        return format(self.amount, "f")
+
+
+def demo_customers(count: int = 5) -> list[DemoCustomer]:
+    """Residential demo customers with a phone on file and their latest bill."""
+    found: list[DemoCustomer] = []
+    with session_scope() as session:
+        customers = session.scalars(select(Customer).where(Customer.phone.is_not(None))
+                                    .order_by(Customer.account_no)).all()
+        for customer in customers:
+            bill = session.scalars(select(Bill).where(Bill.customer_id == customer.id, Bill.amount > 0)
+                                   .order_by(Bill.period.desc())).first()
+            if bill is not None and customer.category.value == "residential":
+                found.append(DemoCustomer(customer.account_no, customer.phone[-4:], bill.period, bill.amount))
+            if len(found) >= count:
+                break
+    return found
+
+
+@pytest.fixture(scope="session")
+def demo_customer(seeded_database: str) -> DemoCustomer:
+    return demo_customers(1)[0]

@@ -74,7 +74,7 @@ def test_service_kpis_all_channels(recorded: None) -> None:
 def test_service_kpis_per_channel(recorded: None) -> None:
     with session_scope() as session:
         report = kpi_report(session, PERIOD)
-    web, wechat, hotline = (_by_code(report.service[c]) for c in ("web", "wechat", "hotline"))
+    web, wechat, hotline = (_by_code(report.service[c]) for c in ("web", "wechat", "ivr"))
     assert web["response_time"].value == Decimal("0.27")  # (100+300+400)/3 ms
     assert wechat["satisfaction"].value == Decimal("0.00")
     assert wechat["handling_time"].value == Decimal("10.00")

@@ -1,0 +1,257 @@
+"""Agent assist: the staff console's API (live and recent conversations, transcript, suggested
+replies with their sources, take-over and hand-back, the customer's bills at a glance).
+
+Everything here sits behind `require_staff`: customers never reach it, whatever they send.
+Take-over marks the conversation as held by a person (the hand-off request is accepted and the
+dialogue state flagged), so the channels stop letting the bot answer until it is handed back.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Path, Query, status
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from billing_core.db import session_scope, utc_now
+from billing_core.models import Bill, Customer
+from channels.deps import Services, ServicesDep, StaffDep
+from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations
+from tools.models import HandoffRequest, HandoffStatus
+
+router = APIRouter(prefix="/api/assist", tags=["坐席辅助"])
+
+ConversationId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{4,128}$", description="会话编号")]
+AccountNo = Annotated[str, Path(pattern=r"^\d{6,12}$", description="户号")]
+
+
+class HandoffOut(BaseModel):
+    no: str
+    conversation_id: str
+    channel: str
+    reason: str
+    summary: str
+    status: str
+    created_at: datetime
+
+
+class ConversationDetail(BaseModel):
+    transcript: Transcript | None
+    verified_account: str | None
+    awaiting: str | None
+    held_by_staff: bool
+    handoffs: list[HandoffOut]
+
+
+class SuggestionOut(BaseModel):
+    text: str
+    why: str
+    tool_results: list[dict[str, Any]] = []
+    passages: list[dict[str, Any]] = []
+
+
+class TakeoverIn(BaseModel):
+    note: str = Field(default="坐席主动接管", max_length=500, description="接管说明")
+
+
+class TakeoverOut(BaseModel):
+    conversation_id: str
+    held_by_staff: bool
+    handoff_no: str | None
+    staff: str
+
+
+class BillAtGlance(BaseModel):
+    period: str
+    amount: Decimal
+    total_kwh: Decimal
+    status: str
+    due_date: date | None
+    bill_no: str | None
+
+
+class CustomerBills(BaseModel):
+    account_no: str
+    name: str
+    category: str
+    bills: list[BillAtGlance]
+
+
+class Queue(BaseModel):
+    waiting_handoffs: list[HandoffOut]
+    conversations: list[ConversationSummary]
+
+
+def _handoffs(conversation_id: str | None = None, waiting_only: bool = False) -> list[HandoffOut]:
+    with session_scope() as session:
+        query = select(HandoffRequest).order_by(HandoffRequest.created_at.desc()).limit(100)
+        if conversation_id is not None:
+            query = query.where(HandoffRequest.conversation_id == conversation_id)
+        if waiting_only:
+            query = query.where(HandoffRequest.status == HandoffStatus.WAITING)
+        return [HandoffOut(no=h.no, conversation_id=h.conversation_id, channel=h.channel, reason=h.reason, summary=h.summary, status=str(h.status),
+                           created_at=h.created_at) for h in session.scalars(query)]
+
+
+@router.get("/queue", response_model=Queue, summary="待接入的转人工请求与最近会话")
+def queue(_staff: StaffDep, limit: Annotated[int, Query(ge=1, le=200)] = 50,
+          channel: Annotated[str | None, Query(pattern=r"^[a-z]{2,16}$")] = None) -> Queue:
+    return Queue(waiting_handoffs=_handoffs(waiting_only=True),
+                 conversations=recent_conversations(limit=limit, channel=channel))
+
+
+@router.get("/conversations/{conversation_id}", response_model=ConversationDetail, summary="会话详情与记录")
+def conversation(conversation_id: ConversationId, services: ServicesDep, _staff: StaffDep) -> ConversationDetail:
+    transcript = load_transcript(conversation_id)
+    state = services.agent.state(conversation_id)
+    if transcript is None and state is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="conversation_id: 会话不存在")
+    return ConversationDetail(
+        transcript=transcript,
+        verified_account=state.account_no if state is not None and state.verified else None,
+        awaiting=state.awaiting if state is not None else None,
+        held_by_staff=bool(state is not None and state.handed_off and _held(conversation_id)),
+        handoffs=_handoffs(conversation_id),
+    )
+
+
+def _held(conversation_id: str) -> bool:
+    with session_scope() as session:
+        return session.scalar(select(HandoffRequest.id).where(
+            HandoffRequest.conversation_id == conversation_id,
+            HandoffRequest.status == HandoffStatus.ACCEPTED)) is not None
+
+
+def held_by_staff(conversation_id: str) -> bool:
+    """True while a person holds the conversation: the bot must not answer it."""
+    return _held(conversation_id)
+
+
+def _suggestions(services: Services, conversation_id: str) -> list[SuggestionOut]:
+    from agent.assist import suggest_replies
+    from tools.context import ToolContext
+
+    agent: Any = services.agent
+    state = agent.state(conversation_id)
+    if state is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="conversation_id: 没有进行中的会话状态")
+    identity = state.channel_identity.get("openid") or state.channel_identity.get("caller")
+    ctx = ToolContext(conversation_id=conversation_id, channel=state.channel, session_factory=agent.sessions,
+                      channel_identity=identity, clock=agent.clock, knowledge=agent.knowledge)
+    ctx.restore_principal()
+    return [SuggestionOut(text=s.text, why=s.why, tool_results=s.tool_results, passages=s.passages)
+            for s in suggest_replies(state, ctx)]
+
+
+@router.get("/conversations/{conversation_id}/suggestions", response_model=list[SuggestionOut],
+            summary="建议回复（附工具结果与知识来源）")
+async def suggestions(conversation_id: ConversationId, services: ServicesDep, _staff: StaffDep) -> list[SuggestionOut]:
+    return await run_in_threadpool(_suggestions, services, conversation_id)
+
+
+def _set_held(services: Services, conversation_id: str, held: bool, note: str) -> str | None:
+    agent: Any = services.agent
+    with agent.store.lock(conversation_id):
+        state = agent.state(conversation_id)
+        if state is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="conversation_id: 没有进行中的会话")
+        with session_scope() as session:
+            open_requests = list(session.scalars(select(HandoffRequest).where(
+                HandoffRequest.conversation_id == conversation_id,
+                HandoffRequest.status.in_([HandoffStatus.WAITING, HandoffStatus.ACCEPTED]))))
+            number = None
+            if held:
+                if not open_requests:
+                    from tools.context import ToolContext
+                    from tools.transfer_to_human import HandoffReason, create_handoff
+
+                    ctx = ToolContext(conversation_id=conversation_id, channel=state.channel,
+                                      session_factory=agent.sessions)
+                    ctx.restore_principal()
+                    request = create_handoff(session, ctx, HandoffReason.CUSTOMER_ASKED, note)
+                    request.reason = "staff_takeover"  # staff stepped in; the customer did not ask
+                    open_requests = [request]
+                for request in open_requests:
+                    request.status = HandoffStatus.ACCEPTED
+                    number = request.no
+            else:
+                for request in open_requests:
+                    request.status = HandoffStatus.CLOSED
+                    request.payload = {**(request.payload or {}), "handed_back_at": utc_now().isoformat()}
+        state.handed_off = held
+        agent.store.save(state)
+    return number
+
+
+@router.post("/conversations/{conversation_id}/takeover", response_model=TakeoverOut, summary="人工接管")
+async def takeover(conversation_id: ConversationId, body: TakeoverIn, services: ServicesDep,
+                   staff: StaffDep) -> TakeoverOut:
+    number = await run_in_threadpool(_set_held, services, conversation_id, True, body.note)
+    return TakeoverOut(conversation_id=conversation_id, held_by_staff=True, handoff_no=number, staff=staff)
+
+
+@router.post("/conversations/{conversation_id}/handback", response_model=TakeoverOut, summary="交还智能客服")
+async def handback(conversation_id: ConversationId, services: ServicesDep, staff: StaffDep) -> TakeoverOut:
+    await run_in_threadpool(_set_held, services, conversation_id, False, "")
+    return TakeoverOut(conversation_id=conversation_id, held_by_staff=False, handoff_no=None, staff=staff)
+
+
+@router.get("/customers/{account_no}/bills", response_model=CustomerBills, summary="客户近期账单一览")
+def customer_bills(account_no: AccountNo, _staff: StaffDep,
+                   limit: Annotated[int, Query(ge=1, le=36)] = 12) -> CustomerBills:
+    with session_scope() as session:
+        customer = session.scalar(select(Customer).where(Customer.account_no == account_no))
+        if customer is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="account_no: 户号不存在")
+        bills = list(session.scalars(select(Bill).where(Bill.customer_id == customer.id)
+                                     .order_by(Bill.period.desc()).limit(limit)))
+        return CustomerBills(
+            account_no=customer.account_no, name=customer.name[0] + "*" * (len(customer.name) - 1),
+            category=str(customer.category),
+            bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
+                                due_date=b.due_date, bill_no=b.bill_no) for b in bills],
+        )
+
+
+class StaffMessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=1000, description="坐席发给客户的文字")
+
+
+class StaffMessageOut(BaseModel):
+    conversation_id: str
+    recorded: bool
+
+
+def record_held_turn(services: Services, conversation_id: str, user_text: str, reply_text: str) -> None:
+    """A message while a person holds the conversation: kept in the record and the dialogue history."""
+    agent: Any = services.agent
+    with agent.store.lock(conversation_id):
+        state = agent.state(conversation_id)
+        if state is None or state.record_id is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="conversation_id: 没有进行中的会话")
+        agent.recorder.record_turn(state.record_id, user_text=user_text, reply_text=reply_text, brain="staff",
+                                   intents=[], tool_calls=[], citations=[], latency_ms=0)
+        if user_text:
+            state.history.append({"role": "user", "text": user_text})
+        if reply_text:
+            state.history.append({"role": "assistant", "text": reply_text})
+        agent.store.save(state)
+
+
+@router.post("/conversations/{conversation_id}/messages", response_model=StaffMessageOut, summary="坐席回复客户")
+async def staff_message(conversation_id: ConversationId, body: StaffMessageIn, services: ServicesDep,
+                        _staff: StaffDep) -> StaffMessageOut:
+    if not await run_in_threadpool(held_by_staff, conversation_id):
+        raise HTTPException(status.HTTP_409_CONFLICT, detail="conversation_id: 请先接管会话再回复")
+    await run_in_threadpool(record_held_turn, services, conversation_id, "", body.text)
+    state = services.agent.state(conversation_id)
+    openid = state.channel_identity.get("openid") if state is not None else None
+    if state is not None and state.channel == "wechat" and openid:
+        from channels.wechat import customer_service_client
+
+        await run_in_threadpool(customer_service_client(services).send_text, openid, body.text)
+    return StaffMessageOut(conversation_id=conversation_id, recorded=True)

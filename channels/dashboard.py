@@ -1,0 +1,36 @@
+"""Operations dashboard API: the table-1 KPI report as JSON and CSV (staff only)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+from fastapi.responses import Response
+
+from billing_core.db import session_scope
+from channels.deps import StaffDep
+from channels.kpi import PeriodError, kpi_report, to_csv
+
+router = APIRouter(prefix="/api/kpi", tags=["运营看板"])
+
+Period = Annotated[str, Query(description="账期 YYYY-MM", max_length=7)]
+
+
+def _report(period: str) -> Any:
+    try:
+        with session_scope() as session:
+            return kpi_report(session, period)
+    except PeriodError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+
+
+@router.get("", summary="T/CI 1281 表1 指标（按渠道）")
+def kpi_json(period: Period, _staff: StaffDep) -> dict[str, Any]:
+    return _report(period).as_dict()
+
+
+@router.get(".csv", summary="指标导出 CSV", response_class=Response)
+def kpi_csv(period: Period, _staff: StaffDep) -> Response:
+    body = "\ufeff" + to_csv(_report(period))  # BOM so Excel opens the Chinese text correctly
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="kpi-{period}.csv"'})
