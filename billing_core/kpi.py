@@ -114,7 +114,7 @@ def format_table(period: str, values: list[KpiValue]) -> str:
         rate = value.rate_percent
         shown = "无数据" if rate is None else f"{rate}%"
         lines.append(
-            f"{value.name:<8} {shown:>9}  = {value.numerator_label} {value.numerator} / "
-            f"{value.denominator_label} {value.denominator}"
+            f"{value.name}：{shown}（{value.numerator_label} {value.numerator} / "
+            f"{value.denominator_label} {value.denominator}）"
         )
     return "\n".join(lines)
