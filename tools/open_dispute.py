@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from billing_core.models import Bill, WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
 from tools.account_view import customer_of, visible_bills
@@ -68,6 +69,23 @@ class DuplicateDispute(ToolResult):
     answer_due_at: datetime | None
 
 
+def _first_open_dispute(session: Session, bill_id: int) -> WorkOrder | None:
+    return session.scalar(select(WorkOrder).where(
+        WorkOrder.kind == WorkOrderKind.DISPUTE, WorkOrder.bill_id == bill_id,
+        WorkOrder.status.in_(OPEN_STATUSES)).order_by(WorkOrder.id).limit(1))
+
+
+def _duplicate(existing: WorkOrder, period: str, ctx: ToolContext) -> DuplicateDispute:
+    answer_due = (existing.payload or {}).get("answer_due_at")
+    return DuplicateDispute(
+        open_ticket_no=existing.no, period=period, opened_at=existing.created_at,
+        answer_due_at=datetime.fromisoformat(answer_due) if answer_due else None,
+        message=f"{period} 账单已有一张处理中的电费异议工单 {existing.no}"
+                f"（{existing.created_at.astimezone(ctx.policy.zone):%Y-%m-%d %H:%M} 受理），无需重复提交，"
+                f"我们会按承诺时限联系您。",
+    )
+
+
 def open_dispute(ctx: ToolContext, args: OpenDisputeInput) -> ToolResult:
     principal = ctx.verified()
     if principal is None:
@@ -82,18 +100,9 @@ def open_dispute(ctx: ToolContext, args: OpenDisputeInput) -> ToolResult:
         # Lock the bill row (PostgreSQL) so two simultaneous requests cannot both pass the check.
         bill = session.scalar(select(Bill).where(Bill.id == bills[0].id).with_for_update())
         assert bill is not None
-        existing = session.scalar(select(WorkOrder).where(
-            WorkOrder.kind == WorkOrderKind.DISPUTE, WorkOrder.bill_id == bill.id,
-            WorkOrder.status.in_(OPEN_STATUSES)).order_by(WorkOrder.created_at))
+        existing = _first_open_dispute(session, bill.id)
         if existing is not None:
-            return DuplicateDispute(
-                open_ticket_no=existing.no, period=bill.period, opened_at=existing.created_at,
-                answer_due_at=datetime.fromisoformat(existing.payload["answer_due_at"])
-                if (existing.payload or {}).get("answer_due_at") else None,
-                message=f"{bill.period} 账单已有一张处理中的电费异议工单 {existing.no}"
-                        f"（{existing.created_at.astimezone(policy.zone):%Y-%m-%d %H:%M} 受理），无需重复提交，"
-                        f"我们会按承诺时限联系您。",
-            )
+            return _duplicate(existing, bill.period, ctx)
         contact_due = policy.add_working_days(now, policy.dispute.contact_working_days)
         answer_due = policy.add_working_days(now, policy.dispute.answer_working_days)
         label = CATEGORY_CN[args.category.value]
@@ -107,6 +116,12 @@ def open_dispute(ctx: ToolContext, args: OpenDisputeInput) -> ToolResult:
                      "contact_due_at": contact_due.isoformat(), "answer_due_at": answer_due.isoformat(),
                      "policy": policy.version},
         )
+        # SQLite has no row locks: two writers may both pass the check above. Writes are serialized,
+        # so after ours the database shows every committed twin; the earliest one stands.
+        first = _first_open_dispute(session, bill.id)
+        if first is not None and first.id != order.id:
+            session.rollback()
+            return _duplicate(first, bill.period, ctx)
         session.commit()
         return DisputeOpened(
             ticket_no=order.no, period=bill.period, bill_no=bill.bill_no, category=args.category,

@@ -119,3 +119,29 @@ def test_write_tools_need_verification(world: World) -> None:
     with world.sessions() as session:
         order = session.scalar(select(WorkOrder).where(WorkOrder.no == result.ticket_no))
         assert order.account_no == ACCOUNT_B and order.bill_id == world.bill_ids["B:2026-05"]
+
+
+def test_two_simultaneous_disputes_for_one_bill_give_one_ticket(world: World) -> None:
+    import threading
+
+    contexts = [_verified(world, f"race-{i}") for i in range(2)]
+    barrier = threading.Barrier(2)
+    results: list = [None, None]
+
+    def run(index: int) -> None:
+        barrier.wait()
+        results[index] = call_tool(contexts[index], "open_dispute",
+                                   {"period": "2026-05", "category": "other", "reason": f"并发{index}"})
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(r.status for r in results) == ["duplicate", "opened"]
+    opened = next(r for r in results if r.status == "opened")
+    duplicate = next(r for r in results if r.status == "duplicate")
+    assert duplicate.open_ticket_no == opened.ticket_no
+    with world.sessions() as session:
+        orders = session.scalars(select(WorkOrder).where(WorkOrder.kind == WorkOrderKind.DISPUTE)).all()
+    assert [o.no for o in orders] == [opened.ticket_no]
