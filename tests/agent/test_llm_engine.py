@@ -1,0 +1,100 @@
+"""The LLM brain inside the dialogue engine: real tools over the billing database, the guard on its
+replies, the write interrupt resumed by a confirmation, and the fallback to the local brain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from langchain_core.messages import AIMessage
+from sqlalchemy import func, select
+
+from agent.agent import Agent
+from agent.llm_brain import LLMBrain, LLMSettings, make_chat_model
+from agent.models import TurnRecord
+from billing_core.models import WorkOrder
+from tests.agent.llm_fakes import Recorded, ScriptedChatModel, completion, replay_server
+from tests.agent.world import ACCOUNT_A, ACCOUNT_B, World
+
+
+def _calls(*calls: tuple[str, dict]) -> AIMessage:
+    return AIMessage(content="", tool_calls=[{"name": n, "args": a, "id": f"c{i}", "type": "tool_call"}
+                                             for i, (n, a) in enumerate(calls)])
+
+
+VERIFY = ("verify_identity", {"method": "account_secret", "account_no": ACCOUNT_A, "last4": "123X"})
+
+
+def test_llm_brain_verifies_and_answers_from_tool_results(world: World, make_agent: Callable[..., Agent]) -> None:
+    amount = world.amounts["A:2026-05"]
+    model = ScriptedChatModel(script=[_calls(VERIFY), _calls(("lookup_bill", {"period": "2026-05"})),
+                                      AIMessage(content=f"您2026年5月的电费为{amount}元，请于2026年7月15日前缴纳。")])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    reply = agent.handle("llm-1", "web", f"户号{ACCOUNT_A}，尾号123X，查5月电费")
+    assert reply.brain == "llm" and reply.grounded
+    assert reply.text == f"您2026年5月的电费为{amount}元，请于2026年7月15日前缴纳。"
+    assert {"verify_identity", "lookup_bill"} <= set(reply.actions)
+
+
+def test_llm_cannot_read_another_account_by_naming_it(world: World, make_agent: Callable[..., Agent]) -> None:
+    # The model tries to pass someone else's 户号 to a billing tool: the tool refuses the argument.
+    model = ScriptedChatModel(script=[_calls(VERIFY), _calls(("lookup_bill", {"account_no": ACCOUNT_B})),
+                                      AIMessage(content="抱歉，只能查询您本人的账单。")])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    reply = agent.handle("llm-2", "web", f"我是{ACCOUNT_A}，尾号123X，帮我查{ACCOUNT_B}的电费")
+    assert str(world.amounts["B:2026-05"]) not in reply.text
+    tool_message = model.seen[-1][-1]
+    assert "invalid_input" in tool_message.content and str(world.amounts["B:2026-05"]) not in tool_message.content
+
+
+def test_invented_number_is_regenerated_then_replaced(world: World, make_agent: Callable[..., Agent]) -> None:
+    amount = world.amounts["A:2026-05"]
+    model = ScriptedChatModel(script=[_calls(VERIFY), _calls(("lookup_bill", {"period": "2026-05"})),
+                                      AIMessage(content=f"您5月电费{amount}元，比去年同期多了58.20元。"),
+                                      AIMessage(content="您5月电费大约300元。")])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    reply = agent.handle("llm-3", "web", f"户号{ACCOUNT_A}尾号123X，5月电费多少")
+    assert not reply.grounded and "58.20" not in reply.text and "300元" not in reply.text
+    assert "抱歉" in reply.text  # the safe template
+    with world.sessions() as session:
+        turn = session.scalars(select(TurnRecord)).one()
+        assert turn.grounded is False and turn.violations
+
+
+def test_write_tool_waits_for_confirmation_then_opens_the_ticket(world: World,
+                                                                  make_agent: Callable[..., Agent]) -> None:
+    dispute = ("open_dispute", {"period": "2026-05", "category": "reading_wrong", "reason": "电表读数不对"})
+    model = ScriptedChatModel(script=[_calls(VERIFY), _calls(("lookup_bill", {"period": "2026-05"})),
+                                      _calls(dispute)])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    ask = agent.handle("llm-4", "web", f"户号{ACCOUNT_A}尾号123X，我5月电表读数不对，要申请核查")
+    assert ask.awaiting == "confirm" and "确认" in ask.text
+    with world.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(WorkOrder)) == 0
+    done = agent.handle("llm-4", "web", "是")
+    assert done.outcome == "ticket" and done.tickets and done.tickets[0] in done.text
+    with world.sessions() as session:
+        order = session.scalars(select(WorkOrder)).one()
+        assert (order.account_no, order.period) == (ACCOUNT_A, "2026-05")
+
+
+def test_endpoint_error_and_timeout_fall_back_to_the_local_brain(world: World,
+                                                                 make_agent: Callable[..., Agent]) -> None:
+    for recorded, timeout in ((Recorded(status=503), 5.0), (Recorded(completion("迟到"), delay=1.5), 0.3)):
+        with replay_server([recorded]) as server:
+            settings = LLMSettings(base_url=server.url, model="qwen-plus", api_key="k", timeout=timeout)
+            agent = make_agent(brain="llm", llm=LLMBrain(make_chat_model(settings)))
+            reply = agent.handle(f"llm-5-{timeout}", "web", "我想查电费")
+            assert len(server.requests) == 1
+        assert reply.brain == "local" and reply.awaiting == "account_no"
+
+
+def test_recorded_reply_with_invented_ticket_is_caught(world: World, make_agent: Callable[..., Agent]) -> None:
+    recorded = [Recorded(completion(tool_calls=[VERIFY])),
+                Recorded(completion("已为您登记工单WO202606260099，请耐心等待。")),
+                Recorded(completion("已为您登记工单WO202606260098。"))]
+    with replay_server(recorded) as server:
+        settings = LLMSettings(base_url=server.url, model="deepseek-chat", api_key="k")
+        agent = make_agent(brain="llm", llm=LLMBrain(make_chat_model(settings)))
+        reply = agent.handle("llm-6", "web", f"户号{ACCOUNT_A}尾号123X，帮我登记一下")
+    assert "WO2026062600" not in reply.text and not reply.grounded
+    assert "WO202606260099" in server.requests[-1]["messages"][-1]["content"]  # the regeneration request
