@@ -100,3 +100,24 @@ def transfer_to_human(ctx: ToolContext, args: TransferToHumanInput) -> HandoffCr
             created_at=request.created_at,
             message=f"已为您转接人工客服（转接单号 {request.no}），前面还有 {int(position) - 1} 位客户在等待，请稍候。",
         )
+
+
+class WaitingHandoff(BaseModel):
+    """A hand-off as the agent console lists it."""
+
+    handoff_no: str
+    conversation_id: str
+    channel: str
+    account_no: str | None
+    reason: str
+    summary: str
+    created_at: datetime
+
+
+def waiting_handoffs(session: Session, limit: int = 100) -> list[WaitingHandoff]:
+    """Waiting hand-offs, oldest first (the agent console's queue)."""
+    rows = session.scalars(select(HandoffRequest).where(HandoffRequest.status == HandoffStatus.WAITING)
+                           .order_by(HandoffRequest.created_at, HandoffRequest.id).limit(limit))
+    return [WaitingHandoff(handoff_no=r.no, conversation_id=r.conversation_id, channel=r.channel,
+                           account_no=r.account_no, reason=r.reason, summary=r.summary, created_at=r.created_at)
+            for r in rows]

@@ -12,6 +12,7 @@ from tests.tools.conftest import ACCOUNT_A, ACCOUNT_B, World
 from tools.models import HandoffRequest
 from tools.registry import call_tool
 from tools.service_policy import load_policy
+from tools.transfer_to_human import waiting_handoffs
 
 GZ = ZoneInfo("Asia/Shanghai")
 
@@ -104,6 +105,9 @@ def test_transfer_to_human_works_unverified_and_is_not_duplicated(world: World) 
         assert stored[first.handoff_no].account_no is None
         assert stored[other.handoff_no].account_no == ACCOUNT_A
         assert stored[other.handoff_no].summary == "问停电报修"
+        queue = waiting_handoffs(session)
+    assert [(h.handoff_no, h.reason) for h in queue] == [(first.handoff_no, "customer_asked"),
+                                                         (other.handoff_no, "out_of_scope")]
 
 
 def test_write_tools_need_verification(world: World) -> None:

@@ -139,3 +139,16 @@ def test_attempts_are_recorded_and_secrets_are_not_audited(world: World) -> None
 def test_bad_account_number_names_the_field(world: World) -> None:
     result = call_tool(world.ctx(), "verify_identity", {"account_no": "12345", "last4": "8000"})
     assert result.status == "invalid_input" and result.field == "account_no"
+
+
+def test_hotline_caller_with_two_accounts_must_say_which(world: World) -> None:
+    from tests.tools.factories import add_customer
+
+    with world.sessions() as session:
+        add_customer(session, "440100000009", phone="13800138000", address="广州市天河区天河路 583 号")
+        session.commit()
+    ctx = world.ctx("ivr-two", channel="ivr", identity="13800138000")
+    ask = call_tool(ctx, "verify_identity", {"method": "hotline", "check_answer": "体育西路"})
+    assert ask.status == "invalid_input" and ask.field == "account_no"
+    ok = call_tool(ctx, "verify_identity", {"method": "hotline", "check_answer": "天河路", "account_no": "440100000009"})
+    assert ok.status == "verified" and ok.account_no == "440100000009"
