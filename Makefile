@@ -18,7 +18,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/powerdesk db upgrade
 	$(BIN)/powerdesk demo seed --if-empty
-	$(BIN)/powerdesk demo cycle
+	$(BIN)/powerdesk serve
 
 ## Install test extras and the servers the tests start (PostgreSQL, Redis, Chromium), then run pytest.
 test: install servers

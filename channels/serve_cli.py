@@ -21,7 +21,10 @@ def serve(
 
     configure_logging(log_level.upper())
     app = create_app()
-    if warm:
-        _ = app.state.services.agent  # load models and classifiers before the first customer
+    if warm:  # load the classifier and the knowledge base before the first customer waits for them
+        agent = app.state.services.agent
+        knowledge = getattr(agent, "knowledge", None)
+        if callable(knowledge):
+            knowledge()
     uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level,
                 access_log=False, timeout_graceful_shutdown=5)
