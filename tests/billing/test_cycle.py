@@ -151,3 +151,11 @@ def test_bills_computed_earlier_are_verified_and_issued_not_computed_again(sessi
         stored.lines)
     assert session.scalar(select(func.count()).select_from(OutboxNotification).where(
         OutboxNotification.bill_id == bill.id)) == 2
+
+
+def test_bulk_insert_refuses_rows_missing_a_column(session: Session) -> None:
+    """Python-side defaults do not run in bulk_insert, so a missing column must fail loudly."""
+    from billing_core.bulk import bulk_insert
+
+    with pytest.raises(ValueError, match="computed_at"):
+        bulk_insert(session, Bill.__table__, [{"customer_id": 1, "period": "2026-07"}])
