@@ -29,9 +29,10 @@ from billing_core.bill_types import (
 )
 from billing_core.errors import InvalidRequestError, TariffPeriodError, UnknownTariffError
 from billing_core.money import to_fen
-from billing_core.power_factor import adjustment_percent, power_factor, table_for
+from billing_core.power_factor import adjustment_percent, normalise_standard, power_factor, table_for
 from billing_core.tariff_library import (
     AgencyPurchase,
+    Agricultural,
     CiTou,
     GovernmentFunds,
     HotDays,
@@ -62,6 +63,7 @@ CI_AGENCY = "gd-agency-purchase"
 CI_TOU = "gd-ci-tou"
 FUNDS = "gd-government-funds"
 POWER_FACTOR = "gd-power-factor"
+AGRICULTURAL = "gd-agricultural"
 
 PERIOD_CN = {"critical_peak": "尖峰", "peak": "峰段", "flat": "平段", "valley": "谷段"}
 SEASON_CN = {"summer": "夏季（5—10月）", "non_summer": "非夏季（11—4月）"}
@@ -747,7 +749,7 @@ def _pf_line(bill: _Bill, usage: _Usage, base: Decimal) -> None:
     )
 
 
-def _funds_lines(bill: _Bill, segments: list[Segment]) -> None:
+def _funds_lines(bill: _Bill, segments: list[Segment], rate_key: str = "ci") -> None:
     """Government funds on all billed kWh, outside the power-factor base, one line per rate version."""
     groups: dict[str, tuple[TariffVersion, Decimal, list[Segment]]] = {}
     for segment in segments:
@@ -762,13 +764,104 @@ def _funds_lines(bill: _Bill, segments: list[Segment]) -> None:
             kwh += back
         data = version.data
         assert isinstance(data, GovernmentFunds)
-        rate = data.rates["ci"]
+        rate = data.rates.get(rate_key)  # type: ignore[call-overload]
+        if rate is None:
+            raise UnknownTariffError(f"{version.key} 没有 {rate_key} 类政府性基金及附加标准", "attributes.category")
         include = f"（含退补电量{back}千瓦时）" if back and key == keys[-1] else ""
         bill.add(
             "government_funds", "政府性基金及附加", kwh, "kWh", rate, version,
             f"全部计费电量{kwh}千瓦时{include}按{rate}元/千瓦时代征政府性基金及附加，不参与功率因数调整。",
             parts[0] if len(keys) > 1 else None,
         )
+
+
+# ---------------------------------------------------------------- agricultural
+
+
+def _agricultural(bill: _Bill, usage: _Usage) -> None:
+    """Agricultural production: all kWh at one catalog price, PF from 100 kVA at 0.80, then funds."""
+    request, library = bill.request, bill.library
+    attrs = request.attributes
+    for tariff_id in (AGRICULTURAL, FUNDS):
+        _region_check(library, tariff_id, attrs.region)
+    if attrs.purchase_mode == PurchaseMode.MARKET:
+        raise InvalidRequestError("农业生产用电执行目录电价，不参与市场化交易", "attributes.purchase_mode")
+    if request.prices is not None:
+        for name in ("energy_price", "market_allocation_price"):
+            if getattr(request.prices, name) is not None:
+                raise InvalidRequestError("农业生产用电执行目录电价，请求中不能另给价格", f"prices.{name}")
+    if attrs.purchase_mode == PurchaseMode.AGENCY:
+        bill.notes.append("农业生产用电由电网企业按目录电价保障供应，不执行代理购电价格，本账单按目录电价计费。")
+
+    start, end = request.period_start, request.period_end
+    reasons: dict[date, list[str]] = {}
+    for tariff_id, why in ((AGRICULTURAL, "农业生产电价版本变更"), (FUNDS, "政府性基金标准变更")):
+        for day in library.change_dates(tariff_id, start, end):
+            reasons.setdefault(day, []).append(why)
+    segments = _segments(request, usage, sorted(reasons), bill.period_days)
+    bill.split = len(segments) > 1
+    _split_note(bill, segments, reasons, tiers=False)
+    if usage.tou is not None:
+        bill.notes.append("农业生产用电按单一目录电价计费，本系统未执行农业分时电价，各时段电量合并按同一电价计算。")
+
+    base = ZERO  # the power-factor base: everything except government funds
+    last: tuple[TariffVersion, Decimal] | None = None
+    funds_key = "agricultural"
+    for segment in segments:
+        version = bill.version(AGRICULTURAL, segment.start)
+        data = version.data
+        assert isinstance(data, Agricultural)
+        price = data.prices.get(attrs.voltage_level)
+        if price is None:
+            raise UnknownTariffError(
+                f"{version.key} 没有电压等级 {attrs.voltage_level!r} 的农业生产电价（已有：{'、'.join(data.prices)}）",
+                "attributes.voltage_level",
+            )
+        funds_key = data.funds_rate
+        base += bill.add(
+            "agricultural_energy", "农业生产电费", segment.total, "kWh", price, version,
+            f"{bill.part(segment)}农业生产用电{segment.total}千瓦时按{attrs.voltage_level}目录电价{price}元/千瓦时计"
+            "（单一制，不分时段，不含政府性基金及附加）。",
+            segment,
+        )
+        last = (version, price)
+
+    assert last is not None
+    if request.back_charge_kwh:
+        base += _back_charge_line(bill, last[1], last[0], f"按本期农业生产目录电价{last[1]}元/千瓦时")
+    if _agricultural_pf_assessed(bill, last[0]):
+        _pf_line(bill, usage, base)
+    _funds_lines(bill, segments, funds_key)
+
+
+def _agricultural_pf_assessed(bill: _Bill, version: TariffVersion) -> bool:
+    """Agricultural users are assessed only from the tariff's capacity up, and only at its standard.
+
+    A record without a standard is not assessed (the engine never invents an assessment), but
+    the bill says so when the capacity calls for one, so the record can be corrected.
+    """
+    data = version.data
+    assert isinstance(data, Agricultural)
+    rule = data.power_factor
+    attrs = bill.request.attributes
+    standard, capacity = attrs.pf_standard, attrs.capacity_kva
+    if standard is not None and normalise_standard(standard) != normalise_standard(rule.standard):
+        raise InvalidRequestError(
+            f"农业生产用电功率因数考核标准为 {rule.standard}，不能为 {standard}", "attributes.pf_standard"
+        )
+    large = capacity is not None and capacity >= rule.min_capacity_kva
+    if standard is None:
+        if large:
+            bill.notes.append(
+                f"用电容量{capacity}千伏安已达{rule.min_capacity_kva}千伏安，按规定应执行功率因数{rule.standard}考核，"
+                "但客户档案未设考核标准，本期未计功率因数调整电费，请核对档案。"
+            )
+        return False
+    if not large:
+        held = "未登记用电容量" if capacity is None else f"用电容量{capacity}千伏安不足{rule.min_capacity_kva}千伏安"
+        bill.notes.append(f"农业生产用电{held}，不执行功率因数考核，本期不计功率因数调整电费。")
+        return False
+    return True
 
 
 # ---------------------------------------------------------------- entry point
@@ -785,6 +878,8 @@ def compute_bill(request: BillRequest, library: TariffLibrary | None = None) -> 
         _residential(bill, usage)
     elif category in (CustomerCategory.CI_SINGLE, CustomerCategory.CI_TWO_PART):
         _ci(bill, usage)
+    elif category == CustomerCategory.AGRICULTURAL:
+        _agricultural(bill, usage)
     else:
         raise UnknownTariffError(f"暂无{category.value}类别的电价数据", "attributes.category")
     unconfirmed = [key for key, version in bill.versions.items() if not version.confirmed]

@@ -189,7 +189,38 @@ class PowerFactor(_Data):
 
 class GovernmentFunds(_Data):
     kind: Literal["government_funds"]
-    rates: dict[Literal["ci", "residential"], Decimal]
+    rates: dict[Literal["ci", "residential", "agricultural"], Decimal]
+
+
+class AgriculturalPowerFactor(_Data):
+    """Who is assessed: agricultural users from `min_capacity_kva` up, against `standard`."""
+
+    standard: Decimal = Field(gt=0, le=1)
+    min_capacity_kva: Decimal = Field(ge=0)
+
+
+class Agricultural(_Data):
+    """Agricultural production: one catalog price per voltage level, funds billed separately.
+
+    `time_of_use` is in the data so the file says plainly that agricultural TOU is not applied;
+    the engine bills only single prices, so a file claiming TOU is refused rather than misbilled.
+    """
+
+    kind: Literal["agricultural"]
+    prices: dict[str, Decimal]
+    time_of_use: bool
+    funds_rate: Literal["ci", "residential", "agricultural"]
+    power_factor: AgriculturalPowerFactor
+
+    @model_validator(mode="after")
+    def _single_part(self) -> Agricultural:
+        if not self.prices:
+            raise ValueError("prices: need at least one voltage level")
+        if any(price < 0 for price in self.prices.values()):
+            raise ValueError("prices: a price is negative")
+        if self.time_of_use:
+            raise ValueError("time_of_use: agricultural time-of-use pricing is not supported by the engine")
+        return self
 
 
 _KINDS: dict[str, type[_Data]] = {
@@ -200,6 +231,7 @@ _KINDS: dict[str, type[_Data]] = {
     "agency_purchase": AgencyPurchase,
     "power_factor": PowerFactor,
     "government_funds": GovernmentFunds,
+    "agricultural": Agricultural,
 }
 
 

@@ -195,7 +195,7 @@ def test_funds_are_on_all_kwh_including_back_charge_and_outside_pf_base() -> Non
         ({"voltage_level": "<1kV"}, "attributes.voltage_level", UnknownTariffError),
         ({"region": "shenzhen"}, "attributes.region", UnknownTariffError),
         ({"basic_charge_mode": None}, "attributes.basic_charge_mode", InvalidRequestError),
-        ({"category": "agricultural"}, "attributes.category", UnknownTariffError),
+        ({"category": "agricultural"}, "attributes.pf_standard", InvalidRequestError),  # 0.90 is not the farm standard
     ],
 )
 def test_bad_attributes_name_the_field(change, field, error) -> None:

@@ -13,6 +13,7 @@ from billing_core.errors import TariffDataError, TariffPeriodError, UnknownTarif
 from billing_core.tariff_library import (
     TARIFF_DIR,
     AgencyPurchase,
+    Agricultural,
     CiTou,
     GovernmentFunds,
     HotDays,
@@ -31,7 +32,7 @@ def library():
 def test_every_file_loads_with_dates_region_and_a_cited_source(library) -> None:
     assert set(library.tariff_ids()) >= {
         "gz-residential-tiers", "gz-residential-tou", "gd-ci-tou", "gd-hot-days",
-        "gd-agency-purchase", "gd-power-factor", "gd-government-funds",
+        "gd-agency-purchase", "gd-power-factor", "gd-government-funds", "gd-agricultural",
     }
     for tariff_id in library.tariff_ids():
         for version in library.versions(tariff_id):
@@ -111,7 +112,8 @@ def test_agency_tables_cover_every_month_of_2025_and_2026(library) -> None:
 def test_funds(library) -> None:
     funds = library.in_force("gd-government-funds", date(2025, 10, 1)).data
     assert isinstance(funds, GovernmentFunds)
-    assert funds.rates == {"ci": Decimal("0.02766875"), "residential": Decimal("0.00866875")}
+    assert funds.rates["ci"] == Decimal("0.02766875") and funds.rates["residential"] == Decimal("0.00866875")
+    assert set(funds.rates) == {"ci", "residential", "agricultural"}
     tiers = library.in_force("gz-residential-tiers", date(2025, 10, 1)).data
     assert tiers.funds_included == funds.rates["residential"]
 
@@ -138,6 +140,28 @@ def test_unconfirmed_figures_are_listed(library) -> None:
     fields = {(key.split("@")[0], field) for key, field, _ in library.unconfirmed()}
     assert ("gd-power-factor", "tables.0.85.points.0.94") in fields
     assert ("gd-agency-purchase", "prices") in fields
+    assert ("gd-agricultural", "prices.<1kV") in fields
+    assert ("gd-government-funds", "rates.agricultural") in fields
+
+
+def test_agricultural_tariff_is_single_part_with_the_0_80_pf_rule(library) -> None:
+    version = library.in_force("gd-agricultural", date(2026, 1, 1))
+    data = version.data
+    assert isinstance(data, Agricultural)
+    assert set(data.prices) == {"<1kV", "1-10kV", "35kV"} and data.time_of_use is False
+    assert data.power_factor.standard == Decimal("0.80") and data.power_factor.min_capacity_kva == Decimal("100")
+    assert "〔83〕水电财字第215号" in version.source_text
+    # every price is a placeholder and the file says so field by field
+    assert not version.confirmed
+    assert {u.field for u in version.unconfirmed} >= {f"prices.{level}" for level in data.prices}
+
+
+def test_an_agricultural_file_claiming_tou_is_refused(tmp_path: Path) -> None:
+    directory = _copy_tariffs(tmp_path)
+    path = directory / "gd-agricultural@2017-07-01.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("time_of_use: false", "time_of_use: true"), encoding="utf-8")
+    with pytest.raises(TariffDataError, match=r"gd-agricultural@2017-07-01\.yaml.*time_of_use"):
+        load_library(directory)
 
 
 def _copy_tariffs(tmp_path: Path) -> Path:
