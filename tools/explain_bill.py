@@ -179,7 +179,9 @@ def _amount(bill: Bill, code: str) -> Decimal:
 
 def _tier_rules(customer: Customer, bill: Bill) -> tuple[str, tuple[int, int]] | None:
     """(season, monthly limits) of the residential tier tariff in force at the period start."""
-    if customer.category != CustomerCategory.RESIDENTIAL or customer.household_type == HouseholdType.SHARED_METER:
+    if customer.category != CustomerCategory.RESIDENTIAL:
+        return None
+    if customer.household_type == HouseholdType.SHARED_METER:
         return None
     tariff_id = RESIDENTIAL_TIERS.get(customer.region)
     if tariff_id is None:
@@ -220,18 +222,23 @@ def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, toda
     t2, t3 = _qty(this, "tier_2", "tier_2_addon"), _qty(this, "tier_3", "tier_3_addon")
     o2, o3 = _qty(other, "tier_2", "tier_2_addon"), _qty(other, "tier_3", "tier_3_addon")
     if (t2, t3) != (o2, o3) and (t2 + t3 > ZERO or o2 + o3 > ZERO):
-        limits = f"（本期第一档上限 {this_rules[1][0]}、第二档上限 {this_rules[1][1]} 千瓦时）" if this_rules else ""
+        limits = ""
+        if this_rules:
+            limits = f"（本期第一档上限 {this_rules[1][0]}、第二档上限 {this_rules[1][1]} 千瓦时）"
         reasons.append(TierCrossing(
             this_tier_2_kwh=t2, this_tier_3_kwh=t3, other_tier_2_kwh=o2, other_tier_3_kwh=o3,
-            this_limits=this_rules[1] if this_rules else None, other_limits=other_rules[1] if other_rules else None,
-            text=f"阶梯电量不同：本期第二档 {t2}、第三档 {t3} 千瓦时，{other.period} 第二档 {o2}、第三档 {o3} 千瓦时"
+            this_limits=this_rules[1] if this_rules else None,
+            other_limits=other_rules[1] if other_rules else None,
+            text=f"阶梯电量不同：本期第二档 {t2}、第三档 {t3} 千瓦时，"
+                 f"{other.period} 第二档 {o2}、第三档 {o3} 千瓦时"
                  f"{limits}；超过档位上限的电量按更高的档位电价计费。"))
     if this_rules and other_rules and this_rules[0] != other_rules[0]:
         reasons.append(SeasonChange(
             this_season=this_rules[0], other_season=other_rules[0], this_limits=this_rules[1],
             other_limits=other_rules[1],
             text=f"本期属于{SEASON_CN[this_rules[0]]}，阶梯上限 {this_rules[1][0]}/{this_rules[1][1]} 千瓦时；"
-                 f"{other.period} 属于{SEASON_CN[other_rules[0]]}，阶梯上限 {other_rules[1][0]}/{other_rules[1][1]} 千瓦时。"))
+                 f"{other.period} 属于{SEASON_CN[other_rules[0]]}，"
+                 f"阶梯上限 {other_rules[1][0]}/{other_rules[1][1]} 千瓦时。"))
     if _days(this) != _days(other):
         reasons.append(PeriodDaysChange(
             this_days=_days(this), other_days=_days(other),
@@ -241,7 +248,8 @@ def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, toda
     if added or removed:
         reasons.append(TariffVersionChange(
             added=added, removed=removed,
-            text=f"执行的电价版本不同：本期用 {'、'.join(added) or '同一组版本'}，{other.period} 用 {'、'.join(removed) or '同一组版本'}。"))
+            text=f"执行的电价版本不同：本期用 {'、'.join(added) or '同一组版本'}，"
+                 f"{other.period} 用 {'、'.join(removed) or '同一组版本'}。"))
     for which, bill in (("this", this), ("other", other)):
         kwh = _qty(bill, "back_charge")
         if kwh != ZERO:
@@ -249,10 +257,12 @@ def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, toda
             label = "本期" if which == "this" else bill.period
             reasons.append(BackCharge(
                 bill=which, kwh=kwh, amount=amount,
-                text=f"{label}账单含退补电费：{'补收' if kwh > 0 else '退还'}电量 {abs(kwh)} 千瓦时，金额 {amount} 元。"))
+                text=f"{label}账单含退补电费：{'补收' if kwh > 0 else '退还'}电量 {abs(kwh)} 千瓦时，"
+                     f"金额 {amount} 元。"))
     this_pf, other_pf = _amount(this, "pf_adjustment"), _amount(other, "pf_adjustment")
     if this_pf != other_pf:
-        rate = {b.id: next((line.unit_price for line in b.lines if line.code == "pf_adjustment"), None) for b in (this, other)}
+        rate = {b.id: next((line.unit_price for line in b.lines if line.code == "pf_adjustment"), None)
+                for b in (this, other)}
         reasons.append(PowerFactorAdjustment(
             this_amount=this_pf, other_amount=other_pf, this_rate=rate[this.id], other_rate=rate[other.id],
             text=f"功率因数调整电费不同：本期 {this_pf} 元，{other.period} {other_pf} 元"
@@ -279,9 +289,11 @@ def _line_changes(this: Bill, other: Bill) -> list[LineChange]:
             for code, (a, b) in amounts.items() if a != b]
 
 
-def _compare(session: Session, customer: Customer, this: Bill, other: Bill, against: str, today: date) -> Comparison:
+def _compare(session: Session, customer: Customer, this: Bill, other: Bill, against: str,
+             today: date) -> Comparison:
     return Comparison(
-        against=against, other_period=other.period, other_amount=other.amount, other_kwh=other.total_kwh,  # type: ignore[arg-type]
+        against=against,  # type: ignore[arg-type]
+        other_period=other.period, other_amount=other.amount, other_kwh=other.total_kwh,
         amount_change=this.amount - other.amount, kwh_change=this.total_kwh - other.total_kwh,
         reasons=_reasons(session, customer, this, other, today), line_changes=_line_changes(this, other),
     )
@@ -328,7 +340,8 @@ def explain_bill(ctx: ToolContext, args: ExplainBillInput) -> ToolResult:
                    + _summary(bill, comparisons["previous_month"], "上月")
                    + _summary(bill, comparisons["same_month_last_year"], "去年同期"))
         return BillExplained(
-            period=bill.period, bill_no=bill.bill_no, period_start=bill.period_start, period_end=bill.period_end,
+            period=bill.period, bill_no=bill.bill_no,
+            period_start=bill.period_start, period_end=bill.period_end,
             days=_days(bill), total_kwh=bill.total_kwh, amount=bill.amount, lines=lines,
             notes=list(bill.notes or []), tariff_versions=list(bill.tariff_versions or []),
             vs_previous_month=comparisons["previous_month"],

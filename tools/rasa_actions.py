@@ -76,7 +76,8 @@ def _period_args(tracker: Tracker, ctx: ToolContext) -> dict[str, Any]:
 
 
 def _dispute_args(tracker: Tracker, ctx: ToolContext) -> dict[str, Any]:
-    args = _optional(tracker, {"period": "period", "category": "dispute_category", "reason": "dispute_reason"})
+    args = _optional(tracker, {"period": "period", "category": "dispute_category",
+                               "reason": "dispute_reason"})
     args.setdefault("category", "other")
     return args
 
@@ -156,7 +157,8 @@ def context_factory(session_factory: Callable[[], Session]) -> Callable[[Tracker
             channel, identity = "ivr", metadata.get("caller_number")
         else:
             channel, identity = "rasa", None
-        return ToolContext(conversation_id=tracker.sender_id, channel=channel, session_factory=session_factory,
+        return ToolContext(conversation_id=tracker.sender_id, channel=channel,
+                           session_factory=session_factory,
                            channel_identity=str(identity) if identity else None)
 
     return make

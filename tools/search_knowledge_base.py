@@ -58,7 +58,8 @@ def search_knowledge_base(ctx: ToolContext, args: SearchKnowledgeBaseInput) -> T
     principal = ctx.verified()
     if category is None and principal is not None:
         with ctx.session_factory() as session:
-            found = session.scalar(select(Customer.category).where(Customer.account_no == principal.account_no))
+            found = session.scalar(
+                select(Customer.category).where(Customer.account_no == principal.account_no))
             category = found.value if found is not None else None
     retriever = (ctx.knowledge or _default_retriever)()
     try:

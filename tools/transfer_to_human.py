@@ -119,5 +119,6 @@ def waiting_handoffs(session: Session, limit: int = 100) -> list[WaitingHandoff]
     rows = session.scalars(select(HandoffRequest).where(HandoffRequest.status == HandoffStatus.WAITING)
                            .order_by(HandoffRequest.created_at, HandoffRequest.id).limit(limit))
     return [WaitingHandoff(handoff_no=r.no, conversation_id=r.conversation_id, channel=r.channel,
-                           account_no=r.account_no, reason=r.reason, summary=r.summary, created_at=r.created_at)
+                           account_no=r.account_no, reason=r.reason, summary=r.summary,
+                           created_at=r.created_at)
             for r in rows]

@@ -11,11 +11,12 @@ Three ways, as the knowledge-base article privacy-identity-verification describe
   paid amount was rejected: customers on 代扣 rarely know it, and it changes monthly.
 
 Failures: every failed check is recorded; a failed check does not undo an earlier successful one
-in the same conversation (trying a second 户号 and failing leaves the first verified). After `max_failures_per_conversation` the
-conversation is locked and handed to a person; after `max_failures_per_account` failures
-against one claimed 户号 within the window (from any conversation), that 户号 is locked for
-online checks for `account_lock_minutes`. Locks are rows in the database, so they hold across
-processes and restarts. The failure message is the same whether the 户号 exists or not, and
+in the same conversation (trying a second 户号 and failing leaves the first verified). After
+`max_failures_per_conversation` the conversation is locked (any earlier verification in it is
+dropped) and handed to a person; after `max_failures_per_account` failures against one claimed
+户号 within the window (from any conversation), that 户号 is locked for online checks for
+`account_lock_minutes`. Locks are rows in the database, so they hold across processes and
+restarts. The failure message is the same whether the 户号 exists or not, and
 non-existent 户号 are counted and locked exactly like real ones.
 """
 
@@ -136,10 +137,12 @@ def _active_lock(session: Session, scope: LockScope, key: str, now: datetime) ->
     )
 
 
-def _locked(session: Session, ctx: ToolContext, lock: IdentityLock, claimed: str | None) -> VerificationLocked:
+def _locked(session: Session, ctx: ToolContext, lock: IdentityLock,
+            claimed: str | None) -> VerificationLocked:
     handoff = create_handoff(
         session, ctx, HandoffReason.VERIFICATION_LOCKED,
-        f"身份核实多次未通过，已暂停在线核实（客户自报户号：{claimed or '未提供'}）。请人工核实身份后协助办理。",
+        f"身份核实多次未通过，已暂停在线核实（客户自报户号：{claimed or '未提供'}）。"
+        "请人工核实身份后协助办理。",
     )
     until = lock.locked_until if lock.scope == LockScope.ACCOUNT else None
     wait = f"该户号的在线核实已暂停至 {until.astimezone(ctx.policy.zone):%H:%M}，" if until else ""
@@ -150,7 +153,8 @@ def _locked(session: Session, ctx: ToolContext, lock: IdentityLock, claimed: str
     )
 
 
-def _candidates(session: Session, ctx: ToolContext, args: VerifyIdentityInput) -> tuple[str | None, Customer | None] | ToolResult:
+def _candidates(session: Session, ctx: ToolContext,
+                args: VerifyIdentityInput) -> tuple[str | None, Customer | None] | ToolResult:
     """(claimed key, the customer whose secret matched or None) — or a result to return as is."""
     method = args.method
     if method == VerificationMethod.ACCOUNT_SECRET:
@@ -214,7 +218,8 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
         if success:
             assert customer is not None
             expires = now + timedelta(minutes=policy.session_minutes)
-            row = session.scalar(select(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
+            row = session.scalar(
+                select(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
             if row is None:
                 row = VerifiedSession(conversation_id=ctx.conversation_id)
                 session.add(row)
@@ -252,7 +257,8 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
             session.add(lock)
         if lock is not None:
             if lock.scope == LockScope.CONVERSATION:  # a locked conversation keeps no verified account
-                session.execute(delete(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
+                session.execute(
+                    delete(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
                 ctx.principal = None
             session.flush()
             result = _locked(session, ctx, lock, claimed)

@@ -73,11 +73,13 @@ def build_world(sessions: sessionmaker[Session]) -> World:
     ids: dict[str, int] = {}
     with sessions() as session:
         a = add_customer(session, ACCOUNT_A, openid="openid-A")
-        ids["A:2025-05"] = add_bill(session, a, "2025-05", "350", status=BillStatus.PAID, due_date=date(2025, 6, 15)).id
+        ids["A:2025-05"] = add_bill(session, a, "2025-05", "350", status=BillStatus.PAID,
+                                    due_date=date(2025, 6, 15)).id
         april = add_bill(session, a, "2026-04", "300", due_date=date(2026, 5, 15))
         pay(session, april, channel=PaymentChannel.WECHAT_PAY)
         ids["A:2026-04"] = april.id
-        ids["A:2026-05"] = add_bill(session, a, "2026-05", "480", back_charge_kwh="20", due_date=date(2026, 6, 15)).id
+        ids["A:2026-05"] = add_bill(session, a, "2026-05", "480", back_charge_kwh="20",
+                                    due_date=date(2026, 6, 15)).id
         b = add_customer(session, ACCOUNT_B, name="林美玲", phone="13900139000", id_last4="5678",
                          address="广州市越秀区解放北路 968 号")
         ids["B:2026-05"] = add_bill(session, b, "2026-05", "150", due_date=date(2026, 6, 15)).id
@@ -85,7 +87,9 @@ def build_world(sessions: sessionmaker[Session]) -> World:
                          address="广州市海珠区昌岗中路 284 号", category=CustomerCategory.CI_TWO_PART,
                          voltage_level="1-10kV", basic_charge_mode=BasicChargeMode.CAPACITY,
                          capacity_kva=Decimal("630"), pf_standard=Decimal("0.90"))
-        ids["C:2026-04"] = add_bill(session, c, "2026-04", "100000", reactive_kvarh="30000", due_date=date(2026, 5, 15)).id
-        ids["C:2026-05"] = add_bill(session, c, "2026-05", "110000", reactive_kvarh="70000", due_date=date(2026, 7, 15)).id
+        ids["C:2026-04"] = add_bill(session, c, "2026-04", "100000", reactive_kvarh="30000",
+                                    due_date=date(2026, 5, 15)).id
+        ids["C:2026-05"] = add_bill(session, c, "2026-05", "110000", reactive_kvarh="70000",
+                                    due_date=date(2026, 7, 15)).id
         session.commit()
     return World(sessions, ids)

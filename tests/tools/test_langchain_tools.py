@@ -27,7 +27,8 @@ def test_every_registered_tool_is_exposed_with_its_schema(world: World) -> None:
             assert {"account_no", "last4", "method", "check_answer"} <= set(properties)
         else:
             assert "account_no" not in properties, name
-    assert set(tools["open_dispute"].tool_call_schema.model_json_schema()["required"]) == {"period", "category", "reason"}
+    required = tools["open_dispute"].tool_call_schema.model_json_schema()["required"]
+    assert set(required) == {"period", "category", "reason"}
     assert tools["open_dispute"].metadata["writes"] is True
     assert tools["lookup_bill"].metadata["writes"] is False
 

@@ -27,7 +27,8 @@ from tests.tools.conftest import ACCOUNT_A, ACCOUNT_B, World, build_world
 from tools.migrate import upgrade as upgrade_tools
 from tools.rasa_actions import ACTIONS
 
-DOMAIN = yaml.safe_load((Path(__file__).resolve().parents[2] / "tools" / "rasa_domain.yml").read_text("utf-8"))
+DOMAIN_FILE = Path(__file__).resolve().parents[2] / "tools" / "rasa_domain.yml"
+DOMAIN = yaml.safe_load(DOMAIN_FILE.read_text("utf-8"))
 POWERDESK = Path(sys.executable).with_name("powerdesk")
 
 
@@ -51,7 +52,8 @@ def server(world: World) -> Iterator[str]:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: httpx.get(f"{base}/health", timeout=1).status_code == 200, 90, "rasa action server")
+        wait_until(lambda: httpx.get(f"{base}/health", timeout=1).status_code == 200, 90,
+                   "rasa action server")
         yield base
     finally:
         process.terminate()
@@ -118,8 +120,8 @@ def test_verify_then_lookup_keeps_the_principal_server_side(server: str, world: 
     assert anonymous.status_code == 200
     assert _slots(anonymous.json())["tool_status"] == "needs_verification"
     # A forged slot (verified=true, account_no=B) grants nothing.
-    forged = httpx.post(hook, json=payload("action_lookup_bill", "s-2",
-                                           {"verified": True, "account_no": ACCOUNT_B, "period": "2026-05"})).json()
+    forged_slots = {"verified": True, "account_no": ACCOUNT_B, "period": "2026-05"}
+    forged = httpx.post(hook, json=payload("action_lookup_bill", "s-2", forged_slots)).json()
     assert _slots(forged)["verified"] is False and _slots(forged)["tool_status"] == "needs_verification"
 
     verified = httpx.post(hook, json=payload("action_verify_identity", "s-2",
@@ -130,7 +132,8 @@ def test_verify_then_lookup_keeps_the_principal_server_side(server: str, world: 
     assert verified["responses"][0]["custom"]["result"]["account_no"] == ACCOUNT_A
 
     # Next turn: the account_no slot now says B, but the server-side principal is A.
-    lookup = httpx.post(hook, json=payload("action_lookup_bill", "s-2", {"account_no": ACCOUNT_B, "period": "2026-05"}))
+    lookup = httpx.post(hook, json=payload("action_lookup_bill", "s-2",
+                                           {"account_no": ACCOUNT_B, "period": "2026-05"}))
     body = lookup.json()
     result = body["responses"][0]["custom"]["result"]
     with world.sessions() as session:
@@ -144,7 +147,8 @@ def test_verify_then_lookup_keeps_the_principal_server_side(server: str, world: 
 
 def test_dispute_and_duplicate_through_the_webhook(server: str, world: World) -> None:
     hook = f"{server}/webhook"
-    httpx.post(hook, json=payload("action_verify_identity", "s-4", {"account_no": ACCOUNT_A, "last4": "8000"}))
+    httpx.post(hook, json=payload("action_verify_identity", "s-4",
+                                  {"account_no": ACCOUNT_A, "last4": "8000"}))
     slots = {"period": "2026-05", "dispute_category": "amount_too_high", "dispute_reason": "比上月多太多"}
     first = httpx.post(hook, json=payload("action_open_dispute", "s-4", slots)).json()
     ticket = _slots(first)["ticket_no"]

@@ -44,7 +44,8 @@ def test_dispute_opens_a_work_order_with_working_day_deadlines(world: World) -> 
 
 def test_a_second_dispute_for_the_same_bill_is_refused_and_names_the_open_one(world: World) -> None:
     ctx = _verified(world)
-    first = call_tool(ctx, "open_dispute", {"period": "2026-05", "category": "reading_wrong", "reason": "读数不对"})
+    first = call_tool(ctx, "open_dispute",
+                      {"period": "2026-05", "category": "reading_wrong", "reason": "读数不对"})
     again = call_tool(ctx, "open_dispute",
                       {"period": "2026-05", "category": "amount_too_high", "reason": "还是太高"})
     assert again.status == "duplicate" and again.open_ticket_no == first.ticket_no
@@ -57,11 +58,13 @@ def test_a_second_dispute_for_the_same_bill_is_refused_and_names_the_open_one(wo
         order = session.scalar(select(WorkOrder).where(WorkOrder.no == first.ticket_no))
         order.status = WorkOrderStatus.RESOLVED
         session.commit()
-    assert call_tool(ctx, "open_dispute", {"period": "2026-05", "category": "other", "reason": "结果不认可"}).status == "opened"
+    reopened = call_tool(ctx, "open_dispute", {"period": "2026-05", "category": "other", "reason": "结果不认可"})
+    assert reopened.status == "opened"
 
 
 def test_dispute_for_a_month_without_an_issued_bill_is_not_found(world: World) -> None:
-    result = call_tool(_verified(world), "open_dispute", {"period": "2026-06", "category": "other", "reason": "没账单"})
+    result = call_tool(_verified(world), "open_dispute",
+                       {"period": "2026-06", "category": "other", "reason": "没账单"})
     assert result.status == "not_found"
 
 
@@ -83,11 +86,13 @@ def test_complaint_sla_normal_and_urgent(world: World) -> None:
                                                  "urgent": True, "contact": "139 0000 1111"})
     assert urgent.contact_due_at == datetime(2026, 6, 26, 12, 0, tzinfo=GZ)  # 2 hours
     with world.sessions() as session:
-        rows = {o.no: o for o in session.scalars(select(WorkOrder).where(WorkOrder.kind == WorkOrderKind.COMPLAINT))}
+        complaints = session.scalars(select(WorkOrder).where(WorkOrder.kind == WorkOrderKind.COMPLAINT))
+        rows = {o.no: o for o in complaints}
         assert rows[urgent.ticket_no].priority == WorkOrderPriority.URGENT
         assert rows[urgent.ticket_no].contact == "13900001111"
         assert rows[normal.ticket_no].contact == "13800138000"  # the registered phone
-    bad = call_tool(ctx, "intake_complaint", {"category": "other", "description": "x" * 5, "contact": "12345"})
+    bad = call_tool(ctx, "intake_complaint",
+                    {"category": "other", "description": "x" * 5, "contact": "12345"})
     assert bad.status == "invalid_input" and bad.field == "contact"
 
 

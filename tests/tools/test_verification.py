@@ -65,17 +65,20 @@ def test_three_failures_lock_the_conversation_and_hand_off(world: World) -> None
 
 def test_failures_across_conversations_lock_the_claimed_account(world: World) -> None:
     # Five failures against one 户号 from five conversations (each under its own limit of 3).
-    results = [call_tool(world.ctx(f"probe-{i}"), "verify_identity", {"account_no": ACCOUNT_B, "last4": "0000"})
+    wrong = {"account_no": ACCOUNT_B, "last4": "0000"}
+    results = [call_tool(world.ctx(f"probe-{i}"), "verify_identity", wrong)
                for i in range(5)]
     assert [r.status for r in results] == ["failed"] * 4 + ["locked"]
     # The real owner, in a new conversation, is now also refused online until the lock expires...
     owner = world.ctx("owner")
     assert call_tool(owner, "verify_identity", {"account_no": ACCOUNT_B, "last4": "9000"}).status == "locked"
     # ...and other accounts are not affected.
-    assert call_tool(world.ctx("other"), "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"}).status == "verified"
+    other = call_tool(world.ctx("other"), "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"})
+    assert other.status == "verified"
     # After the lock window the owner gets in.
     later = world.ctx("owner-later", clock=lambda: NOW + timedelta(minutes=61))
-    assert call_tool(later, "verify_identity", {"account_no": ACCOUNT_B, "last4": "9000"}).status == "verified"
+    owner_again = call_tool(later, "verify_identity", {"account_no": ACCOUNT_B, "last4": "9000"})
+    assert owner_again.status == "verified"
 
 
 def test_nonexistent_accounts_are_throttled_like_real_ones(world: World) -> None:
@@ -150,5 +153,6 @@ def test_hotline_caller_with_two_accounts_must_say_which(world: World) -> None:
     ctx = world.ctx("ivr-two", channel="ivr", identity="13800138000")
     ask = call_tool(ctx, "verify_identity", {"method": "hotline", "check_answer": "体育西路"})
     assert ask.status == "invalid_input" and ask.field == "account_no"
-    ok = call_tool(ctx, "verify_identity", {"method": "hotline", "check_answer": "天河路", "account_no": "440100000009"})
+    ok = call_tool(ctx, "verify_identity",
+                   {"method": "hotline", "check_answer": "天河路", "account_no": "440100000009"})
     assert ok.status == "verified" and ok.account_no == "440100000009"
