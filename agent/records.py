@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.models import ConversationRecord, Outcome, TurnRecord
@@ -82,30 +82,41 @@ class Recorder:
                     citations: Sequence[dict[str, Any]], latency_ms: int, message_id: str | None = None,
                     grounded: bool = True, violations: Sequence[str] = (), account_no: str | None = None,
                     topic: str | None = None, tickets: Sequence[str] = (), outcome: Outcome | None = None) -> int:
-        """Append one turn and update the conversation's running summary."""
+        """Append one turn and update the conversation's running summary.
+
+        Core statements rather than ORM objects: this runs on every turn, and the unit of work
+        costs more than the two statements it would issue.
+        """
+        conversations, turns = ConversationRecord.__table__, TurnRecord.__table__
         with self.sessions.begin() as session:
-            conversation = session.get(ConversationRecord, record_id)
-            if conversation is None:
+            row = session.execute(
+                select(conversations.c.turn_count, conversations.c.account_no, conversations.c.topic,
+                       conversations.c.intents, conversations.c.tickets, conversations.c.outcome)
+                .where(conversations.c.id == record_id)).first()
+            if row is None:
                 raise KeyError(f"record_id: no conversation record {record_id}")
-            position = conversation.turn_count + 1
-            turn = TurnRecord(conversation_pk=record_id, position=position, message_id=message_id, brain=brain,
-                              user_text=user_text, reply_text=reply_text, intents=list(intents),
-                              tool_calls=[_jsonable(call) for call in tool_calls],
-                              citations=[_jsonable(c) for c in citations], grounded=grounded,
-                              violations=list(violations), latency_ms=latency_ms)
-            session.add(turn)
-            conversation.turn_count = position
-            conversation.brain = brain
-            if account_no and not conversation.account_no:
-                conversation.account_no = account_no
-            if topic and not conversation.topic:
-                conversation.topic = topic
-            conversation.intents = list(dict.fromkeys([*conversation.intents, *intents]))
-            conversation.tickets = list(dict.fromkeys([*conversation.tickets, *tickets]))
+            position = row.turn_count + 1
+            inserted = session.execute(insert(turns).values(
+                conversation_pk=record_id, position=position, message_id=message_id, brain=brain,
+                user_text=user_text, reply_text=reply_text, intents=list(intents),
+                tool_calls=[_jsonable(call) for call in tool_calls], citations=[_jsonable(c) for c in citations],
+                grounded=grounded, violations=list(violations), latency_ms=latency_ms, created_at=datetime.now(UTC)))
+            changes: dict[str, Any] = {"turn_count": position, "brain": brain}
+            if account_no and not row.account_no:
+                changes["account_no"] = account_no
+            if topic and not row.topic:
+                changes["topic"] = topic
+            merged_intents = list(dict.fromkeys([*(row.intents or []), *intents]))
+            if merged_intents != (row.intents or []):
+                changes["intents"] = merged_intents
+            merged_tickets = list(dict.fromkeys([*(row.tickets or []), *tickets]))
+            if merged_tickets != (row.tickets or []):
+                changes["tickets"] = merged_tickets
             if outcome is not None:
-                conversation.outcome = _stronger(conversation.outcome, outcome)
-            session.flush()
-            return turn.id
+                current = Outcome(row.outcome) if row.outcome else None
+                changes["outcome"] = _stronger(current, outcome)
+            session.execute(update(conversations).where(conversations.c.id == record_id).values(**changes))
+            return int(inserted.inserted_primary_key[0])
 
     def finish(self, record_id: int, outcome: Outcome | None = None) -> None:
         """Close the conversation; with no outcome yet, it was abandoned."""
