@@ -1,0 +1,236 @@
+"""Intent classification: sentence embedding + character n-grams → logistic regression.
+
+The embedding (`knowledge_base.embeddings.get_embedder()`, USE-m3 by default) carries meaning
+across paraphrases; character 2–4-grams carry the exact domain words (违约金, 转人工, 户号) and
+Cantonese particles that a general-purpose embedding blurs. Held-out accuracy decided the mix
+(see `benchmarks/bench_nlu.py`): together they beat either alone.
+
+The model trains from `agent/nlu/data/*.yaml` in a few seconds at first use, then is kept in
+memory and pickled under `$POWERDESK_VAR_DIR/nlu/`, keyed by a hash of the data, the embedder
+and the settings, so that a changed example set retrains by itself and nothing stale is served.
+Prediction is a few matrix products in numpy, so one clause costs one embedding (~2 ms) plus
+well under a millisecond.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import threading
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from agent.nlu.intent_data import UNCLEAR, IntentDataset, load_dataset
+from agent.nlu.normalize import normalize_text
+from knowledge_base.embeddings import Embedder, get_embedder
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT = 1  # bump when the pickled layout changes
+
+
+@dataclass(frozen=True, slots=True)
+class ClassifierSettings:
+    """Feature mix and regularisation; chosen on the held-out set, not on the training set."""
+
+    embedding_weight: float = 1.0
+    ngram_weight: float = 1.0
+    ngram_min: int = 2
+    ngram_max: int = 4
+    regularisation_c: float = 30.0
+    # Below this top probability a clause is "unclear" and the dialogue asks again.
+    min_confidence: float = 0.35
+
+    def key(self) -> str:
+        return hashlib.sha256(repr(asdict(self)).encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class IntentScore:
+    intent: str
+    score: float  # probability in [0, 1]
+
+
+def embed_in_batches(embedder: Embedder, texts: Sequence[str], batch_size: int = 32) -> np.ndarray:
+    """Embed many texts in small batches of similar length: padding one long batch costs 3x."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    vectors = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for offset in range(0, len(order), batch_size):
+        chunk = order[offset : offset + batch_size]
+        vectors[chunk] = embedder.embed_documents([texts[i] for i in chunk])
+    return vectors
+
+
+class IntentClassifier:
+    """A trained intent model; thread-safe for prediction (it only reads its arrays)."""
+
+    def __init__(
+        self,
+        embedder: Embedder,
+        vectorizer: TfidfVectorizer,
+        embedding_weights: np.ndarray,
+        ngram_weights: np.ndarray,
+        bias: np.ndarray,
+        labels: Sequence[str],
+        settings: ClassifierSettings,
+    ) -> None:
+        self._embedder = embedder
+        self._vectorizer = vectorizer
+        self._embedding_weights = embedding_weights  # (dim, classes), already scaled
+        self._ngram_weights = ngram_weights  # (vocabulary, classes), already scaled
+        self._bias = bias
+        self.labels: tuple[str, ...] = tuple(labels)
+        self.settings = settings
+
+    # ---- training -------------------------------------------------------------------------
+    @classmethod
+    def train(
+        cls,
+        dataset: IntentDataset,
+        embedder: Embedder,
+        settings: ClassifierSettings = ClassifierSettings(),
+    ) -> IntentClassifier:
+        pairs = dataset.labelled("train")
+        texts = [normalize_text(text) for text, _ in pairs]
+        targets = [intent for _, intent in pairs]
+        vectorizer = TfidfVectorizer(
+            analyzer="char_wb",
+            ngram_range=(settings.ngram_min, settings.ngram_max),
+            sublinear_tf=True,
+            lowercase=True,
+            dtype=np.float32,
+        )
+        ngrams = vectorizer.fit_transform(texts) * settings.ngram_weight
+        embeddings = embed_in_batches(embedder, texts) * settings.embedding_weight
+        features = sparse.hstack([sparse.csr_matrix(embeddings), ngrams]).tocsr()
+        # newton-cg converges in a handful of iterations here; lbfgs took 5–10x longer.
+        model = LogisticRegression(C=settings.regularisation_c, solver="newton-cg", max_iter=1000)
+        model.fit(features, targets)
+        coef = model.coef_.astype(np.float32)
+        dim = embeddings.shape[1]
+        return cls(
+            embedder,
+            vectorizer,
+            embedding_weights=np.ascontiguousarray(coef[:, :dim].T * settings.embedding_weight),
+            ngram_weights=np.ascontiguousarray(coef[:, dim:].T * settings.ngram_weight),
+            bias=model.intercept_.astype(np.float32),
+            labels=[str(label) for label in model.classes_],
+            settings=settings,
+        )
+
+    # ---- prediction -----------------------------------------------------------------------
+    def probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(len(texts), classes) probabilities; texts must already be normalised."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        embeddings = self._embedder.embed_documents(list(texts))
+        ngrams = self._vectorizer.transform(texts)
+        logits = embeddings @ self._embedding_weights + ngrams @ self._ngram_weights + self._bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    def rank_many(self, texts: Sequence[str], top: int = 5) -> list[list[IntentScore]]:
+        """The `top` most likely intents of each text, best first (one embedding batch)."""
+        ranked: list[list[IntentScore]] = []
+        for row in self.probabilities(texts):
+            order = np.argsort(row)[::-1][:top]
+            ranked.append([IntentScore(self.labels[i], float(row[i])) for i in order])
+        return ranked
+
+    def rank(self, text: str, top: int = 5) -> list[IntentScore]:
+        return self.rank_many([text], top)[0]
+
+    def predict(self, text: str) -> str:
+        """The best intent of a normalised text, or `unclear` below the confidence floor."""
+        return self.decide(self.rank(text, top=1))
+
+    def decide(self, ranking: Sequence[IntentScore]) -> str:
+        if not ranking or ranking[0].score < self.settings.min_confidence:
+            return UNCLEAR
+        return ranking[0].intent
+
+    # ---- persistence ----------------------------------------------------------------------
+    def _state(self) -> dict[str, object]:
+        return {
+            "format": MODEL_FORMAT,
+            "vectorizer": self._vectorizer,
+            "embedding_weights": self._embedding_weights,
+            "ngram_weights": self._ngram_weights,
+            "bias": self._bias,
+            "labels": self.labels,
+            "settings": self.settings,
+        }
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        with temporary.open("wb") as handle:
+            pickle.dump(self._state(), handle, protocol=pickle.HIGHEST_PROTOCOL)
+        temporary.replace(path)  # atomic: a concurrent reader never sees half a file
+
+    @classmethod
+    def load(cls, path: Path, embedder: Embedder) -> IntentClassifier:
+        # The file is our own cache under POWERDESK_VAR_DIR, written by `save` above.
+        with path.open("rb") as handle:
+            state = pickle.load(handle)  # noqa: S301
+        if state.get("format") != MODEL_FORMAT:
+            raise ValueError(f"{path}: model format {state.get('format')} is not {MODEL_FORMAT}")
+        return cls(
+            embedder,
+            state["vectorizer"],
+            state["embedding_weights"],
+            state["ngram_weights"],
+            state["bias"],
+            state["labels"],
+            state["settings"],
+        )
+
+
+def _var_dir() -> Path:
+    return Path(os.environ.get("POWERDESK_VAR_DIR", "./var"))
+
+
+def model_cache_path(dataset: IntentDataset, embedder: Embedder, settings: ClassifierSettings) -> Path:
+    embedder_key = hashlib.sha256(embedder.name.encode()).hexdigest()[:8]
+    name = f"intent-classifier-{dataset.fingerprint()}-{embedder_key}-{settings.key()}.pkl"
+    return _var_dir() / "nlu" / name
+
+
+_lock = threading.Lock()
+_loaded: dict[tuple[str, str, str], IntentClassifier] = {}
+
+
+def get_classifier(
+    embedder: Embedder | None = None, settings: ClassifierSettings = ClassifierSettings()
+) -> IntentClassifier:
+    """The classifier for the current data and embedder: from memory, the pickle, or trained now."""
+    embedder = embedder or get_embedder()
+    dataset = load_dataset()
+    key = (dataset.fingerprint(), embedder.name, settings.key())
+    with _lock:
+        if key in _loaded:
+            return _loaded[key]
+        path = model_cache_path(dataset, embedder, settings)
+        classifier: IntentClassifier | None = None
+        if path.exists():
+            try:
+                classifier = IntentClassifier.load(path, embedder)
+            except (OSError, ValueError, pickle.UnpicklingError, EOFError, AttributeError) as exc:
+                log.warning("retraining the intent classifier: cached model unusable (%s)", exc)
+        if classifier is None:
+            classifier = IntentClassifier.train(dataset, embedder, settings)
+            try:
+                classifier.save(path)
+            except OSError as exc:  # a read-only var dir only costs the next start a retrain
+                log.warning("could not cache the intent classifier at %s: %s", path, exc)
+        _loaded[key] = classifier
+        return classifier

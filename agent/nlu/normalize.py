@@ -1,0 +1,69 @@
+"""Text normalisation before intent classification and entity extraction.
+
+Customers write in Traditional or Simplified characters, type full-width digits on phone
+keyboards, and hotline ASR spells domain words with homophones (「点费」 for 电费). Folding these
+variants here lets the classifier and the entity patterns see one spelling.
+
+A shared normaliser for the knowledge base (`knowledge_base.normalize`) is being written in
+parallel; until it exists this module carries a minimal local one. The transformation keeps
+every character a character (no character is dropped or expanded), so entity spans found in the
+normalised text line up with the customer's original message position by position.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import opencc
+
+# Full-width ASCII digits, letters and the separators used in numbers and dates (２０２６－０５),
+# folded to half-width. Chinese punctuation (，。？！) is kept: the clause splitter reads it.
+_FULL_WIDTH = {chr(code): chr(code - 0xFEE0) for code in range(0xFF10, 0xFF1A)}
+_FULL_WIDTH.update({chr(code): chr(code - 0xFEE0) for code in range(0xFF21, 0xFF3B)})
+_FULL_WIDTH.update({chr(code): chr(code - 0xFEE0) for code in range(0xFF41, 0xFF5B)})
+_FULL_WIDTH.update({"－": "-", "／": "/", "．": ".", "＋": "+", "＃": "#", "　": " ", "〇": "零"})
+_FULL_WIDTH_TABLE = str.maketrans(_FULL_WIDTH)
+
+# Homophones that hotline ASR and hurried typing produce for billing-desk words, as
+# (pattern, replacement) with replacements of the same length, so positions do not move.
+# Only domain-specific pairs belong here; a look-behind keeps 「多一点费用」 intact.
+ASR_HOMOPHONES: tuple[tuple[str, str], ...] = (
+    (r"(?<![一有些差])点费", "电费"),
+    (r"店费|垫费|电废", "电费"),
+    (r"帐单|仗单", "账单"),
+    (r"互号|护号|户好", "户号"),
+    (r"缴废|叫费", "缴费"),
+    (r"叫电费", "交电费"),
+    (r"转人公", "转人工"),
+    (r"投苏|头诉", "投诉"),
+    (r"违约今", "违约金"),
+)
+_HOMOPHONES = tuple((re.compile(pattern), replacement) for pattern, replacement in ASR_HOMOPHONES)
+
+
+@lru_cache(maxsize=1)
+def _to_simplified() -> opencc.OpenCC:
+    return opencc.OpenCC("t2s")
+
+
+def _same_length_t2s(text: str) -> str:
+    """Traditional → Simplified, kept only where it preserves length (it nearly always does)."""
+    converted = _to_simplified().convert(text)
+    if len(converted) == len(text):
+        return converted
+    # Rare phrase-level conversions change length; fall back to character by character.
+    return "".join(ch2 if len(ch2 := _to_simplified().convert(ch)) == 1 else ch for ch in text)
+
+
+@lru_cache(maxsize=4096)
+def normalize_text(text: str) -> str:
+    """Fold full-width forms, Traditional characters and known ASR homophones; strip the ends.
+
+    Letters keep their case (an ID tail ends in X); the classifier lower-cases on its own.
+    """
+    folded = text.translate(_FULL_WIDTH_TABLE)
+    folded = _same_length_t2s(folded)
+    for pattern, replacement in _HOMOPHONES:
+        folded = pattern.sub(replacement, folded)
+    return folded.strip()

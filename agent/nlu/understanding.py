@@ -1,0 +1,124 @@
+"""`understand()`: one customer message → intents, entities and the normalised text.
+
+This is the whole NLU step of the local brain's turn: normalise once, split into clauses,
+classify all clauses in one embedding batch, extract entities from the whole message. The
+dialogue engine decides what to do; this module only reports what was said.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TypeVar
+
+from agent.nlu.classifier import IntentClassifier, IntentScore, get_classifier
+from agent.nlu.clauses import split_clauses
+from agent.nlu.entities import Entity, extract_entities
+from agent.nlu.intent_data import UNCLEAR, IntentCategory, IntentSpec, load_dataset
+from agent.nlu.normalize import normalize_text
+from agent.nlu.third_party import check_ownership
+
+MAX_MESSAGE_CHARS = 2000  # channels cut earlier; beyond this a message is not a chat turn
+
+EntityT = TypeVar("EntityT", bound=Entity)
+
+
+@dataclass(frozen=True, slots=True)
+class ClauseIntent:
+    """One clause of the message and how it was classified."""
+
+    text: str
+    start: int  # [start, end) in Understanding.normalized_text
+    end: int
+    intent: str  # an intent name, or "unclear" below the confidence floor
+    ranking: tuple[IntentScore, ...]  # best first
+
+    @property
+    def confidence(self) -> float:
+        return self.ranking[0].score if self.ranking else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Understanding:
+    text: str  # the message as received
+    normalized_text: str  # what classification and entity spans refer to
+    intents: tuple[IntentScore, ...]  # distinct confident intents, in the order they were said
+    clauses: tuple[ClauseIntent, ...]
+    entities: tuple[Entity, ...]
+
+    @property
+    def primary_intent(self) -> str:
+        """The first confident intent, or "unclear" when none was confident."""
+        return self.intents[0].intent if self.intents else UNCLEAR
+
+    @property
+    def intent_names(self) -> list[str]:
+        return [score.intent for score in self.intents]
+
+    def has_intent(self, name: str) -> bool:
+        return any(score.intent == name for score in self.intents)
+
+    @property
+    def is_adversarial(self) -> bool:
+        """True if any clause is a prompt injection or a request about someone else's account."""
+        catalogue = load_dataset().intents
+        return any(
+            catalogue[s.intent].category is IntentCategory.ADVERSARIAL
+            for s in self.intents
+            if s.intent in catalogue
+        )
+
+    def entities_of(self, kind: type[EntityT]) -> list[EntityT]:
+        return [entity for entity in self.entities if isinstance(entity, kind)]
+
+    def first(self, kind: type[EntityT]) -> EntityT | None:
+        found = self.entities_of(kind)
+        return found[0] if found else None
+
+
+def intent_catalogue() -> dict[str, IntentSpec]:
+    """Every intent the local brain knows, with its Chinese description and category."""
+    return dict(load_dataset().intents)
+
+
+def _distinct_in_order(clauses: Sequence[ClauseIntent]) -> tuple[IntentScore, ...]:
+    best: dict[str, float] = {}
+    for clause in clauses:
+        if clause.intent != UNCLEAR:
+            best[clause.intent] = max(best.get(clause.intent, 0.0), clause.confidence)
+    return tuple(IntentScore(name, score) for name, score in best.items())
+
+
+def rank_clauses(texts: Sequence[str], classifier: IntentClassifier | None = None) -> list[list[IntentScore]]:
+    """Rankings of normalised clauses: the classifier, then the whose-account check."""
+    model = classifier or get_classifier()
+    rankings = model.rank_many(texts)
+    return [check_ownership(text, ranking) for text, ranking in zip(texts, rankings, strict=True)]
+
+
+def understand(text: str, today: date, classifier: IntentClassifier | None = None) -> Understanding:
+    """Intents, entities and normalised text of one message; `today` resolves 「上个月」 etc."""
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected a string, got {type(text).__name__}")
+    if not isinstance(today, date):
+        raise TypeError(f"today: expected a datetime.date, got {type(today).__name__}")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"text: {len(text)} characters, at most {MAX_MESSAGE_CHARS} per message")
+    normalized = normalize_text(text)
+    clauses = split_clauses(normalized)
+    classified: list[ClauseIntent] = []
+    if clauses:
+        model = classifier or get_classifier()
+        rankings = rank_clauses([clause.text for clause in clauses], model)
+        for clause, ranking in zip(clauses, rankings, strict=True):
+            classified.append(
+                ClauseIntent(clause.text, clause.start, clause.end, model.decide(ranking), tuple(ranking))
+            )
+    return Understanding(
+        text=text,
+        normalized_text=normalized,
+        intents=_distinct_in_order(classified),
+        clauses=tuple(classified),
+        entities=tuple(extract_entities(normalized, today)),
+    )
