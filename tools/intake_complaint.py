@@ -11,7 +11,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from billing_core.models import WorkOrderKind, WorkOrderPriority, WorkOrderStatus
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from billing_core.models import WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
 from tools.account_view import customer_of
 from tools.context import ToolContext
 from tools.results import NeedsVerification, ToolResult
@@ -51,6 +54,14 @@ class IntakeComplaintInput(BaseModel):
         return value
 
 
+class DuplicateComplaint(ToolResult):
+    """The same conversation already opened an open complaint of this category (a repeated call)."""
+
+    status: Literal["duplicate"] = "duplicate"
+    open_ticket_no: str
+    opened_at: datetime
+
+
 class ComplaintOpened(ToolResult):
     status: Literal["opened"] = "opened"
     ticket_no: str
@@ -60,6 +71,20 @@ class ComplaintOpened(ToolResult):
     contact_due_at: datetime
     answer_due_at: datetime
     commitment: str
+
+
+def _open_in_conversation(session: Session, ctx: ToolContext, account_no: str,
+                          category: ComplaintCategory) -> WorkOrder | None:
+    """An open complaint of `category` this conversation already opened (a model repeating a call)."""
+    rows = session.scalars(select(WorkOrder).where(
+        WorkOrder.kind == WorkOrderKind.COMPLAINT, WorkOrder.account_no == account_no,
+        WorkOrder.status.in_((WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS))).order_by(WorkOrder.id))
+    for row in rows:
+        payload = row.payload or {}
+        same = (payload.get("conversation_id"), payload.get("category")) == (ctx.conversation_id, category.value)
+        if same:
+            return row
+    return None
 
 
 def intake_complaint(ctx: ToolContext, args: IntakeComplaintInput) -> ToolResult:
@@ -73,6 +98,11 @@ def intake_complaint(ctx: ToolContext, args: IntakeComplaintInput) -> ToolResult
     answer_due = policy.add_working_days(now, rules.answer_working_days)
     with ctx.session_factory() as session:
         customer = customer_of(session, principal)
+        earlier = _open_in_conversation(session, ctx, customer.account_no, args.category)
+        if earlier is not None:
+            return DuplicateComplaint(
+                open_ticket_no=earlier.no, opened_at=earlier.created_at,
+                message=f"本次对话已登记过同类投诉，工单号 {earlier.no}，正在处理中，无需重复提交。")
         contact = args.contact or customer.phone
         label = CATEGORY_CN[args.category.value]
         order = add_work_order(

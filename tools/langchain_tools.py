@@ -27,7 +27,8 @@ def _make(ctx: ToolContext, spec: ToolSpec) -> StructuredTool:
 
     def refused(exc: ValidationError) -> str:
         result = invalid_input(exc)
-        write_audit(ctx, spec.name, {"rejected_by": "args_schema"}, result, None, 0)
+        offered = {".".join(str(p) for p in e["loc"]): e.get("input") for e in exc.errors()}
+        write_audit(ctx, spec.name, offered, result, None, 0)
         return result.model_dump_json()
 
     return StructuredTool.from_function(

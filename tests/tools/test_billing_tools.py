@@ -127,3 +127,20 @@ def test_payment_status_overdue_bill_has_the_billing_core_late_fee(world: World)
     assert result.late_fee.amount == expected.amount and result.late_fee.explanation == expected.explanation()
     assert {c.code for c in result.how_to_pay} >= {"wechat_pay", "alipay", "counter", "bank_withholding"}
     assert str(expected.amount) in result.message
+
+
+def test_partial_payment_leaves_the_rest_owed_and_the_late_fee_on_the_rest(world: World) -> None:
+    from billing_core.models import PaymentChannel
+    from tests.tools.factories import pay
+
+    with world.sessions() as session:
+        may = session.get(Bill, world.bill_ids["A:2026-05"])
+        part = (may.amount / 2).quantize(Decimal("0.01"))
+        pay(session, may, part, channel=PaymentChannel.ALIPAY)
+        session.commit()
+        rest = may.amount - part
+    result = call_tool(_verified(world), "payment_status", {"period": "2026-05"})
+    assert result.payment_state == "overdue" and result.paid == part and result.outstanding == rest
+    assert result.late_fee.principal == rest
+    assert result.late_fee.amount == late_fee(rest, date(2026, 6, 15), TODAY, "residential").amount
+    assert [p.channel_cn for p in result.payments] == ["支付宝"]

@@ -55,6 +55,7 @@ def test_an_account_number_from_the_model_is_refused_and_audited(world: World) -
     with world.sessions() as session:
         events = session.scalars(select(AuditEvent).where(AuditEvent.conversation_id == "lc-2")).all()
     assert [(e.tool, e.status) for e in events][-1] == ("lookup_bill", "invalid_input")
+    assert events[-1].arguments == {"account_no": ACCOUNT_B}  # what the model tried is on record
 
 
 def test_unknown_tool_names_are_refused(world: World) -> None:

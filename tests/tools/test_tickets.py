@@ -82,6 +82,8 @@ def test_complaint_sla_normal_and_urgent(world: World) -> None:
     normal = call_tool(ctx, "intake_complaint", {"category": "service_attitude", "description": "营业厅态度差"})
     assert normal.contact_due_at == datetime(2026, 6, 27, 10, 0, tzinfo=GZ)  # 24 hours
     assert normal.answer_due_at == datetime(2026, 7, 3, 10, 0, tzinfo=GZ)
+    repeated = call_tool(ctx, "intake_complaint", {"category": "service_attitude", "description": "营业厅态度差"})
+    assert repeated.status == "duplicate" and repeated.open_ticket_no == normal.ticket_no
     urgent = call_tool(ctx, "intake_complaint", {"category": "other", "description": "表箱冒烟没人来",
                                                  "urgent": True, "contact": "139 0000 1111"})
     assert urgent.contact_due_at == datetime(2026, 6, 26, 12, 0, tzinfo=GZ)  # 2 hours
