@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing_core.bulk import bulk_insert
@@ -31,7 +31,13 @@ class WorkOrderNumbers:
     def __init__(self, session: Session, on: date) -> None:
         first = next_work_order_no(session, on)
         self._prefix = first[:10]
-        self._next = int(first[10:])
+        # The sequence is 4 digits but may run past 9999 on a day with a very large cycle; a
+        # string max() would then pick '…9999' over '…10000', so take the longest number first.
+        last = session.scalar(
+            select(WorkOrder.no).where(WorkOrder.no.like(f"{self._prefix}%"))
+            .order_by(func.length(WorkOrder.no).desc(), WorkOrder.no.desc()).limit(1)
+        )
+        self._next = int(last[len(self._prefix):]) + 1 if last else int(first[10:])
 
     def __iter__(self) -> Iterator[str]:
         return self

@@ -159,3 +159,12 @@ def test_bulk_insert_refuses_rows_missing_a_column(session: Session) -> None:
 
     with pytest.raises(ValueError, match="computed_at"):
         bulk_insert(session, Bill.__table__, [{"customer_id": 1, "period": "2026-07"}])
+
+
+def test_work_order_numbers_keep_counting_past_9999_in_a_day(session: Session) -> None:
+    from billing_core.models import WorkOrderKind
+    from billing_core.work_order_desk import WorkOrderNumbers, open_work_orders, work_order_row
+
+    rows = [work_order_row(no, WorkOrderKind.REVIEW, "t", "d") for no in ("WO202608029999", "WO2026080210000")]
+    open_work_orders(session, rows)
+    assert next(WorkOrderNumbers(session, date(2026, 8, 2))) == "WO2026080210001"
