@@ -180,15 +180,15 @@ class UserSpec(_Strict):
 class FactRef(_Strict):
     """A fact resolved from the built world, so no figure is hard-coded in a scenario.
 
-    Exactly one of: `bill` (+ `field`: amount, total_kwh, due_date, bill_no, or `line` for a
-    line's amount), `late_fee` (a period: the late fee to the scenario's today), `customer_field`
+    Exactly one of: `bill` (+ `field`: amount, total_kwh, due_date, bill_no, outstanding — the
+    amount less the scenario's succeeded payments —, or `line` for a line's amount), `late_fee` (a period: the late fee to the scenario's today), `customer_field`
     (name, account_no, phone, address), or `ticket: new` (the number of the ticket opened) /
     `ticket: existing` (the pre-existing ticket's number).
     """
 
     customer: str | None = None  # default: the user's customer
     bill: str | None = None
-    field: Literal["amount", "total_kwh", "due_date", "bill_no"] | None = None
+    field: Literal["amount", "total_kwh", "due_date", "bill_no", "outstanding"] | None = None
     line: str | None = None  # a line code, e.g. pf_adjustment; the line's amount
     late_fee: str | None = None
     customer_field: Literal["name", "account_no", "phone", "address"] | None = None
@@ -231,7 +231,8 @@ class Expect(_Strict):
     reply_contains: list[Fact] = []
     reply_not_contains: list[Fact] = []
     reply_contains_any: list[list[Fact]] = []  # each group: at least one of them appears
-    citations: list[str] = []  # article ids that must be cited
+    # Article ids that must be cited; an entry may list equally good articles (any one counts).
+    citations: list[str | list[str]] = []
     actions: list[str] = []  # tools that must have run successfully (as reported in Reply.actions)
     actions_absent: list[str] = []
     no_leaks: bool = True  # no other customer's name, 户号 or bill amount in any reply
