@@ -26,6 +26,7 @@ HANDOFF_INTENTS = {"transfer_to_human": "customer_asked", "outage_report": "out_
                    "new_connection": "out_of_scope"}
 OUT_OF_SCOPE_ADVICE = {"outage_report": "停电抢修、用电安全问题请直接拨打95598。",
                        "new_connection": "新装、增容、过户等业务可通过南网在线或到营业厅办理。"}
+FREE_TEXT_SLOTS = frozenset({"reason", "description", "check_answer"})
 MAX_UNCLEAR = 3
 _CSAT_LEVELS: dict[str, int] = {"satisfied": 5, "neutral": 3, "dissatisfied": 1}  # consecutive misunderstandings before a person takes over
 
@@ -88,6 +89,9 @@ class LocalBrain:
             if intent in HANDOFF_INTENTS:
                 self._handoff(turn, intent)
                 return
+        if state.flow and state.awaiting in FREE_TEXT_SLOTS:
+            self._run_flows(turn)  # the message is the answer (a reason, a description), not a new task
+            return
         tasks = [i for i in dict.fromkeys(intents) if i in TASKS]
         if "correction" in intents and not tasks and state.slots.get("last_flow") and not state.flow:
             tasks = [state.slots["last_flow"]]
@@ -306,7 +310,7 @@ class LocalBrain:
         state = turn.state
         period = state.slots.get("period")
         if not period:
-            turn.say(render("ask_period"))
+            turn.say(render("ask_dispute_period"))
             return False
         reason = state.slots.get("reason")
         if not reason:

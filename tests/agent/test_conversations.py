@@ -148,3 +148,44 @@ def test_bad_input_names_the_field(make_agent: Callable[..., Agent]) -> None:
         agent.handle("e2e-11", "fax", "你好")
     with pytest.raises(AgentInputError, match="conversation_id"):
         agent.handle("", "web", "你好")
+
+
+def test_correction_during_confirmation_changes_what_is_written(world: World,
+                                                                 make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    replies = _talk(agent, "e2e-12", ["我要申请电费核查", ACCOUNT_A, "123X", "5月", "电表走得太快了",
+                                      "不对，是4月", "是"])
+    assert [r.awaiting for r in replies[:5]] == ["account_no", "last4", "period", "reason", "confirm"]
+    assert "2026年4月" in replies[5].text and replies[5].awaiting == "confirm"
+    with world.sessions() as session:
+        order = session.scalars(select(WorkOrder)).one()
+        assert order.period == "2026-04" and "电表走得太快了" in order.description
+
+
+def test_a_complaint_description_is_not_taken_for_a_new_task(world: World,
+                                                              make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    replies = _talk(agent, "e2e-13", ["我要投诉", f"户号{ACCOUNT_A}，尾号123X",
+                                      "营业厅的人办事太慢了，拖了两个星期都没处理", "是的"])
+    assert replies[1].awaiting == "description" and replies[2].awaiting == "confirm"
+    assert replies[3].actions == ["intake_complaint"] and replies[3].outcome == "ticket"
+    with world.sessions() as session:
+        order = session.scalars(select(WorkOrder)).one()
+        assert order.kind == WorkOrderKind.COMPLAINT and order.account_no == ACCOUNT_A
+
+
+def test_repeated_misunderstanding_ends_with_a_person(world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    replies = _talk(agent, "e2e-14", ["啊啊啊", "嗯？", "哦"])
+    assert not replies[0].handoff and "没有完全理解" in replies[0].text
+    assert replies[-1].handoff and replies[-1].outcome == "transferred"
+
+
+def test_hotline_caller_verifies_with_the_street_and_gets_recent_bills(world: World,
+                                                                        make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    caller = {"caller": "13800138000"}
+    ask = agent.handle("ivr-1", "ivr", "我想查最近两个月的电费", identity=caller)
+    assert ask.awaiting == "check_answer"
+    bills = agent.handle("ivr-1", "ivr", "体育西路", identity=caller)
+    assert str(world.amounts["A:2026-05"]) in bills.text and str(world.amounts["A:2026-04"]) in bills.text
