@@ -77,6 +77,25 @@ def totals_table(totals: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def scenario_rows(suite: SuiteResult) -> list[tuple[str, ...]]:
+    """Per scenario: successes/trials, pass^k at k = trials, turns, hand-offs, FCR, p95 latency."""
+    from collections import defaultdict
+
+    from evals.metrics import pass_hat_k_task, percentile
+
+    grouped = defaultdict(list)
+    for result in suite.results:
+        grouped[(result.category, result.scenario_id)].append(result)
+    rows = []
+    for (category, scenario_id), results in sorted(grouped.items()):
+        n, c = len(results), sum(r.success for r in results)
+        rows.append((scenario_id, category, f"{c}/{n}", f"{pass_hat_k_task(c, n, n):.2f}",
+                     f"{sum(r.turns for r in results) / n:.1f}", f"{sum(r.handoff for r in results)}/{n}",
+                     f"{sum(r.fcr for r in results)}/{n}",
+                     f"{percentile([ms for r in results for ms in r.latencies_ms], 95):.0f}"))
+    return rows
+
+
 def markdown(suite: SuiteResult, charts: list[Path], threshold: float | None) -> str:
     totals = suite.totals()
     lines = [f"# PowerDesk 场景评测报告（brain: {suite.brain}）", "",
@@ -86,6 +105,10 @@ def markdown(suite: SuiteResult, charts: list[Path], threshold: float | None) ->
     lines += ["", "## 按类别", "", "| 类别 | 成功/试验 | 成功率 |", "|---|---|---|"]
     lines += [f"| {c} | {v['successes']}/{v['trials']} | {v['success']:.2f} |" for c, v in totals["by_category"].items()]
     lines += [""] + [f"![{p.stem}]({p.name})" for p in charts]
+    lines += ["", "## 按场景", "", "| 场景 | 类别 | 成功/试验 | pass^k | 平均轮数 | 转人工 | FCR | p95 ms |",
+              "|---|---|---|---|---|---|---|---|"]
+    for row in scenario_rows(suite):
+        lines.append("| " + " | ".join(str(v) for v in row) + " |")
     failing = [r for r in suite.results if not r.success]
     lines += ["", f"## 未通过的试验（{len(failing)}）", ""]
     for result in failing:
@@ -105,6 +128,8 @@ def html_report(suite: SuiteResult, charts: list[Path], threshold: float | None)
     rows = "".join(f"<tr><td>{esc(n)}</td><td>{esc(v)}</td></tr>" for n, v in totals_table(totals))
     cats = "".join(f"<tr><td>{esc(c)}</td><td>{v['successes']}/{v['trials']}</td><td>{v['success']:.2f}</td></tr>"
                    for c, v in totals["by_category"].items())
+    per_scenario = "".join("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>"
+                           for row in scenario_rows(suite))
     images = "".join(f'<img src="{esc(p.name)}" alt="{esc(p.stem)}">' for p in charts)
     failures = []
     for result in suite.results:
@@ -119,6 +144,8 @@ def html_report(suite: SuiteResult, charts: list[Path], threshold: float | None)
             f"<style>body{{font-family:sans-serif;max-width:960px;margin:auto}}td{{padding:2px 8px}}"
             f"img{{max-width:100%}}</style><h1>PowerDesk 场景评测（brain: {esc(suite.brain)}）</h1>"
             f"<p>{esc(gate)}</p><table>{rows}</table><h2>按类别</h2><table>{cats}</table>{images}"
+            f"<h2>按场景</h2><table><tr><th>场景</th><th>类别</th><th>成功/试验</th><th>pass^k</th><th>平均轮数</th>"
+            f"<th>转人工</th><th>FCR</th><th>p95 ms</th></tr>{per_scenario}</table>"
             f"<h2>未通过的试验</h2>{''.join(failures) or '<p>无</p>'}</html>")
 
 

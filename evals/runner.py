@@ -225,11 +225,15 @@ def _records(world: World, conversation_id: str) -> tuple[list[dict[str, Any]], 
 def run_suite(scenarios: list[Scenario], trials: int = 1, brain: str = "local",
               agent_factory: AgentFactory = default_agent_factory, user_kind: str = "scripted",
               user_model: Any = None, progress: Callable[[TrialResult], None] | None = None,
-              via: str = "agent") -> SuiteResult:
+              via: str = "agent", warm_up: bool = True) -> SuiteResult:
     if trials < 1:
         raise ValueError("trials: must be at least 1")
     if via not in ("agent", "http"):
         raise ValueError(f"via: must be 'agent' or 'http', not {via!r}")
+    if scenarios and warm_up:
+        # One discarded trial first, so the one-off loading of models and the knowledge index
+        # does not land in the first scenario's turn latency.
+        run_trial(scenarios[0], 0, scenarios[0].brain or brain, agent_factory, user_kind, user_model, via)
     started = time.perf_counter()
     suite = SuiteResult(brain=brain, trials=trials)
     for scenario in scenarios:
