@@ -441,12 +441,16 @@ class ReleaseResult:
     released: int = 0
     still_held: int = 0
     notifications: int = 0
+    rebilled: int = 0  # customers blocked by their readings, computed after their review
+    still_blocked: int = 0
 
 
 def release_reviewed_bills(
-    session: Session, period: str, *, issue_date: date | None = None, policy: OperationsPolicy | None = None
+    session: Session, period: str, *, issue_date: date | None = None, policy: OperationsPolicy | None = None,
+    usage_loader: UsageLoader = default_usage_loader,
 ) -> ReleaseResult:
-    """Issue the held bills of `period` whose review work orders are all resolved or closed."""
+    """Issue the held bills of `period` whose review work orders are all resolved or closed, and bill
+    the customers whose readings blocked the cycle once their review is resolved."""
     period_bounds(period)
     policy = policy or load_policy()
     issue_date = issue_date or datetime.now(UTC).date()
@@ -465,6 +469,7 @@ def release_reviewed_bills(
         .where(Bill.period == period, Bill.status == BillStatus.HELD)
     ).all()
     due_date = issue_date + timedelta(days=policy.issue.due_days)
+    issued_at = datetime.combine(issue_date, datetime.min.time(), tzinfo=UTC) if issue_date != now.date() else now
     outbox: list[dict[str, Any]] = []
     for bill_id, amount, kwh, account_no, name, phone, openid, blocked in held:
         if blocked:
@@ -473,7 +478,7 @@ def release_reviewed_bills(
         number = bill_number(policy.issue.bill_no_prefix, period, account_no)
         session.execute(
             update(Bill).where(and_(Bill.id == bill_id, Bill.status == BillStatus.HELD)).values(
-                status=BillStatus.ISSUED, bill_no=number, issued_at=now, due_date=due_date)
+                status=BillStatus.ISSUED, bill_no=number, issued_at=issued_at, due_date=due_date)
         )
         result.released += 1
         outbox.extend(bill_issued_rows(
@@ -483,12 +488,50 @@ def release_reviewed_bills(
     if outbox:
         bulk_insert(session, OutboxNotification.__table__, outbox)
         result.notifications = len(outbox)
-    if result.released:
-        run = session.scalar(select(CycleRun).where(CycleRun.period == period))
-        if run is not None:
-            run.bills_issued += result.released
-            run.bills_held = max(run.bills_held - result.released, 0)
+    rebilled = _rebill_reviewed_customers(session, period, policy, issue_date, due_date, issued_at, now, usage_loader)
+    result.rebilled, result.notifications = rebilled.bills_computed, result.notifications + rebilled.notifications
+    result.released += rebilled.bills_issued
+    result.still_held += rebilled.bills_held
+    result.still_blocked = rebilled.blocked
+    run = session.scalar(select(CycleRun).where(CycleRun.period == period))
+    if run is not None and (result.released or rebilled.bills_computed or rebilled.blocked):
+        run.bills_issued += result.released
+        run.bills_held = max(run.bills_held - (result.released - rebilled.bills_issued), 0) + rebilled.bills_held
+        run.bills_computed += rebilled.bills_computed
+        run.blocked = max(run.blocked - rebilled.bills_computed, 0)
+        run.review_work_orders += rebilled.review_work_orders
     session.flush()
+    return result
+
+
+def _rebill_reviewed_customers(
+    session: Session, period: str, policy: OperationsPolicy, issue_date: date, due_date: date,
+    issued_at: datetime, now: datetime, usage_loader: UsageLoader,
+) -> CycleResult:
+    """Bill customers whose readings blocked the cycle, once their review is resolved (readings fixed).
+
+    Only customers with no bill for the period and no review still open for it: a customer whose
+    readings are still wrong gets one new review, not one per release run.
+    """
+    start, end = period_bounds(period)
+    reviewed = select(WorkOrder.account_no).where(
+        WorkOrder.kind == WorkOrderKind.REVIEW, WorkOrder.period == period, WorkOrder.bill_id.is_(None),
+        WorkOrder.channel == REVIEW_CHANNEL,
+    )
+    still_open = reviewed.where(WorkOrder.status.in_((WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS)))
+    billed = select(Bill.customer_id).where(Bill.period == period)
+    ids = list(session.scalars(
+        select(Customer.id).where(
+            Customer.account_no.in_(reviewed.where(WorkOrder.status.in_(
+                (WorkOrderStatus.RESOLVED, WorkOrderStatus.CLOSED)))),
+            Customer.account_no.not_in(still_open),
+            Customer.id.not_in(billed),
+        ).order_by(Customer.id)
+    ))
+    result = CycleResult(period=period)
+    if ids:
+        _run_chunk(session, ids, period, start, end, policy, result, WorkOrderNumbers(session, issue_date),
+                   due_date, issued_at, now, previous_period(period), previous_period(period, 12), usage_loader)
     return result
 
 

@@ -85,14 +85,15 @@ def release_command(
     period: Annotated[str, typer.Option("--period", help="账期 YYYY-MM")],
     issue_date: Annotated[str | None, typer.Option("--issue-date", help="发行日 YYYY-MM-DD（默认今天）")] = None,
 ) -> None:
-    """发行复核工单已办结的暂缓账单。"""
+    """发行复核工单已办结的暂缓账单；示数异常未出账的客户在复核办结后补算出账。"""
     from billing_core.cycle import release_reviewed_bills
 
     period = _period(period)
     day = _day(issue_date, "--issue-date")
     with _transaction() as session:
         result = release_reviewed_bills(session, period, issue_date=day)
-    typer.echo(f"账期 {period}：本次发行 {result.released} 张，仍待复核 {result.still_held} 张，通知 {result.notifications} 条。")
+    typer.echo(f"账期 {period}：本次发行 {result.released} 张（其中复核后补算 {result.rebilled} 张），"
+               f"仍待复核 {result.still_held} 张，示数仍异常 {result.still_blocked} 户，通知 {result.notifications} 条。")
 
 
 def pay_command(

@@ -168,3 +168,40 @@ def test_work_order_numbers_keep_counting_past_9999_in_a_day(session: Session) -
     rows = [work_order_row(no, WorkOrderKind.REVIEW, "t", "d") for no in ("WO202608029999", "WO2026080210000")]
     open_work_orders(session, rows)
     assert next(WorkOrderNumbers(session, date(2026, 8, 2))) == "WO2026080210001"
+
+
+def test_a_customer_blocked_by_readings_is_billed_once_the_review_is_resolved(session: Session) -> None:
+    from billing_core.models import Meter, Reading
+
+    people = seed_july(session)
+    run_cycle(session, "2026-07", issue_date=ISSUE)
+    session.commit()
+    backwards = people["backwards"]
+    review = session.scalar(select(WorkOrder).where(WorkOrder.account_no == backwards.account_no))
+
+    review.status = WorkOrderStatus.RESOLVED  # resolved, but the readings were not corrected
+    session.commit()
+    first = release_reviewed_bills(session, "2026-07", issue_date=ISSUE)
+    session.commit()
+    assert (first.rebilled, first.still_blocked) == (0, 1)
+    reviews = session.scalars(select(WorkOrder).where(WorkOrder.account_no == backwards.account_no)).all()
+    assert len(reviews) == 2  # a new review for the still-wrong readings...
+    assert release_reviewed_bills(session, "2026-07", issue_date=ISSUE).still_blocked == 0  # ...and only one
+    session.commit()
+    assert session.scalar(select(func.count()).select_from(WorkOrder).where(
+        WorkOrder.account_no == backwards.account_no)) == 2
+
+    bad = session.scalar(select(Reading).where(Reading.read_date == date(2026, 7, 20),
+                                               Reading.meter_id == select(Meter.id).where(
+                                                   Meter.customer_id == backwards.id).scalar_subquery()))
+    bad.value = Decimal("8200")  # the meter reader's correction: 8000 + 20 days × 10 kWh
+    for order in reviews:
+        order.status = WorkOrderStatus.CLOSED
+    session.commit()
+    fixed = release_reviewed_bills(session, "2026-07", issue_date=ISSUE)
+    session.commit()
+    assert (fixed.rebilled, fixed.released, fixed.still_blocked) == (1, 1, 0)
+    bill = session.scalar(select(Bill).where(Bill.customer_id == backwards.id, Bill.period == "2026-07"))
+    assert bill.status is BillStatus.ISSUED and bill.total_kwh == Decimal("310")
+    run = session.scalar(select(CycleRun).where(CycleRun.period == "2026-07"))
+    assert (run.bills_computed, run.bills_issued, run.blocked) == (3, 2, 0)
