@@ -78,3 +78,27 @@ def test_crashing_agent_is_a_failed_trial_not_a_crashed_run(tmp_path):
     suite = run_suite([_scenario(tmp_path)], agent_factory=lambda w, b: Broken())
     assert suite.results[0].error and "boom" in suite.results[0].failed_checks[0]["detail"]
     assert suite.totals()["errors"] == 1 and suite.totals()["success"] == 0.0
+
+
+def test_llm_simulated_user_drives_the_conversation(tmp_path):
+    from langchain_core.language_models import BaseChatModel
+    from langchain_core.messages import AIMessage
+    from langchain_core.outputs import ChatGeneration, ChatResult
+
+    class Scripted(BaseChatModel):
+        script: list[str]
+
+        @property
+        def _llm_type(self) -> str:
+            return "scripted"
+
+        def _generate(self, messages, stop=None, run_manager=None, **kwargs):
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content=self.script.pop(0)))])
+
+    # Each trial (the warm-up one too) consumes: 户号, tail, then STOP after the answer.
+    model = Scripted(script=["440100100001", "8000", "###STOP###"] * 2)
+    suite = run_suite([_scenario(tmp_path)], agent_factory=lambda w, b: StandInAgent(w, "me"), user_kind="llm",
+                      user_model=model)
+    result = suite.results[0]
+    assert [t["user"] for t in result.transcript] == ["查电费", "440100100001", "8000"]
+    assert result.success
