@@ -29,6 +29,7 @@ from billing_core.bill_types import (
 )
 from billing_core.errors import InvalidRequestError, TariffPeriodError, UnknownTariffError
 from billing_core.money import to_fen
+from billing_core.number_text import decimals, price_text, quantity_text, tidy_price
 from billing_core.power_factor import adjustment_percent, normalise_standard, power_factor, table_for
 from billing_core.tariff_library import (
     AgencyPurchase,
@@ -51,6 +52,7 @@ HUNDRED = Decimal("100")
 KWH_STEP = Decimal("0.001")
 LIMIT_STEP = Decimal("1")
 QTY_STEP = Decimal("0.0001")
+AVERAGE_PRICE_STEP = Decimal("0.00000001")  # a residential back charge's average price, as precise as the tier prices
 DEMAND_EXCESS_THRESHOLD = Decimal("1.05")  # 发改办价格〔2016〕1583号
 DAYS_PER_MONTH = Decimal("365.25") / 12
 PERIODS = ("critical_peak", "peak", "flat", "valley")
@@ -274,7 +276,13 @@ class _Bill:
         explanation: str,
         segment: Segment | None = None,
         source: str | None = None,
+        *,
+        places: int | None,
     ) -> Decimal:
+        """Append a line. `places` is the tariff's own price precision: the stored unit price is
+        written like the explanation's (number_text.tidy_price); None for a percentage line."""
+        if places is not None:
+            unit_price = tidy_price(unit_price, places)
         amount = to_fen(quantity * unit_price)
         self.lines.append(
             _trusted(
@@ -379,10 +387,13 @@ def _residential(bill: _Bill, usage: _Usage) -> None:
         assert isinstance(tiers, ResidentialTiers)
         if attrs.household_type == HouseholdType.SHARED_METER:
             price = tiers.prices["shared_meter"]
+            places = decimals(price)
             energy_amount += bill.add(
                 "shared_meter", "合表用户电费", segment.total, "kWh", price, tiers_version,
-                f"{bill.part(segment)}合表用户不执行阶梯电价，{segment.total}千瓦时按{price}元/千瓦时计（含政府性基金及附加）。",
+                f"{bill.part(segment)}合表用户不执行阶梯电价，{quantity_text(segment.total)}千瓦时按"
+                f"{price_text(price, places)}元/千瓦时计（含政府性基金及附加）。",
                 segment,
+                places=places,
             )
             continue
         season = tiers.season(segment.start.month)
@@ -398,23 +409,26 @@ def _residential(bill: _Bill, usage: _Usage) -> None:
         in_tier_2 = min(max(kwh - limit_1, ZERO), limit_2 - limit_1)
         in_tier_3 = max(kwh - limit_2, ZERO)
         who = "多人口家庭" if household == "many_person" else "一户一表"
-        limits_text = f"{who}{SEASON_CN[season]}第一档上限{limit_1}千瓦时、第二档上限{limit_2}千瓦时（均含本数）"
+        low_text, high_text, kwh_text = quantity_text(limit_1), quantity_text(limit_2), quantity_text(kwh)
+        limits_text = f"{who}{SEASON_CN[season]}第一档上限{low_text}千瓦时、第二档上限{high_text}千瓦时（均含本数）"
         if factor != ONE:
             limits_text += "，已按天数折算" if bill.split else f"，按{bill.months}个月计"
         if tou_id is None:
             for code, name, qty, tier_key, rule in (
-                ("tier_1", "第一档电费", in_tier_1, "tier_1", f"不超过{limit_1}千瓦时"),
-                ("tier_2", "第二档电费", in_tier_2, "tier_2", f"{limit_1}至{limit_2}千瓦时之间"),
-                ("tier_3", "第三档电费", in_tier_3, "tier_3", f"超过{limit_2}千瓦时"),
+                ("tier_1", "第一档电费", in_tier_1, "tier_1", f"不超过{low_text}千瓦时"),
+                ("tier_2", "第二档电费", in_tier_2, "tier_2", f"{low_text}至{high_text}千瓦时之间"),
+                ("tier_3", "第三档电费", in_tier_3, "tier_3", f"超过{high_text}千瓦时"),
             ):
                 if qty == 0 and code != "tier_1":
                     continue
                 price = tiers.prices[tier_key]  # type: ignore[index]
+                places = decimals(price)
                 energy_amount += bill.add(
                     code, name, qty, "kWh", price, tiers_version,
-                    f"{bill.part(segment)}用电{kwh}千瓦时，其中{rule}的{qty}千瓦时按{name[:3]}电价{price}元/千瓦时计"
-                    f"（{limits_text}，电价含政府性基金及附加）。",
+                    f"{bill.part(segment)}用电{kwh_text}千瓦时，其中{rule}的{quantity_text(qty)}千瓦时按{name[:3]}电价"
+                    f"{price_text(price, places)}元/千瓦时计（{limits_text}，电价含政府性基金及附加）。",
                     segment,
+                    places=places,
                 )
             continue
         tou_version = bill.version(tou_id, segment.start)
@@ -423,51 +437,65 @@ def _residential(bill: _Bill, usage: _Usage) -> None:
         registers = dict(segment.tou)
         if registers["critical_peak"]:
             registers["peak"] += registers["critical_peak"]
-            bill.notes.append(f"居民分时电价不设尖峰，{bill.part(segment)}尖峰时段电量{registers['critical_peak']}千瓦时按峰段计费。")
+            bill.notes.append(
+                f"居民分时电价不设尖峰，{bill.part(segment)}尖峰时段电量{quantity_text(registers['critical_peak'])}千瓦时按峰段计费。"
+            )
         for period in ("peak", "flat", "valley"):
             qty = registers[period]
             if qty == 0:
                 continue
             price = tou_data.tier_1_prices[period]  # type: ignore[index]
+            places = decimals(price)
             energy_amount += bill.add(
                 f"tou_{period}", f"{PERIOD_CN[period]}电费", qty, "kWh", price, tou_version,
-                f"{bill.part(segment)}{PERIOD_CN[period]}电量{qty}千瓦时按第一档{PERIOD_CN[period]}电价{price}元/千瓦时计"
-                f"（不含基金部分按比价{tou_data.ratios[period]}，含政府性基金及附加）。",  # type: ignore[index]
+                f"{bill.part(segment)}{PERIOD_CN[period]}电量{quantity_text(qty)}千瓦时按第一档{PERIOD_CN[period]}电价"
+                f"{price_text(price, places)}元/千瓦时计"
+                f"（不含基金部分按比价{quantity_text(tou_data.ratios[period])}，含政府性基金及附加）。",  # type: ignore[index]
                 segment,
+                places=places,
             )
         for code, name, qty, addon_key, rule in (
-            ("tier_2_addon", "第二档加价", in_tier_2, "tier_2", f"{limit_1}至{limit_2}千瓦时之间"),
-            ("tier_3_addon", "第三档加价", in_tier_3, "tier_3", f"超过{limit_2}千瓦时"),
+            ("tier_2_addon", "第二档加价", in_tier_2, "tier_2", f"{low_text}至{high_text}千瓦时之间"),
+            ("tier_3_addon", "第三档加价", in_tier_3, "tier_3", f"超过{high_text}千瓦时"),
         ):
             if qty == 0:
                 continue
             price = tou_data.tier_addons[addon_key]  # type: ignore[index]
+            places = decimals(price)
             energy_amount += bill.add(
                 code, name, qty, "kWh", price, tou_version,
-                f"{bill.part(segment)}总电量{kwh}千瓦时中{rule}的{qty}千瓦时在分时电费之外加收{price}元/千瓦时（{limits_text}）。",
+                f"{bill.part(segment)}总电量{kwh_text}千瓦时中{rule}的{quantity_text(qty)}千瓦时在分时电费之外加收"
+                f"{price_text(price, places)}元/千瓦时（{limits_text}）。",
                 segment,
+                places=places,
             )
 
     if request.back_charge_kwh:
         last = segments[-1]
         version = bill.version(tou_id or tiers_id, last.start)
         if usage.total:
-            price = (energy_amount / usage.total).quantize(Decimal("0.00000001"), rounding=ROUND_HALF_UP)
-            how = f"按本期平均电价{price}元/千瓦时（本期电费{energy_amount}元÷电量{usage.total}千瓦时）"
+            price = (energy_amount / usage.total).quantize(AVERAGE_PRICE_STEP, rounding=ROUND_HALF_UP)
+            places = 0  # a computed average, not a tariff figure: only the digits that count, at least 2
+            how = (
+                f"按本期平均电价{price_text(price, places)}元/千瓦时"
+                f"（本期电费{energy_amount}元÷电量{quantity_text(usage.total)}千瓦时）"
+            )
         else:
             tiers = bill.version(tiers_id, last.start).data
             key = "shared_meter" if attrs.household_type == HouseholdType.SHARED_METER else "tier_1"
             price = tiers.prices[key]
-            how = f"本期无用电，按{'合表' if key == 'shared_meter' else '第一档'}电价{price}元/千瓦时"
-        _back_charge_line(bill, price, version, how)
+            places = decimals(price)
+            how = f"本期无用电，按{'合表' if key == 'shared_meter' else '第一档'}电价{price_text(price, places)}元/千瓦时"
+        _back_charge_line(bill, price, version, how, places)
 
 
-def _back_charge_line(bill: _Bill, price: Decimal, version: TariffVersion, how: str) -> Decimal:
+def _back_charge_line(bill: _Bill, price: Decimal, version: TariffVersion, how: str, places: int) -> Decimal:
     qty = bill.request.back_charge_kwh
     kind = "补收" if qty > 0 else "退还"
     return bill.add(
         "back_charge", "退补电费", qty, "kWh", price, version,
-        f"{kind}电量{abs(qty)}千瓦时{how}计算{kind}电费。",
+        f"{kind}电量{quantity_text(abs(qty))}千瓦时{how}计算{kind}电费。",
+        places=places,
     )
 
 
@@ -495,13 +523,14 @@ def _ci_prices(
     agency_data, tou_data = agency.data, tou.data
     assert isinstance(agency_data, AgencyPurchase) and isinstance(tou_data, CiTou)
     row = agency_data.prices[tariff_type][voltage]  # type: ignore[index]
-    flat = {
-        "energy": energy_override if energy_override is not None else row.energy * multiplier,
-        "transmission": row.transmission,
-        "line_loss": row.line_loss,
-        "system_operation": row.system_operation,
+    places = tou_data.price_rounding_places
+    flat = {  # written to the tariff's precision: 0.4105 × 1.000 is shown as 0.4105, not 0.4105000
+        "energy": tidy_price(energy_override if energy_override is not None else row.energy * multiplier, places),
+        "transmission": tidy_price(row.transmission, places),
+        "line_loss": tidy_price(row.line_loss, places),
+        "system_operation": tidy_price(row.system_operation, places),
     }
-    step = Decimal(1).scaleb(-tou_data.price_rounding_places)
+    step = Decimal(1).scaleb(-places)
     ratios: dict[str, Decimal] = dict(tou_data.ratios)
     if tou_data.critical_peak is not None:
         ratios["critical_peak"] = ratios["peak"] * tou_data.critical_peak.multiplier_on_peak
@@ -554,6 +583,7 @@ def _ci(bill: _Bill, usage: _Usage) -> None:
     base = ZERO  # the power-factor base: everything except government funds
     flat_all_in = ZERO
     last_agency: TariffVersion | None = None
+    last_places = 0
     for segment in segments:
         agency = bill.version(CI_AGENCY, segment.start)
         bill.version(CI_AGENCY, segment.end)
@@ -569,6 +599,7 @@ def _ci(bill: _Bill, usage: _Usage) -> None:
                 "attributes.voltage_level",
             )
         table = _ci_prices(library, agency, tou_version, tariff_type, attrs.voltage_level, attrs.agency_price_multiplier, energy_override)
+        places = tou_data.price_rounding_places
         registers = _registers(bill, segment, tou_data)
         for period in PERIODS:
             qty = registers[period]
@@ -576,9 +607,13 @@ def _ci(bill: _Bill, usage: _Usage) -> None:
                 continue
             prices = table.by_period[period]
             ratio = table.ratios[period]
-            ratio_text = f"比价{ratio}"
+            ratio_text = f"比价{quantity_text(ratio)}"
             if period == "critical_peak" and tou_data.critical_peak is not None:
-                ratio_text = f"峰段比价{tou_data.ratios['peak']}×尖峰上浮{tou_data.critical_peak.multiplier_on_peak}"  # type: ignore[index]
+                ratio_text = (
+                    f"峰段比价{quantity_text(tou_data.ratios['peak'])}"  # type: ignore[index]
+                    f"×尖峰上浮{quantity_text(tou_data.critical_peak.multiplier_on_peak)}"
+                )
+            qty_text = quantity_text(qty)
             for component in COMPONENTS:
                 price = prices[component]
                 source = None
@@ -587,14 +622,16 @@ def _ci(bill: _Bill, usage: _Usage) -> None:
                     source = f"用户市场化交易合同电价；{tou_version.source_text}"
                     energy_text = "（合同电价）"
                 elif component == "energy" and attrs.agency_price_multiplier != ONE:
-                    energy_text = f"（代理购电价格×{attrs.agency_price_multiplier}）"
+                    energy_text = f"（代理购电价格×{quantity_text(attrs.agency_price_multiplier)}）"
                 base += bill.add(
                     f"{component}_{period}", f"{PERIOD_CN[period]}{COMPONENT_CN[component]}", qty, "kWh", price,
                     agency if source is None else tou_version,
-                    f"{bill.part(segment)}{PERIOD_CN[period]}电量{qty}千瓦时×{COMPONENT_SHORT_CN[component]}单价{price}元/千瓦时"
-                    f"（平段{table.flat[component]}元{energy_text}×{ratio_text}，按{tou_version.key}）。",
+                    f"{bill.part(segment)}{PERIOD_CN[period]}电量{qty_text}千瓦时×{COMPONENT_SHORT_CN[component]}单价"
+                    f"{price_text(price, places)}元/千瓦时"
+                    f"（平段{price_text(table.flat[component], places)}元{energy_text}×{ratio_text}，按{tou_version.key}）。",
                     segment,
                     source=source if source else f"{agency.source_text}；{tou_version.source_text}",
+                    places=places,
                 )
         allocation = (
             prices_in.market_allocation_price
@@ -604,19 +641,23 @@ def _ci(bill: _Bill, usage: _Usage) -> None:
         if segment.total:
             base += bill.add(
                 "market_allocation", "市场化分摊费用", segment.total, "kWh", allocation, agency,
-                f"{bill.part(segment)}全部电量{segment.total}千瓦时按市场化分摊标准{allocation}元/千瓦时计（不分时段）。",
+                f"{bill.part(segment)}全部电量{quantity_text(segment.total)}千瓦时按市场化分摊标准"
+                f"{price_text(allocation, places)}元/千瓦时计（不分时段）。",
                 segment,
+                places=places,
             )
         if two_part:
             base += _basic_charge(bill, segment, agency, agency_data)
         flat_all_in = sum((table.by_period["flat"][c] for c in COMPONENTS), ZERO) + allocation
         last_agency = agency
+        last_places = places
 
     if request.back_charge_kwh:
         assert last_agency is not None
         base += _back_charge_line(
             bill, flat_all_in, last_agency,
-            f"按本期平段电价合计{flat_all_in}元/千瓦时（电能量、输配电、线损、系统运行及市场化分摊）",
+            f"按本期平段电价合计{price_text(flat_all_in, last_places)}元/千瓦时（电能量、输配电、线损、系统运行及市场化分摊）",
+            last_places,
         )
     if attrs.pf_standard is not None:
         _pf_line(bill, usage, base)
@@ -649,7 +690,7 @@ def _registers(bill: _Bill, segment: Segment, tou: CiTou) -> dict[str, Decimal]:
     if rule is None:
         registers["peak"] += critical
         registers["critical_peak"] = ZERO
-        bill.notes.append(f"{part}执行的分时电价版本不设尖峰，尖峰时段电量{critical}千瓦时按峰段计费（尖峰调整电量）。")
+        bill.notes.append(f"{part}执行的分时电价版本不设尖峰，尖峰时段电量{quantity_text(critical)}千瓦时按峰段计费（尖峰调整电量）。")
         return registers
     if segment.start.month in rule.months:
         return registers
@@ -664,18 +705,18 @@ def _registers(bill: _Bill, segment: Segment, tou: CiTou) -> dict[str, Decimal]:
         registers["peak"] += moved
         if on_hot_days:
             days = "、".join(str(day) for day, t in segment.daily_tou if day in hot and t["critical_peak"])
-            bill.notes.append(f"{days}日最高气温达到35℃，当日尖峰时段电量{on_hot_days}千瓦时按尖峰电价计费。")
+            bill.notes.append(f"{days}日最高气温达到35℃，当日尖峰时段电量{quantity_text(on_hot_days)}千瓦时按尖峰电价计费。")
         if moved:
-            bill.notes.append(f"{part}非尖峰月份（7—9月）且非高温日，尖峰时段电量{moved}千瓦时按峰段计费（尖峰调整电量）。")
+            bill.notes.append(f"{part}非尖峰月份（7—9月）且非高温日，尖峰时段电量{quantity_text(moved)}千瓦时按峰段计费（尖峰调整电量）。")
         return registers
     registers["peak"] += critical
     registers["critical_peak"] = ZERO
     if any(segment.start <= day <= segment.end for day in hot):
         bill.notes.append(
-            f"{part}含高温日，但未提供逐日分时电量，无法确认高温日尖峰电量，尖峰时段电量{critical}千瓦时暂按峰段计费。"
+            f"{part}含高温日，但未提供逐日分时电量，无法确认高温日尖峰电量，尖峰时段电量{quantity_text(critical)}千瓦时暂按峰段计费。"
         )
     else:
-        bill.notes.append(f"{part}非尖峰月份（7—9月）且无高温日，尖峰时段电量{critical}千瓦时按峰段计费（尖峰调整电量）。")
+        bill.notes.append(f"{part}非尖峰月份（7—9月）且无高温日，尖峰时段电量{quantity_text(critical)}千瓦时按峰段计费（尖峰调整电量）。")
     return registers
 
 
@@ -686,38 +727,47 @@ def _basic_charge(bill: _Bill, segment: Segment, agency: TariffVersion, data: Ag
     if rates is None:
         raise UnknownTariffError(f"{agency.key} 没有电压等级 {attrs.voltage_level!r} 的基本电价", "attributes.voltage_level")
     factor = bill.month_factor(segment)
-    prorated = f"，按{segment.days}天折算{factor.quantize(QTY_STEP, rounding=ROUND_HALF_UP)}个月" if factor != ONE else ""
+    prorated = f"，按{segment.days}天折算{quantity_text(factor.quantize(QTY_STEP, rounding=ROUND_HALF_UP))}个月" if factor != ONE else ""
     part = bill.part(segment)
     if attrs.basic_charge_mode == BasicChargeMode.CAPACITY:
         qty = _month_qty(attrs.capacity_kva, factor)  # type: ignore[arg-type]
         return bill.add(
             "basic_capacity", "基本电费（按容量）", qty, "kVA·月", rates.capacity, agency,
-            f"{part}按变压器容量{attrs.capacity_kva}千伏安×{rates.capacity}元/千伏安·月计收基本电费{prorated}。",
+            f"{part}按变压器容量{quantity_text(attrs.capacity_kva)}千伏安×{price_text(rates.capacity, decimals(rates.capacity))}"  # type: ignore[arg-type]
+            f"元/千伏安·月计收基本电费{prorated}。",
             segment,
+            places=decimals(rates.capacity),
         )
     contract = attrs.contracted_demand_kw
     actual = bill.request.usage.max_demand_kw
     assert contract is not None and actual is not None
     threshold = contract * DEMAND_EXCESS_THRESHOLD
+    places = decimals(rates.demand)
+    rate_text, actual_text, contract_text = price_text(rates.demand, places), quantity_text(actual), quantity_text(contract)
     if actual <= threshold:
         qty = _month_qty(contract, factor)
         return bill.add(
             "basic_demand", "基本电费（按需量）", qty, "kW·月", rates.demand, agency,
-            f"{part}实际最大需量{actual}千瓦未超过合同需量{contract}千瓦的105%，按合同需量×{rates.demand}元/千瓦·月计收{prorated}。",
+            f"{part}实际最大需量{actual_text}千瓦未超过合同需量{contract_text}千瓦的105%，按合同需量×{rate_text}元/千瓦·月计收{prorated}。",
             segment,
+            places=places,
         )
     amount = bill.add(
         "basic_demand", "基本电费（按需量）", _month_qty(threshold, factor), "kW·月", rates.demand, agency,
-        f"{part}实际最大需量{actual}千瓦超过合同需量{contract}千瓦的105%（{threshold}千瓦），105%以内按{rates.demand}元/千瓦·月计收{prorated}。",
+        f"{part}实际最大需量{actual_text}千瓦超过合同需量{contract_text}千瓦的105%（{quantity_text(threshold)}千瓦），"
+        f"105%以内按{rate_text}元/千瓦·月计收{prorated}。",
         segment,
+        places=places,
     )
     excess = actual - threshold
     double = rates.demand * 2
     amount += bill.add(
         "basic_demand_excess", "基本电费（超合同需量105%部分加倍）", _month_qty(excess, factor), "kW·月", double, agency,
-        f"{part}超出合同需量105%的{excess}千瓦按基本电价加一倍即{double}元/千瓦·月计收（发改办价格〔2016〕1583号）{prorated}。",
+        f"{part}超出合同需量105%的{quantity_text(excess)}千瓦按基本电价加一倍即{price_text(double, places)}元/千瓦·月计收"
+        f"（发改办价格〔2016〕1583号）{prorated}。",
         segment,
         source=f"{agency.source_text}；发改办价格〔2016〕1583号",
+        places=places,
     )
     return amount
 
@@ -742,10 +792,13 @@ def _pf_line(bill: _Bill, usage: _Usage, base: Decimal) -> None:
     percent = adjustment_percent(table, pf)
     fraction = percent / HUNDRED
     direction = "减收" if percent < 0 else ("增收" if percent > 0 else "不增不减")
+    charges = "基本电费与电度电费" if any(line.code.startswith("basic_") for line in bill.lines) else "电度电费"
     bill.add(
         "pf_adjustment", "功率因数调整电费", base, "%", fraction, version,
-        f"本期功率因数{pf}（有功{usage.total}千瓦时、无功{kvarh}千乏时），考核标准{request.attributes.pf_standard}，"
-        f"按基本电费与电度电费合计{base}元（不含政府性基金）{direction}{abs(percent)}%。",
+        f"本期功率因数{pf}（有功{quantity_text(usage.total)}千瓦时、无功{quantity_text(kvarh)}千乏时），"
+        f"考核标准{normalise_standard(request.attributes.pf_standard)}，"  # type: ignore[arg-type]
+        f"按{charges}合计{base}元（不含政府性基金）{direction}{quantity_text(abs(percent))}%。",
+        places=None,
     )
 
 
@@ -767,11 +820,13 @@ def _funds_lines(bill: _Bill, segments: list[Segment], rate_key: str = "ci") -> 
         rate = data.rates.get(rate_key)  # type: ignore[call-overload]
         if rate is None:
             raise UnknownTariffError(f"{version.key} 没有 {rate_key} 类政府性基金及附加标准", "attributes.category")
-        include = f"（含退补电量{back}千瓦时）" if back and key == keys[-1] else ""
+        include = f"（含退补电量{quantity_text(back)}千瓦时）" if back and key == keys[-1] else ""
+        places = decimals(rate)
         bill.add(
             "government_funds", "政府性基金及附加", kwh, "kWh", rate, version,
-            f"全部计费电量{kwh}千瓦时{include}按{rate}元/千瓦时代征政府性基金及附加，不参与功率因数调整。",
+            f"全部计费电量{quantity_text(kwh)}千瓦时{include}按{price_text(rate, places)}元/千瓦时代征政府性基金及附加，不参与功率因数调整。",
             parts[0] if len(keys) > 1 else None,
+            places=places,
         )
 
 
@@ -818,17 +873,22 @@ def _agricultural(bill: _Bill, usage: _Usage) -> None:
                 "attributes.voltage_level",
             )
         funds_key = data.funds_rate
+        places = decimals(price)
         base += bill.add(
             "agricultural_energy", "农业生产电费", segment.total, "kWh", price, version,
-            f"{bill.part(segment)}农业生产用电{segment.total}千瓦时按{attrs.voltage_level}目录电价{price}元/千瓦时计"
-            "（单一制，不分时段，不含政府性基金及附加）。",
+            f"{bill.part(segment)}农业生产用电{quantity_text(segment.total)}千瓦时按{attrs.voltage_level}目录电价"
+            f"{price_text(price, places)}元/千瓦时计（单一制，不分时段，不含政府性基金及附加）。",
             segment,
+            places=places,
         )
         last = (version, price)
 
     assert last is not None
     if request.back_charge_kwh:
-        base += _back_charge_line(bill, last[1], last[0], f"按本期农业生产目录电价{last[1]}元/千瓦时")
+        places = decimals(last[1])
+        base += _back_charge_line(
+            bill, last[1], last[0], f"按本期农业生产目录电价{price_text(last[1], places)}元/千瓦时", places
+        )
     if _agricultural_pf_assessed(bill, last[0]):
         _pf_line(bill, usage, base)
     _funds_lines(bill, segments, funds_key)
@@ -850,15 +910,16 @@ def _agricultural_pf_assessed(bill: _Bill, version: TariffVersion) -> bool:
             f"农业生产用电功率因数考核标准为 {rule.standard}，不能为 {standard}", "attributes.pf_standard"
         )
     large = capacity is not None and capacity >= rule.min_capacity_kva
+    minimum = quantity_text(rule.min_capacity_kva)
     if standard is None:
         if large:
             bill.notes.append(
-                f"用电容量{capacity}千伏安已达{rule.min_capacity_kva}千伏安，按规定应执行功率因数{rule.standard}考核，"
+                f"用电容量{quantity_text(capacity)}千伏安已达{minimum}千伏安，按规定应执行功率因数{rule.standard}考核，"  # type: ignore[arg-type]
                 "但客户档案未设考核标准，本期未计功率因数调整电费，请核对档案。"
             )
         return False
     if not large:
-        held = "未登记用电容量" if capacity is None else f"用电容量{capacity}千伏安不足{rule.min_capacity_kva}千伏安"
+        held = "未登记用电容量" if capacity is None else f"用电容量{quantity_text(capacity)}千伏安不足{minimum}千伏安"
         bill.notes.append(f"农业生产用电{held}，不执行功率因数考核，本期不计功率因数调整电费。")
         return False
     return True
