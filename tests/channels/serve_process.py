@@ -1,0 +1,70 @@
+"""Run `powerdesk serve` as a real process on a free loopback port (browser, scale-out, benchmark)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from tests.servers.ports import free_port, wait_until
+
+POWERDESK = Path(sys.executable).with_name("powerdesk")
+
+
+@dataclass
+class ServeProcess:
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-whatever, as a crashed server would."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+
+@contextmanager
+def serve_process(env: dict[str, str], warm_up: str | None = "/api/chat/conversations/web-warmup000/messages",
+                  timeout: float = 120) -> Iterator[ServeProcess]:
+    """Start the service, wait for /healthz (and one warm-up turn so models are loaded)."""
+    port = free_port()
+    log_path = Path(tempfile.mkstemp(prefix="powerdesk-serve-", suffix=".log")[1])
+    full_env = {**os.environ, **env}
+    log_file = log_path.open("wb")
+    process = subprocess.Popen([str(POWERDESK), "serve", "--host", "127.0.0.1", "--port", str(port)],
+                               env=full_env, stdout=log_file, stderr=subprocess.STDOUT)
+    server = ServeProcess(f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        def healthy() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"powerdesk serve exited: {server.log()}")
+            return httpx.get(server.url + "/healthz", timeout=2).status_code == 200
+
+        wait_until(healthy, timeout, "powerdesk serve")
+        if warm_up:
+            httpx.post(server.url + warm_up + "?stream=false", json={"text": "你好"}, timeout=timeout)
+        yield server
+    finally:
+        server.stop()
+        log_file.close()
+        log_path.unlink(missing_ok=True)

@@ -1,0 +1,71 @@
+"""The web chat page end to end in Debian's Chromium against a real `powerdesk serve`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from agent.models import ConversationRecord
+from billing_core.db import session_scope
+from tests.channels.conftest import DemoCustomer, demo_customers
+from tests.channels.serve_process import ServeProcess, serve_process
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def server(seeded_database: str) -> Iterator[ServeProcess]:
+    with serve_process({"POWERDESK_VAR_DIR": os.environ["POWERDESK_VAR_DIR"]}) as process:
+        yield process
+
+
+def test_chat_page_bill_lookup_rating_and_reconnect(server: ServeProcess) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    customer: DemoCustomer = demo_customers(3)[-1]  # not the customer other tests use
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(30_000)
+            page.goto(server.url + "/")
+            expect(page.locator("#status")).to_have_text("已连接")
+            conversation_id = page.evaluate("localStorage.getItem('powerdesk.conversation')")
+            assert conversation_id and conversation_id.startswith("web-")
+
+            page.fill("#text", f"查一下{customer.period_words}的电费")
+            page.click("#send")
+            expect(page.locator("#identity")).to_be_visible()  # the agent asks who is asking
+            page.fill("#account", customer.account_no)
+            page.fill("#last4", customer.last4)
+            page.click("#identity button")
+            expect(page.locator(".msg.bot").last).not_to_have_text("…")
+            page.fill("#text", f"查一下{customer.period_words}的电费")
+            page.click("#send")
+            expect(page.locator(".msg.bot").last).to_contain_text(customer.amount_text)
+
+            page.reload()  # reconnect: the same conversation comes back from the server
+            expect(page.locator("#status")).to_have_text("已连接")
+            assert page.evaluate("localStorage.getItem('powerdesk.conversation')") == conversation_id
+            expect(page.locator(".msg.bot", has_text=customer.amount_text).first).to_be_visible()
+
+            page.click("#end")
+            page.click("#csat [data-score='5']")
+            expect(page.locator("#csat-done")).to_have_text("感谢您的评价！")
+        finally:
+            browser.close()
+
+    with session_scope() as session:
+        record = session.scalar(select(ConversationRecord).where(
+            ConversationRecord.conversation_id == conversation_id))
+        assert record is not None
+        assert record.csat_score == 5 and record.channel == "web"
+        assert record.account_no == customer.account_no
+        assert record.turn_count >= 3
