@@ -52,7 +52,8 @@ def main() -> None:
             times.append((time.perf_counter() - started) * 1000)
         times.sort()
         p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
-        print(f"{name:16s} p50 {statistics.median(times):6.2f} ms   p95 {p95:6.2f} ms   ({options.calls} calls)")
+        median = statistics.median(times)
+        print(f"{name:16s} p50 {median:6.2f} ms   p95 {p95:6.2f} ms   ({options.calls} calls)")
     engine.dispose()
 
 

@@ -81,8 +81,7 @@ def _open_in_conversation(session: Session, ctx: ToolContext, account_no: str,
         WorkOrder.status.in_((WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS))).order_by(WorkOrder.id))
     for row in rows:
         payload = row.payload or {}
-        same = (payload.get("conversation_id"), payload.get("category")) == (ctx.conversation_id, category.value)
-        if same:
+        if (payload.get("conversation_id"), payload.get("category")) == (ctx.conversation_id, category.value):
             return row
     return None
 

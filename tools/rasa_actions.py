@@ -27,6 +27,7 @@ from sanic import Sanic
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_core.db import make_engine
+from knowledge_base.retriever import KnowledgeRetriever
 from tools.context import ToolContext
 from tools.registry import call_tool
 from tools.results import ToolResult
@@ -145,7 +146,9 @@ class ToolAction(Action):
         return out
 
 
-def context_factory(session_factory: Callable[[], Session]) -> Callable[[Tracker], ToolContext]:
+def context_factory(
+    session_factory: Callable[[], Session], knowledge: Callable[[], KnowledgeRetriever] | None = None,
+) -> Callable[[Tracker], ToolContext]:
     """Build a ToolContext from a tracker: conversation = sender_id, channel from the connector."""
 
     def make(tracker: Tracker) -> ToolContext:
@@ -159,14 +162,16 @@ def context_factory(session_factory: Callable[[], Session]) -> Callable[[Tracker
             channel, identity = "rasa", None
         return ToolContext(conversation_id=tracker.sender_id, channel=channel,
                            session_factory=session_factory,
-                           channel_identity=str(identity) if identity else None)
+                           channel_identity=str(identity) if identity else None, knowledge=knowledge)
 
     return make
 
 
-def build_executor(session_factory: Callable[[], Session]) -> ActionExecutor:
+def build_executor(session_factory: Callable[[], Session],
+                   knowledge: Callable[[], KnowledgeRetriever] | None = None) -> ActionExecutor:
+    """rasa_sdk's executor with every PowerDesk action registered (`knowledge`: default retriever)."""
     executor = ActionExecutor()
-    make = context_factory(session_factory)
+    make = context_factory(session_factory, knowledge)
     for action_name in ACTIONS:
         executor.register_action(ToolAction(action_name, make))
     return executor

@@ -61,3 +61,19 @@ def test_verified_customer_gets_articles_for_their_category(world: World, retrie
 def test_empty_query_names_the_field(world: World, retriever) -> None:
     result = call_tool(_ctx(world, retriever), "search_knowledge_base", {"query": "？？？"})
     assert result.status == "invalid_input" and result.field == "query"
+
+
+def test_rasa_search_action_answers_with_the_cited_passage(world: World, retriever) -> None:
+    import asyncio
+
+    from tests.tools.test_rasa_actions import payload
+    from tools.rasa_actions import build_executor
+
+    executor = build_executor(world.sessions, knowledge=lambda: retriever)
+    call = payload("action_search_knowledge_base", "kb-rasa", {}, text="投诉多久有人联系我")
+    result = asyncio.run(executor.run(call)).model_dump()
+    [response] = result["responses"]
+    passages = response["custom"]["result"]["passages"]
+    assert passages[0]["article_id"] == "complaint-response-time"
+    assert "24小时" in response["text"] and passages[0]["citation"] in response["text"]
+    assert {e["name"]: e["value"] for e in result["events"]}["tool_status"] == "ok"
