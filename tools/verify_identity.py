@@ -43,10 +43,18 @@ STREET = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20
 VILLAGE = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?村)")
 
 
+CHINESE_DIGITS = {**{c: "0" for c in "〇零洞"}, **{c: "1" for c in "一幺"}, **{c: "2" for c in "二两"},
+                  "三": "3", "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9", "拐": "7"}
+
+
 def normalize_digits(value: str) -> str:
-    """Drop spaces, dashes and full-width forms: 「4401 0000 0001」→「440100000001」."""
+    """Drop spaces, dashes and full-width forms, and read digits spoken one by one (as a hotline's
+    speech recogniser writes them): 「4401 0000 0001」, 「四四零幺零零零零零零零幺」→「440100000001」."""
     value = value.translate({ord(c): ord(c) - 0xFEE0 for c in "０１２３４５６７８９Ｘｘ"})
-    return re.sub(r"[\s\-_]", "", value).upper()
+    value = re.sub(r"[\s\-_]", "", value).upper()
+    if value and all(c.isdigit() or c in CHINESE_DIGITS or c == "X" for c in value):
+        value = "".join(CHINESE_DIGITS.get(c, c) for c in value)
+    return value
 
 
 class VerifyIdentityInput(BaseModel):

@@ -156,3 +156,21 @@ def test_hotline_caller_with_two_accounts_must_say_which(world: World) -> None:
     ok = call_tool(ctx, "verify_identity",
                    {"method": "hotline", "check_answer": "天河路", "account_no": "440100000009"})
     assert ok.status == "verified" and ok.account_no == "440100000009"
+
+
+def test_digits_spoken_one_by_one_are_read(world: World) -> None:
+    spoken = {"account_no": "四四零幺 零零零零 零零零幺", "last4": "八零零零"}
+    assert call_tool(world.ctx("ivr-asr"), "verify_identity", spoken).status == "verified"
+    mixed = call_tool(world.ctx("ivr-asr-2"), "verify_identity",
+                      {"account_no": "四四零幺零零零零零零零幺号", "last4": "8000"})
+    assert mixed.status == "invalid_input" and mixed.field == "account_no"
+
+
+def test_a_verification_expires_for_tool_calls(world: World) -> None:
+    clock = {"now": NOW}
+    ctx = world.ctx("expiry", clock=lambda: clock["now"])
+    call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"})
+    assert call_tool(ctx, "lookup_bill", {}).status == "ok"
+    clock["now"] = NOW + timedelta(minutes=30)
+    assert call_tool(ctx, "lookup_bill", {}).status == "needs_verification"
+    assert ctx.principal is None
