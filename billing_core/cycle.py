@@ -243,6 +243,7 @@ def _stored_computed_bills(session: Session, ids: Sequence[int], period: str) ->
     found = {}
     for bill in bills:
         found[bill.customer_id] = (bill.id, bill.to_computed(account_no=""))
+        session.expire(bill)  # updated below with Core: the ORM copy reloads when next read
     return found
 
 
