@@ -19,6 +19,7 @@ import logging
 import os
 import pickle
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,12 +30,14 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from agent.nlu.intent_data import UNCLEAR, IntentDataset, load_dataset
+from agent.nlu.ngrams import NgramFeatures
 from agent.nlu.normalize import normalize_text
 from knowledge_base.embeddings import Embedder, get_embedder
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT = 1  # bump when the pickled layout changes
+MODEL_FORMAT = 2
+DEFAULT_CACHE_SIZE = 4096  # clauses; 22 floats each, well under a megabyte  # bump when the pickled layout changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,7 @@ class IntentClassifier:
     def __init__(
         self,
         embedder: Embedder,
-        vectorizer: TfidfVectorizer,
+        ngrams: NgramFeatures,
         embedding_weights: np.ndarray,
         ngram_weights: np.ndarray,
         bias: np.ndarray,
@@ -83,12 +86,16 @@ class IntentClassifier:
         settings: ClassifierSettings,
     ) -> None:
         self._embedder = embedder
-        self._vectorizer = vectorizer
+        self._ngrams = ngrams
         self._embedding_weights = embedding_weights  # (dim, classes), already scaled
         self._ngram_weights = ngram_weights  # (vocabulary, classes), already scaled
         self._bias = bias
         self.labels: tuple[str, ...] = tuple(labels)
         self.settings = settings
+        # Short replies repeat a lot (好的, 转人工, 谢谢): remember recent clauses' probabilities.
+        self.cache_size = DEFAULT_CACHE_SIZE
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     # ---- training -------------------------------------------------------------------------
     @classmethod
@@ -118,7 +125,7 @@ class IntentClassifier:
         dim = embeddings.shape[1]
         return cls(
             embedder,
-            vectorizer,
+            NgramFeatures.from_vectorizer(vectorizer),
             embedding_weights=np.ascontiguousarray(coef[:, :dim].T * settings.embedding_weight),
             ngram_weights=np.ascontiguousarray(coef[:, dim:].T * settings.ngram_weight),
             bias=model.intercept_.astype(np.float32),
@@ -129,11 +136,37 @@ class IntentClassifier:
     # ---- prediction -----------------------------------------------------------------------
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), classes) probabilities; texts must already be normalised."""
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        result = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        missing: list[int] = []
+        with self._cache_lock:
+            for row, text in enumerate(texts):
+                cached = self._cache.get(text)
+                if cached is None:
+                    missing.append(row)
+                else:
+                    self._cache.move_to_end(text)
+                    result[row] = cached
+        if missing:
+            computed = self._compute([texts[row] for row in missing])
+            result[missing] = computed
+            if self.cache_size > 0:
+                with self._cache_lock:
+                    for row, probabilities in zip(missing, computed, strict=True):
+                        self._cache[texts[row]] = probabilities
+                    while len(self._cache) > self.cache_size:
+                        self._cache.popitem(last=False)
+        return result
+
+    def clear_cache(self) -> None:
+        with self._cache_lock:
+            self._cache.clear()
+
+    def _compute(self, texts: Sequence[str]) -> np.ndarray:
+        """One embedding batch for all texts, plus the n-gram logits of each."""
         embeddings = self._embedder.embed_documents(list(texts))
-        ngrams = self._vectorizer.transform(texts)
-        logits = embeddings @ self._embedding_weights + ngrams @ self._ngram_weights + self._bias
+        logits = embeddings @ self._embedding_weights + self._bias
+        for row, text in enumerate(texts):
+            logits[row] += self._ngrams.logits(text, self._ngram_weights)
         logits -= logits.max(axis=1, keepdims=True)
         exp = np.exp(logits)
         return exp / exp.sum(axis=1, keepdims=True)
@@ -162,7 +195,9 @@ class IntentClassifier:
     def _state(self) -> dict[str, object]:
         return {
             "format": MODEL_FORMAT,
-            "vectorizer": self._vectorizer,
+            "ngram_vocabulary": self._ngrams.vocabulary,
+            "ngram_idf": self._ngrams.idf,
+            "ngram_range": (self._ngrams.min_n, self._ngrams.max_n),
             "embedding_weights": self._embedding_weights,
             "ngram_weights": self._ngram_weights,
             "bias": self._bias,
@@ -184,9 +219,10 @@ class IntentClassifier:
             state = pickle.load(handle)  # noqa: S301
         if state.get("format") != MODEL_FORMAT:
             raise ValueError(f"{path}: model format {state.get('format')} is not {MODEL_FORMAT}")
+        ngrams = NgramFeatures(state["ngram_vocabulary"], state["ngram_idf"], *state["ngram_range"])
         return cls(
             embedder,
-            state["vectorizer"],
+            ngrams,
             state["embedding_weights"],
             state["ngram_weights"],
             state["bias"],

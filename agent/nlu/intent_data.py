@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from agent.nlu.normalize import normalize_text
+from agent.nlu.normalize import normalize_text, normalizer_version
 
 DATA_DIR = Path(__file__).parent / "data"
 INTENTS_FILE = DATA_DIR / "intents.yaml"
@@ -119,6 +119,7 @@ class IntentDataset:
         digest = hashlib.sha256()
         for path in (INTENTS_FILE, TRAIN_FILE):
             digest.update(path.read_bytes())
+        digest.update(normalizer_version().encode())
         return digest.hexdigest()[:16]
 
     def labelled(self, split: str) -> list[tuple[str, str]]:

@@ -4,10 +4,11 @@ Customers write in Traditional or Simplified characters, type full-width digits 
 keyboards, and hotline ASR spells domain words with homophones (「点费」 for 电费). Folding these
 variants here lets the classifier and the entity patterns see one spelling.
 
-A shared normaliser for the knowledge base (`knowledge_base.normalize`) is being written in
-parallel; until it exists this module carries a minimal local one. The transformation keeps
-every character a character (no character is dropped or expanded), so entity spans found in the
-normalised text line up with the customer's original message position by position.
+The knowledge base has its own, stronger query normaliser (`knowledge_base.normalize`), but it
+rewrites dialect phrases into longer Mandarin and so moves positions. NLU needs spans that line
+up with the customer's message character by character, so this module reuses only the
+same-length typo/homophone pairs of that table (`TYPO_FORMS`) plus a few of its own, and keeps
+every character a character.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import re
 from functools import lru_cache
 
 import opencc
+
+from knowledge_base.normalize import TYPO_FORMS as KB_TYPO_FORMS
 
 # Full-width ASCII digits, letters and the separators used in numbers and dates (２０２６－０５),
 # folded to half-width. Chinese punctuation (，。？！) is kept: the clause splitter reads it.
@@ -39,7 +42,19 @@ ASR_HOMOPHONES: tuple[tuple[str, str], ...] = (
     (r"投苏|头诉", "投诉"),
     (r"违约今", "违约金"),
 )
-_HOMOPHONES = tuple((re.compile(pattern), replacement) for pattern, replacement in ASR_HOMOPHONES)
+_RISKY_TYPOS = frozenset({"退不"})  # 「能退不能退」 is not 「退补」
+# The knowledge base's typo table, where a pair keeps the length (「店费」→「电费」, 「亭电」→「停电」).
+SHARED_TYPOS: tuple[tuple[str, str], ...] = tuple(
+    (re.escape(wrong), right) for wrong, right in KB_TYPO_FORMS if len(wrong) == len(right) and wrong != right and wrong not in _RISKY_TYPOS
+)
+_HOMOPHONES = tuple(
+    (re.compile(pattern), replacement) for pattern, replacement in ASR_HOMOPHONES + SHARED_TYPOS
+)
+
+
+def normalizer_version() -> str:
+    """Changes whenever the normalisation tables change, so a cached model trained on old text is not reused."""
+    return repr((sorted(_FULL_WIDTH.items()), ASR_HOMOPHONES, SHARED_TYPOS))
 
 
 @lru_cache(maxsize=1)

@@ -232,3 +232,32 @@ def test_trained_model_is_cached_on_disk_and_reloads_identically(classifier: Int
     reloaded = IntentClassifier.load(path, classifier._embedder)
     text = normalize_text("电费逾期会不会停电")
     assert reloaded.rank(text) == classifier.rank(text)
+
+
+def test_fast_ngram_features_equal_scikit_learns() -> None:
+    """The hand-rolled transform must reproduce TfidfVectorizer exactly, or the weights mean nothing."""
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from agent.nlu.ngrams import NgramFeatures
+
+    dataset = load_dataset()
+    train = [normalize_text(text) for text, _ in dataset.labelled("train")]
+    vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(train)
+    features = NgramFeatures.from_vectorizer(vectorizer)
+    probes = [normalize_text(text) for text, _ in dataset.labelled("heldout")] + ["Hello  WORLD 你好 ok", "", "的"]
+    for text in probes:
+        expected = vectorizer.transform([text]).toarray()[0]
+        columns, values = features.transform_one(text)
+        actual = np.zeros_like(expected)
+        actual[columns] = values
+        assert np.allclose(actual, expected, atol=1e-6), text
+
+
+def test_clause_cache_returns_the_same_probabilities(classifier: IntentClassifier) -> None:
+    text = normalize_text("违约金怎么算")
+    classifier.clear_cache()
+    first = classifier.probabilities([text])
+    again = classifier.probabilities([text, normalize_text("转人工")])
+    assert (again[0] == first[0]).all()
+    assert classifier.labels[int(again[1].argmax())] == "transfer_to_human"
