@@ -106,11 +106,24 @@ def tool_output_text(result: Any) -> str:
     return json.dumps(parse_tool_output(result), ensure_ascii=False, default=str)
 
 
+_ARGUMENT_LABELS = {"period": "账单月份", "category": "类别", "reason": "原因", "description": "投诉内容",
+                    "contact": "联系电话", "urgent": "紧急"}
+
+
 def _describe_write(tool: str, arguments: dict[str, Any]) -> str:
     """The sentence read back before a write; values are the model's arguments, shown verbatim."""
+    from tools.intake_complaint import CATEGORY_CN as COMPLAINT_CN
+    from tools.open_dispute import CATEGORY_CN as DISPUTE_CN
+
     label = {"open_dispute": "提交电费核查申请（异议工单）", "intake_complaint": "登记投诉工单"}[tool]
-    details = "，".join(f"{key}：{value}" for key, value in arguments.items() if value not in (None, ""))
-    return f"我将为您{label}（{details}）。确认办理请回复“是”，不办理请回复“否”。"
+    categories = DISPUTE_CN if tool == "open_dispute" else COMPLAINT_CN
+    details = []
+    for key, value in arguments.items():
+        if value in (None, "", False):
+            continue
+        shown = categories.get(str(value), value) if key == "category" else ("是" if value is True else value)
+        details.append(f"{_ARGUMENT_LABELS.get(key, key)}：{shown}")
+    return f"我将为您{label}（{'，'.join(details)}）。确认办理请回复“是”，不办理请回复“否”。"
 
 
 class LLMBrain:

@@ -298,7 +298,8 @@ class LocalBrain:
             return True
         hit = result["results"][0]
         turn.say(render("kb_answer", title=hit["title"], section=hit["section"], text=_excerpt(hit["text"])))
-        turn.citations.append({k: hit[k] for k in ("article_id", "title", "section", "source", "citation")})
+        turn.citations.append({**{k: hit[k] for k in ("article_id", "title", "section", "source", "citation")},
+                               "excerpt": _excerpt(hit["text"], 200)})
         turn.passages.append(hit["text"])
         turn.actions.append("search_knowledge_base")
         turn.outcome = turn.outcome or Outcome.RESOLVED
