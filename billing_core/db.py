@@ -75,6 +75,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # In WAL mode NORMAL never corrupts the database; it only lets the last commits before a power
+    # cut roll back, and it saves an fsync per commit (~13 ms of every audited tool call here).
+    # Production runs on PostgreSQL; SQLite is the embedded default.
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
