@@ -106,8 +106,18 @@ class IntentClassifier:
         settings: ClassifierSettings = ClassifierSettings(),
     ) -> IntentClassifier:
         pairs = dataset.labelled("train")
-        texts = [normalize_text(text) for text, _ in pairs]
-        targets = [intent for _, intent in pairs]
+        return cls.fit([normalize_text(text) for text, _ in pairs], [intent for _, intent in pairs], embedder, settings)
+
+    @classmethod
+    def fit(
+        cls,
+        texts: Sequence[str],
+        targets: Sequence[str],
+        embedder: Embedder,
+        settings: ClassifierSettings = ClassifierSettings(),
+        embeddings: np.ndarray | None = None,
+    ) -> IntentClassifier:
+        """Train on normalised texts; pass `embeddings` to reuse them (cross-validation)."""
         vectorizer = TfidfVectorizer(
             analyzer="char_wb",
             ngram_range=(settings.ngram_min, settings.ngram_max),
@@ -116,11 +126,13 @@ class IntentClassifier:
             dtype=np.float32,
         )
         ngrams = vectorizer.fit_transform(texts) * settings.ngram_weight
-        embeddings = embed_in_batches(embedder, texts) * settings.embedding_weight
-        features = sparse.hstack([sparse.csr_matrix(embeddings), ngrams]).tocsr()
+        if embeddings is None:
+            embeddings = embed_in_batches(embedder, texts)
+        scaled = embeddings * settings.embedding_weight
+        features = sparse.hstack([sparse.csr_matrix(scaled), ngrams]).tocsr()
         # newton-cg converges in a handful of iterations here; lbfgs took 5–10x longer.
         model = LogisticRegression(C=settings.regularisation_c, solver="newton-cg", max_iter=1000)
-        model.fit(features, targets)
+        model.fit(features, list(targets))
         coef = model.coef_.astype(np.float32)
         dim = embeddings.shape[1]
         return cls(

@@ -53,6 +53,16 @@ class Understanding:
         return self.intents[0].intent if self.intents else UNCLEAR
 
     @property
+    def confidence(self) -> float:
+        """How sure the weakest reported intent is (the best clause's score if none was confident).
+
+        The hotline asks a confirmation question when this is low.
+        """
+        if self.intents:
+            return min(score.score for score in self.intents)
+        return max((clause.confidence for clause in self.clauses), default=0.0)
+
+    @property
     def intent_names(self) -> list[str]:
         return [score.intent for score in self.intents]
 

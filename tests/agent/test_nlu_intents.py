@@ -106,6 +106,8 @@ def test_training_set_is_learned(classifier: IntentClassifier) -> None:
 def test_gibberish_is_unclear(classifier: IntentClassifier) -> None:
     for text in ["asdkjh qwe", "zzzz xxxx", "……"]:
         assert say(text).primary_intent == UNCLEAR
+    assert say("asdkjh qwe").confidence < classifier.settings.min_confidence
+    assert say("转人工").confidence > 0.9
 
 
 def test_rankings_are_probabilities_best_first(classifier: IntentClassifier) -> None:
