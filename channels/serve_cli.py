@@ -25,6 +25,6 @@ def serve(
         agent = app.state.services.agent
         knowledge = getattr(agent, "knowledge", None)
         if callable(knowledge):
-            knowledge()
+            knowledge().search("电费怎么交")  # the embedder's tokenizer loads on the first query
     uvicorn.run(app, host=host, port=port, log_config=None, log_level=log_level,
                 access_log=False, timeout_graceful_shutdown=5)
