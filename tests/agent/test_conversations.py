@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from sqlalchemy import func, select
 
 from agent.agent import Agent, Reply
 from agent.models import ConversationRecord, Outcome, TurnRecord
 from billing_core.models import WorkOrder, WorkOrderKind
 from tests.agent.world import ACCOUNT_A, ACCOUNT_B, World
+from tests.billing.conftest import postgres_server  # noqa: F401  (fixture)
 from tools.models import AuditEvent
 
 
@@ -137,8 +139,6 @@ def test_policy_question_is_answered_from_the_knowledge_base_with_a_citation(
 
 
 def test_bad_input_names_the_field(make_agent: Callable[..., Agent]) -> None:
-    import pytest
-
     from agent.agent import AgentInputError
 
     agent = make_agent()
@@ -189,3 +189,24 @@ def test_hotline_caller_verifies_with_the_street_and_gets_recent_bills(world: Wo
     assert ask.awaiting == "check_answer"
     bills = agent.handle("ivr-1", "ivr", "体育西路", identity=caller)
     assert str(world.amounts["A:2026-05"]) in bills.text and str(world.amounts["A:2026-04"]) in bills.text
+
+
+@pytest.mark.postgres
+def test_dispute_conversation_on_postgresql(postgres_server) -> None:  # noqa: F811
+    from agent.state import InMemoryStateStore
+    from tests.agent.world import NOW, build_world
+
+    url = postgres_server.create_database()
+    try:
+        pg = build_world(url)
+        agent = Agent(sessions=pg.sessions, store=InMemoryStateStore(), brain="local", clock=lambda: NOW,
+                      knowledge=lambda: None)
+        replies = _talk(agent, "pg-1", [f"户号{ACCOUNT_A}尾号123X", "5月电费读数不对，我要申请核查", "是", "再见", "4分"])
+        assert replies[2].outcome == "ticket" and replies[-1].closed
+        with pg.sessions() as session:
+            assert session.scalars(select(WorkOrder.account_no)).all() == [ACCOUNT_A]
+            record = session.scalars(select(ConversationRecord)).one()
+            assert record.csat_score == 4 and record.outcome == Outcome.TICKET and record.turn_count == 5
+        pg.sessions.kw["bind"].dispose()
+    finally:
+        postgres_server.drop_database(url.rsplit("/", 1)[1])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -14,13 +14,16 @@ from agent.migrate import upgrade
 from agent.models import ConversationRecord, Outcome, TurnRecord
 from agent.records import CsatError, Recorder, first_contact_resolution, parse_csat
 from billing_core.db import make_engine
+from tests.billing.conftest import empty_database_url, postgres_server  # noqa: F401  (fixtures)
 
 
 @pytest.fixture()
-def recorder(tmp_path: Path) -> Recorder:
-    url = f"sqlite:///{tmp_path / 'records.db'}"
-    upgrade(url)
-    return Recorder(sessionmaker(bind=make_engine(url), expire_on_commit=False))
+def recorder(empty_database_url: str) -> Iterator[Recorder]:  # noqa: F811
+    """Records on SQLite and on the real PostgreSQL server (the agent chain migrated alone)."""
+    upgrade(empty_database_url)
+    engine = make_engine(empty_database_url)
+    yield Recorder(sessionmaker(bind=engine, expire_on_commit=False))
+    engine.dispose()
 
 
 @pytest.mark.parametrize(("answer", "score"), [("满意", 5), ("一般", 3), ("不满意", 1), ("非常不满意", 1),
