@@ -19,8 +19,12 @@ _ONE = Decimal(1)
 
 def decimals(value: Decimal) -> int:
     """How many decimals a figure is written with ('0.4070' → 4): a tariff figure's own precision."""
-    exponent = value.as_tuple().exponent
-    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    text = str(value)  # str() is several times cheaper than as_tuple() on the billing hot path
+    if "E" in text:
+        exponent = value.as_tuple().exponent
+        return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+    point = text.find(".")
+    return 0 if point < 0 else len(text) - point - 1
 
 
 @functools.lru_cache(maxsize=8192)
@@ -38,6 +42,7 @@ def tidy_price(value: Decimal, places: int = MIN_PRICE_PLACES) -> Decimal:
     return stripped.quantize(_ONE.scaleb(-keep))
 
 
+@functools.lru_cache(maxsize=8192)
 def price_text(value: Decimal, places: int = MIN_PRICE_PLACES) -> str:
     """A price as written in a bill's explanation: tidy_price, in plain digits (never '1E-8')."""
     return format(tidy_price(value, places), "f")
@@ -45,12 +50,14 @@ def price_text(value: Decimal, places: int = MIN_PRICE_PLACES) -> str:
 
 def tidy_quantity(value: Decimal) -> Decimal:
     """A quantity without needless trailing zeros (Decimal('400.000') → 400, '12.50' → 12.5)."""
-    if value == 0:
-        return Decimal(0)
-    stripped = value.normalize()
-    return stripped.quantize(_ONE) if stripped.as_tuple().exponent > 0 else stripped  # type: ignore[operator]
+    return Decimal(quantity_text(value))
 
 
 def quantity_text(value: Decimal) -> str:
     """A quantity as written in a bill's explanation: '400', '12.5', '630'."""
-    return format(tidy_quantity(value), "f")
+    text = str(value)
+    if "E" in text:  # rare (e.g. 4E+2): write it out in plain digits, exactly
+        text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text

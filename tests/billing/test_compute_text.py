@@ -143,3 +143,17 @@ def test_tidy_price_never_changes_the_value_and_is_stable(value: Decimal, places
     assert tidy_price(tidy, places) == tidy and str(tidy_price(tidy, places)) == str(tidy)
     if decimals(tidy) > max(2, places):
         assert not format(tidy, "f").endswith("0")
+
+
+@given(
+    value=st.one_of(
+        st.decimals(min_value=-10**9, max_value=10**9, places=6, allow_nan=False, allow_infinity=False),
+        st.integers(-10**6, 10**6).map(lambda n: D(n).scaleb(3)),  # 4E+5 and friends
+        st.decimals(allow_nan=False, allow_infinity=False),  # any precision at all: still exact
+    )
+)
+def test_quantity_text_is_the_value_without_needless_zeros(value: Decimal) -> None:
+    text = quantity_text(value)
+    assert D(text) == value and "E" not in text
+    assert not ("." in text and text.endswith("0")) and not text.endswith(".")
+    assert tidy_quantity(value) == value
