@@ -1,7 +1,7 @@
 """The `powerdesk` command: a root Typer app whose sub-commands each layer registers.
 
 Sub-apps are declared as entry points in the `powerdesk.cli` group (see pyproject.toml), so
-this module imports no layer above it; `evals` registers `eval` and `kpi` the same way.
+this module imports no layer above it; `evals` registers `eval`, and `channels` adds `serve` and `kpi`.
 """
 
 from __future__ import annotations
