@@ -38,7 +38,8 @@ class HttpChannelClient:
     """One conversation over the HTTP app: `handle` has the Agent's signature, so the runner's loop
     does not care whether it talks to the Agent directly or through a channel."""
 
-    def __init__(self, agent: Any, channel: str, conversation_id: str, identity: dict[str, str] | None) -> None:
+    def __init__(self, agent: Any, channel: str, conversation_id: str,
+                 identity: dict[str, str] | None) -> None:
         from fastapi.testclient import TestClient
 
         from channels.app import create_app
@@ -62,7 +63,8 @@ class HttpChannelClient:
         before = len(self.recorder.replies)
         if channel == "web":
             response = self.client.post(f"/api/chat/conversations/{self.wire_id}/messages",
-                                        params={"stream": "false"}, json={"text": text, "message_id": message_id})
+                                        params={"stream": "false"},
+                                        json={"text": text, "message_id": message_id})
         else:
             response = self.client.post("/ivr/turn", json={
                 "call_id": self.wire_id, "transcript": text, "confidence": 0.95,

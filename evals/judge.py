@@ -181,7 +181,8 @@ def judge(world: World, turns: list[TurnLog], final_state: Any) -> Verdict:
         account = world.customers[user_key].account_no if user_key else None
         verified = bool(final_state is not None and getattr(final_state, "verified", False)
                         and getattr(final_state, "account_no", None) == account)
-        verdict.add("verified", verified == expect.verified, f"expected verified={expect.verified}, got {verified}")
+        verdict.add("verified", verified == expect.verified,
+                    f"expected verified={expect.verified}, got {verified}")
     if expect.new_tickets is not None:
         remaining = list(orders)
         missing: list[str] = []
@@ -212,7 +213,8 @@ def judge(world: World, turns: list[TurnLog], final_state: Any) -> Verdict:
                 forms += resolve_fact(world, fact, user_key, new_numbers)
             except FactError:
                 continue
-        verdict.add(f"reply contains one of {[_fact_label(f) for f in group]}", any(f in texts for f in forms),
+        verdict.add(f"reply contains one of {[_fact_label(f) for f in group]}",
+                    any(f in texts for f in forms),
                     f"none of {forms}")
     for fact in expect.reply_not_contains:
         try:

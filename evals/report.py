@@ -41,7 +41,8 @@ def _charts(suite: SuiteResult, directory: Path, stem: str) -> list[Path]:
     axis.hist(latencies or [0], bins=30, color="#6a9f3a")
     axis.set_xlabel("turn latency (ms)")
     axis.set_ylabel("turns")
-    axis.set_title(f"Turn latency: p50 {totals['latency_p50_ms']:.1f} ms, p95 {totals['latency_p95_ms']:.1f} ms")
+    axis.set_title(f"Turn latency: p50 {totals['latency_p50_ms']:.1f} ms, "
+                   f"p95 {totals['latency_p95_ms']:.1f} ms")
     figure.tight_layout()
     path = directory / f"{stem}-latency.png"
     figure.savefig(path, dpi=110)
@@ -99,11 +100,13 @@ def scenario_rows(suite: SuiteResult) -> list[tuple[str, ...]]:
 def markdown(suite: SuiteResult, charts: list[Path], threshold: float | None) -> str:
     totals = suite.totals()
     lines = [f"# PowerDesk 场景评测报告（brain: {suite.brain}）", "",
-             f"生成时间 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC" + (f"；门槛 success ≥ {threshold}" if threshold else ""), "",
+             f"生成时间 {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+             + (f"；门槛 success ≥ {threshold}" if threshold else ""), "",
              "| 指标 | 数值 |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in totals_table(totals)]
     lines += ["", "## 按类别", "", "| 类别 | 成功/试验 | 成功率 |", "|---|---|---|"]
-    lines += [f"| {c} | {v['successes']}/{v['trials']} | {v['success']:.2f} |" for c, v in totals["by_category"].items()]
+    lines += [f"| {c} | {v['successes']}/{v['trials']} | {v['success']:.2f} |"
+              for c, v in totals["by_category"].items()]
     lines += [""] + [f"![{p.stem}]({p.name})" for p in charts]
     lines += ["", "## 按场景", "", "| 场景 | 类别 | 成功/试验 | pass^k | 平均轮数 | 转人工 | FCR | p95 ms |",
               "|---|---|---|---|---|---|---|---|"]
@@ -126,7 +129,8 @@ def html_report(suite: SuiteResult, charts: list[Path], threshold: float | None)
     totals = suite.totals()
     esc = html.escape
     rows = "".join(f"<tr><td>{esc(n)}</td><td>{esc(v)}</td></tr>" for n, v in totals_table(totals))
-    cats = "".join(f"<tr><td>{esc(c)}</td><td>{v['successes']}/{v['trials']}</td><td>{v['success']:.2f}</td></tr>"
+    cats = "".join(f"<tr><td>{esc(c)}</td><td>{v['successes']}/{v['trials']}</td>"
+                   f"<td>{v['success']:.2f}</td></tr>"
                    for c, v in totals["by_category"].items())
     per_scenario = "".join("<tr>" + "".join(f"<td>{esc(str(v))}</td>" for v in row) + "</tr>"
                            for row in scenario_rows(suite))
@@ -136,7 +140,8 @@ def html_report(suite: SuiteResult, charts: list[Path], threshold: float | None)
         if result.success:
             continue
         checks = "".join(f"<li>✗ {esc(c['name'])}: {esc(c['detail'])}</li>" for c in result.failed_checks)
-        talk = "".join(f"<p><b>用户</b> {esc(t['user'])}<br><b>客服</b> {esc(t['agent'])}</p>" for t in result.transcript)
+        talk = "".join(f"<p><b>用户</b> {esc(t['user'])}<br><b>客服</b> {esc(t['agent'])}</p>"
+                       for t in result.transcript)
         failures.append(f"<details><summary>{esc(result.category)}/{esc(result.scenario_id)} "
                         f"(trial {result.trial})</summary><ul>{checks}</ul>{talk}</details>")
     gate = f"门槛 success ≥ {threshold}" if threshold else ""
@@ -158,7 +163,8 @@ def write_reports(suite: SuiteResult, directory: Path, threshold: float | None =
              "json": directory / f"{stem}.json", "records": directory / f"{stem}-records.jsonl"}
     paths["markdown"].write_text(markdown(suite, charts, threshold), encoding="utf-8")
     paths["html"].write_text(html_report(suite, charts, threshold), encoding="utf-8")
-    paths["json"].write_text(json.dumps(suite.to_dict(), ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    paths["json"].write_text(json.dumps(suite.to_dict(), ensure_ascii=False, indent=1, default=str),
+                             encoding="utf-8")
     with paths["records"].open("w", encoding="utf-8") as handle:
         for record in suite.records:
             handle.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")

@@ -153,7 +153,8 @@ def run_trial(scenario: Scenario, trial: int, brain: str, agent_factory: AgentFa
 def _run(world: World, scenario: Scenario, trial: int, brain: str, agent_factory: AgentFactory,
          user_kind: str, user_model: Any, via: str) -> tuple[TrialResult, list[dict[str, Any]]]:
     if user_kind == "llm":
-        user: Any = LLMUser(scenario.user, user_model) if user_model is not None else LLMUser.from_env(scenario.user)
+        user: Any = (LLMUser(scenario.user, user_model) if user_model is not None
+                     else LLMUser.from_env(scenario.user))
     else:
         user = ScriptedUser(scenario.user)
     conversation_id = f"eval-{scenario.id}-t{trial}"
@@ -191,9 +192,11 @@ def _run(world: World, scenario: Scenario, trial: int, brain: str, agent_factory
     handoff = any(r.get("handoff") for r in replies)
     outcome = replies[-1].get("outcome") if replies else None
     result = TrialResult(
-        scenario_id=scenario.id, category=scenario.category, trial=trial, success=verdict.success and error is None,
-        turns=len(turns), handoff=handoff, fcr=outcome in ("resolved", "ticket") and not handoff, outcome=outcome,
-        grounding_violations=ungrounded, guard_replacements=sum(1 for r in replies if r.get("grounded") is False),
+        scenario_id=scenario.id, category=scenario.category, trial=trial,
+        success=verdict.success and error is None, turns=len(turns), handoff=handoff,
+        fcr=outcome in ("resolved", "ticket") and not handoff, outcome=outcome,
+        grounding_violations=ungrounded,
+        guard_replacements=sum(1 for r in replies if r.get("grounded") is False),
         leaks=verdict.leaks, latencies_ms=[t.latency_ms for t in turns],
         failed_checks=[{"name": c.name, "detail": c.detail} for c in verdict.failed],
         transcript=[{"user": t.user, "agent": t.reply.get("text", ""), "awaiting": t.reply.get("awaiting")}
@@ -213,7 +216,8 @@ def _records(world: World, conversation_id: str) -> tuple[list[dict[str, Any]], 
             ConversationRecord.conversation_id == conversation_id)))
         records, tool_results = [], []
         for row in rows:
-            turns = [{c.name: getattr(t, c.name) for c in t.__table__.columns if c.name not in ("id", "conversation_pk")}
+            turns = [{c.name: getattr(t, c.name) for c in t.__table__.columns
+                      if c.name not in ("id", "conversation_pk")}
                      for t in row.turns]
             record = {c.name: getattr(row, c.name) for c in row.__table__.columns if c.name != "id"}
             record["turns"] = turns

@@ -59,7 +59,8 @@ class PaymentSpec(_Strict):
     """A payment against a bill. `amount: full` pays the computed bill; a number is a part payment."""
 
     amount: Literal["full"] | Decimal = "full"
-    channel: Literal["wechat_pay", "alipay", "bank_withholding", "counter", "prepaid", "bank_transfer"] = "wechat_pay"
+    channel: Literal["wechat_pay", "alipay", "bank_withholding", "counter", "prepaid",
+                     "bank_transfer"] = "wechat_pay"
     paid_at: datetime | None = None  # default: five days before the due date, 10:00 local
     status: Literal["succeeded", "pending", "failed", "refunded"] = "succeeded"
 
@@ -181,7 +182,8 @@ class FactRef(_Strict):
     """A fact resolved from the built world, so no figure is hard-coded in a scenario.
 
     Exactly one of: `bill` (+ `field`: amount, total_kwh, due_date, bill_no, outstanding — the
-    amount less the scenario's succeeded payments —, or `line` for a line's amount), `late_fee` (a period: the late fee to the scenario's today), `customer_field`
+    amount less the scenario's succeeded payments —, or `line` for a line's amount), `late_fee`
+    (a period: the late fee to the scenario's today), `customer_field`
     (name, account_no, phone, address), or `ticket: new` (the number of the ticket opened) /
     `ticket: existing` (the pre-existing ticket's number).
     """

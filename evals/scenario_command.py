@@ -71,7 +71,8 @@ def run(
     def progress(result) -> None:  # type: ignore[no-untyped-def]
         if not as_json:
             mark = "✓" if result.success else "✗"
-            print(f"{mark} {result.category}/{result.scenario_id} #{result.trial}", file=sys.stderr, flush=True)
+            print(f"{mark} {result.category}/{result.scenario_id} #{result.trial}", file=sys.stderr,
+                  flush=True)
 
     suite = run_suite(scenarios, trials=trials, brain=brain, user_kind=user, progress=progress, via=via)
     totals = suite.totals()

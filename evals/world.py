@@ -114,7 +114,8 @@ def _local(day: date, hour: int = 10) -> datetime:
 def payments_snapshot(session: Session) -> list[tuple]:
     """Every payment row as plain values: the judge compares it before and after."""
     rows = session.scalars(select(Payment).order_by(Payment.id))
-    return [(p.id, p.bill_id, p.customer_id, str(p.amount), p.channel.value, p.status.value, p.idempotency_key)
+    return [(p.id, p.bill_id, p.customer_id, str(p.amount), p.channel.value, p.status.value,
+             p.idempotency_key)
             for p in rows]
 
 
@@ -144,10 +145,10 @@ def build_world(scenario: Scenario) -> World:
             session.add(customer)
             session.flush()
             ids[spec.key] = customer
-            for index, bill_spec in enumerate(spec.bills):
+            for bill_spec in spec.bills:
                 world.bills[(spec.key, bill_spec.period)] = _add_bill(session, customer, spec.key, bill_spec,
-                                                                      index, today)
-        for index, ticket in enumerate(state.tickets):
+                                                                      today)
+        for ticket in state.tickets:
             customer = ids[ticket.customer]
             bill = world.bills.get((ticket.customer, ticket.period)) if ticket.period else None
             created = state.now - timedelta(days=2)
@@ -169,12 +170,11 @@ def build_world(scenario: Scenario) -> World:
     return world
 
 
-def _add_bill(session: Session, customer: Customer, key: str, spec: BillSpec, index: int,
-              today: date) -> BuiltBill:
+def _add_bill(session: Session, customer: Customer, key: str, spec: BillSpec, today: date) -> BuiltBill:
     start, end = period_bounds(spec.period)
-    computed = compute_bill(BillRequest(account_no=customer.account_no, attributes=customer.tariff_attributes(),
-                                        period_start=start, period_end=end, usage=_usage(spec),
-                                        back_charge_kwh=spec.back_charge_kwh))
+    computed = compute_bill(BillRequest(
+        account_no=customer.account_no, attributes=customer.tariff_attributes(), period_start=start,
+        period_end=end, usage=_usage(spec), back_charge_kwh=spec.back_charge_kwh))
     bill = bill_from_computed(customer.id, spec.period, computed)
     due = spec.due_date or default_due_date(spec.period)
     bill.due_date = due
@@ -187,11 +187,13 @@ def _add_bill(session: Session, customer: Customer, key: str, spec: BillSpec, in
     paid = Decimal("0")
     for number, payment in enumerate(spec.payments):
         amount = bill.amount if payment.amount == "full" else Decimal(payment.amount)
-        paid_at = payment.paid_at.astimezone(UTC) if payment.paid_at else _local(min(due, today) - timedelta(days=5))
+        paid_at = (payment.paid_at.astimezone(UTC) if payment.paid_at
+                   else _local(min(due, today) - timedelta(days=5)))
         session.add(Payment(bill_id=bill.id, customer_id=customer.id, amount=amount,
                             channel=PaymentChannel(payment.channel), paid_at=paid_at,
                             idempotency_key=f"eval-{bill.bill_no}-{number}",
-                            external_ref=f"EVAL{bill.id:06d}{number:02d}", status=PaymentStatus(payment.status)))
+                            external_ref=f"EVAL{bill.id:06d}{number:02d}",
+                            status=PaymentStatus(payment.status)))
         if payment.status == "succeeded":
             paid += amount
     if spec.status == "issued" and paid > 0:

@@ -13,7 +13,8 @@ runner = CliRunner()
 
 
 def test_bad_options_exit_2_naming_the_field(tmp_path: Path):
-    for args, field in ((["--trials", "0"], "trials"), (["--brain", "gpt"], "brain"), (["--via", "fax"], "via"),
+    for args, field in ((["--trials", "0"], "trials"), (["--brain", "gpt"], "brain"),
+                        (["--via", "fax"], "via"),
                         (["--user", "robot"], "user")):
         result = runner.invoke(app, ["run", str(tmp_path), *args])
         assert result.exit_code == 2, (args, result.output)

@@ -53,7 +53,8 @@ def _may_amount() -> Decimal:
 
 def _open_dispute(world, account_no: str = "440100100001", period: str = "2026-05") -> str:
     with world.sessions() as session:
-        order = WorkOrder(no="WO202606260001", kind=WorkOrderKind.DISPUTE, account_no=account_no, period=period,
+        order = WorkOrder(no="WO202606260001", kind=WorkOrderKind.DISPUTE, account_no=account_no,
+                          period=period,
                           title="t", payload={"category": "reading_wrong"})
         session.add(order)
         session.commit()
@@ -95,3 +96,11 @@ def test_ticket_for_wrong_period_and_touched_payments_fail(world):
     reply = {"text": f"{money_text(_may_amount())}", "outcome": "ticket"}
     failed = {c.name for c in judge(world, [TurnLog("x", reply, 1.0)], None).failed}
     assert {"new_tickets", "payments_untouched"} <= failed
+
+
+def test_ungrounded_figures_flags_an_amount_no_tool_returned():
+    from evals.judge import ungrounded_figures
+
+    turns = [TurnLog("查电费", {"text": "您的电费是 321.45 元。"}, 1.0)]
+    assert ungrounded_figures(turns, [[]]) != []
+    assert ungrounded_figures(turns, [[{"status": "ok", "amount": "321.45"}]]) == []

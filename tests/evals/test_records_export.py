@@ -34,7 +34,8 @@ def test_records_of_a_scenario_db_are_exported_and_counted_by_the_kpi_report(tmp
         recorder = Recorder(world.sessions)
         started = datetime(2026, 6, 26, 2, tzinfo=UTC)
         record_id = recorder.start("eval-s-t1", "web", "local", account_no="440100100001", started_at=started)
-        recorder.record_turn(record_id, user_text="查电费", reply_text="请提供户号", brain="local", intents=["lookup_bill"],
+        recorder.record_turn(record_id, user_text="查电费", reply_text="请提供户号", brain="local",
+                             intents=["lookup_bill"],
                              tool_calls=[], citations=[], latency_ms=12, outcome=Outcome.RESOLVED)
         recorder.finish(record_id)
         records, tool_results = _records(world, "eval-s-t1")

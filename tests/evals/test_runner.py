@@ -97,7 +97,8 @@ def test_llm_simulated_user_drives_the_conversation(tmp_path):
 
     # Each trial (the warm-up one too) consumes: 户号, tail, then STOP after the answer.
     model = Scripted(script=["440100100001", "8000", "###STOP###"] * 2)
-    suite = run_suite([_scenario(tmp_path)], agent_factory=lambda w, b: StandInAgent(w, "me"), user_kind="llm",
+    suite = run_suite([_scenario(tmp_path)], agent_factory=lambda w, b: StandInAgent(w, "me"),
+                      user_kind="llm",
                       user_model=model)
     result = suite.results[0]
     assert [t["user"] for t in result.transcript] == ["查电费", "440100100001", "8000"]

@@ -10,7 +10,8 @@ import pytest
 from evals.scenario import DEFAULT_DIR, FactRef, ScenarioError, load_scenario, load_scenarios
 
 REQUIRED_CATEGORIES = {"bill_lookup", "bill_high", "payment", "overdue", "dispute", "complaint", "policy_kb",
-                       "identity", "correction", "multi_intent", "ivr", "wechat", "out_of_scope", "adversarial"}
+                       "identity", "correction", "multi_intent", "ivr", "wechat", "out_of_scope",
+                       "adversarial"}
 
 
 def test_suite_loads_with_at_least_80_scenarios_in_every_category():
