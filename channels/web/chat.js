@@ -9,6 +9,8 @@
   const log = $("log"), statusEl = $("status"), textInput = $("text"), sendBtn = $("send");
   let conversationId = null;
   let busy = false;
+  let lastPosition = 0;  // the newest transcript turn this page has shown
+  let staffPoll = null;
 
   function newId() {
     const bytes = new Uint8Array(12);
@@ -56,8 +58,9 @@
         const transcript = await response.json();
         bubble("system", "已恢复您的会话");
         for (const turn of transcript.turns) {
-          bubble("user", turn.user_text);
-          showCitations(bubble("bot", turn.reply_text), turn.citations);
+          if (turn.user_text) bubble("user", turn.user_text);
+          if (turn.reply_text) showCitations(bubble("bot", turn.reply_text), turn.citations);
+          lastPosition = Math.max(lastPosition, turn.position);
         }
         if (transcript.csat_score) { $("csat").hidden = false; $("csat-done").hidden = false; }
         setStatus("已连接");
@@ -122,6 +125,8 @@
         showCitations(div, reply.citations);
         applyAwaiting(reply.awaiting);
         if (reply.handoff) bubble("system", "已为您转接人工客服");
+        if (reply.held_by_staff) watchStaffReplies();
+        pullNewTurns();
         setStatus("已连接");
         break;
       } catch (error) {
@@ -131,6 +136,26 @@
       }
     }
     busy = false; sendBtn.disabled = false; textInput.focus();
+  }
+
+  async function transcript() {
+    const response = await fetch(API + "/" + encodeURIComponent(conversationId));
+    return response.ok ? response.json() : null;
+  }
+
+  // Turns this page did not send itself (a staff member's replies while they hold the
+  // conversation) are shown; everything else up to the newest position is already on screen.
+  async function pullNewTurns() {
+    const data = await transcript().catch(() => null);
+    if (!data) return;
+    for (const turn of data.turns) {
+      if (turn.position > lastPosition && !turn.user_text && turn.reply_text) bubble("bot", turn.reply_text);
+    }
+    lastPosition = Math.max(lastPosition, ...data.turns.map((t) => t.position));
+  }
+
+  function watchStaffReplies() {
+    if (!staffPoll) staffPoll = setInterval(pullNewTurns, 3000);
   }
 
   $("composer").addEventListener("submit", (e) => {

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 
 from agent.models import ConversationRecord
 from billing_core.db import session_scope
-from tests.channels.conftest import DemoCustomer, demo_customers
+from tests.channels.conftest import STAFF_TOKEN, DemoCustomer, demo_customers
 from tests.channels.serve_process import ServeProcess, serve_process
 
 pytestmark = pytest.mark.browser
@@ -22,7 +23,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 
 @pytest.fixture(scope="module")
 def server(seeded_database: str) -> Iterator[ServeProcess]:
-    with serve_process({"POWERDESK_VAR_DIR": os.environ["POWERDESK_VAR_DIR"]}) as process:
+    env = {"POWERDESK_VAR_DIR": os.environ["POWERDESK_VAR_DIR"], "POWERDESK_STAFF_TOKENS": STAFF_TOKEN}
+    with serve_process(env) as process:
         yield process
 
 
@@ -55,6 +57,18 @@ def test_chat_page_bill_lookup_rating_and_reconnect(server: ServeProcess) -> Non
             expect(page.locator("#status")).to_have_text("已连接")
             assert page.evaluate("localStorage.getItem('powerdesk.conversation')") == conversation_id
             expect(page.locator(".msg.bot", has_text=customer.amount_text).first).to_be_visible()
+
+            # A person takes over: the bot stays quiet and the staff reply appears on the page.
+            staff = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+            api = f"{server.url}/api/assist/conversations/{conversation_id}"
+            assert httpx.post(api + "/takeover", json={}, headers=staff, timeout=30).status_code == 200
+            page.fill("#text", "这个金额我想找人核对一下")
+            page.click("#send")
+            expect(page.locator(".msg.bot").last).to_contain_text("人工客服正在为您处理")
+            assert httpx.post(api + "/messages", json={"text": "您好，我是人工客服，正在为您核对。"}, headers=staff,
+                              timeout=30).status_code == 200
+            expect(page.locator(".msg.bot", has_text="我是人工客服")).to_have_count(1, timeout=15_000)
+            assert httpx.post(api + "/handback", headers=staff, timeout=30).status_code == 200
 
             page.click("#end")
             page.click("#csat [data-score='5']")
