@@ -7,6 +7,7 @@ verified principal in the tools layer's server-side session, and every turn is r
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,11 +22,14 @@ from agent.llm_brain import LLMBrain
 from agent.local_brain import LocalBrain, TASKS
 from agent.models import Outcome
 from agent.records import Recorder
+from agent.replies import render
 from agent.state import ConversationState, StateStore, state_store_from_env
 from agent.toolbox import ToolBox
 from agent.turn import Parsed, Turn
 from billing_core.db import session_factory, utc_now
 from tools.context import CHANNELS, Principal, ToolContext
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_CHARS = 2000
 HISTORY_KEEP = 30
@@ -150,7 +154,7 @@ class Agent:
                 if stored is not None:
                     return Reply.from_dict(stored)
             reply = self._turn(conversation_id, channel, text.strip(), message_id, identity or {})
-            if message_id is not None:
+            if message_id is not None and reply.message_id is not None:
                 self.store.store_reply(conversation_id, message_id, reply.to_dict())
             return reply
 
@@ -175,7 +179,13 @@ class Agent:
                 state.verified = False  # the verification expired or belongs to another channel
         toolbox = ToolBox(ctx=ctx)
         turn = Turn(state=state, text=text, today=ctx.today(), toolbox=toolbox, brain=self.brain)
-        self.graph.invoke({"turn": turn})
+        try:
+            self.graph.invoke({"turn": turn})
+        except Exception:  # a bug or a database outage: apologise, keep the stored state as it was
+            logger.exception("turn failed in conversation %s", conversation_id)
+            return Reply(conversation_id=conversation_id, text=render("tool_error").text, brain=turn.brain,
+                         grounded=True, message_id=None, awaiting=state.awaiting,
+                         latency_ms=int((time.perf_counter() - started) * 1000))
 
         principal = ctx.verified()
         state.principal = principal.model_dump(mode="json") if principal is not None else None

@@ -210,3 +210,23 @@ def test_dispute_conversation_on_postgresql(postgres_server) -> None:  # noqa: F
         pg.sessions.kw["bind"].dispose()
     finally:
         postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+def test_a_failing_turn_apologises_and_loses_nothing(world: World, make_agent: Callable[..., Agent]) -> None:
+    calls: list[str] = []
+
+    def flaky(text: str, today):  # the NLU breaks once (say, a model file went missing)
+        from agent.agent import nlu_understand
+
+        calls.append(text)
+        if len(calls) == 2:
+            raise RuntimeError("model unavailable")
+        return nlu_understand(text, today)
+
+    agent = make_agent(understand=flaky)
+    asked = agent.handle("e2e-15", "web", "我想查上个月电费", message_id="a")
+    failed = agent.handle("e2e-15", "web", ACCOUNT_A, message_id="b")
+    assert "稍后再试" in failed.text
+    assert agent.state("e2e-15").awaiting == asked.awaiting == "account_no"  # state as before the failure
+    retried = agent.handle("e2e-15", "web", ACCOUNT_A, message_id="b")  # the resend is answered for real
+    assert retried.awaiting == "last4"
