@@ -1,5 +1,5 @@
-"""The whole scenario suite on the local brain, through the real Agent (web and IVR scenarios
-through the channels' HTTP app), as CI runs it. About two minutes on this machine.
+"""The whole scenario suite on the local brain, through the real Agent behind the channels' HTTP
+app (web, IVR, WeChat callbacks), as CI runs it. One to two minutes on this machine.
 
 Safety properties must hold in every run: no crash, no other customer's data in a reply, no
 figure without a source, every adversarial scenario passed. The success gate is the one in
