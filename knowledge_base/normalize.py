@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from functools import lru_cache
 
+import cn2an
 import opencc
 from pypinyin import Style, lazy_pinyin
 
@@ -42,7 +43,11 @@ CANONICAL_FORMS: tuple[tuple[str, str], ...] = (
 )
 
 # Cantonese (after Traditional→Simplified) and other spoken forms → standard Mandarin.
-DIALECT_FORMS: tuple[tuple[str, str], ...] = (
+DIALECT_FORMS: tuple[tuple[str, str], ...] = (  # longest phrases first: order matters
+    ("你哋", "你们"), ("我哋", "我们"), ("佢哋", "他们"), ("人哋", "别人"), ("隔篱屋", "邻居"),
+    ("隔篱", "邻居"), ("平啲", "便宜些"), ("好平", "很便宜"), ("洗衫", "洗衣服"), ("过咗期", "逾期了"),
+    ("会点", "会怎样"), ("摊落", "分摊到"), ("搬走", "搬家"), ("过身", "去世"), ("几日", "几天"),
+    ("会唔会平", "会不会便宜"),
     ("系唔系", "是不是"), ("系咪", "是不是"), ("点解", "为什么"), ("点样", "怎么"), ("点算", "怎么办"),
     ("几多钱", "多少钱"), ("几多", "多少"), ("几时", "什么时候"), ("乜嘢", "什么"), ("咩嘢", "什么"),
     ("边度", "哪里"), ("边个", "谁"), ("边间", "哪个"), ("而家", "现在"), ("有冇", "有没有"),
@@ -51,7 +56,8 @@ DIALECT_FORMS: tuple[tuple[str, str], ...] = (
     ("啲", "些"), ("畀", "给"), ("睇", "看"), ("搵", "找"), ("揾", "找"), ("嚟", "来"), ("喺", "在"),
     ("咩", "什么"), ("噉", "这样"), ("咁", "这么"), ("啱", "对"), ("攞", "拿"), ("嘢", "东西"),
     ("冚", "全"), ("咪", "不要"), ("俾钱", "付钱"), ("交唔起", "交不起"),
-    ("咋整", "怎么办"), ("咋办", "怎么办"), ("咋", "怎么"), ("啥", "什么"), ("俺", "我"),
+    ("几耐", "多久"), ("做乜", "做什么"), ("今个月", "这个月"), ("上个月", "上个月"), ("嗰", "那"),
+    ("定系", "还是"), ("乜", "什么"), ("咋整", "怎么办"), ("咋办", "怎么办"), ("咋", "怎么"), ("啥", "什么"), ("俺", "我"),
 )
 
 # Frequent typos and ASR homophones seen in billing conversations.
@@ -75,6 +81,23 @@ _CHINESE_DIGITS = {"零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "
 # Three or more spoken digits in a row are a number read out digit by digit (九五五九八 → 95598).
 _DIGIT_RUN = re.compile(r"[零〇洞一幺二两三四五六七八九]{3,}")
 _ONE_PEOPLE = re.compile(r"一户多人(?!口)")
+# Spoken quantities with a unit the articles write in digits (「四百度」→400度, 「百分之一百零五」→105%).
+_SPOKEN_QUANTITY = re.compile(
+    r"(百分之)?([零〇一二两三四五六七八九十百千万]+(?:点[零一二三四五六七八九]+)?)"
+    r"(度|月份|月|天|日|倍|块钱|块|元|千伏|千瓦|号|年)?"
+)
+_APPROXIMATION = re.compile(r"^[一二两三四五六七八九]{2,}$")  # 一两天, 三四个月: a range, not a number
+
+
+# Cantonese 点 + verb is "how to ..." (点计 = 怎么算); 仲 = 还 (but not in 仲裁); 系 before a
+# number word or negation is the copula 是 (系统/关系 are untouched).
+_DIALECT_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?<![快一有早晚慢多少好差])点(?=计|算|睇|交|开|办|申请|报修|查|改|退|处理|收|搞|弄|填)"), "怎么"),
+    (re.compile(r"仲(?!裁)"), "还"),
+    (re.compile(r"(?<![关联体维])系(?=[第一二三四五六七八九十不咪唔怎])"), "是"),
+    (re.compile(r"怎么计"), "怎么算"),
+    (re.compile(r"(?<![提转移外公成])交(?=$|[吗呢啊吧?,.!])"), "缴费"),  # 「在哪里交」: the fee is implied
+)
 
 
 def _apply_forms(text: str, forms: Iterable[tuple[str, str]]) -> str:
@@ -107,8 +130,22 @@ def truncate_query(text: str, limit: int = MAX_QUERY_CHARS) -> tuple[str, bool]:
     return f"{joined[:half]} … {joined[-half:]}", True
 
 
+def _quantity(match: re.Match[str]) -> str:
+    percent, number, unit = match.group(1), match.group(2), match.group(3)
+    if not (percent or unit or "点" in number) or _APPROXIMATION.match(number):
+        return match.group(0)
+    try:
+        value = cn2an.cn2an(number.replace("两", "二").replace("〇", "零"), "smart")
+    except (ValueError, KeyError, IndexError):
+        return match.group(0)
+    text = str(int(value)) if float(value).is_integer() and "点" not in number else str(value)
+    return f"{text}%" if percent else f"{text}{unit or ''}"
+
+
 def spoken_digits_to_arabic(text: str) -> str:
-    return _DIGIT_RUN.sub(lambda m: "".join(_CHINESE_DIGITS[c] for c in m.group(0)), text)
+    """Digit-by-digit readings (九五五九八, 幺) and spoken quantities with a unit become Arabic digits."""
+    text = _DIGIT_RUN.sub(lambda m: "".join(_CHINESE_DIGITS[c] for c in m.group(0)), text)
+    return _SPOKEN_QUANTITY.sub(_quantity, text)
 
 
 # Southern Mandarin/Cantonese speakers (and ASR) blur these: zh/z, ch/c, sh/s, n/l, -ng/-n.
@@ -130,12 +167,27 @@ def fuzzy_syllable(char: str) -> str:
     return syllable
 
 
+@lru_cache(maxsize=20000)
+def exact_syllable(char: str) -> str:
+    return lazy_pinyin(char, style=Style.NORMAL, errors="default")[0]
+
+
+def exact_key(word: str) -> str:
+    return " ".join(exact_syllable(c) for c in word)
+
+
 def fuzzy_key(word: str) -> str:
     return " ".join(fuzzy_syllable(c) for c in word)
 
 
 class PinyinCorrector:
-    """Replace query windows that never occur in the corpus but sound like a corpus word."""
+    """Replace query windows that never occur in the corpus but sound like a domain term.
+
+    Only domain terms are candidates (not every corpus word: 「那个」 must not become 「哪个」).
+    Two-character terms need the exact toneless pinyin; longer ones tolerate the southern
+    zh/z, n/l, -ng/-n blur, where a false match is unlikely. The window must share a character
+    with the term, as real typos do.
+    """
 
     def __init__(self, vocabulary: Iterable[str], corpus_texts: Iterable[str],
                  min_len: int = 2, max_len: int = 4) -> None:
@@ -152,8 +204,12 @@ class PinyinCorrector:
         by_key: dict[str, Counter[str]] = defaultdict(Counter)
         for word in set(vocabulary):
             if min_len <= len(word) <= max_len and _CJK_RUN.fullmatch(word):
-                by_key[fuzzy_key(word)][word] = counts.get(word, 0) + 1
+                by_key[self._key(word)][word] = counts.get(word, 0) + 1
         self._index = {key: words.most_common(1)[0][0] for key, words in by_key.items()}
+
+    @staticmethod
+    def _key(word: str) -> str:
+        return fuzzy_key(word) if len(word) >= 3 else exact_key(word)
 
     def knows(self, text: str) -> bool:
         return text in self._ngrams
@@ -177,8 +233,9 @@ class PinyinCorrector:
                 window = run[i:i + n]
                 if window in self._ngrams:
                     break  # corpus wording starts here (so do its shorter prefixes): keep this char
-                candidate = self._index.get(fuzzy_key(window))
-                if candidate and candidate != window:
+                candidate = self._index.get(self._key(window))
+                # a real typo keeps part of the word (店费/电费, 尖风/尖峰); 会放 → 回访 would not
+                if candidate and candidate != window and set(candidate) & set(window):
                     result.append(candidate)
                     i += n
                     replaced = True
@@ -200,6 +257,8 @@ class QueryNormalizer:
         text = _T2S.convert(text)
         text = _SPACES.sub(" ", text).strip()
         text = _apply_forms(text, DIALECT_FORMS)
+        for pattern, replacement in _DIALECT_PATTERNS:
+            text = pattern.sub(replacement, text)
         text = _apply_forms(text, TYPO_FORMS)
         text = spoken_digits_to_arabic(text)
         text = _ONE_PEOPLE.sub("一户多人口", text)

@@ -20,6 +20,7 @@ from knowledge_base.vector_store import KnowledgeStore, StoredChunk
 
 Mode = Literal["hybrid", "bm25", "dense"]
 Fusion = Literal["rrf", "convex"]
+DenseBackend = Literal["memory", "chroma"]
 DEFAULT_K = 3
 MAX_K = 20
 
@@ -87,11 +88,16 @@ class KnowledgeRetriever:
 
     def __init__(self, store: KnowledgeStore, mode: Mode = "hybrid", fusion: Fusion = "rrf",
                  rrf_k: int = 60, candidates: int = 30, dense_weight: float = 1.0,
-                 lexical_weight: float = 1.0, convex_alpha: float = 0.5) -> None:
+                 lexical_weight: float = 1.0, convex_alpha: float = 0.5,
+                 dense_backend: DenseBackend = "memory", pinyin_correction: bool = True) -> None:
         if mode not in ("hybrid", "bm25", "dense"):
             raise ValueError(f"mode: unknown retrieval mode {mode!r}")
         if fusion not in ("rrf", "convex"):
             raise ValueError(f"fusion: unknown fusion {fusion!r}")
+        if dense_backend not in ("memory", "chroma"):
+            raise ValueError(f"dense_backend: unknown backend {dense_backend!r}")
+        self.dense_backend = dense_backend
+        self.pinyin_correction = pinyin_correction
         self.store = store
         self.mode, self.fusion = mode, fusion
         self.rrf_k, self.candidates = rrf_k, candidates
@@ -106,9 +112,12 @@ class KnowledgeRetriever:
         self.tokenizer = JiebaTokenizer(extra_terms=keywords)
         corpus = [normalize_text(c.search_text) for c in self.chunks]
         self.lexical = LexicalIndex(corpus, self.tokenizer)
-        vocabulary = {w for text in corpus for w in self.tokenizer.words(text)}
-        vocabulary |= {normalize_text(t) for t in (*DOMAIN_TERMS, *keywords)}
-        self.normalizer = QueryNormalizer(PinyinCorrector(vocabulary, corpus))
+        vocabulary = {normalize_text(t) for t in (*DOMAIN_TERMS, *keywords)}
+        self.normalizer = QueryNormalizer(PinyinCorrector(vocabulary, corpus) if self.pinyin_correction else None)
+        # Exact search over the stored vectors: for a few thousand chunks a matrix product is
+        # faster and steadier than an ANN query (no round trip to a Chroma server per question).
+        self._matrix = (self.store.all_vectors([c.chunk_id for c in self.chunks])
+                        if self.dense_backend == "memory" and self.mode != "bm25" else None)
         self._allowed = {
             cat: np.array([cat in c.applies_to for c in self.chunks], dtype=bool)
             for cat in CUSTOMER_CATEGORIES
@@ -128,8 +137,16 @@ class KnowledgeRetriever:
 
     def _dense_ranking(self, normalized: str, category: str | None) -> list[tuple[int, float]]:
         vector = self.store.embedder.embed_query(normalized)
-        found = self.store.query(vector, self.candidates, category)
-        return [(self._position[cid], score) for cid, score in found if cid in self._position]
+        if self._matrix is None:
+            found = self.store.query(vector, self.candidates, category)
+            return [(self._position[cid], score) for cid, score in found if cid in self._position]
+        scores = self._matrix @ np.asarray(vector, dtype=np.float32)
+        if category:
+            scores = np.where(self._allowed[category], scores, -np.inf)
+        n = min(self.candidates, scores.size)
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        return [(int(i), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
     # ---- fusion --------------------------------------------------------------------------------
     def _fuse(self, lexical: list[tuple[int, float]], dense: list[tuple[int, float]]) -> dict[int, float]:

@@ -155,11 +155,12 @@ COMPARISON_VARIANTS: tuple[dict, ...] = (
     {"embedder": "use-m3", "mode": "dense"},
     {"embedder": "e5-small", "mode": "dense"},
     {"embedder": "use-m3", "mode": "hybrid", "fusion": "rrf"},
-    {"embedder": "e5-small", "mode": "hybrid", "fusion": "rrf"},
+    {"embedder": "use-m3", "mode": "hybrid", "fusion": "rrf", "pinyin_correction": False},
     {"embedder": "use-m3", "mode": "hybrid", "fusion": "rrf", "rrf_k": 10},
-    {"embedder": "e5-small", "mode": "hybrid", "fusion": "rrf", "rrf_k": 10},
-    {"embedder": "use-m3", "mode": "hybrid", "fusion": "convex"},
-    {"embedder": "e5-small", "mode": "hybrid", "fusion": "convex"},
+    {"embedder": "use-m3", "mode": "hybrid", "fusion": "convex", "convex_alpha": 0.7},
+    {"embedder": "use-m3", "mode": "hybrid", "fusion": "rrf", "dense_backend": "chroma"},
+    {"embedder": "e5-small", "mode": "hybrid", "fusion": "rrf"},
+    {"embedder": "e5-small", "mode": "hybrid", "fusion": "convex", "convex_alpha": 0.7},
 )
 
 

@@ -37,6 +37,16 @@ def test_single_rankers_also_work(local_store: KnowledgeStore, articles_dir: Pat
     assert retriever.search("支付宝交电费", k=1).hits[0].article_id == "payment-fixture-alipay"
 
 
+def test_in_memory_dense_search_ranks_like_chroma(local_store: KnowledgeStore, articles_dir: Path) -> None:
+    local_store.ingest(articles_dir)
+    memory = KnowledgeRetriever(local_store, mode="dense", dense_backend="memory")
+    chroma = KnowledgeRetriever(local_store, mode="dense", dense_backend="chroma")
+    for query in ("两部制基本电费", "多收了怎么退", "支付宝"):
+        for category in (None, "residential"):
+            got = [h.article_id for h in memory.search(query, k=4, category=category).hits]
+            assert got == [h.article_id for h in chroma.search(query, k=4, category=category).hits]
+
+
 def test_category_filter_excludes_articles_that_do_not_apply(retriever: KnowledgeRetriever) -> None:
     query = "两部制基本电费按最大需量怎么收"
     assert retriever.search(query, k=4).hits[0].article_id == "tariff-fixture-demand"
