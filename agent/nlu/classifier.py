@@ -2,8 +2,8 @@
 
 The embedding (`knowledge_base.embeddings.get_embedder()`, USE-m3 by default) carries meaning
 across paraphrases; character 2–4-grams carry the exact domain words (违约金, 转人工, 户号) and
-Cantonese particles that a general-purpose embedding blurs. Held-out accuracy decided the mix
-(see `benchmarks/bench_nlu.py`): together they beat either alone.
+Cantonese particles that a general-purpose embedding blurs. Held-out and cross-validation
+accuracy decided the mix (see `ClassifierSettings`): together they beat either alone.
 
 The model trains from `agent/nlu/data/*.yaml` in a few seconds at first use, then is kept in
 memory and pickled under `$POWERDESK_VAR_DIR/nlu/`, keyed by a hash of the data, the embedder
@@ -42,7 +42,13 @@ DEFAULT_CACHE_SIZE = 4096  # clauses; 22 floats each, well under a megabyte  # b
 
 @dataclass(frozen=True, slots=True)
 class ClassifierSettings:
-    """Feature mix and regularisation; chosen on the held-out set, not on the training set."""
+    """Feature mix and regularisation.
+
+    Held-out accuracy: n-grams alone ≈0.87, the embedding alone ≈0.95, both 0.96–0.98. Weighting
+    the embedding ×2 gains ~1.5 points of 5-fold cross-validation accuracy (0.910 vs 0.897) but
+    makes Latin gibberish (「asdkjh qwe」, 「qwerty」) confident, which matters for ASR garbage on
+    the hotline, so the weights stay equal.
+    """
 
     embedding_weight: float = 1.0
     ngram_weight: float = 1.0
