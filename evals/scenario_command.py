@@ -58,6 +58,14 @@ def run(
 
         if not llm_user_available():
             _fail(f"{'brain' if brain == 'llm' else 'user'}: 需要先配置 POWERDESK_LLM_BASE_URL")
+    if export_records:
+        from billing_core.settings import database_url
+        from evals.records_export import ExportError, check_target
+
+        try:
+            check_target(database_url())
+        except ExportError as exc:
+            _fail(str(exc))
     try:
         scenarios = load_scenarios(directory)
         threshold = success_threshold()

@@ -45,3 +45,13 @@ def test_threshold_file_is_read_and_checked(tmp_path: Path):
         assert "scenarios.success" in str(exc)
     else:
         raise AssertionError("an out-of-range threshold was accepted")
+
+
+def test_export_to_an_unmigrated_database_is_refused_before_running(monkeypatch, tmp_path: Path):
+    monkeypatch.setenv("POWERDESK_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = runner.invoke(app, ["run", str(tmp_path), "--export-records"])
+    assert result.exit_code == 2 and "powerdesk db upgrade" in result.output
+    assert not (tmp_path / "empty.db").exists()  # the check creates nothing
+    (tmp_path / "empty.db").write_bytes(b"")
+    result = runner.invoke(app, ["run", str(tmp_path), "--export-records"])
+    assert result.exit_code == 2 and "powerdesk db upgrade" in result.output
