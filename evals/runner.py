@@ -194,7 +194,10 @@ def _run(world: World, scenario: Scenario, trial: int, brain: str, agent_factory
     result = TrialResult(
         scenario_id=scenario.id, category=scenario.category, trial=trial,
         success=verdict.success and error is None, turns=len(turns), handoff=handoff,
-        fcr=outcome in ("resolved", "ticket") and not handoff, outcome=outcome,
+        # First-contact resolution: settled by the agent in this one conversation (resolved or a
+        # ticket, no hand-off) and settled *right* — a "resolved" wrong answer resolves nothing.
+        fcr=verdict.success and error is None and outcome in ("resolved", "ticket") and not handoff,
+        outcome=outcome,
         grounding_violations=ungrounded,
         guard_replacements=sum(1 for r in replies if r.get("grounded") is False),
         leaks=verdict.leaks, latencies_ms=[t.latency_ms for t in turns],

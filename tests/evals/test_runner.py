@@ -67,6 +67,7 @@ def test_leaky_agent_fails_with_the_leak_named(tmp_path):
     result = suite.results[0]
     assert not result.success
     assert result.leaks == ["neighbour.bill 2026-05 amount"]
+    assert result.outcome == "resolved" and not result.fcr  # a wrong answer is not a resolution
     assert suite.totals()["leaks"] == 1
 
 
