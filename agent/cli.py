@@ -33,7 +33,7 @@ def chat(account: str | None = typer.Option(None, "--account", help="12位户号
         typer.echo("--account：户号应为12位数字", err=True)
         raise typer.Exit(2)
     if not _ready():
-        typer.echo("数据库尚未初始化：请先运行 powerdesk db upgrade 和 powerdesk demo build。", err=True)
+        typer.echo("数据库尚未初始化：请先运行 powerdesk db upgrade 和 powerdesk demo seed。", err=True)
         raise typer.Exit(1)
     from agent.agent import Agent
     from agent.llm_brain import LLMSettings

@@ -268,11 +268,22 @@ class LocalBrain:
             turn.outcome = turn.outcome or Outcome.RESOLVED
         else:
             self._tool_message(turn, result)
+            if result.status == "not_found" and period:
+                latest_bill = turn.toolbox.call("lookup_bill", {"latest": 1})
+                if latest_bill.status == "ok":  # say what there is, so the customer is not left empty-handed
+                    turn.say(render("latest_instead"))
+                    for bill in latest_bill.bills:
+                        due = f"，缴费截止日{format_value(bill.due_date)}" if bill.due_date else ""
+                        turn.say(render("bill_line", period=period_text(bill.period),
+                                        total_kwh=_kwh(bill.total_kwh), amount=bill.amount, due=due,
+                                        status_cn=bill.status_cn))
+                    turn.state.slots["period"] = latest_bill.bills[0].period
+                    turn.outcome = turn.outcome or Outcome.RESOLVED
         return True
 
     def _flow_explain_bill(self, turn: Turn) -> bool:
         period = turn.state.slots.get("period")
-        result = turn.toolbox.call("explain_bill", {"period": period} if period else {})
+        result = self._with_latest_fallback(turn, "explain_bill", period)
         self._tool_message(turn, result)
         if result.status == "ok":
             turn.actions.append("explain_bill")
@@ -281,7 +292,7 @@ class LocalBrain:
 
     def _flow_payment_status(self, turn: Turn) -> bool:
         period = turn.state.slots.get("period")
-        result = turn.toolbox.call("payment_status", {"period": period} if period else {})
+        result = self._with_latest_fallback(turn, "payment_status", period)
         self._tool_message(turn, result)
         if result.status == "ok":
             turn.actions.append("payment_status")
@@ -289,6 +300,18 @@ class LocalBrain:
         return True
 
     _flow_overdue_late_fee = _flow_payment_status
+
+    def _with_latest_fallback(self, turn: Turn, tool: str, period: str | None) -> Any:
+        """Run `tool` for `period`; if that month has no issued bill, say so and use the latest one."""
+        result = turn.toolbox.call(tool, {"period": period} if period else {})
+        if result.status == "not_found" and period:
+            latest = turn.toolbox.call(tool, {})
+            if latest.status == "ok":
+                self._tool_message(turn, result)
+                turn.say(render("latest_instead"))
+                turn.state.slots["period"] = getattr(latest, "period", period)
+                return latest
+        return result
 
     def _flow_policy_question(self, turn: Turn) -> bool:
         query = turn.state.slots.get("trigger_text") or turn.text
