@@ -73,6 +73,12 @@ def _trimmed(text: str, start: int, end: int) -> Clause | None:
     return Clause(stripped, offset, offset + len(stripped))
 
 
+def _is_lead(text: str) -> bool:
+    """Only repair words and one-character fillers (「嗯 那个」, 「不对不对」)."""
+    words = [word for word in re.split(r"[\s，,。；;！!？?]+", text) if word]
+    return bool(words) and all(word in _REPAIR_LEADS or len(word) == 1 for word in words)
+
+
 def split_clauses(text: str) -> list[Clause]:
     """The clauses of `text` in order, with their spans; one clause if nothing splits."""
     pieces: list[Clause] = []
@@ -94,7 +100,7 @@ def split_clauses(text: str) -> list[Clause]:
         if pending is not None:
             clause = Clause(text[pending.start : clause.end], pending.start, clause.end)
             pending = None
-        if clause.text in _REPAIR_LEADS or len(clause.text) == 1:
+        if _is_lead(clause.text):
             pending = clause
             continue
         joined.append(clause)

@@ -250,3 +250,10 @@ def test_rating_words_inside_other_questions_are_not_ratings() -> None:
 
 def test_nothing_is_invented_from_plain_text() -> None:
     assert entities("你好，我想问一下电费怎么交") == []
+
+
+def test_hotline_transcript_with_radio_digits() -> None:
+    found = entities("户号幺二三四 五六七八 九洞幺二 手机尾号拐拐八八")
+    assert [type(e) for e in found] == [AccountNumber, DigitTail]
+    assert found[0].digits == "123456789012"  # type: ignore[attr-defined]
+    assert (found[1].digits, found[1].kind) == ("7788", "phone")  # type: ignore[attr-defined]

@@ -131,6 +131,9 @@ def test_rankings_are_probabilities_best_first(classifier: IntentClassifier) -> 
         ("非常满意 谢谢", ["rate_satisfaction", "goodbye_thanks"]),
         ("查一下电费。然后转人工", ["lookup_bill", "transfer_to_human"]),
         ("喂 你好 我户号是300012345678", ["greeting", "provide_identity"]),
+        # hotline ASR: no punctuation, fillers, homophones, spoken digits
+        ("嗯 那个 我要转人公", ["transfer_to_human"]),
+        ("喂你好我想查一下上个月的点费 我户号是三零零零幺二三四五六七八", ["lookup_bill", "provide_identity"]),
     ],
 )
 def test_multi_intent_messages_give_each_intent_in_order(message: str, intents: list[str]) -> None:
