@@ -9,6 +9,7 @@ is not a new need, so it is not counted again.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agent.models import ConversationRecord, Outcome, TurnRecord
 
-FCR_WINDOW_DAYS = 7
+FCR_WINDOW_DAYS = 7  # T/CI 1281 practice; POWERDESK_FCR_WINDOW_DAYS overrides it
+
+
+def fcr_window_days() -> int:
+    """The repeat-contact window in days (`POWERDESK_FCR_WINDOW_DAYS`, default 7)."""
+    raw = os.environ.get("POWERDESK_FCR_WINDOW_DAYS", "")
+    if not raw:
+        return FCR_WINDOW_DAYS
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"POWERDESK_FCR_WINDOW_DAYS: a whole number of days >= 1, not {raw!r}")
+    return int(raw)
 
 CSAT_LABELS: dict[str, int] = {"非常满意": 5, "很满意": 5, "满意": 5, "一般": 3, "不满意": 1, "非常不满意": 1,
                                "不太满意": 2, "还行": 3, "挺好": 4, "很好": 5}
@@ -184,8 +195,9 @@ class FcrResult:
 
 
 def first_contact_resolution(session: Session, start: datetime, end: datetime,
-                             window_days: int = FCR_WINDOW_DAYS, channel: str | None = None) -> FcrResult:
+                             window_days: int | None = None, channel: str | None = None) -> FcrResult:
     """FCR of the conversations started in [start, end) (T/CI 1281 table 1)."""
+    window_days = fcr_window_days() if window_days is None else window_days
     window = timedelta(days=window_days)
     query = select(ConversationRecord).where(ConversationRecord.started_at < end + window,
                                             ConversationRecord.started_at >= start - window)

@@ -230,3 +230,11 @@ def test_a_failing_turn_apologises_and_loses_nothing(world: World, make_agent: C
     assert agent.state("e2e-15").awaiting == asked.awaiting == "account_no"  # state as before the failure
     retried = agent.handle("e2e-15", "web", ACCOUNT_A, message_id="b")  # the resend is answered for real
     assert retried.awaiting == "last4"
+
+
+def test_a_month_without_an_issued_bill_shows_the_latest_instead(world: World,
+                                                                  make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    replies = _talk(agent, "e2e-16", [f"户号{ACCOUNT_A}尾号123X", "2026年6月的电费多少"])
+    assert "2026-06" in replies[-1].text and "最近一期" in replies[-1].text
+    assert str(world.amounts["A:2026-05"]) in replies[-1].text and replies[-1].grounded

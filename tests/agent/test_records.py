@@ -96,3 +96,14 @@ def test_first_contact_resolution_counts_repeat_contacts_within_the_window(recor
         assert (result.needs, result.resolved_first) == (6, 4)  # a1, d1, d2, e1 of a1 b1 c1 d1 d2 e1
         wider = first_contact_resolution(session, start, end, window_days=10)
         assert (wider.needs, wider.resolved_first) == (5, 2)  # d2 is now a repeat of d1
+
+
+def test_fcr_window_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent.records import fcr_window_days
+
+    assert fcr_window_days() == 7
+    monkeypatch.setenv("POWERDESK_FCR_WINDOW_DAYS", "10")
+    assert fcr_window_days() == 10
+    monkeypatch.setenv("POWERDESK_FCR_WINDOW_DAYS", "ten")
+    with pytest.raises(ValueError, match="POWERDESK_FCR_WINDOW_DAYS"):
+        fcr_window_days()
