@@ -91,6 +91,13 @@ class Amount(Entity):
     value: Decimal  # yuan
 
 
+@dataclass(frozen=True, slots=True)
+class Energy(Entity):
+    """「用了三百五十度电」: a consumption figure the customer states, in kWh."""
+
+    kwh: Decimal
+
+
 class SatisfactionLevel(StrEnum):
     SATISFIED = "satisfied"  # 满意
     NEUTRAL = "neutral"  # 一般
@@ -110,6 +117,10 @@ _AMOUNT = re.compile(
     r"|(?<![\d.])(?P<yuan>\d+(?:\.\d{1,2})?)\s*(?P<unit>元|块钱|块|蚊)"
     r"(?:\s*(?P<jiao>\d)\s*[角毛])?(?:\s*(?P<fen>\d)\s*分)?(?:(?P<tail>\d)(?![\d角毛分.]))?"
     r"|(?<![\d.])(?P<jiao_only>\d)\s*[角毛](?:\s*(?P<fen_only>\d)\s*分)?"
+)
+# 度 is also degrees Celsius: not after 开/调到/温度/气温/摄氏 (「空调开26度」).
+_ENERGY = re.compile(
+    r"(?<![\d.])(?<!开)(?<!调到)(?<!温度)(?<!气温)(?<!摄氏)(?<!温)(\d+(?:\.\d+)?)\s*(?:度电?|千瓦时|kwh|kWh|KWH)"
 )
 _DIGIT_GROUP = re.compile(r"(?<![\dA-Za-z])\d(?:[ \-—]{0,2}\d)*(?:[ \-—]?[Xx])?(?![\dA-Za-z])")
 _TAIL_CUE = re.compile(r"(?:尾号|尾数|尾码|末4位|末四位|后4位|后四位|最后4位|最后四位|后4个|后四个)[是为系:：\s]*$")
@@ -183,6 +194,15 @@ def _find_amounts(dt: DigitisedText, source: str, claims: _Claims) -> list[Entit
             continue
         claims.take(start, end)
         found.append(Amount(*_span(dt, source, start, end), value=_amount_value(match)))
+    return found
+
+
+def _find_energy(dt: DigitisedText, source: str, claims: _Claims) -> list[Entity]:
+    found: list[Entity] = []
+    for match in _ENERGY.finditer(dt.text):
+        if claims.free(*match.span()):
+            claims.take(*match.span())
+            found.append(Energy(*_span(dt, source, *match.span()), kwh=Decimal(match.group(1))))
     return found
 
 
@@ -280,6 +300,7 @@ def extract_entities(text: str, today: date) -> list[Entity]:
     entities: list[Entity] = []
     entities += _find_periods(dt, text, today, claims)
     entities += _find_amounts(dt, text, claims)
+    entities += _find_energy(dt, text, claims)
     entities += _find_ratings(dt, text, claims)
     entities += _find_numbers(dt, text, claims)
     return sorted(entities, key=lambda e: (e.start, e.end))

@@ -13,6 +13,7 @@ from agent.nlu.entities import (
     BillingMonth,
     DigitSequence,
     DigitTail,
+    Energy,
     Entity,
     IdCardNumber,
     PhoneNumber,
@@ -257,3 +258,16 @@ def test_hotline_transcript_with_radio_digits() -> None:
     assert [type(e) for e in found] == [AccountNumber, DigitTail]
     assert found[0].digits == "123456789012"  # type: ignore[attr-defined]
     assert (found[1].digits, found[1].kind) == ("7788", "phone")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("message", "kwh"),
+    [("我才用了三百五十度电", Decimal("350")), ("上个月用电 412.5 kWh", Decimal("412.5")), ("两百度", Decimal("200"))],
+)
+def test_consumption_in_kwh(message: str, kwh: Decimal) -> None:
+    assert only(message, Energy).kwh == kwh
+
+
+def test_temperatures_are_not_consumption() -> None:
+    assert not [e for e in entities("空调开26度是不是很费电") if isinstance(e, Energy)]
+    assert not [e for e in entities("今天气温三十五度") if isinstance(e, Energy)]
