@@ -15,12 +15,13 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from billing_core.dunning import late_fee
 from billing_core.models import Customer, WorkOrder
 from evals.scenario import SHANGHAI, Fact, FactRef, TicketExpect
 from evals.world import World, payments_snapshot
+from tools.models import HandoffRequest
 
 
 @dataclass
@@ -116,7 +117,7 @@ def resolve_fact(world: World, fact: Fact, user_key: str | None, new_tickets: li
     if fact.field == "total_kwh":
         return [kwh_text(bill.total_kwh)]
     if fact.field == "due_date":
-        return [date_text(built.due_date)]
+        return [date_text(built.due_date), built.due_date.isoformat()]
     return [built.bill_no]
 
 
@@ -177,6 +178,11 @@ def judge(world: World, turns: list[TurnLog], final_state: Any) -> Verdict:
     if expect.handoff is not None:
         handed = any(r.get("handoff") for r in replies)
         verdict.add("handoff", handed == expect.handoff, f"expected handoff={expect.handoff}, got {handed}")
+        # End state too: a hand-off the customer was told about is a request a person can pick up.
+        with world.sessions() as session:
+            requests = session.scalar(select(func.count()).select_from(HandoffRequest)) or 0
+        verdict.add("handoff_request", (requests > 0) == expect.handoff,
+                    f"expected a hand-off request={expect.handoff}, found {requests}")
     if expect.verified is not None:
         account = world.customers[user_key].account_no if user_key else None
         verified = bool(final_state is not None and getattr(final_state, "verified", False)

@@ -104,3 +104,15 @@ def test_ungrounded_figures_flags_an_amount_no_tool_returned():
     turns = [TurnLog("查电费", {"text": "您的电费是 321.45 元。"}, 1.0)]
     assert ungrounded_figures(turns, [[]]) != []
     assert ungrounded_figures(turns, [[{"status": "ok", "amount": "321.45"}]]) == []
+
+
+def test_a_claimed_handoff_needs_a_handoff_request_in_the_database(tmp_path):
+    path = tmp_path / "handoff.yaml"
+    path.write_text(SCENARIO.split("expect:")[0] + "expect: {handoff: true}\n", encoding="utf-8")
+    world = build_world(load_scenario(path))
+    try:
+        said = [TurnLog("转人工", {"text": "已为您转接人工客服", "handoff": True}, 1.0)]
+        failed = {c.name for c in judge(world, said, None).failed}
+        assert failed == {"handoff_request"}  # told the customer, but nobody will pick it up
+    finally:
+        world.close()
