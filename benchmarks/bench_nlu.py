@@ -67,6 +67,12 @@ def accuracy(classifier: IntentClassifier) -> None:
     for label, predicted in (("classifier alone", alone), ("clause pipeline", pipeline)):
         correct = sum(p == g for p, g in zip(predicted, gold, strict=True))
         print(f"held-out accuracy ({label}): {correct / len(gold):.3f}  ({correct}/{len(gold)})")
+    from sklearn.metrics import precision_recall_fscore_support
+
+    labels = sorted(set(gold))
+    precision, recall, _, _ = precision_recall_fscore_support(gold, pipeline, labels=labels, zero_division=0)
+    weakest = sorted(zip(labels, precision, recall, strict=True), key=lambda row: min(row[1], row[2]))[:5]
+    print("weakest intents (precision / recall):", ", ".join(f"{n} {p:.2f}/{r:.2f}" for n, p, r in weakest))
     misses = [(t, g, p) for (t, g), p in zip(pairs, pipeline, strict=True) if p != g]
     print("misses by gold intent:", dict(Counter(g for _, g, _ in misses)))
     for text, gold_intent, predicted in misses:
