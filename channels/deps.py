@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 import time
@@ -17,6 +18,8 @@ from channels.dedup import OnceStore
 from channels.limits import RateLimiter
 from channels.metrics import ServiceMetrics
 from channels.settings import ChannelSettings
+
+log = logging.getLogger("powerdesk.channels")
 
 
 @dataclass
@@ -46,9 +49,13 @@ class Services:
         reply = await run_in_threadpool(self.agent.handle, conversation_id, channel, text, message_id, **kwargs)
         self.metrics.turns.labels(channel).inc()
         self.metrics.turn_seconds.labels(channel).observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
         out = reply_out(conversation_id, reply)
         if out.handoff:
             self.metrics.handoffs.labels(channel).inc()
+        log.info("turn", extra={"channel": channel, "conversation_id": conversation_id,
+                                "ms": round(elapsed * 1000, 1), "awaiting": out.awaiting,
+                                "actions": out.actions, "handoff": out.handoff})
         return out
 
 

@@ -25,3 +25,16 @@ def test_json_formatter_masks_message_and_extra_fields() -> None:
     assert entry["level"] == "info"
     assert "13912345678" not in line and "13700001111" not in line
     assert entry["caller"] == "137****1111"
+
+
+def test_each_turn_is_logged_as_json_without_the_customers_words(client, caplog) -> None:  # type: ignore[no-untyped-def]
+    caplog.set_level(logging.INFO, logger="powerdesk.channels")
+    response = client.post("/api/chat/conversations/web-logcheck0001/messages?stream=false",
+                           json={"text": "我的手机13812345678，电费怎么交"})
+    assert response.status_code == 200
+    turns = [r for r in caplog.records if r.getMessage() == "turn"]
+    assert len(turns) == 1
+    entry = json.loads(JsonFormatter().format(turns[0]))
+    assert entry["channel"] == "web" and entry["conversation_id"] == "web-logcheck0001"
+    assert isinstance(entry["ms"], float) and entry["ms"] > 0
+    assert "13812345678" not in json.dumps(entry, ensure_ascii=False)
