@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agent.assist import Suggestion, suggest_replies
 from agent.graph import build_graph
+from agent.grounding import mask_personal_numbers
 from agent.llm_brain import LLMBrain
 from agent.local_brain import LocalBrain, TASKS
 from agent.models import Outcome
@@ -220,7 +221,7 @@ class Agent:
                                                   account_no=state.account_no)
         topic = next((i for i in turn.parsed.intents if i in TASKS), None)
         self.recorder.record_turn(
-            state.record_id, user_text=text, reply_text=reply_text, brain=turn.brain,
+            state.record_id, user_text=mask_personal_numbers(text), reply_text=reply_text, brain=turn.brain,
             intents=turn.parsed.intents, tool_calls=[call.as_dict() for call in turn.toolbox.calls],
             citations=turn.citations, latency_ms=latency_ms, message_id=message_id, grounded=turn.grounded,
             violations=turn.violations, account_no=state.account_no if state.verified else None, topic=topic,

@@ -238,3 +238,11 @@ def test_a_month_without_an_issued_bill_shows_the_latest_instead(world: World,
     replies = _talk(agent, "e2e-16", [f"户号{ACCOUNT_A}尾号123X", "2026年6月的电费多少"])
     assert "2026-06" in replies[-1].text and "最近一期" in replies[-1].text
     assert str(world.amounts["A:2026-05"]) in replies[-1].text and replies[-1].grounded
+
+
+def test_records_keep_phone_numbers_masked(world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    agent.handle("e2e-17", "web", "我的手机号是13912345678，想查电费")
+    with world.sessions() as session:
+        turn = session.scalars(select(TurnRecord)).one()
+        assert "13912345678" not in turn.user_text and "139****5678" in turn.user_text
