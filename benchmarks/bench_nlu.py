@@ -92,7 +92,10 @@ def cross_validation(embedder: Embedder, folds: int = 5) -> None:
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=7)
     for train_rows, test_rows in splitter.split(texts, gold):
         model = IntentClassifier.fit(
-            [texts[i] for i in train_rows], list(gold[train_rows]), embedder, embeddings=embeddings[train_rows]
+            [texts[i] for i in train_rows],
+            list(gold[train_rows]),
+            embedder,
+            embeddings=embeddings[train_rows],
         )
         model.cache_size = 0
         predicted = [r[0].intent for r in rank_clauses([texts[i] for i in test_rows], model)]
@@ -150,7 +153,8 @@ def latency(classifier: IntentClassifier, count: int) -> None:
         f"  of which one {embedder.name} embedding: wall p50 {percentile(single_wall, 0.5):.2f} ms, "
         f"cpu p50 {percentile(single_cpu, 0.5):.2f} ms"
     )
-    print(f"  load average now: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (wall time includes waiting)")
+    load = os.getloadavg()[0]
+    print(f"  load average now: {load:.1f} on {os.cpu_count()} cores (wall time includes waiting)")
 
 
 def main() -> None:

@@ -36,8 +36,8 @@ from knowledge_base.embeddings import Embedder, get_embedder
 
 log = logging.getLogger(__name__)
 
-MODEL_FORMAT = 2
-DEFAULT_CACHE_SIZE = 4096  # clauses; 22 floats each, well under a megabyte  # bump when the pickled layout changes
+MODEL_FORMAT = 2  # bump when the pickled layout changes
+DEFAULT_CACHE_SIZE = 4096  # clauses; 22 floats each, well under a megabyte
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +112,8 @@ class IntentClassifier:
         settings: ClassifierSettings = ClassifierSettings(),
     ) -> IntentClassifier:
         pairs = dataset.labelled("train")
-        return cls.fit([normalize_text(text) for text, _ in pairs], [intent for _, intent in pairs], embedder, settings)
+        texts = [normalize_text(text) for text, _ in pairs]
+        return cls.fit(texts, [intent for _, intent in pairs], embedder, settings)
 
     @classmethod
     def fit(

@@ -37,7 +37,9 @@ class Clause:
 
 def _splits_on_space(left: str, right: str) -> bool:
     """A space separates clauses only between two stretches of Chinese words."""
-    left_word, right_word = left.split()[-1] if left.split() else "", right.split()[0] if right.split() else ""
+    left_words, right_words = left.split(), right.split()
+    left_word = left_words[-1] if left_words else ""
+    right_word = right_words[0] if right_words else ""
     if not left_word or not right_word:
         return False
     if _NUMERAL_ONLY.match(left_word) or _NUMERAL_ONLY.match(right_word):
@@ -108,5 +110,6 @@ def split_clauses(text: str) -> list[Clause]:
         joined.append(pending)
     if len(joined) > MAX_CLAUSES:
         tail = joined[MAX_CLAUSES - 1]
-        joined = joined[: MAX_CLAUSES - 1] + [Clause(text[tail.start : joined[-1].end], tail.start, joined[-1].end)]
+        rest = Clause(text[tail.start : joined[-1].end], tail.start, joined[-1].end)
+        joined = [*joined[: MAX_CLAUSES - 1], rest]
     return joined

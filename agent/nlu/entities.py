@@ -231,7 +231,8 @@ def _find_ratings(dt: DigitisedText, source: str, claims: _Claims) -> list[Entit
     for match in _FULL_MARKS.finditer(dt.text):
         if claims.free(*match.span()):
             claims.take(*match.span())
-            found.append(SatisfactionRating(*_span(dt, source, *match.span()), SatisfactionLevel.SATISFIED, 5))
+            span = _span(dt, source, *match.span())
+            found.append(SatisfactionRating(*span, SatisfactionLevel.SATISFIED, 5))
     bare = _BARE_SCORE.match(dt.text)
     if bare and claims.free(*bare.span(1)):
         claims.take(*bare.span(1))

@@ -45,7 +45,9 @@ ASR_HOMOPHONES: tuple[tuple[str, str], ...] = (
 _RISKY_TYPOS = frozenset({"退不"})  # 「能退不能退」 is not 「退补」
 # The knowledge base's typo table, where a pair keeps the length (「店费」→「电费」, 「亭电」→「停电」).
 SHARED_TYPOS: tuple[tuple[str, str], ...] = tuple(
-    (re.escape(wrong), right) for wrong, right in KB_TYPO_FORMS if len(wrong) == len(right) and wrong != right and wrong not in _RISKY_TYPOS
+    (re.escape(wrong), right)
+    for wrong, right in KB_TYPO_FORMS
+    if len(wrong) == len(right) and wrong != right and wrong not in _RISKY_TYPOS
 )
 _HOMOPHONES = tuple(
     (re.compile(pattern), replacement) for pattern, replacement in ASR_HOMOPHONES + SHARED_TYPOS
@@ -53,7 +55,7 @@ _HOMOPHONES = tuple(
 
 
 def normalizer_version() -> str:
-    """Changes whenever the normalisation tables change, so a cached model trained on old text is not reused."""
+    """Changes with the normalisation tables, so a model cached from old text is not reused."""
     return repr((sorted(_FULL_WIDTH.items()), ASR_HOMOPHONES, SHARED_TYPOS))
 
 

@@ -88,7 +88,11 @@ def test_heldout_accuracy_is_at_least_95_percent(classifier: IntentClassifier) -
     """Measured on the clause pipeline the agent uses: classifier, then the whose-account check."""
     pairs = load_dataset().labelled("heldout")
     rankings = rank_clauses([normalize_text(text) for text, _ in pairs], classifier)
-    misses = [(text, gold, r[0].intent) for (text, gold), r in zip(pairs, rankings, strict=True) if r[0].intent != gold]
+    misses = [
+        (text, gold, r[0].intent)
+        for (text, gold), r in zip(pairs, rankings, strict=True)
+        if r[0].intent != gold
+    ]
     accuracy = 1 - len(misses) / len(pairs)
     assert accuracy >= 0.95, f"held-out accuracy {accuracy:.3f}; misses: {misses}"
     # No single intent may collapse even if the average holds.
@@ -250,7 +254,8 @@ def test_fast_ngram_features_equal_scikit_learns() -> None:
     train = [normalize_text(text) for text, _ in dataset.labelled("train")]
     vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True).fit(train)
     features = NgramFeatures.from_vectorizer(vectorizer)
-    probes = [normalize_text(text) for text, _ in dataset.labelled("heldout")] + ["Hello  WORLD 你好 ok", "", "的"]
+    probes = [normalize_text(text) for text, _ in dataset.labelled("heldout")]
+    probes += ["Hello  WORLD 你好 ok", "", "的"]
     for text in probes:
         expected = vectorizer.transform([text]).toarray()[0]
         columns, values = features.transform_one(text)
