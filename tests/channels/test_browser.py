@@ -83,3 +83,33 @@ def test_chat_page_bill_lookup_rating_and_reconnect(server: ServeProcess) -> Non
         assert record.csat_score == 5 and record.channel == "web"
         assert record.account_no == customer.account_no
         assert record.turn_count >= 3
+
+
+def test_kpi_dashboard_draws_charts_and_exports_csv(server: ServeProcess) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(accept_downloads=True)
+            page.set_default_timeout(30_000)
+            page.goto(server.url + "/static/kpi.html")
+            page.fill("#token", "not-a-staff-token")
+            page.fill("#period", "2026-08")
+            page.click("#login button")
+            expect(page.locator("#message")).to_have_text("未登录或无坐席权限")
+            page.fill("#token", STAFF_TOKEN)
+            page.click("#login button")
+            expect(page.locator("#message")).to_have_text("账期 2026-08")
+            expect(page.locator("#billing .card")).to_have_count(7)
+            expect(page.locator("#service .card")).to_have_count(4)
+            expect(page.locator("#billing svg rect").first).to_be_attached()
+            widths = page.locator("#billing svg rect").evaluate_all("rs => rs.map(r => Number(r.getAttribute('width')))")
+            assert any(w > 0 for w in widths)  # bars are drawn from the figures
+            with page.expect_download() as download_info:
+                page.click("#csv")
+            path = download_info.value.path()
+            text = open(path, encoding="utf-8-sig").read()
+            assert text.startswith("账期,类别,渠道") and "电费回收率" in text
+        finally:
+            browser.close()
