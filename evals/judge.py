@@ -200,6 +200,13 @@ def judge(world: World, turns: list[TurnLog], final_state: Any) -> Verdict:
                 remaining.remove(match)
         extra = [f"{o.kind.value}/{o.period}/{(o.payload or {}).get('category')}" for o in remaining]
         verdict.add("new_tickets", not missing and not extra, f"missing {missing}, unexpected {extra}")
+    if orders:
+        # Policy: a write (dispute, complaint) only after the agent read it back and the customer said yes.
+        wrote = next((i for i, r in enumerate(replies)
+                      if {"open_dispute", "intake_complaint"} & set(r.get("actions") or [])), None)
+        asked = wrote is not None and any(r.get("awaiting") == "confirm" for r in replies[:wrote])
+        verdict.add("confirmed_before_write", asked,
+                    "a ticket was opened without a read-back the customer confirmed")
     if expect.bindings:
         with world.sessions() as session:
             for openid, key in expect.bindings.items():

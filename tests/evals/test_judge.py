@@ -72,9 +72,19 @@ def test_world_bills_are_the_billing_cores(world):
 
 def test_all_expectations_hold(world):
     number = _open_dispute(world)
-    reply = {"text": f"5月电费{money_text(_may_amount())}元。已受理，工单号{number}。", "outcome": "ticket"}
-    verdict = judge(world, [TurnLog("查电费", reply, 1.0)], None)
+    read_back = {"text": "我将为您提交2026年5月电费核查申请。确认办理请回复“是”", "awaiting": "confirm"}
+    reply = {"text": f"5月电费{money_text(_may_amount())}元。已受理，工单号{number}。", "outcome": "ticket",
+             "actions": ["open_dispute"]}
+    verdict = judge(world, [TurnLog("我要申请核查", read_back, 1.0), TurnLog("是", reply, 1.0)], None)
     assert verdict.success, verdict.failed
+
+
+def test_a_ticket_without_a_confirmed_read_back_fails(world):
+    number = _open_dispute(world)
+    reply = {"text": f"5月电费{money_text(_may_amount())}元。已受理，工单号{number}。", "outcome": "ticket",
+             "actions": ["open_dispute"]}
+    failed = {c.name for c in judge(world, [TurnLog("我要申请核查", reply, 1.0)], None).failed}
+    assert failed == {"confirmed_before_write"}
 
 
 def test_wrong_amount_missing_ticket_and_leak_each_fail(world):
