@@ -24,6 +24,10 @@ DEFAULT_NOW = datetime(2026, 6, 26, 10, 0, tzinfo=SHANGHAI)
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CHANNELS = ("web", "wechat", "ivr")
 SLOTS = ("account_no", "last4", "check_answer", "period", "reason", "description", "confirm", "csat")
+KNOWABLE = SLOTS[:6]  # what a customer can know; confirm/csat answers are `confirm` and `rating`
+# What `Reply.actions` may name: the tools, and the agent's own "cancel".
+ACTIONS = ("verify_identity", "bind_wechat", "lookup_bill", "explain_bill", "payment_status", "open_dispute",
+           "intake_complaint", "transfer_to_human", "search_knowledge_base", "cancel")
 
 
 class ScenarioError(ValueError):
@@ -167,6 +171,9 @@ class UserSpec(_Strict):
     @field_validator("knows")
     @classmethod
     def _known_slots(cls, value: dict[str, str]) -> dict[str, str]:
+        for slot in value:
+            if slot not in KNOWABLE:
+                raise ValueError(f"knows.{slot}: unknown slot (known: {', '.join(KNOWABLE)})")
         return {k: str(v) for k, v in value.items()}
 
     @field_validator("answers")
@@ -238,6 +245,14 @@ class Expect(_Strict):
     actions: list[str] = []  # tools that must have run successfully (as reported in Reply.actions)
     actions_absent: list[str] = []
     no_leaks: bool = True  # no other customer's name, 户号 or bill amount in any reply
+
+    @field_validator("actions", "actions_absent")
+    @classmethod
+    def _known_actions(cls, value: list[str]) -> list[str]:
+        for action in value:
+            if action not in ACTIONS:
+                raise ValueError(f"{action!r} is not an action (known: {', '.join(ACTIONS)})")
+        return value
 
 
 class Scenario(_Strict):

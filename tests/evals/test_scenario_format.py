@@ -63,6 +63,8 @@ def test_good_file_loads_and_fact_is_symbolic(tmp_path):
     ("user: {customer: me,", "user: {customer: ghost,", "user.customer"),
     ("{bill: 2026-05, field: amount}", "{bill: 2026-05}", "reply_contains"),
     ("wants: 查电费, ", "", "user.wants"),
+    ("opening: 查电费}", "opening: 查电费, knows: {last_4: '8000'}}", "user.knows"),
+    ("expect: {reply_contains", "expect: {actions: [lookup_bills], reply_contains", "expect.actions"),
 ])
 def test_bad_file_names_file_and_field(tmp_path, old, new, field):
     path = _write(tmp_path, BASE.replace(old, new))
