@@ -404,7 +404,14 @@ def next_work_order_no(session: Session, on: date) -> str:
     the loser retries with a fresh number.
     """
     prefix = f"WO{on:%Y%m%d}"
-    last = session.scalar(select(func.max(WorkOrder.no)).where(WorkOrder.no.like(f"{prefix}%")))
+    # Longest first, then highest: past 9999 a day the sequence grows a digit, and a plain string
+    # max would keep answering '...9999' and hand out the same next number forever.
+    last = session.scalar(
+        select(WorkOrder.no)
+        .where(WorkOrder.no.like(f"{prefix}%"))
+        .order_by(func.length(WorkOrder.no).desc(), WorkOrder.no.desc())
+        .limit(1)
+    )
     sequence = int(last[len(prefix) :]) + 1 if last else 1
     return f"{prefix}{sequence:04d}"
 

@@ -250,6 +250,17 @@ def test_work_order_numbers_count_up_per_day(session: Session) -> None:
     assert session.scalars(select(WorkOrder)).one().payload == {"rule": "jump"}
 
 
+def test_work_order_numbers_keep_counting_past_9999_a_day(session: Session) -> None:
+    day = date(2026, 11, 5)
+    for no in ("WO202611059998", "WO202611059999"):
+        session.add(WorkOrder(no=no, kind=WorkOrderKind.REVIEW, title="复核"))
+    session.flush()
+    assert next_work_order_no(session, day) == "WO2026110510000"
+    session.add(WorkOrder(no="WO2026110510000", kind=WorkOrderKind.REVIEW, title="复核"))
+    session.flush()
+    assert next_work_order_no(session, day) == "WO2026110510001"
+
+
 def test_session_scope_commits_or_rolls_back(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     from billing_core.db import get_engine, session_scope
 
