@@ -108,12 +108,15 @@ USER_GUIDELINES = """你在模拟一位给电费客服发消息的客户，用�
 你的身份：{persona}
 你想要：{wants}
 你知道的信息：{knows}
-"""
+{later}"""
 
 
 def user_system_prompt(spec: UserSpec) -> str:
     knows = "；".join(f"{k}={v}" for k, v in spec.knows.items()) or "（除了开场白里说的，什么都不知道）"
-    return USER_GUIDELINES.format(persona=spec.persona, wants=spec.wants, knows=knows)
+    later = ("第一件事办完后，你还会依次说：" + "；".join(spec.follow_ups) + "\n") if spec.follow_ups else ""
+    if spec.confirm != "是":
+        later += f"客服读回要办理的事项请你确认时，你的回答是：{spec.confirm}\n"
+    return USER_GUIDELINES.format(persona=spec.persona, wants=spec.wants, knows=knows, later=later)
 
 
 @dataclass

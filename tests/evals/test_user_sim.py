@@ -75,3 +75,8 @@ def test_llm_user_plays_the_customer_role_and_ends_on_stop():
 
 def test_user_prompt_says_what_is_not_known():
     assert "什么都不知道" in user_system_prompt(UserSpec(wants="x", opening="y"))
+
+
+def test_user_prompt_carries_follow_ups_and_a_declined_confirmation():
+    prompt = user_system_prompt(UserSpec(wants="x", opening="y", follow_ups=["怎么交电费"], confirm="否"))
+    assert "怎么交电费" in prompt and "你的回答是：否" in prompt
