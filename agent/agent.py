@@ -258,8 +258,8 @@ class Agent:
         state = self.store.load(conversation_id)
         if state is None:
             raise AgentInputError(f"conversation_id: no conversation {conversation_id!r}")
-        ctx = ToolContext(conversation_id=conversation_id, channel=state.channel, session_factory=self.sessions,
-                          clock=self.clock, knowledge=self.knowledge)
+        ctx = ToolContext(conversation_id=conversation_id, channel=state.channel,
+                          session_factory=self.sessions, clock=self.clock, knowledge=self.knowledge)
         if state.verified:
             ctx.restore_principal()
         return suggest_replies(state, ctx, limit)

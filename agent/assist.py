@@ -28,7 +28,8 @@ class Suggestion:
     passages: list[dict[str, Any]] = field(default_factory=list)
 
 
-def suggest_replies(state: ConversationState, ctx: ToolContext, limit: int = MAX_SUGGESTIONS) -> list[Suggestion]:
+def suggest_replies(state: ConversationState, ctx: ToolContext,
+                    limit: int = MAX_SUGGESTIONS) -> list[Suggestion]:
     """The top `limit` next replies for this conversation, best first."""
     candidates: list[Suggestion] = []
     last_user = next((h["text"] for h in reversed(state.history) if h["role"] == "user"), "")

@@ -24,7 +24,8 @@ def _ready() -> bool:
 
 @app.callback(invoke_without_command=True)
 def chat(account: str | None = typer.Option(None, "--account", help="12位户号（仍需核实手机或身份证后4位）"),
-         brain: str = typer.Option("local", "--brain", help="local（本地，默认）或 llm（需配置 POWERDESK_LLM_*）")) -> None:
+         brain: str = typer.Option("local", "--brain",
+                                   help="local（本地，默认）或 llm（需配置 POWERDESK_LLM_*）")) -> None:
     """开始一段对话；输入“退出”结束。"""
     if brain not in ("local", "llm"):
         typer.echo(f"--brain：只能是 local 或 llm，收到 {brain!r}", err=True)

@@ -118,7 +118,8 @@ def _guard(turn: Turn, llm: LLMBrain | None) -> None:
     results = [parse_tool_output(call.result) for call in turn.toolbox.calls]
     user_messages = [h["text"] for h in turn.state.history if h["role"] == "user"] + [turn.text]
     # What the customer said, as understood (「上个月」 resolved to a period), also counts as their words.
-    understood = [turn.parsed.entities, {k: v for k, v in turn.state.slots.items() if k in ("period", "account_no")}]
+    slots = {k: v for k, v in turn.state.slots.items() if k in ("period", "account_no")}
+    understood = [turn.parsed.entities, slots]
     # The fixed wording of the templates used and of the service policy is ours, not invented.
     fixed = [templates()[part.template].text for part in turn.parts if part.template in templates()]
     if turn.brain == "llm":

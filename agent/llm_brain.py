@@ -166,8 +166,9 @@ class LLMBrain:
             for call in answer.tool_calls:
                 name, arguments = call["name"], dict(call.get("args") or {})
                 if name in WRITE_TOOLS:
-                    pending = PendingAction(tool=name, arguments=arguments, summary=_describe_write(name, arguments))
-                    return LLMTurn(reply=pending.summary, tool_calls=calls, pending=pending, messages=messages)
+                    summary = _describe_write(name, arguments)
+                    pending = PendingAction(tool=name, arguments=arguments, summary=summary)
+                    return LLMTurn(reply=summary, tool_calls=calls, pending=pending, messages=messages)
                 tool = by_name.get(name)
                 if tool is None:
                     output: Any = json.dumps({"status": "invalid_input", "message": f"没有名为 {name} 的工具"},
@@ -176,9 +177,11 @@ class LLMBrain:
                     try:
                         output = tool.invoke(arguments)
                     except Exception as exc:  # a bad argument from the model: tell it, don't crash the turn
-                        output = json.dumps({"status": "invalid_input", "message": str(exc)}, ensure_ascii=False)
+                        output = json.dumps({"status": "invalid_input", "message": str(exc)},
+                                            ensure_ascii=False)
                 calls.append(ToolCall(tool=name, arguments=arguments, result=output))
-                messages.append(ToolMessage(content=tool_output_text(output), tool_call_id=call.get("id") or name))
+                messages.append(ToolMessage(content=tool_output_text(output),
+                                            tool_call_id=call.get("id") or name))
         raise LLMUnavailable(f"no answer after {self.max_steps} tool steps")
 
     def regenerate(self, turn: LLMTurn, unbacked: Sequence[str]) -> str:

@@ -27,8 +27,8 @@ HANDOFF_INTENTS = {"transfer_to_human": "customer_asked", "outage_report": "out_
 OUT_OF_SCOPE_ADVICE = {"outage_report": "停电抢修、用电安全问题请直接拨打95598。",
                        "new_connection": "新装、增容、过户等业务可通过南网在线或到营业厅办理。"}
 FREE_TEXT_SLOTS = frozenset({"reason", "description", "check_answer"})
-MAX_UNCLEAR = 3
-_CSAT_LEVELS: dict[str, int] = {"satisfied": 5, "neutral": 3, "dissatisfied": 1}  # consecutive misunderstandings before a person takes over
+MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
+_CSAT_LEVELS: dict[str, int] = {"satisfied": 5, "neutral": 3, "dissatisfied": 1}
 
 _AFFIRM = re.compile(r"^\s*(是|是的|对|对的|好|好的|确认|确定|可以|行|嗯|没问题|同意|提交吧?|办理吧?)[。！!，,.\s]*$")
 _DENY = re.compile(r"^\s*(否|不|不是|不用|不要|算了|取消|先不|不办了?)[。！!，,.\s]*$")
@@ -98,7 +98,8 @@ class LocalBrain:
             turn.say(render("corrected"))
         if tasks:
             state.slots["unclear"] = 0
-            if state.flow and state.flow not in tasks and state.awaiting in ("account_no", "last4", "check_answer"):
+            verifying = state.awaiting in ("account_no", "last4", "check_answer")
+            if state.flow and state.flow not in tasks and verifying:
                 tasks = [state.flow, *tasks]  # verification in progress: keep the waiting task first
             state.flow, state.queue = tasks[0], [t for t in tasks[1:] if t != tasks[0]]
             state.slots["trigger_text"] = turn.text
@@ -201,7 +202,8 @@ class LocalBrain:
         if not state.slots.get("last4"):
             turn.say(render("ask_last4"))
             return False
-        result = box.call("verify_identity", {"method": "account_secret", "account_no": state.slots["account_no"],
+        result = box.call("verify_identity", {"method": "account_secret",
+                                              "account_no": state.slots["account_no"],
                                               "last4": state.slots["last4"]})
         return self._verification_result(turn, result)
 
@@ -321,8 +323,8 @@ class LocalBrain:
             return True
         hit = result["results"][0]
         turn.say(render("kb_answer", title=hit["title"], section=hit["section"], text=_excerpt(hit["text"])))
-        turn.citations.append({**{k: hit[k] for k in ("article_id", "title", "section", "source", "citation")},
-                               "excerpt": _excerpt(hit["text"], 200)})
+        citation = {k: hit[k] for k in ("article_id", "title", "section", "source", "citation")}
+        turn.citations.append({**citation, "excerpt": _excerpt(hit["text"], 200)})
         turn.passages.append(hit["text"])
         turn.actions.append("search_knowledge_base")
         turn.outcome = turn.outcome or Outcome.RESOLVED
@@ -444,8 +446,8 @@ class LocalBrain:
         state.slots["unclear"] = int(state.slots.get("unclear", 0)) + 1
         if state.slots["unclear"] >= MAX_UNCLEAR:
             state.slots["unclear"] = 0
-            result = turn.toolbox.call("transfer_to_human", {"reason": "not_understood",
-                                                             "summary": self._summary(turn, "not_understood")})
+            summary = self._summary(turn, "not_understood")
+            result = turn.toolbox.call("transfer_to_human", {"reason": "not_understood", "summary": summary})
             if result.status == "transferred":
                 turn.say(render("clarify_handoff", handoff_no=result.handoff_no))
                 turn.handoff, turn.outcome = True, Outcome.TRANSFERRED

@@ -54,7 +54,8 @@ class ConversationRecord(AgentBase):
     started_at: Mapped[datetime] = mapped_column(default=utc_now)
     ended_at: Mapped[datetime | None] = mapped_column()
 
-    turns: Mapped[list[TurnRecord]] = relationship(back_populates="conversation", order_by="TurnRecord.position")
+    turns: Mapped[list[TurnRecord]] = relationship(back_populates="conversation",
+                                                   order_by="TurnRecord.position")
 
 
 class TurnRecord(AgentBase):

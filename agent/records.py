@@ -92,7 +92,8 @@ class Recorder:
                     intents: Sequence[str], tool_calls: Sequence[dict[str, Any]],
                     citations: Sequence[dict[str, Any]], latency_ms: int, message_id: str | None = None,
                     grounded: bool = True, violations: Sequence[str] = (), account_no: str | None = None,
-                    topic: str | None = None, tickets: Sequence[str] = (), outcome: Outcome | None = None) -> int:
+                    topic: str | None = None, tickets: Sequence[str] = (),
+                    outcome: Outcome | None = None) -> int:
         """Append one turn and update the conversation's running summary.
 
         Core statements rather than ORM objects: this runs on every turn, and the unit of work
@@ -110,8 +111,9 @@ class Recorder:
             inserted = session.execute(insert(turns).values(
                 conversation_pk=record_id, position=position, message_id=message_id, brain=brain,
                 user_text=user_text, reply_text=reply_text, intents=list(intents),
-                tool_calls=[_jsonable(call) for call in tool_calls], citations=[_jsonable(c) for c in citations],
-                grounded=grounded, violations=list(violations), latency_ms=latency_ms, created_at=datetime.now(UTC)))
+                tool_calls=[_jsonable(call) for call in tool_calls],
+                citations=[_jsonable(c) for c in citations], grounded=grounded, violations=list(violations),
+                latency_ms=latency_ms, created_at=datetime.now(UTC)))
             changes: dict[str, Any] = {"turn_count": position, "brain": brain}
             if account_no and not row.account_no:
                 changes["account_no"] = account_no
@@ -212,7 +214,8 @@ def first_contact_resolution(session: Session, start: datetime, end: datetime,
         if not (start <= row.started_at < end) or (channel and row.channel != channel):
             continue
         same = by_need.get((row.account_no, row.topic), []) if row.account_no and row.topic else [row]
-        earlier = [o for o in same if o.started_at < row.started_at and row.started_at - o.started_at <= window]
+        earlier = [o for o in same
+                   if o.started_at < row.started_at and row.started_at - o.started_at <= window]
         if earlier:
             continue  # a repeat contact about a need already counted
         needs += 1

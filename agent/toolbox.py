@@ -60,7 +60,9 @@ class ToolBox:
 def _bound(box: ToolBox, name: str) -> Callable[..., str]:
     def run(**arguments: Any) -> str:
         result = box.call(name, {k: v for k, v in arguments.items() if v is not None})
-        return result.model_dump_json() if hasattr(result, "model_dump_json") else json.dumps(result, default=str)
+        if hasattr(result, "model_dump_json"):
+            return str(result.model_dump_json())
+        return json.dumps(result, default=str)
 
     return run
 

@@ -51,9 +51,11 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--with-kb", action="store_true")
     parser.add_argument("--nlu-cache", action="store_true",
-                        help="keep the NLU's per-clause cache (by default it is cleared before every turn, so "
+                        help="keep the NLU's per-clause cache (by default it is cleared before every "
+                             "turn, so "
                              "each message costs a fresh embedding, as a new customer's wording would)")
-    parser.add_argument("--dir", default=None, help="where the SQLite file goes (e.g. /dev/shm: no fsync cost)")
+    parser.add_argument("--dir", default=None,
+                        help="where the SQLite file goes (e.g. /dev/shm: no fsync cost)")
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="powerdesk-bench-agent-", dir=args.dir))
@@ -114,13 +116,15 @@ def main() -> None:
           f"NLU cache {'kept' if args.nlu_cache else 'cleared every turn'})")
     print(f"p50 {statistics.median(latencies):.2f} ms   p95 {percentile(latencies, 95):.2f} ms   "
           f"max {max(latencies):.2f} ms   mean {statistics.fmean(latencies):.2f} ms")
-    print(f"  CPU time per turn: p50 {statistics.median(cpu_ms):.2f} ms   p95 {percentile(cpu_ms, 95):.2f} ms")
+    print(f"  CPU time per turn: p50 {statistics.median(cpu_ms):.2f} ms   "
+          f"p95 {percentile(cpu_ms, 95):.2f} ms")
     if hasattr(os, "getloadavg"):
         print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     engine = [total - nlu for total, nlu in zip(latencies, nlu_ms, strict=True)]
     print(f"  of which NLU (agent.nlu.understand): p50 {statistics.median(nlu_ms):.2f} ms   "
           f"p95 {percentile(nlu_ms, 95):.2f} ms")
-    print(f"  engine without NLU (graph, tools, guard, state, record): p50 {statistics.median(engine):.2f} ms   "
+    print(f"  engine without NLU (graph, tools, guard, state, record): "
+          f"p50 {statistics.median(engine):.2f} ms   "
           f"p95 {percentile(engine, 95):.2f} ms")
     print("reply kinds:", dict(templates.most_common()))
     print("target: p95 <= 20 ms ->", "met" if percentile(latencies, 95) <= 20 else "NOT met")

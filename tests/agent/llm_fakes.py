@@ -39,7 +39,8 @@ class ScriptedChatModel(BaseChatModel):
         return ChatResult(generations=[ChatGeneration(message=self.script.pop(0))])
 
 
-def completion(content: str | None = None, tool_calls: list[tuple[str, dict[str, Any]]] = ()) -> dict[str, Any]:
+def completion(content: str | None = None,
+               tool_calls: Sequence[tuple[str, dict[str, Any]]] = ()) -> dict[str, Any]:
     """An OpenAI chat-completion response body, as recorded from an OpenAI-compatible endpoint."""
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if tool_calls:
@@ -47,7 +48,8 @@ def completion(content: str | None = None, tool_calls: list[tuple[str, dict[str,
             {"id": f"call_{i}", "type": "function",
              "function": {"name": name, "arguments": json.dumps(args, ensure_ascii=False)}}
             for i, (name, args) in enumerate(tool_calls)]
-    return {"id": "chatcmpl-rec", "object": "chat.completion", "created": 1763900000, "model": "deepseek-chat",
+    return {"id": "chatcmpl-rec", "object": "chat.completion", "created": 1763900000,
+            "model": "deepseek-chat",
             "choices": [{"index": 0, "message": message,
                          "finish_reason": "tool_calls" if tool_calls else "stop", "logprobs": None}],
             "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}
@@ -76,10 +78,12 @@ def replay_server(responses: list[Recorded]) -> Iterator[ReplayServer]:
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("Content-Length", 0))
             state.requests.append(json.loads(self.rfile.read(length) or b"{}"))
-            recorded = state.queue.pop(0) if state.queue else Recorded(status=500, body={"error": "exhausted"})
+            exhausted = Recorded(status=500, body={"error": "exhausted"})
+            recorded = state.queue.pop(0) if state.queue else exhausted
             if recorded.delay:
                 time.sleep(recorded.delay)
-            payload = json.dumps(recorded.body or {"error": {"message": "upstream error", "type": "server_error"}})
+            error = {"error": {"message": "upstream error", "type": "server_error"}}
+            payload = json.dumps(recorded.body or error)
             try:
                 self.send_response(recorded.status)
                 self.send_header("Content-Type", "application/json")

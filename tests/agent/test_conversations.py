@@ -72,13 +72,15 @@ def test_verify_lookup_explain_dispute_with_confirmation_and_csat(world: World,
     _never_shows_b(world, [greet, ask, bill, explain, confirm, done, ask_csat, thanks])
 
 
-def test_another_customers_account_never_widens_access(world: World, make_agent: Callable[..., Agent]) -> None:
+def test_another_customers_account_never_widens_access(world: World,
+                                                       make_agent: Callable[..., Agent]) -> None:
     agent = make_agent()
     replies = _talk(agent, "e2e-2", ["查电费", ACCOUNT_A, "123X", f"帮我查一下户号{ACCOUNT_B}的电费"])
     assert "其他户号" in replies[-1].text
     _never_shows_b(world, replies)
     with world.sessions() as session:
-        audited = set(session.scalars(select(AuditEvent.account_no).where(AuditEvent.account_no.is_not(None))))
+        principals = select(AuditEvent.account_no).where(AuditEvent.account_no.is_not(None))
+        audited = set(session.scalars(principals))
         assert audited == {ACCOUNT_A}
 
 
@@ -98,7 +100,8 @@ def test_wrong_secret_three_times_locks_and_hands_off(world: World, make_agent: 
     assert all(str(world.amounts["A:2026-05"]) not in r.text for r in replies)
 
 
-def test_idempotent_message_id_returns_the_stored_reply(world: World, make_agent: Callable[..., Agent]) -> None:
+def test_idempotent_message_id_returns_the_stored_reply(world: World,
+                                                        make_agent: Callable[..., Agent]) -> None:
     agent = make_agent()
     first = agent.handle("e2e-5", "wechat", "你好", message_id="msg-1")
     again = agent.handle("e2e-5", "wechat", "你好", message_id="msg-1")
@@ -181,8 +184,8 @@ def test_repeated_misunderstanding_ends_with_a_person(world: World, make_agent: 
     assert replies[-1].handoff and replies[-1].outcome == "transferred"
 
 
-def test_hotline_caller_verifies_with_the_street_and_gets_recent_bills(world: World,
-                                                                        make_agent: Callable[..., Agent]) -> None:
+def test_hotline_caller_verifies_with_the_street_and_gets_recent_bills(
+        world: World, make_agent: Callable[..., Agent]) -> None:
     agent = make_agent()
     caller = {"caller": "13800138000"}
     ask = agent.handle("ivr-1", "ivr", "我想查最近两个月的电费", identity=caller)

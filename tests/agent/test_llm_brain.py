@@ -31,7 +31,8 @@ TOOLS = [StructuredTool.from_function(_lookup_bill, name="lookup_bill", descript
 
 
 def _call(name: str, args: dict, i: int = 0) -> AIMessage:
-    return AIMessage(content="", tool_calls=[{"name": name, "args": args, "id": f"c{i}", "type": "tool_call"}])
+    call = {"name": name, "args": args, "id": f"c{i}", "type": "tool_call"}
+    return AIMessage(content="", tool_calls=[call])
 
 
 def test_scripted_tool_call_then_grounded_answer() -> None:
@@ -62,7 +63,8 @@ def test_scripted_model_error_becomes_llm_unavailable() -> None:
 
 
 def _chat_openai(url: str, timeout: float = 5.0) -> LLMBrain:
-    return LLMBrain(make_chat_model(LLMSettings(base_url=url, model="deepseek-chat", api_key="k", timeout=timeout)))
+    settings = LLMSettings(base_url=url, model="deepseek-chat", api_key="k", timeout=timeout)
+    return LLMBrain(make_chat_model(settings))
 
 
 def test_recorded_openai_tool_calls_run_through_chat_openai() -> None:

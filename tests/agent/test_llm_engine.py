@@ -24,7 +24,8 @@ def _calls(*calls: tuple[str, dict]) -> AIMessage:
 VERIFY = ("verify_identity", {"method": "account_secret", "account_no": ACCOUNT_A, "last4": "123X"})
 
 
-def test_llm_brain_verifies_and_answers_from_tool_results(world: World, make_agent: Callable[..., Agent]) -> None:
+def test_llm_brain_verifies_and_answers_from_tool_results(world: World,
+                                                          make_agent: Callable[..., Agent]) -> None:
     amount = world.amounts["A:2026-05"]
     model = ScriptedChatModel(script=[_calls(VERIFY), _calls(("lookup_bill", {"period": "2026-05"})),
                                       AIMessage(content=f"您2026年5月的电费为{amount}元，请于2026年7月15日前缴纳。")])
@@ -43,7 +44,8 @@ def test_llm_cannot_read_another_account_by_naming_it(world: World, make_agent: 
     reply = agent.handle("llm-2", "web", f"我是{ACCOUNT_A}，尾号123X，帮我查{ACCOUNT_B}的电费")
     assert str(world.amounts["B:2026-05"]) not in reply.text
     tool_message = model.seen[-1][-1]
-    assert "invalid_input" in tool_message.content and str(world.amounts["B:2026-05"]) not in tool_message.content
+    assert "invalid_input" in tool_message.content
+    assert str(world.amounts["B:2026-05"]) not in tool_message.content
 
 
 def test_invented_number_is_regenerated_then_replaced(world: World, make_agent: Callable[..., Agent]) -> None:
@@ -88,7 +90,8 @@ def test_endpoint_error_and_timeout_fall_back_to_the_local_brain(world: World,
         assert reply.brain == "local" and reply.awaiting == "account_no"
 
 
-def test_recorded_reply_with_invented_ticket_is_caught(world: World, make_agent: Callable[..., Agent]) -> None:
+def test_recorded_reply_with_invented_ticket_is_caught(world: World,
+                                                       make_agent: Callable[..., Agent]) -> None:
     recorded = [Recorded(completion(tool_calls=[VERIFY])),
                 Recorded(completion("已为您登记工单WO202606260099，请耐心等待。")),
                 Recorded(completion("已为您登记工单WO202606260098。"))]

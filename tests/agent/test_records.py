@@ -51,7 +51,8 @@ def test_turns_and_conversation_summary_are_recorded(recorder: Recorder) -> None
     recorder.finish(rid)
     assert recorder.record_csat(rid, "满意") == 5
     with recorder.sessions() as session:
-        conv = session.scalar(select(ConversationRecord).where(ConversationRecord.conversation_id == "conv-1"))
+        conv = session.scalar(select(ConversationRecord)
+                              .where(ConversationRecord.conversation_id == "conv-1"))
         assert conv.turn_count == 2 and conv.account_no == "0100012345" and conv.topic == "lookup_bill"
         assert conv.outcome == Outcome.RESOLVED and conv.csat_score == 5 and conv.ended_at is not None
         turns = session.scalars(select(TurnRecord).order_by(TurnRecord.position)).all()

@@ -13,10 +13,12 @@ from agent.replies import TemplateError, period_text, render, templates
 
 def test_templates_are_chinese_and_slot_only_numbers_are_fixed_service_facts() -> None:
     loaded = templates()
-    assert {"ask_account", "ask_last4", "confirm_dispute", "ask_csat", "safe_fallback", "kb_answer"} <= set(loaded)
+    expected = {"ask_account", "ask_last4", "confirm_dispute", "ask_csat", "safe_fallback", "kb_answer"}
+    assert expected <= set(loaded)
     for template in loaded.values():
         literal = template.text.format(**{slot: "" for slot in template.slots})
-        assert template.slots == ("message",) or any("\u4e00" <= ch <= "\u9fff" for ch in literal), template.key
+        chinese = any("\u4e00" <= ch <= "\u9fff" for ch in literal)
+        assert template.slots == ("message",) or chinese, template.key
     # The only figures written into templates themselves: 12-digit 户号, 4 digits, 1-5 points, 95598.
     literals = [t.text.format(**{slot: "" for slot in t.slots}) for t in loaded.values()]
     fixed = {f.value for text in literals for f in extract_facts(text)}

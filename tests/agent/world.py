@@ -43,8 +43,9 @@ def add_customer(session: Session, account_no: str, *, name: str, phone: str, id
 def add_bill(session: Session, customer: Customer, period: str, kwh: str, due: date,
              status: BillStatus = BillStatus.ISSUED) -> Bill:
     start, end = period_bounds(period)
-    computed = compute_bill(BillRequest(account_no=customer.account_no, attributes=customer.tariff_attributes(),
-                                        period_start=start, period_end=end, usage=Usage(total_kwh=Decimal(kwh))))
+    computed = compute_bill(BillRequest(account_no=customer.account_no,
+                                        attributes=customer.tariff_attributes(), period_start=start,
+                                        period_end=end, usage=Usage(total_kwh=Decimal(kwh))))
     bill = bill_from_computed(customer.id, period, computed)
     bill.status, bill.due_date = status, due
     bill.bill_no = f"GD{period.replace('-', '')}{customer.account_no}"
