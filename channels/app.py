@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 from channels import assist, dashboard, ivr, ops, web_chat, wechat
 from agent.agent import AgentInputError
@@ -51,6 +52,8 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
         title="PowerDesk 电费智能客服",
         version="0.1.0",
         description="网页客服、微信服务号、热线 IVR、坐席辅助与运营指标。",
+        docs_url=None,  # served by channels.ops from local files (no CDN)
+        redoc_url=None,
     )
     metrics = ServiceMetrics()
     app.state.services = Services(
@@ -86,6 +89,7 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.include_router(assist.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+    app.mount(ops.DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

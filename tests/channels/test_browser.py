@@ -113,3 +113,19 @@ def test_kpi_dashboard_draws_charts_and_exports_csv(server: ServeProcess) -> Non
             assert text.startswith("账期,类别,渠道") and "电费回收率" in text
         finally:
             browser.close()
+
+
+def test_api_docs_render_offline(server: ServeProcess) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page()
+            outside: list[str] = []
+            page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server.url) else None)
+            page.goto(server.url + "/docs")
+            expect(page.locator(".opblock-summary-path", has_text="/ivr/turn").first).to_be_visible(timeout=30_000)
+            assert outside == []  # nothing fetched from anywhere else
+        finally:
+            browser.close()
