@@ -249,3 +249,29 @@ def test_records_keep_phone_numbers_masked(world: World, make_agent: Callable[..
     with world.sessions() as session:
         turn = session.scalars(select(TurnRecord)).one()
         assert "13912345678" not in turn.user_text and "139****5678" in turn.user_text
+
+
+def test_concurrent_messages_of_one_conversation_run_one_at_a_time(world: World,
+                                                                    make_agent: Callable[..., Agent]) -> None:
+    import threading
+
+    agent = make_agent()
+    errors: list[BaseException] = []
+
+    def send(i: int) -> None:
+        try:
+            agent.handle("e2e-18", "web", "你好", message_id=f"m{i}")
+            agent.handle("e2e-18", "web", "你好", message_id=f"m{i}")  # a resend: answered from the store
+        except BaseException as exc:  # noqa: BLE001 (reported below)
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert agent.state("e2e-18").turns == 4
+    with world.sessions() as session:
+        positions = session.scalars(select(TurnRecord.position).order_by(TurnRecord.position)).all()
+        assert positions == [1, 2, 3, 4]
