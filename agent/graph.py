@@ -8,6 +8,7 @@ every reply of either brain against the turn's evidence and masks personal numbe
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, TypedDict
 
@@ -19,6 +20,9 @@ from agent.local_brain import LocalBrain
 from agent.models import Outcome
 from agent.replies import render, templates
 from agent.turn import Parsed, Turn
+
+
+logger = logging.getLogger(__name__)
 
 
 class GraphState(TypedDict):
@@ -138,6 +142,8 @@ def _guard(turn: Turn, llm: LLMBrain | None) -> None:
             turn.reply_text = verdict.text
     if not verdict.grounded:
         turn.violations = turn.violations or [v.text for v in verdict.violations]
+        if turn.brain == "local":  # a template filled from the wrong source: a bug worth a log line
+            logger.warning("ungrounded local reply in %s: %s", turn.state.conversation_id, turn.violations)
         turn.grounded = False
         turn.state.pending = None  # never ask to confirm a write whose read-back was not grounded
         safe = render("safe_fallback")
