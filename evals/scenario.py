@@ -85,6 +85,15 @@ class BillSpec(_Strict):
         return _period(value)
 
 
+class MeterSpec(_Strict):
+    """A meter at the customer (asset number, 综合倍率); bills still come from `usage`."""
+
+    asset_no: str = Field(min_length=1, max_length=32)
+    multiplier: Decimal = Field(default=Decimal("1"), gt=0)
+    installed_on: date = date(2020, 1, 1)
+    removed_on: date | None = None
+
+
 class CustomerSpec(_Strict):
     """One customer (户号) of the scenario's own small utility."""
 
@@ -105,6 +114,7 @@ class CustomerSpec(_Strict):
     pf_standard: Decimal | None = None
     wechat_openid: str | None = None
     withholding_agreement: bool = False
+    meters: list[MeterSpec] = []
     bills: list[BillSpec] = []
 
     @field_validator("account_no")

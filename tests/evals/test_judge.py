@@ -22,7 +22,7 @@ channel: web
 initial_state:
   customers:
     - {key: me, account_no: "440100100001", name: 陈志强, phone: "13800138000", id_last4: "123X",
-       address: 广州市天河区体育西路1号,
+       address: 广州市天河区体育西路1号, meters: [{asset_no: "0300012345", multiplier: 1}],
        bills: [{period: 2026-04, usage: {total_kwh: 300}, payments: [{amount: full}]},
                {period: 2026-05, usage: {total_kwh: 480}}]}
     - {key: neighbour, account_no: "440100100002", name: 林美玲, phone: "13900139000", id_last4: "5678",
@@ -68,6 +68,10 @@ def test_world_bills_are_the_billing_cores(world):
 
         statuses = {b.period: b.status.value for b in session.query(Bill).filter(Bill.customer_id == 1)}
     assert statuses == {"2026-04": "paid", "2026-05": "issued"}
+    with world.sessions() as session:
+        from billing_core.models import Meter
+
+        assert [m.asset_no for m in session.query(Meter)] == ["0300012345"]
 
 
 def test_all_expectations_hold(world):
