@@ -147,8 +147,9 @@ def build_world(scenario: Scenario) -> World:
             session.flush()
             ids[spec.key] = customer
             for meter in spec.meters:
-                session.add(Meter(asset_no=meter.asset_no, customer_id=customer.id, multiplier=meter.multiplier,
-                                  installed_on=meter.installed_on, removed_on=meter.removed_on))
+                session.add(Meter(asset_no=meter.asset_no, customer_id=customer.id,
+                                  multiplier=meter.multiplier, installed_on=meter.installed_on,
+                                  removed_on=meter.removed_on))
             for bill_spec in spec.bills:
                 world.bills[(spec.key, bill_spec.period)] = _add_bill(session, customer, spec.key, bill_spec,
                                                                       today)
