@@ -7,6 +7,7 @@ empty database is built once per process and copied per scenario (migrations are
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ def _migrated_template() -> Path:
         from billing_core.migrate import upgrade as upgrade_billing
         from tools.migrate import upgrade as upgrade_tools
 
-        path = Path(tempfile.mkdtemp(prefix="powerdesk-eval-template-")) / "template.db"
+        directory = Path(tempfile.mkdtemp(prefix="powerdesk-eval-template-"))
+        atexit.register(shutil.rmtree, directory, True)
+        path = directory / "template.db"
         url = f"sqlite:///{path}"
         upgrade_billing(url)
         upgrade_tools(url)
