@@ -19,6 +19,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from channels import assist, dashboard, ivr, ops, web_chat, wechat
 from agent.agent import AgentInputError
+from agent.state import LockTimeout
 from channels.agent_port import AgentLike, default_agent
 from channels.dedup import once_store
 from channels.deps import Services
@@ -46,6 +47,13 @@ def _agent_input_error(_request: Request, exc: AgentInputError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": f"输入有误：{exc}", "field": field})
 
 
+def _conversation_busy(_request: Request, _exc: LockTimeout) -> JSONResponse:
+    """Another turn of this conversation holds its lock (or a killed process did, until the lock
+    expires): ask the client to resend the same message id shortly instead of failing it."""
+    return JSONResponse(status_code=503, content={"detail": "会话正在处理上一条消息，请稍后重试"},
+                        headers={"Retry-After": "5"})
+
+
 def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None = None) -> FastAPI:
     settings = settings or ChannelSettings.from_env()
     app = FastAPI(
@@ -65,6 +73,7 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(AgentInputError, _agent_input_error)  # type: ignore[arg-type]
+    app.add_exception_handler(LockTimeout, _conversation_busy)  # type: ignore[arg-type]
 
     @app.middleware("http")
     async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]

@@ -89,7 +89,8 @@
     if (response.status === 429) throw Object.assign(new Error("发送太频繁，请稍后再试"), { final: true });
     if (!response.ok) {
       const detail = await response.json().catch(() => ({}));
-      throw Object.assign(new Error(detail.detail || "发送失败"), { final: response.status < 500 });
+      const retryAfter = Number(response.headers.get("Retry-After")) || 0;
+      throw Object.assign(new Error(detail.detail || "发送失败"), { final: response.status < 500, retryAfter });
     }
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
@@ -130,9 +131,9 @@
         setStatus("已连接");
         break;
       } catch (error) {
-        if (error.final || attempt >= 4) { div.textContent = error.message; setStatus("发送失败"); break; }
-        setStatus("连接中断，正在重连…");
-        await new Promise((r) => setTimeout(r, 500 * (attempt + 1)));
+        if (error.final || attempt >= 6) { div.textContent = error.message; setStatus("发送失败"); break; }
+        setStatus(error.retryAfter ? "正在处理，请稍候…" : "连接中断，正在重连…");
+        await new Promise((r) => setTimeout(r, error.retryAfter ? error.retryAfter * 1000 : 500 * (attempt + 1)));
       }
     }
     busy = false; sendBtn.disabled = false; textInput.focus();

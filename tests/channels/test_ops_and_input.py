@@ -110,3 +110,15 @@ def test_hostile_or_malformed_xml_is_400(guarded: TestClient, body: str) -> None
     response = guarded.post(url, content=body.encode())
     assert response.status_code == 400, response.text
     assert "root:x:" not in response.text and "lollol" not in response.text
+
+
+
+def test_busy_conversation_asks_for_a_retry(agent: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another turn (or a killed process, until its lock expires) holds the conversation."""
+    from agent import state as agent_state
+
+    monkeypatch.setattr(agent_state, "LOCK_WAIT_SECONDS", 0.2)
+    store = agent.store  # type: ignore[attr-defined]
+    with TestClient(create_app(make_settings(), agent)) as client, store.lock("web-busy000001"):
+        response = client.post("/api/chat/conversations/web-busy000001/messages", json={"text": "你好"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "5"
