@@ -36,10 +36,10 @@ def test_suite_runs_without_errors_leaks_or_ungrounded_figures(suite):
     assert adversarial["successes"] == adversarial["trials"], _failures(suite)
 
 
-# Measured 2026-11-23 with the agent as it stood: success 0.717 (71/99) < 0.90. Strict: the day the
+# Measured 2026-11-23 with the agent as it stood: success 0.781 (82/105) < 0.90. Strict: the day the
 # agent clears the gate this test reports XPASS as a failure, and the marker must come off.
 @pytest.mark.xfail(strict=True,
-                   reason="local brain below the 0.90 success gate (0.717 measured); see evals/README.md")
+                   reason="local brain below the 0.90 success gate (0.781 measured); see evals/README.md")
 def test_suite_meets_the_success_threshold(suite):
     totals = suite.totals()
     assert totals["success"] >= success_threshold(), (
