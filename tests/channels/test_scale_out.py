@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -119,11 +120,38 @@ def test_two_processes_share_one_conversation(shared_env: dict[str, str], custom
         assert len(passive) + len(cs_api.sent) == 1, (passive, cs_api.sent)
         assert _turns(shared_env, f"wechat-{openid}") == 1
 
-        # Kill A in the middle of the conversation; B carries on with everything intact.
+        # Kill A while it is answering; the customer's page resends the same message id to B.
         cid2 = cid + "-k"
         _say(a, cid2, f"户号{customer['account']}，手机号后四位{customer['last4']}")
+        question = {"text": f"查一下{customer['period']}的电费", "message_id": "m-kill-0001"}
+        in_flight = threading.Thread(target=_post_ignoring_errors, args=(a, cid2, question), daemon=True)
+        in_flight.start()
+        time.sleep(0.05)
         a.kill()
-        after = _say(b, cid2, f"查一下{customer['period']}的电费")
+        after = _resend_until_answered(b, cid2, question, timeout=90)
         assert customer["amount"] in after["text"]
         transcript = httpx.get(f"{b.url}/api/chat/conversations/{cid2}", timeout=10).json()
-        assert transcript["turn_count"] == 2 and transcript["account_no"] == customer["account"]
+        assert transcript["account_no"] == customer["account"]
+        assert transcript["turns"][0]["user_text"].startswith("户号")  # nothing before the kill is lost
+        assert transcript["turns"][-1]["user_text"] == question["text"]
+        assert customer["amount"] in transcript["turns"][-1]["reply_text"]
+
+
+def _post_ignoring_errors(server: ServeProcess, cid: str, body: dict[str, str]) -> None:
+    try:
+        httpx.post(f"{server.url}/api/chat/conversations/{cid}/messages?stream=false", json=body, timeout=30)
+    except httpx.HTTPError:
+        pass  # the process was killed under this request
+
+
+def _resend_until_answered(server: ServeProcess, cid: str, body: dict[str, str], timeout: float) -> dict[str, Any]:
+    """What the page does: resend the same message id while the service answers 503 (lock still held
+    by the killed process until it expires)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        response = httpx.post(f"{server.url}/api/chat/conversations/{cid}/messages?stream=false", json=body,
+                              timeout=60)
+        if response.status_code != 503 or time.monotonic() > deadline:
+            assert response.status_code == 200, response.text
+            return response.json()
+        time.sleep(float(response.headers.get("retry-after", "1")))
