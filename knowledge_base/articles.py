@@ -27,7 +27,7 @@ _ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
 def default_articles_dir() -> Path:
-    """Articles ship inside the package; POWERDESK_KB_ARTICLES_DIR points elsewhere (tests, a utility's own)."""
+    """Articles ship inside the package; POWERDESK_KB_ARTICLES_DIR points elsewhere (tests, a utility)."""
     override = os.environ.get("POWERDESK_KB_ARTICLES_DIR")
     return Path(override) if override else Path(__file__).resolve().parent / "articles"
 
@@ -107,8 +107,8 @@ def parse_article(path: Path) -> Article:
         applies = list(CUSTOMER_CATEGORIES)
     unknown = [a for a in applies if a not in CUSTOMER_CATEGORIES]
     if unknown or not applies:
-        raise ArticleError(path, f"unknown customer category {unknown}; use {list(CUSTOMER_CATEGORIES)} or [all]",
-                           "applies_to")
+        raise ArticleError(
+            path, f"unknown customer category {unknown}; use {list(CUSTOMER_CATEGORIES)} or [all]", "applies_to")
 
     effective = meta["effective_date"]
     if isinstance(effective, dt.datetime):

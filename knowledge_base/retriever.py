@@ -113,7 +113,8 @@ class KnowledgeRetriever:
         corpus = [normalize_text(c.search_text) for c in self.chunks]
         self.lexical = LexicalIndex(corpus, self.tokenizer)
         vocabulary = {normalize_text(t) for t in (*DOMAIN_TERMS, *keywords)}
-        self.normalizer = QueryNormalizer(PinyinCorrector(vocabulary, corpus) if self.pinyin_correction else None)
+        corrector = PinyinCorrector(vocabulary, corpus) if self.pinyin_correction else None
+        self.normalizer = QueryNormalizer(corrector)
         # Exact search over the stored vectors: for a few thousand chunks a matrix product is
         # faster and steadier than an ANN query (no round trip to a Chroma server per question).
         self._matrix = (self.store.all_vectors([c.chunk_id for c in self.chunks])

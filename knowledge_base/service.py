@@ -16,7 +16,8 @@ def open_store(embedder_spec: str | None = None, chroma_url: str | None = None,
 
 
 def open_retriever(embedder_spec: str | None = None, articles_dir: Path | None = None,
-                   sync: bool = True, mode: Mode = "hybrid", **options) -> tuple[KnowledgeRetriever, IngestReport | None]:
+                   sync: bool = True, mode: Mode = "hybrid",
+                   **options) -> tuple[KnowledgeRetriever, IngestReport | None]:
     """A retriever over the store; `sync` first brings the store in line with the article files
     (cheap when nothing changed: only hashes are compared)."""
     store = open_store(embedder_spec)

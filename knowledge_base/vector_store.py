@@ -191,9 +191,11 @@ class KnowledgeStore:
 
         old_articles = {m.get("article_id") for m in existing.values()}
         new_articles = {c.article_id for c in chunks}
-        changed_articles = {c.article_id for c in to_embed} | {existing[cid].get("article_id") for cid in to_remove}
+        changed_articles = ({c.article_id for c in to_embed}
+                            | {existing[cid].get("article_id") for cid in to_remove})
         report.articles_added = sorted(new_articles - old_articles)
-        report.articles_removed = sorted(a for a in old_articles - new_articles if a not in protected_articles)
+        report.articles_removed = sorted(a for a in old_articles - new_articles
+                                         if a not in protected_articles)
         report.articles_updated = sorted((changed_articles & new_articles) & old_articles)
         report.articles_unchanged = len(new_articles) - report.added - report.updated
 

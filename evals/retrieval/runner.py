@@ -79,7 +79,8 @@ def load_queries(path: Path = QUERIES_PATH, known_articles: set[str] | None = No
         if isinstance(expected, str):
             expected = [expected]
         if not expected or not all(isinstance(e, str) for e in expected):
-            raise QuerySetError(f"{path}: entry {n} ({item['query']!r}): field 'expected' must list article ids")
+            raise QuerySetError(
+                f"{path}: entry {n} ({item['query']!r}): field 'expected' must list article ids")
         if known_articles is not None:
             unknown = [e for e in expected if e not in known_articles]
             if unknown:

@@ -16,7 +16,8 @@ def test_fixture_articles_load_as_typed_articles(articles_dir: Path) -> None:
     by_id = {a.id: a for a in result.articles}
     assert set(by_id) == {"tariff-fixture-tiers", "tariff-fixture-demand", "payment-fixture-alipay",
                           "dispute-fixture-refund"}
-    assert by_id["payment-fixture-alipay"].applies_to == ("residential", "ci_single", "ci_two_part", "agricultural")
+    everyone = ("residential", "ci_single", "ci_two_part", "agricultural")
+    assert by_id["payment-fixture-alipay"].applies_to == everyone
     assert by_id["tariff-fixture-demand"].applies_to == ("ci_two_part",)
     assert by_id["tariff-fixture-tiers"].effective_date.isoformat() == "2025-01-01"
 

@@ -15,7 +15,8 @@ from tests.servers.ports import free_port
 
 
 @pytest.mark.chroma_server
-def test_ingest_and_search_through_a_chroma_server(monkeypatch: pytest.MonkeyPatch, articles_dir: Path) -> None:
+def test_ingest_and_search_through_a_chroma_server(monkeypatch: pytest.MonkeyPatch,
+                                                   articles_dir: Path) -> None:
     with chroma_server() as server:
         monkeypatch.setenv("POWERDESK_CHROMA_URL", server.url)
         store = open_store("use-m3")
