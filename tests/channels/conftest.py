@@ -1,15 +1,18 @@
 """Channel test fixtures: a migrated, seeded database, the agent, and the app built around it.
 
-The database is the session's default (SQLite under the per-session POWERDESK_VAR_DIR), migrated
+The database is the package's own SQLite file (POWERDESK_DATABASE_URL while these tests run), migrated
 through every layer's Alembic chain and seeded with a small demo utility, exactly what
 `make run` does with more customers.
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +24,6 @@ from billing_core.db import session_scope
 from billing_core.db_cli import migration_chains
 from billing_core.demo import is_empty, seed_demo
 from billing_core.models import Bill, Customer
-from billing_core.settings import database_url
 from channels.app import create_app
 from channels.settings import ChannelSettings
 
@@ -29,18 +31,24 @@ DEMO_CUSTOMERS = 40
 STAFF_TOKEN = "staff-test-token-0001"
 
 
-@pytest.fixture(scope="session")
-def seeded_database() -> str:
-    url = database_url()
-    for _name, config in migration_chains(url):
-        command.upgrade(config, "head")
-    with session_scope() as session:
-        if is_empty(session):
-            seed_demo(session, customers=DEMO_CUSTOMERS, seed=7)
-    return url
+@pytest.fixture(scope="package")
+def seeded_database() -> Iterator[str]:
+    """The channel tests' own database file, set as POWERDESK_DATABASE_URL while they run (and
+    inherited by the `powerdesk serve` processes they start), so no other area's rows mix in."""
+    directory = Path(tempfile.mkdtemp(prefix="powerdesk-channels-db-"))
+    url = f"sqlite:///{directory / 'channels.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POWERDESK_DATABASE_URL", url)
+        for _name, config in migration_chains(url):
+            command.upgrade(config, "head")
+        with session_scope() as session:
+            if is_empty(session):
+                seed_demo(session, customers=DEMO_CUSTOMERS, seed=7, statement_dir=directory)
+        yield url
+    shutil.rmtree(directory, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def agent(seeded_database: str) -> Any:
     from agent.agent import Agent
 
@@ -93,6 +101,6 @@ def demo_customers(count: int = 5) -> list[DemoCustomer]:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo_customer(seeded_database: str) -> DemoCustomer:
     return demo_customers(1)[0]
