@@ -97,8 +97,9 @@ async def run_load(url: str, conversations: int, turns: int, max_seconds: float,
         errors: list[str] = []
         stop_at = time.monotonic() + max_seconds
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        await asyncio.gather(*(conversation(client, i, pool[i % len(pool)][:turns], stop_at, latencies, errors)
-                               for i in range(conversations)))
+        await asyncio.gather(*(
+            conversation(client, i, pool[i % len(pool)][:turns], stop_at, latencies, errors)
+            for i in range(conversations)))
         wall = time.perf_counter() - wall0
     if not latencies:
         print("no successful turns", errors[:5])
@@ -108,7 +109,8 @@ async def run_load(url: str, conversations: int, turns: int, max_seconds: float,
     print(f"throughput: {len(latencies) / wall:.1f} turns/s (target >= 200)")
     print(f"latency: p50 {statistics.median(latencies):.0f} ms, p95 {percentile(latencies, 95):.0f} ms, "
           f"max {max(latencies):.0f} ms (target p95 <= 150 ms)")
-    print(f"load average: {os.getloadavg()[0]:.2f} (2 cores shared); client CPU {time.process_time() - cpu0:.1f} s")
+    print(f"load average: {os.getloadavg()[0]:.2f} (2 cores shared); "
+          f"client CPU {time.process_time() - cpu0:.1f} s")
 
 
 def main() -> None:

@@ -93,8 +93,9 @@ def _handoffs(conversation_id: str | None = None, waiting_only: bool = False) ->
             query = query.where(HandoffRequest.conversation_id == conversation_id)
         if waiting_only:
             query = query.where(HandoffRequest.status == HandoffStatus.WAITING)
-        return [HandoffOut(no=h.no, conversation_id=h.conversation_id, channel=h.channel, reason=h.reason, summary=h.summary, status=str(h.status),
-                           created_at=h.created_at) for h in session.scalars(query)]
+        return [HandoffOut(no=h.no, conversation_id=h.conversation_id, channel=h.channel, reason=h.reason,
+                           summary=h.summary, status=str(h.status), created_at=h.created_at)
+                for h in session.scalars(query)]
 
 
 @router.get("/queue", response_model=Queue, summary="待接入的转人工请求与最近会话")
@@ -105,7 +106,8 @@ def queue(_staff: StaffDep, limit: Annotated[int, Query(ge=1, le=200)] = 50,
 
 
 @router.get("/conversations/{conversation_id}", response_model=ConversationDetail, summary="会话详情与记录")
-def conversation(conversation_id: ConversationId, services: ServicesDep, _staff: StaffDep) -> ConversationDetail:
+def conversation(conversation_id: ConversationId, services: ServicesDep,
+                 _staff: StaffDep) -> ConversationDetail:
     transcript = load_transcript(conversation_id)
     state = services.agent.state(conversation_id)
     if transcript is None and state is None:
@@ -149,7 +151,8 @@ def _suggestions(services: Services, conversation_id: str) -> list[SuggestionOut
 
 @router.get("/conversations/{conversation_id}/suggestions", response_model=list[SuggestionOut],
             summary="建议回复（附工具结果与知识来源）")
-async def suggestions(conversation_id: ConversationId, services: ServicesDep, _staff: StaffDep) -> list[SuggestionOut]:
+async def suggestions(conversation_id: ConversationId, services: ServicesDep,
+                      _staff: StaffDep) -> list[SuggestionOut]:
     return await run_in_threadpool(_suggestions, services, conversation_id)
 
 

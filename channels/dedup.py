@@ -69,7 +69,8 @@ class RedisOnceStore:
         return bool(self._redis.set(self.prefix + key, "1", nx=True, ex=self.ttl_seconds))
 
     def record(self, key: str, value: dict[str, Any]) -> None:
-        self._redis.set(self.prefix + key + ":result", json.dumps(value, ensure_ascii=False), ex=self.ttl_seconds)
+        payload = json.dumps(value, ensure_ascii=False)
+        self._redis.set(self.prefix + key + ":result", payload, ex=self.ttl_seconds)
 
     def result(self, key: str) -> dict[str, Any] | None:
         raw = self._redis.get(self.prefix + key + ":result")

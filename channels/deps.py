@@ -46,7 +46,8 @@ class Services:
                    **kwargs: Any) -> ReplyOut:
         """One agent turn off the event loop (the agent does blocking database work)."""
         started = time.perf_counter()
-        reply = await run_in_threadpool(self.agent.handle, conversation_id, channel, text, message_id, **kwargs)
+        reply = await run_in_threadpool(self.agent.handle, conversation_id, channel, text, message_id,
+                                        **kwargs)
         self.metrics.turns.labels(channel).inc()
         self.metrics.turn_seconds.labels(channel).observe(time.perf_counter() - started)
         elapsed = time.perf_counter() - started

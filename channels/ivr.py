@@ -67,7 +67,8 @@ class _CallState(BaseModel):
 
 
 def _best(turn: IvrTurnIn) -> tuple[str, float]:
-    candidates = [(turn.transcript.strip(), turn.confidence)] + [(a.text.strip(), a.confidence) for a in turn.nbest]
+    candidates = [(turn.transcript.strip(), turn.confidence)]
+    candidates += [(a.text.strip(), a.confidence) for a in turn.nbest]
     candidates = [c for c in candidates if c[0]]
     if not candidates:
         return "", 0.0

@@ -73,8 +73,8 @@ async def _send_413(send: Send, max_bytes: int) -> None:
     payload = json.dumps(
         {"detail": f"请求体过大：最多 {max_bytes} 字节", "field": "body"}, ensure_ascii=False
     ).encode()
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    await send({"type": "http.response.start", "status": 413, "headers": headers})
     await send({"type": "http.response.body", "body": payload})
 
 

@@ -18,9 +18,9 @@ class ServiceMetrics:
                                          ["route"], registry=self.registry,
                                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5))
         self.turns = Counter("powerdesk_turns", "Agent turns answered", ["channel"], registry=self.registry)
-        self.turn_seconds = Histogram("powerdesk_turn_seconds", "Agent turn latency", ["channel"],
-                                      registry=self.registry,
-                                      buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 4.5, 10))
+        self.turn_seconds = Histogram(
+            "powerdesk_turn_seconds", "Agent turn latency", ["channel"], registry=self.registry,
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 4.5, 10))
         self.duplicates = Counter("powerdesk_duplicate_messages", "Resent messages answered once",
                                   ["channel"], registry=self.registry)
         self.rate_limited = Counter("powerdesk_rate_limited", "Requests refused by the rate limit",

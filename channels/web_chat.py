@@ -99,7 +99,8 @@ async def send_message(conversation_id: ConversationId, message: ChatMessage, se
 
 
 @router.post("/conversations/{conversation_id}/csat", response_model=CsatOut, summary="会话满意度评价")
-async def rate_conversation(conversation_id: ConversationId, rating: CsatIn, services: ServicesDep) -> CsatOut:
+async def rate_conversation(conversation_id: ConversationId, rating: CsatIn,
+                            services: ServicesDep) -> CsatOut:
     enforce_rate_limit(services, "web", conversation_id)
     label = CSAT_LABELS[rating.score]
     try:
