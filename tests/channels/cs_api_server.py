@@ -42,8 +42,9 @@ def _handler(api: CustomerServiceApi, app_id: str, secret: str) -> type[BaseHTTP
         def do_GET(self) -> None:
             url = urlparse(self.path)
             query = parse_qs(url.query)
-            if url.path == "/cgi-bin/token" and query.get("appid") == [app_id] and query.get("secret") == [secret] \
-                    and query.get("grant_type") == ["client_credential"]:
+            credentials_ok = query.get("appid") == [app_id] and query.get("secret") == [secret]
+            grant_ok = query.get("grant_type") == ["client_credential"]
+            if url.path == "/cgi-bin/token" and credentials_ok and grant_ok:
                 api.token_requests += 1
                 self._json({"access_token": ACCESS_TOKEN, "expires_in": 7200})
             else:

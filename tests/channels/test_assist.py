@@ -49,7 +49,8 @@ def test_take_over_reply_and_hand_back(client: TestClient, demo_customer: DemoCu
         customer = session.scalar(select(Customer).where(Customer.account_no == demo_customer.account_no))
         expected = session.scalars(select(Bill).where(Bill.customer_id == customer.id)
                                    .order_by(Bill.period.desc()).limit(12)).all()
-    assert [(b["period"], b["amount"]) for b in bills["bills"]] == [(b.period, format(b.amount, "f")) for b in expected]
+    shown = [(b["period"], b["amount"]) for b in bills["bills"]]
+    assert shown == [(b.period, format(b.amount, "f")) for b in expected]
     assert demo_customer.account_no == bills["account_no"] and "*" in bills["name"]
 
     taken = client.post(f"/api/assist/conversations/{cid}/takeover", json={"note": "客户情绪激动"}, headers=STAFF)

@@ -104,7 +104,8 @@ def test_kpi_dashboard_draws_charts_and_exports_csv(server: ServeProcess) -> Non
             expect(page.locator("#billing .card")).to_have_count(7)
             expect(page.locator("#service .card")).to_have_count(4)
             expect(page.locator("#billing svg rect").first).to_be_attached()
-            widths = page.locator("#billing svg rect").evaluate_all("rs => rs.map(r => Number(r.getAttribute('width')))")
+            widths = page.locator("#billing svg rect").evaluate_all(
+                "rs => rs.map(r => Number(r.getAttribute('width')))")
             assert any(w > 0 for w in widths)  # bars are drawn from the figures
             with page.expect_download() as download_info:
                 page.click("#csv")
@@ -125,7 +126,8 @@ def test_api_docs_render_offline(server: ServeProcess) -> None:
             outside: list[str] = []
             page.on("request", lambda r: outside.append(r.url) if not r.url.startswith(server.url) else None)
             page.goto(server.url + "/docs")
-            expect(page.locator(".opblock-summary-path", has_text="/ivr/turn").first).to_be_visible(timeout=30_000)
+            operation = page.locator(".opblock-summary-path", has_text="/ivr/turn").first
+            expect(operation).to_be_visible(timeout=30_000)
             assert outside == []  # nothing fetched from anywhere else
         finally:
             browser.close()

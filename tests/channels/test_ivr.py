@@ -20,7 +20,8 @@ def _call_id() -> str:
     return f"call-{next(_calls):04d}-ivrtest"
 
 
-def _turn(client: TestClient, call_id: str, transcript: str, confidence: float = 0.95, **extra: Any) -> dict[str, Any]:
+def _turn(client: TestClient, call_id: str, transcript: str, confidence: float = 0.95,
+          **extra: Any) -> dict[str, Any]:
     response = client.post("/ivr/turn", json={"call_id": call_id, "transcript": transcript,
                                               "confidence": confidence, **extra})
     assert response.status_code == 200, response.text

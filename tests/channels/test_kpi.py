@@ -46,8 +46,8 @@ def recorded(seeded_database: str) -> None:
     _conversation(recorder, "kpi-web-c", "web", "K00000000001", base + timedelta(days=2), 4, [400],
                   Outcome.RESOLVED, None)
     # Outside the period (previous month, China time): never counted.
-    _conversation(recorder, "kpi-web-old", "web", "K00000000003", datetime(2025, 2, 28, 15, 0, tzinfo=UTC), 60,
-                  [9000], Outcome.RESOLVED, 1)
+    _conversation(recorder, "kpi-web-old", "web", "K00000000003", datetime(2025, 2, 28, 15, 0, tzinfo=UTC),
+                  60, [9000], Outcome.RESOLVED, 1)
 
 
 def _by_code(figures: list) -> dict:  # type: ignore[type-arg]
@@ -113,4 +113,5 @@ def test_cli_prints_the_report(recorded: None) -> None:
     assert result.exit_code == 0, result.output
     assert "一次性问题解决率" in result.output and "50.00%" in result.output
     with session_scope() as session:
-        assert session.scalar(select(ConversationRecord.id).where(ConversationRecord.conversation_id == "kpi-web-a"))
+        assert session.scalar(select(ConversationRecord.id)
+                              .where(ConversationRecord.conversation_id == "kpi-web-a"))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 
+import pytest
+from fastapi.testclient import TestClient
+
 from channels.logs import JsonFormatter, mask_personal_data
 
 
@@ -27,7 +30,8 @@ def test_json_formatter_masks_message_and_extra_fields() -> None:
     assert entry["caller"] == "137****1111"
 
 
-def test_each_turn_is_logged_as_json_without_the_customers_words(client, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_each_turn_is_logged_as_json_without_the_customers_words(
+        client: TestClient, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="powerdesk.channels")
     response = client.post("/api/chat/conversations/web-logcheck0001/messages?stream=false",
                            json={"text": "我的手机13812345678，电费怎么交"})

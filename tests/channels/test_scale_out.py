@@ -47,7 +47,8 @@ def shared_env(cs_api: CustomerServiceApi) -> Iterator[dict[str, str]]:
         env = {"POWERDESK_WECHAT_APP_ID": WECHAT_APP_ID, "POWERDESK_WECHAT_APP_SECRET": WECHAT_SECRET,
                "POWERDESK_WECHAT_API_BASE": cs_api.base_url,
                "POWERDESK_DATABASE_URL": pg.create_database(), "POWERDESK_REDIS_URL": redis.url,
-               "POWERDESK_CHROMA_URL": chroma.url, "POWERDESK_VAR_DIR": tempfile.mkdtemp(prefix="powerdesk-so-"),
+               "POWERDESK_CHROMA_URL": chroma.url,
+               "POWERDESK_VAR_DIR": tempfile.mkdtemp(prefix="powerdesk-so-"),
                "POWERDESK_WECHAT_TOKEN": WECHAT_TOKEN}
         full = {**os.environ, **env}
         subprocess.run([str(POWERDESK), "db", "upgrade"], env=full, check=True, capture_output=True)
@@ -144,7 +145,8 @@ def _post_ignoring_errors(server: ServeProcess, cid: str, body: dict[str, str]) 
         pass  # the process was killed under this request
 
 
-def _resend_until_answered(server: ServeProcess, cid: str, body: dict[str, str], timeout: float) -> dict[str, Any]:
+def _resend_until_answered(server: ServeProcess, cid: str, body: dict[str, str],
+                           timeout: float) -> dict[str, Any]:
     """What the page does: resend the same message id while the service answers 503 (lock still held
     by the killed process until it expires)."""
     deadline = time.monotonic() + timeout

@@ -68,7 +68,8 @@ def test_resent_message_is_answered_once(client: TestClient) -> None:
 
 def test_unknown_conversation_and_bad_input(client: TestClient) -> None:
     assert client.get("/api/chat/conversations/web-doesnotexist00").status_code == 404
-    assert client.post("/api/chat/conversations/web-doesnotexist00/csat", json={"score": 5}).status_code == 404
+    rated = client.post("/api/chat/conversations/web-doesnotexist00/csat", json={"score": 5})
+    assert rated.status_code == 404
     response = client.post("/api/chat/conversations/web-abcdefgh/messages", json={"text": ""})
     assert response.status_code == 422 and "body.text" in response.json()["detail"]
     response = client.post("/api/chat/conversations/bad id!/messages", json={"text": "你好"})

@@ -52,7 +52,8 @@ def cs_api() -> Iterator[CustomerServiceApi]:
 
 @pytest.fixture
 def wechat(agent: Any, cs_api: CustomerServiceApi) -> Iterator[TestClient]:
-    settings = make_settings(wechat_aes_key=AES_KEY, wechat_app_secret=SECRET, wechat_api_base=cs_api.base_url)
+    settings = make_settings(wechat_aes_key=AES_KEY, wechat_app_secret=SECRET,
+                             wechat_api_base=cs_api.base_url)
     with TestClient(create_app(settings, agent)) as client:
         yield client
 
@@ -86,7 +87,8 @@ def test_text_message_safe_mode_round_trip(wechat: TestClient) -> None:
     assert response.status_code == 200
     envelope = xmltodict.parse(response.text)["xml"]
     assert "Encrypt" in envelope and "Content" not in envelope  # nothing in clear text
-    inner = crypto.decrypt_message(response.text, envelope["MsgSignature"], envelope["TimeStamp"], envelope["Nonce"])
+    inner = crypto.decrypt_message(response.text, envelope["MsgSignature"], envelope["TimeStamp"],
+                                   envelope["Nonce"])
     reply = xmltodict.parse(inner)["xml"]
     assert reply["ToUserName"] == openid and reply["Content"].strip()
 
@@ -115,11 +117,13 @@ def test_subscribe_and_menu_click(wechat: TestClient) -> None:
     openid = "o_event_user"
     url, body = plain_request(TOKEN, event_xml(openid, "subscribe"))
     assert _reply(wechat.post(url, content=body))["Content"] == WELCOME
-    url, body = plain_request(TOKEN, event_xml(openid, "CLICK", "BILL_QUERY", create_time=int(time.time()) + 1))
+    click = event_xml(openid, "CLICK", "BILL_QUERY", create_time=int(time.time()) + 1)
+    url, body = plain_request(TOKEN, click)
     reply = _reply(wechat.post(url, content=body))
     assert reply["Content"].strip() and reply["Content"] != WELCOME
     assert _turns(openid) == 1
-    url, body = plain_request(TOKEN, event_xml(openid, "CLICK", "NO_SUCH_KEY", create_time=int(time.time()) + 2))
+    unknown = event_xml(openid, "CLICK", "NO_SUCH_KEY", create_time=int(time.time()) + 2)
+    url, body = plain_request(TOKEN, unknown)
     assert wechat.post(url, content=body).text == "success"
 
 
@@ -135,7 +139,8 @@ def test_retries_of_one_message_are_answered_once(wechat: TestClient) -> None:
     assert 'powerdesk_duplicate_messages_total{channel="wechat"} 2.0' in wechat.get("/metrics").text
 
 
-def test_slow_turn_answers_success_then_sends_by_customer_service_api(agent: Any, cs_api: CustomerServiceApi) -> None:
+def test_slow_turn_answers_success_then_sends_by_customer_service_api(agent: Any,
+                                                                     cs_api: CustomerServiceApi) -> None:
     settings = make_settings(wechat_app_secret=SECRET, wechat_api_base=cs_api.base_url,
                              wechat_reply_deadline_seconds=0.3)
     openid = "o_slow_user"
