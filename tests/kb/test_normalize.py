@@ -53,3 +53,22 @@ def test_long_query_is_truncated_to_head_and_tail() -> None:
     assert truncated and len(short) <= MAX_QUERY_CHARS + 3
     assert short.startswith("我家") and short.endswith("阶梯电价怎么算")
     assert truncate_query("阶梯电价") == ("阶梯电价", False)
+
+
+def test_dialect_rules_leave_ordinary_mandarin_alone() -> None:
+    normalizer = QueryNormalizer()
+    for text in ("联系客服", "系统显示欠费", "关系到电费", "请快点处理", "提交申请", "仲裁结果"):
+        assert normalizer.normalize(text) == normalize_text(text)
+    assert normalizer.normalize("晚交一两天") == "晚交一两天"  # a range, not the number 12
+    assert normalizer.normalize("七月用咗四百度") == "7月用了400度"
+    assert normalizer.normalize("超了百分之一百零五") == "超了105%"
+
+
+def test_repeated_sentences_are_dropped_before_truncating() -> None:
+    short, truncated = truncate_query("支付宝能交电费吗？" * 600)
+    assert truncated and short == "支付宝能交电费吗"
+
+
+def test_pinyin_correction_never_rewrites_to_a_term_sharing_no_character() -> None:
+    corrector = PinyinCorrector(["回访"], ["投诉回访"])
+    assert corrector.correct("会不会放宽") == "会不会放宽"  # 会放 sounds like 回访 but is not a typo of it
