@@ -52,7 +52,9 @@ def seeded_database() -> Iterator[str]:
 def agent(seeded_database: str) -> Any:
     from agent.agent import Agent
 
-    return Agent()
+    built = Agent()
+    built.knowledge().search("电费怎么交")  # warm, as `powerdesk serve` does: WeChat's 4.5 s deadline
+    return built
 
 
 def make_settings(**overrides: Any) -> ChannelSettings:
