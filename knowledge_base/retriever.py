@@ -69,7 +69,8 @@ class SearchResult:
     hits: list[Hit]
 
     def to_dict(self) -> dict:
-        return {"query": self.query, "normalized_query": self.normalized_query,
+        echoed = self.query if len(self.query) <= 500 else self.query[:500] + "…"  # don't echo 5,000 chars
+        return {"query": echoed, "normalized_query": self.normalized_query,
                 "truncated": self.truncated, "category": self.category,
                 "hits": [h.to_dict() for h in self.hits]}
 
