@@ -22,12 +22,13 @@ from agent.grounding import mask_personal_numbers
 from agent.llm_brain import LLMBrain
 from agent.local_brain import LocalBrain, TASKS
 from agent.models import Outcome
-from agent.records import Recorder
+from agent.records import CsatError, Recorder, parse_csat
 from agent.replies import render
 from agent.state import ConversationState, StateStore, state_store_from_env
 from agent.toolbox import ToolBox
 from agent.turn import Parsed, Turn
 from billing_core.db import session_factory, utc_now
+from tools.audit import flush_audit, insert_audit_rows
 from tools.context import CHANNELS, Principal, ToolContext
 
 logger = logging.getLogger(__name__)
@@ -170,7 +171,7 @@ class Agent:
         channel_identity = state.channel_identity.get("openid") or state.channel_identity.get("caller")
         ctx = ToolContext(conversation_id=conversation_id, channel=channel, session_factory=self.sessions,
                           channel_identity=channel_identity, clock=self.clock,
-                          knowledge=self.knowledge)
+                          knowledge=self.knowledge, pending_audit=[])
         if state.verified:
             # The state store is server-side like `verified_sessions`, so the principal kept with the
             # state is trusted; expiry is still checked (ctx.verified()). Without it, ask the database.
@@ -184,6 +185,7 @@ class Agent:
             self.graph.invoke({"turn": turn})
         except Exception:  # a bug or a database outage: apologise, keep the stored state as it was
             logger.exception("turn failed in conversation %s", conversation_id)
+            _flush_audit_quietly(ctx)  # the calls made before the failure stay on record
             return Reply(conversation_id=conversation_id, text=render("tool_error").text, brain=turn.brain,
                          grounded=True, message_id=None, awaiting=state.awaiting,
                          latency_ms=int((time.perf_counter() - started) * 1000))
@@ -206,7 +208,13 @@ class Agent:
             state.outcome = turn.outcome.value
         latency_ms = int((time.perf_counter() - started) * 1000)
         if self.recorder is not None:
-            self._record(state, turn, text, reply_text, message_id, latency_ms)
+            try:
+                self._record(state, turn, text, reply_text, message_id, latency_ms, ctx)
+            except Exception:
+                _flush_audit_quietly(ctx)  # the turn record failed; its tool calls still get audited
+                raise
+        else:
+            flush_audit(ctx)
         self.store.save(state)
         return Reply(conversation_id=conversation_id, text=reply_text, citations=turn.citations,
                      awaiting=state.awaiting, actions=turn.actions, handoff=turn.handoff, brain=turn.brain,
@@ -214,22 +222,40 @@ class Agent:
                      message_id=message_id, latency_ms=latency_ms)
 
     def _record(self, state: ConversationState, turn: Turn, text: str, reply_text: str,
-                message_id: str | None, latency_ms: int) -> None:
+                message_id: str | None, latency_ms: int, ctx: ToolContext) -> None:
+        """The turn, its tool calls' audit rows, CSAT and the conversation's end: one transaction."""
         assert self.recorder is not None
-        if state.record_id is None:
-            state.record_id = self.recorder.start(state.conversation_id, state.channel, turn.brain,
-                                                  account_no=state.account_no)
-        topic = next((i for i in turn.parsed.intents if i in TASKS), None)
-        self.recorder.record_turn(
-            state.record_id, user_text=mask_personal_numbers(text), reply_text=reply_text, brain=turn.brain,
-            intents=turn.parsed.intents, tool_calls=[call.as_dict() for call in turn.toolbox.calls],
-            citations=turn.citations, latency_ms=latency_ms, message_id=message_id, grounded=turn.grounded,
-            violations=turn.violations, account_no=state.account_no if state.verified else None, topic=topic,
-            tickets=turn.tickets, outcome=turn.outcome)
+        csat: tuple[int, str] | None = None
+        csat_error: CsatError | None = None
         if turn.csat is not None:
-            self.recorder.record_csat(state.record_id, turn.csat)
-        if state.closed:
-            self.recorder.finish(state.record_id)
+            try:
+                csat = parse_csat(turn.csat)
+            except CsatError as exc:  # raised after the turn itself is safely recorded, as before
+                csat_error = exc
+        topic = next((i for i in turn.parsed.intents if i in TASKS), None)
+        audit_rows = list(ctx.pending_audit or [])
+        with self.sessions.begin() as session:
+            record_id = state.record_id
+            if record_id is None:
+                record_id = self.recorder.start_in(session, state.conversation_id, state.channel, turn.brain,
+                                                   account_no=state.account_no)
+            self.recorder.record_turn_in(
+                session, record_id, user_text=mask_personal_numbers(text), reply_text=reply_text,
+                brain=turn.brain, intents=turn.parsed.intents,
+                tool_calls=[call.as_dict() for call in turn.toolbox.calls], citations=turn.citations,
+                latency_ms=latency_ms, message_id=message_id, grounded=turn.grounded,
+                violations=turn.violations, account_no=state.account_no if state.verified else None,
+                topic=topic, tickets=turn.tickets, outcome=turn.outcome)
+            insert_audit_rows(self.sessions, audit_rows, session=session)
+            if csat is not None:
+                self.recorder.store_csat_in(session, record_id, *csat)
+            if state.closed:
+                self.recorder.finish_in(session, record_id)
+        if ctx.pending_audit is not None:
+            ctx.pending_audit.clear()
+        state.record_id = record_id  # only once committed, so a rolled-back id is never kept
+        if csat_error is not None:
+            raise csat_error
 
     def end(self, conversation_id: str) -> None:
         """The channel closed the conversation (the customer left): settle its record."""
@@ -271,6 +297,14 @@ def _require(value: Any, name: str, limit: int) -> str:
     if len(value) > limit:
         raise AgentInputError(f"{name}: longer than {limit} characters")
     return value
+
+
+def _flush_audit_quietly(ctx: ToolContext) -> None:
+    """Write the turn's collected audit rows on their own; a failure here is logged, not raised."""
+    try:
+        flush_audit(ctx)
+    except Exception:
+        logger.exception("audit write failed in conversation %s", ctx.conversation_id)
 
 
 def _default_knowledge() -> Any:

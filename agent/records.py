@@ -68,7 +68,11 @@ class ToolCallRecord:
 
 
 class Recorder:
-    """Writes conversations and turns to the database; one short transaction per call."""
+    """Writes conversations and turns to the database; one short transaction per call.
+
+    Each public method has an `_in(session, ...)` twin that writes in the caller's transaction,
+    so the agent records a whole turn (conversation row, turn, audit rows, CSAT, end) in one commit.
+    """
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -77,16 +81,20 @@ class Recorder:
               started_at: datetime | None = None) -> int:
         """The record id of this conversation, created on first use (idempotent across processes)."""
         with self.sessions.begin() as session:
-            existing = session.scalar(select(ConversationRecord).where(
-                ConversationRecord.conversation_id == conversation_id))
-            if existing is not None:
-                return existing.id
-            record = ConversationRecord(conversation_id=conversation_id, channel=channel, brain=brain,
-                                        account_no=account_no, started_at=started_at or datetime.now(UTC),
-                                        intents=[], tickets=[])
-            session.add(record)
-            session.flush()
-            return record.id
+            return self.start_in(session, conversation_id, channel, brain, account_no, started_at)
+
+    def start_in(self, session: Session, conversation_id: str, channel: str, brain: str,
+                 account_no: str | None = None, started_at: datetime | None = None) -> int:
+        existing = session.scalar(select(ConversationRecord).where(
+            ConversationRecord.conversation_id == conversation_id))
+        if existing is not None:
+            return existing.id
+        record = ConversationRecord(conversation_id=conversation_id, channel=channel, brain=brain,
+                                    account_no=account_no, started_at=started_at or datetime.now(UTC),
+                                    intents=[], tickets=[])
+        session.add(record)
+        session.flush()
+        return record.id
 
     def record_turn(self, record_id: int, *, user_text: str, reply_text: str, brain: str,
                     intents: Sequence[str], tool_calls: Sequence[dict[str, Any]],
@@ -99,59 +107,80 @@ class Recorder:
         Core statements rather than ORM objects: this runs on every turn, and the unit of work
         costs more than the two statements it would issue.
         """
-        conversations, turns = ConversationRecord.__table__, TurnRecord.__table__
         with self.sessions.begin() as session:
-            row = session.execute(
-                select(conversations.c.turn_count, conversations.c.account_no, conversations.c.topic,
-                       conversations.c.intents, conversations.c.tickets, conversations.c.outcome)
-                .where(conversations.c.id == record_id)).first()
-            if row is None:
-                raise KeyError(f"record_id: no conversation record {record_id}")
-            position = row.turn_count + 1
-            inserted = session.execute(insert(turns).values(
-                conversation_pk=record_id, position=position, message_id=message_id, brain=brain,
-                user_text=user_text, reply_text=reply_text, intents=list(intents),
-                tool_calls=[_jsonable(call) for call in tool_calls],
-                citations=[_jsonable(c) for c in citations], grounded=grounded, violations=list(violations),
-                latency_ms=latency_ms, created_at=datetime.now(UTC)))
-            changes: dict[str, Any] = {"turn_count": position, "brain": brain}
-            if account_no and not row.account_no:
-                changes["account_no"] = account_no
-            if topic and not row.topic:
-                changes["topic"] = topic
-            merged_intents = list(dict.fromkeys([*(row.intents or []), *intents]))
-            if merged_intents != (row.intents or []):
-                changes["intents"] = merged_intents
-            merged_tickets = list(dict.fromkeys([*(row.tickets or []), *tickets]))
-            if merged_tickets != (row.tickets or []):
-                changes["tickets"] = merged_tickets
-            if outcome is not None:
-                current = Outcome(row.outcome) if row.outcome else None
-                changes["outcome"] = _stronger(current, outcome)
-            session.execute(update(conversations).where(conversations.c.id == record_id).values(**changes))
-            return int(inserted.inserted_primary_key[0])
+            return self.record_turn_in(
+                session, record_id, user_text=user_text, reply_text=reply_text, brain=brain, intents=intents,
+                tool_calls=tool_calls, citations=citations, latency_ms=latency_ms, message_id=message_id,
+                grounded=grounded, violations=violations, account_no=account_no, topic=topic,
+                tickets=tickets, outcome=outcome)
+
+    def record_turn_in(self, session: Session, record_id: int, *, user_text: str, reply_text: str, brain: str,
+                       intents: Sequence[str], tool_calls: Sequence[dict[str, Any]],
+                       citations: Sequence[dict[str, Any]], latency_ms: int, message_id: str | None = None,
+                       grounded: bool = True, violations: Sequence[str] = (), account_no: str | None = None,
+                       topic: str | None = None, tickets: Sequence[str] = (),
+                       outcome: Outcome | None = None) -> int:
+        conversations, turns = ConversationRecord.__table__, TurnRecord.__table__
+        row = session.execute(
+            select(conversations.c.turn_count, conversations.c.account_no, conversations.c.topic,
+                   conversations.c.intents, conversations.c.tickets, conversations.c.outcome)
+            .where(conversations.c.id == record_id)).first()
+        if row is None:
+            raise KeyError(f"record_id: no conversation record {record_id}")
+        position = row.turn_count + 1
+        inserted = session.execute(insert(turns).values(
+            conversation_pk=record_id, position=position, message_id=message_id, brain=brain,
+            user_text=user_text, reply_text=reply_text, intents=list(intents),
+            tool_calls=[_jsonable(call) for call in tool_calls],
+            citations=[_jsonable(c) for c in citations], grounded=grounded, violations=list(violations),
+            latency_ms=latency_ms, created_at=datetime.now(UTC)))
+        changes: dict[str, Any] = {"turn_count": position, "brain": brain}
+        if account_no and not row.account_no:
+            changes["account_no"] = account_no
+        if topic and not row.topic:
+            changes["topic"] = topic
+        merged_intents = list(dict.fromkeys([*(row.intents or []), *intents]))
+        if merged_intents != (row.intents or []):
+            changes["intents"] = merged_intents
+        merged_tickets = list(dict.fromkeys([*(row.tickets or []), *tickets]))
+        if merged_tickets != (row.tickets or []):
+            changes["tickets"] = merged_tickets
+        if outcome is not None:
+            current = Outcome(row.outcome) if row.outcome else None
+            changes["outcome"] = _stronger(current, outcome)
+        session.execute(update(conversations).where(conversations.c.id == record_id).values(**changes))
+        return int(inserted.inserted_primary_key[0])
 
     def finish(self, record_id: int, outcome: Outcome | None = None) -> None:
         """Close the conversation; with no outcome yet, it was abandoned."""
         with self.sessions.begin() as session:
-            conversation = session.get(ConversationRecord, record_id)
-            if conversation is None:
-                raise KeyError(f"record_id: no conversation record {record_id}")
-            if outcome is not None:
-                conversation.outcome = _stronger(conversation.outcome, outcome)
-            conversation.outcome = conversation.outcome or Outcome.ABANDONED
-            conversation.ended_at = conversation.ended_at or datetime.now(UTC)
+            self.finish_in(session, record_id, outcome)
+
+    def finish_in(self, session: Session, record_id: int, outcome: Outcome | None = None) -> None:
+        # populate_existing: the turn's Core update may have changed the row this session holds
+        conversation = session.get(ConversationRecord, record_id, populate_existing=True)
+        if conversation is None:
+            raise KeyError(f"record_id: no conversation record {record_id}")
+        if outcome is not None:
+            conversation.outcome = _stronger(conversation.outcome, outcome)
+        conversation.outcome = conversation.outcome or Outcome.ABANDONED
+        conversation.ended_at = conversation.ended_at or datetime.now(UTC)
 
     def record_csat(self, record_id: int, answer: str | int) -> int:
         """Store the customer's rating; returns the 1..5 score. Raises CsatError on other text."""
         score, label = parse_csat(answer)
         with self.sessions.begin() as session:
-            conversation = session.get(ConversationRecord, record_id)
-            if conversation is None:
-                raise KeyError(f"record_id: no conversation record {record_id}")
-            conversation.csat_score, conversation.csat_label = score, label
-            conversation.csat_at = datetime.now(UTC)
+            self.store_csat_in(session, record_id, score, label)
         return score
+
+    @staticmethod
+    def store_csat_in(session: Session, record_id: int, score: int, label: str) -> None:
+        # populate_existing: the turn's Core update may have changed the row this session holds
+        conversation = session.get(ConversationRecord, record_id, populate_existing=True)
+        if conversation is None:
+            raise KeyError(f"record_id: no conversation record {record_id}")
+        conversation.csat_score, conversation.csat_label = score, label
+        conversation.csat_at = datetime.now(UTC)
 
 
 # Which outcome wins when a conversation has several: a handoff or ticket says more than "resolved".

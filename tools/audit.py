@@ -1,6 +1,8 @@
 """Every tool call leaves an audit row: tool, conversation, channel, principal, arguments (secrets
-redacted), result or error, duration. Written in its own transaction, after the call, so a call
-that failed is still on record and a failing audit write never hides the tool's own outcome.
+redacted), result or error, duration. Written after the call, so a call that failed is still on
+record. By default each row is its own transaction; a caller that records the whole turn (the
+agent) sets `ctx.pending_audit` and writes the turn's rows with its turn record in one commit
+(`flush_audit` writes them alone when the turn itself could not be recorded).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
 from tools.context import ToolContext
 from tools.models import AuditEvent
@@ -49,24 +53,52 @@ def invalid_input(exc: ValidationError) -> InvalidInput:
     return InvalidInput(field=field, message=message)
 
 
+def audit_row(ctx: ToolContext, tool: str, arguments: dict[str, Any], result: ToolResult | None,
+              error: str | None, duration_ms: int) -> dict[str, Any]:
+    """The audit row's column values (principal as it is right after the call)."""
+    principal = ctx.principal
+    return dict(
+        tool=tool,
+        conversation_id=ctx.conversation_id,
+        channel=ctx.channel,
+        account_no=principal.account_no if principal else None,
+        verified_by=principal.method.value if principal else None,
+        arguments=_jsonable(arguments),
+        status=result.status if result is not None else "error",
+        result=result.model_dump(mode="json") if result is not None else None,
+        error=error,
+        duration_ms=duration_ms,
+        created_at=ctx.now(),
+    )
+
+
 def write_audit(ctx: ToolContext, tool: str, arguments: dict[str, Any], result: ToolResult | None,
                 error: str | None, duration_ms: int) -> None:
-    principal = ctx.principal
-    with ctx.session_factory() as session:
-        session.add(AuditEvent(
-            tool=tool,
-            conversation_id=ctx.conversation_id,
-            channel=ctx.channel,
-            account_no=principal.account_no if principal else None,
-            verified_by=principal.method.value if principal else None,
-            arguments=_jsonable(arguments),
-            status=result.status if result is not None else "error",
-            result=result.model_dump(mode="json") if result is not None else None,
-            error=error,
-            duration_ms=duration_ms,
-            created_at=ctx.now(),
-        ))
-        session.commit()
+    row = audit_row(ctx, tool, arguments, result, error, duration_ms)
+    if ctx.pending_audit is not None:
+        ctx.pending_audit.append(row)
+        return
+    insert_audit_rows(ctx.session_factory, [row])
+
+
+def insert_audit_rows(session_factory: Callable[[], Session], rows: list[dict[str, Any]],
+                      session: Session | None = None) -> None:
+    """Insert audit rows; in `session` (the caller commits) or in a transaction of their own."""
+    if not rows:
+        return
+    if session is not None:
+        session.execute(insert(AuditEvent.__table__), rows)
+        return
+    with session_factory() as own:
+        own.execute(insert(AuditEvent.__table__), rows)
+        own.commit()
+
+
+def flush_audit(ctx: ToolContext) -> None:
+    """Write the rows collected in `ctx.pending_audit` now (their own transaction) and clear it."""
+    if ctx.pending_audit:
+        rows, ctx.pending_audit[:] = list(ctx.pending_audit), []
+        insert_audit_rows(ctx.session_factory, rows)
 
 
 def audited_call(

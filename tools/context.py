@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
@@ -57,6 +57,9 @@ class ToolContext:
     clock: Callable[[], datetime] = utc_now
     policy: ServicePolicy = field(default_factory=load_policy)
     knowledge: Callable[[], KnowledgeRetriever] | None = None
+    # When a list, audit rows are collected here and the caller (the agent, once per turn) writes
+    # them in the same transaction as the turn record; None writes each row at once.
+    pending_audit: list[dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         if not self.conversation_id or not self.conversation_id.strip():
