@@ -14,10 +14,15 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-## Install, migrate, seed the demo utility if the database is empty, start the service.
+# The demo utility's open month: read but not billed by the seed (billing_core/demo.py CYCLE_PERIOD).
+DEMO_PERIOD ?= 2026-10
+
+## Install, migrate, seed the demo utility if the database is empty, bill its open month, start the service.
+## Re-running is safe: the seed skips a populated database and the cycle skips an issued period.
 run: install
 	$(BIN)/powerdesk db upgrade
 	$(BIN)/powerdesk demo seed --if-empty
+	$(BIN)/powerdesk billing run-cycle --period $(DEMO_PERIOD)
 	$(BIN)/powerdesk serve
 
 ## Install test extras and the servers the tests start (PostgreSQL, Redis, Chromium), then run pytest.

@@ -23,6 +23,7 @@ from billing_core.compute import RESIDENTIAL_TIERS, SEASON_CN
 from billing_core.errors import BillingError
 from billing_core.models import Bill, Customer
 from billing_core.money import ZERO
+from billing_core.number_text import quantity_text
 from billing_core.tariff_library import ResidentialTiers, get_library
 from tools.account_view import VISIBLE_STATUSES, customer_of, standing, visible_bills
 from tools.context import ToolContext
@@ -205,7 +206,7 @@ def _percent(change: Decimal, base: Decimal) -> Decimal | None:
 
 
 def _signed(value: Decimal, unit: str) -> str:
-    return f"增加 {value} {unit}" if value > 0 else f"减少 {-value} {unit}"
+    return f"增加 {quantity_text(value)} {unit}" if value > 0 else f"减少 {quantity_text(-value)} {unit}"
 
 
 def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, today: date) -> list[Reason]:
@@ -216,8 +217,8 @@ def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, toda
         pct_text = f"（{'+' if change > 0 else ''}{pct}%）" if pct is not None else ""
         reasons.append(ConsumptionChange(
             this_kwh=this.total_kwh, other_kwh=other.total_kwh, change_kwh=change, change_percent=pct,
-            text=f"用电量从 {other.period} 的 {other.total_kwh} 千瓦时{_signed(change, '千瓦时')}到 "
-                 f"{this.total_kwh} 千瓦时{pct_text}。"))
+            text=f"用电量从 {other.period} 的 {quantity_text(other.total_kwh)} 千瓦时{_signed(change, '千瓦时')}到 "
+                 f"{quantity_text(this.total_kwh)} 千瓦时{pct_text}。"))
     this_rules, other_rules = _tier_rules(customer, this), _tier_rules(customer, other)
     t2, t3 = _qty(this, "tier_2", "tier_2_addon"), _qty(this, "tier_3", "tier_3_addon")
     o2, o3 = _qty(other, "tier_2", "tier_2_addon"), _qty(other, "tier_3", "tier_3_addon")
@@ -229,8 +230,8 @@ def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, toda
             this_tier_2_kwh=t2, this_tier_3_kwh=t3, other_tier_2_kwh=o2, other_tier_3_kwh=o3,
             this_limits=this_rules[1] if this_rules else None,
             other_limits=other_rules[1] if other_rules else None,
-            text=f"阶梯电量不同：本期第二档 {t2}、第三档 {t3} 千瓦时，"
-                 f"{other.period} 第二档 {o2}、第三档 {o3} 千瓦时"
+            text=f"阶梯电量不同：本期第二档 {quantity_text(t2)}、第三档 {quantity_text(t3)} 千瓦时，"
+                 f"{other.period} 第二档 {quantity_text(o2)}、第三档 {quantity_text(o3)} 千瓦时"
                  f"{limits}；超过档位上限的电量按更高的档位电价计费。"))
     if this_rules and other_rules and this_rules[0] != other_rules[0]:
         reasons.append(SeasonChange(
@@ -335,7 +336,7 @@ def explain_bill(ctx: ToolContext, args: ExplainBillInput) -> ToolResult:
                                unit_price=l.unit_price, amount=l.amount, explanation=l.explanation,
                                tariff_version=l.tariff_version, source=l.source,
                                period_start=l.period_start, period_end=l.period_end) for l in bill.lines]
-        message = (f"{bill.period} 账单共 {bill.amount} 元，用电 {bill.total_kwh} 千瓦时。"
+        message = (f"{bill.period} 账单共 {bill.amount} 元，用电 {quantity_text(bill.total_kwh)} 千瓦时。"
                    + "".join(f"{l.name} {l.amount} 元；" for l in lines)
                    + _summary(bill, comparisons["previous_month"], "上月")
                    + _summary(bill, comparisons["same_month_last_year"], "去年同期"))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 from datetime import date
 from decimal import Decimal
 
 from billing_core.dunning import late_fee
 from billing_core.models import Bill
+from billing_core.number_text import quantity_text
 from tests.tools.conftest import ACCOUNT_A, ACCOUNT_C, World
 from tools.registry import call_tool
 
@@ -78,6 +81,9 @@ def test_explain_bill_gives_typed_reasons_versus_last_month(world: World) -> Non
     tier_2_april = sum(l.quantity for l in april.lines if l.code == "tier_2")
     assert (tiers.this_tier_2_kwh, tiers.other_tier_2_kwh) == (tier_2_may, tier_2_april)
     assert tiers.this_limits == season.this_limits
+    # Customers read kWh as written on a bill: no storage padding such as 「94.530000」.
+    assert f"本期第二档 {quantity_text(tier_2_may)}、" in tiers.text
+    assert not re.search(r"\d\.\d*0 千瓦时", tiers.text + kinds["consumption_change"].text)
     assert kinds["period_days"].this_days == 31 and kinds["period_days"].other_days == 30
     back = kinds["back_charge"]
     assert back.bill == "this" and back.kwh == Decimal("20")
