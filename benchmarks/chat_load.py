@@ -88,8 +88,19 @@ async def conversation(client: httpx.AsyncClient, index: int, script: list[str],
         latencies.append((time.perf_counter() - started) * 1000)
 
 
+def process_cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU of process `pid` (Linux /proc), or None when it cannot be read."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def run_load(url: str, conversations: int, turns: int, max_seconds: float,
-                   customers: list[tuple[str, str, str]]) -> None:
+                   customers: list[tuple[str, str, str]], server_pid: int | None = None) -> None:
     pool = scripts(customers or [("000000000000", "0000", "2026-09")])
     limits = httpx.Limits(max_connections=conversations, max_keepalive_connections=conversations)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
@@ -97,10 +108,12 @@ async def run_load(url: str, conversations: int, turns: int, max_seconds: float,
         errors: list[str] = []
         stop_at = time.monotonic() + max_seconds
         cpu0, wall0 = time.process_time(), time.perf_counter()
+        server_cpu0 = process_cpu_seconds(server_pid)
         await asyncio.gather(*(
             conversation(client, i, pool[i % len(pool)][:turns], stop_at, latencies, errors)
             for i in range(conversations)))
         wall = time.perf_counter() - wall0
+        server_cpu1 = process_cpu_seconds(server_pid)
     if not latencies:
         print("no successful turns", errors[:5])
         return
@@ -111,6 +124,10 @@ async def run_load(url: str, conversations: int, turns: int, max_seconds: float,
           f"max {max(latencies):.0f} ms (target p95 <= 150 ms)")
     print(f"load average: {os.getloadavg()[0]:.2f} (2 cores shared); "
           f"client CPU {time.process_time() - cpu0:.1f} s")
+    if server_cpu0 is not None and server_cpu1 is not None:
+        used = server_cpu1 - server_cpu0
+        print(f"server CPU {used:.1f} s = {used / len(latencies) * 1000:.1f} ms per turn "
+              f"(one process tops out near {len(latencies) / used:.0f} turns/s on a free core)")
 
 
 def main() -> None:
@@ -135,7 +152,8 @@ def main() -> None:
     customers = prepare_database(var_dir, args.customers)
     env = {"POWERDESK_VAR_DIR": var_dir, "POWERDESK_RATE_LIMIT_PER_MINUTE": "100000"}
     with serve_process(env) as server:
-        asyncio.run(run_load(server.url, args.conversations, args.turns, args.max_seconds, customers))
+        asyncio.run(run_load(server.url, args.conversations, args.turns, args.max_seconds, customers,
+                             server_pid=server.process.pid))
 
 
 if __name__ == "__main__":

@@ -7,11 +7,13 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import Depends, Header, HTTPException, Request, status
-from starlette.concurrency import run_in_threadpool
 
 from channels.agent_port import AgentLike, ReplyOut, reply_out
 from channels.dedup import OnceStore
@@ -20,6 +22,11 @@ from channels.metrics import ServiceMetrics
 from channels.settings import ChannelSettings
 
 log = logging.getLogger("powerdesk.channels")
+
+# Local-brain turns are CPU-bound Python: more threads than this only add GIL hand-offs and SQLite
+# lock waits (measured with benchmarks/chat_load.py: server CPU per turn rises with 40 at once).
+LOCAL_TURN_CONCURRENCY = 2
+LLM_TURN_CONCURRENCY = 40  # Starlette's thread pool size; LLM turns mostly wait on the network
 
 
 @dataclass
@@ -32,6 +39,7 @@ class Services:
     wechat_client: Any = None  # channels.wechat_client.CustomerServiceClient
     _agent: AgentLike | None = None
     _agent_guard: threading.Lock = field(default_factory=threading.Lock)
+    _turn_limiter: anyio.CapacityLimiter | None = None
 
     @property
     def agent(self) -> AgentLike:
@@ -42,12 +50,23 @@ class Services:
                     self._agent = self.agent_factory()
         return self._agent
 
+    def turn_limiter(self) -> anyio.CapacityLimiter:
+        """How many agent turns run at once in this process (`POWERDESK_TURN_CONCURRENCY`)."""
+        if self._turn_limiter is None:
+            brain = getattr(self.agent, "brain", "local")
+            auto = LOCAL_TURN_CONCURRENCY if brain == "local" else LLM_TURN_CONCURRENCY
+            if self.settings.turn_concurrency < 0:
+                raise ValueError("POWERDESK_TURN_CONCURRENCY: must be 0 (automatic) or a positive number")
+            self._turn_limiter = anyio.CapacityLimiter(self.settings.turn_concurrency or auto)
+        return self._turn_limiter
+
     async def turn(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
                    **kwargs: Any) -> ReplyOut:
         """One agent turn off the event loop (the agent does blocking database work)."""
         started = time.perf_counter()
-        reply = await run_in_threadpool(self.agent.handle, conversation_id, channel, text, message_id,
-                                        **kwargs)
+        reply = await anyio.to_thread.run_sync(
+            partial(self.agent.handle, conversation_id, channel, text, message_id, **kwargs),
+            limiter=self.turn_limiter())
         self.metrics.turns.labels(channel).inc()
         self.metrics.turn_seconds.labels(channel).observe(time.perf_counter() - started)
         elapsed = time.perf_counter() - started

@@ -47,6 +47,9 @@ class ChannelSettings:
     dedup_ttl_seconds: int = 600
     ivr_low_confidence: float = 0.6
     ivr_max_failures: int = 2
+    # Agent turns run at once per process; 0 = automatic (few for the CPU-bound local brain,
+    # many for the LLM brain, whose turns mostly wait on the endpoint).
+    turn_concurrency: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -63,4 +66,5 @@ class ChannelSettings:
             wechat_aes_key=os.environ.get("POWERDESK_WECHAT_AES_KEY") or None,
             wechat_api_base=os.environ.get("POWERDESK_WECHAT_API_BASE", "https://api.weixin.qq.com"),
             wechat_reply_deadline_seconds=_float("POWERDESK_WECHAT_REPLY_DEADLINE", 4.5),
+            turn_concurrency=_int("POWERDESK_TURN_CONCURRENCY", 0),
         )

@@ -1,0 +1,82 @@
+"""`powerdesk serve --workers N`: several worker processes only with Redis-shared state."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from channels.serve_cli import app
+
+POWERDESK = Path(sys.executable).with_name("powerdesk")
+
+
+def test_more_than_one_worker_without_redis_is_refused_naming_the_setting(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("POWERDESK_REDIS_URL", raising=False)
+    result = CliRunner().invoke(app, ["--workers", "2", "--port", "1"])
+    assert result.exit_code == 2
+    assert "POWERDESK_REDIS_URL" in result.output
+
+
+def test_zero_workers_is_bad_input() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "POWERDESK_REDIS_URL"}
+    done = subprocess.run([str(POWERDESK), "serve", "--workers", "0"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 2
+    assert "--workers" in done.stderr
+
+
+def test_two_workers_share_one_conversation_through_redis(tmp_path: Path) -> None:
+    """Each turn on a new connection (the kernel picks a worker): verification and slots carry over."""
+    import httpx
+    from sqlalchemy import select
+
+    from billing_core.db import make_engine
+    from billing_core.models import Bill, Customer
+    from tests.servers.ports import free_port, wait_until
+    from tests.servers.redis import redis_server
+
+    with redis_server() as redis:
+        env = {**os.environ, "POWERDESK_VAR_DIR": str(tmp_path), "POWERDESK_REDIS_URL": redis.url,
+               "POWERDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'workers.db'}"}
+        subprocess.run([str(POWERDESK), "db", "upgrade"], env=env, check=True, capture_output=True)
+        subprocess.run([str(POWERDESK), "demo", "seed", "--customers", "10", "--seed", "5"], env=env,
+                       check=True, capture_output=True)
+        engine = make_engine(env["POWERDESK_DATABASE_URL"])
+        with engine.connect() as connection:
+            account, phone, customer_id = connection.execute(
+                select(Customer.account_no, Customer.phone, Customer.id)
+                .where(Customer.phone.is_not(None)).order_by(Customer.account_no)).first()
+            period = connection.execute(select(Bill.period).where(Bill.customer_id == customer_id)
+                                        .order_by(Bill.period.desc())).scalar()
+        engine.dispose()
+        port = free_port()
+        log = (tmp_path / "serve.log").open("wb")
+        process = subprocess.Popen([str(POWERDESK), "serve", "--port", str(port), "--workers", "2"],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_until(lambda: process.poll() is None and httpx.get(url + "/healthz", timeout=2).status_code == 200,
+                       180, "powerdesk serve --workers 2")
+            year, month = period.split("-")
+            cid = "web-workers-" + os.urandom(4).hex()
+            texts = [f"户号{account}，手机号后四位{phone[-4:]}", f"{int(year)}年{int(month)}月电费多少",
+                     "交了没有", "上个月的呢", "电费怎么交", "我的户号是多少"]
+            replies = []
+            for text in texts:  # a new client per turn: a new connection, so either worker may answer
+                with httpx.Client(base_url=url, timeout=120) as client:
+                    response = client.post(f"/api/chat/conversations/{cid}/messages?stream=false",
+                                           json={"text": text})
+                assert response.status_code == 200, response.text
+                replies.append(response.json())
+            # Verified once in the first turn; no later turn asks for the account again.
+            assert all(r.get("awaiting") not in ("account_no", "last4") for r in replies[1:]), replies
+            assert "lookup_bill" in replies[1]["actions"], replies[1]
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
+        assert process.returncode is not None
