@@ -53,7 +53,8 @@ def main() -> None:
     parser.add_argument("--nlu-cache", action="store_true",
                         help="keep the NLU's per-clause cache (by default it is cleared before every "
                              "turn, so "
-                             "each message costs a fresh embedding, as a new customer's wording would)")
+                             "each message costs a fresh embedding, as a new customer's wording would; "
+                             "the knowledge base's query-vector cache likewise)")
     parser.add_argument("--dir", default=None,
                         help="where the SQLite file goes (e.g. /dev/shm: no fsync cost)")
     args = parser.parse_args()
@@ -61,6 +62,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="powerdesk-bench-agent-", dir=args.dir))
     world = build_world(f"sqlite:///{workdir / 'bench.db'}")
     knowledge = None
+    retriever = None
     scripts = list(SCRIPTS)
     if args.with_kb:
         from knowledge_base.embeddings import get_embedder
@@ -101,6 +103,8 @@ def main() -> None:
         for text in script:
             if classifier is not None:
                 classifier.clear_cache()
+                if retriever is not None:
+                    retriever.clear_query_cache()  # a fresh question pays its embedding too
             started, cpu_started = time.perf_counter(), time.thread_time()
             reply = agent.handle(f"bench-{conversation}", "web", text)
             latencies.append((time.perf_counter() - started) * 1000)

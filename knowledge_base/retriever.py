@@ -8,6 +8,8 @@ are per article (its best section), and every hit carries a citation the agent m
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -23,6 +25,7 @@ Fusion = Literal["rrf", "convex"]
 DenseBackend = Literal["memory", "chroma"]
 DEFAULT_K = 3
 MAX_K = 20
+QUERY_VECTOR_CACHE_SIZE = 1024  # distinct normalised questions whose embeddings are kept
 
 
 class EmptyQueryError(ValueError):
@@ -103,6 +106,10 @@ class KnowledgeRetriever:
         self.mode, self.fusion = mode, fusion
         self.rrf_k, self.candidates = rrf_k, candidates
         self.dense_weight, self.lexical_weight, self.convex_alpha = dense_weight, lexical_weight, convex_alpha
+        # Customers ask the same few questions all day (「电费怎么交」): their query vectors are kept
+        # (least recently used dropped) so a repeated question skips the embedding model.
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._query_lock = threading.Lock()
         self.refresh()
 
     def refresh(self) -> None:
@@ -137,8 +144,28 @@ class KnowledgeRetriever:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
+    def query_vector(self, normalized: str) -> np.ndarray:
+        """The embedding of a normalised query, from the LRU when it was asked recently."""
+        with self._query_lock:
+            vector = self._query_vectors.get(normalized)
+            if vector is not None:
+                self._query_vectors.move_to_end(normalized)
+                return vector
+        vector = np.asarray(self.store.embedder.embed_query(normalized), dtype=np.float32)
+        vector.setflags(write=False)  # shared between callers
+        with self._query_lock:
+            self._query_vectors[normalized] = vector
+            while len(self._query_vectors) > QUERY_VECTOR_CACHE_SIZE:
+                self._query_vectors.popitem(last=False)
+        return vector
+
+    def clear_query_cache(self) -> None:
+        """Forget the cached query vectors (benchmarks measure a fresh question's cost)."""
+        with self._query_lock:
+            self._query_vectors.clear()
+
     def _dense_ranking(self, normalized: str, category: str | None) -> list[tuple[int, float]]:
-        vector = self.store.embedder.embed_query(normalized)
+        vector = self.query_vector(normalized)
         if self._matrix is None:
             found = self.store.query(vector, self.candidates, category)
             return [(self._position[cid], score) for cid, score in found if cid in self._position]
