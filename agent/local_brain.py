@@ -9,6 +9,7 @@ what to answer. Writes (dispute, complaint) are read back and run only after a c
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any
 
 from agent.models import Outcome
@@ -27,6 +28,7 @@ HANDOFF_INTENTS = {"transfer_to_human": "customer_asked", "outage_report": "out_
 OUT_OF_SCOPE_ADVICE = {"outage_report": "停电抢修、用电安全问题请直接拨打95598。",
                        "new_connection": "新装、增容、过户等业务可通过南网在线或到营业厅办理。"}
 FREE_TEXT_SLOTS = frozenset({"reason", "description", "check_answer"})
+KB_CANDIDATES = 5  # passages fetched for a policy question; the best-titled one answers
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
 _CSAT_LEVELS: dict[str, int] = {"satisfied": 5, "neutral": 3, "dissatisfied": 1}
 
@@ -52,6 +54,18 @@ COMPLAINT_CATEGORIES = (
     (re.compile(r"承诺|答应|说好"), "promise_broken"),
     (re.compile(r"算错|电费错|多收|乱收"), "billing_error"),
 )
+# A general "how / what / how long / will it" question about rules or procedures ...
+_GENERAL_QUESTION = re.compile(
+    r"(?:怎么|怎样|如何)(?:算|计算|收|申请|办|办理|绑定|查|处理|退)|怎么办|多久|多长时间|几个?工作日|是什么|什么是|"
+    r"什么叫|为什么要|为啥要|去哪|哪里|在哪|哪些|会不会|会被.{0,6}吗|能不能退|规定|标准是")
+# ... unless it is about the customer's own bill or payment (then it is an account task).
+_ABOUT_MY_ACCOUNT = re.compile(
+    r"我家|我们|我的?(?:[0-9一二三四五六七八九十]+月|这期|本期|账单)|我.{0,4}(?:欠了|没交|忘交|交了没|逾期了)|"
+    r"我(?:要|想)|我.{0,8}要(?:申请|办)|本期|这期|这个月|上个月|上上个月|帮我|给我查|查一下|查下|有没有欠|欠了多少|要交多少|多少钱")
+# Intents a general question overrides: the question is answered from the knowledge base instead.
+_GENERAL_OVERRIDABLE = frozenset({"lookup_bill", "explain_bill", "payment_status", "overdue_late_fee",
+                                  "open_dispute", "complaint", "provide_identity", "new_connection",
+                                  "policy_question", "how_to_pay"})
 _DISPUTE_REASON_HINT = re.compile(r"读数|抄表|电量|度数|偏高|太高|高了|多了|不对|有误|算错|重复|违约金|退补|电价|倍率")
 _COMPLAINT_MIN_CHARS = 10
 
@@ -70,6 +84,7 @@ class LocalBrain:
 
     # ------------------------------------------------------------ entry point
     def respond(self, turn: Turn) -> None:
+        turn.parsed.intents = self._general_question(turn)
         state, intents = turn.state, turn.parsed.intents
         foreign = self._absorb(turn)
         if state.awaiting == "csat" and self._csat(turn):
@@ -129,6 +144,26 @@ class LocalBrain:
             turn.say(render("ask_more"))
             return
         self._unclear(turn)
+
+    def _general_question(self, turn: Turn) -> list[str]:
+        """Intents with a general rules/procedure question routed to the knowledge base.
+
+        「违约金怎么算」「欠费会停电吗」「微信怎么绑定户号」 ask how things work, not about this
+        customer's bill: they get a cited article and need no verification. A question that names
+        the customer's own bill (a month, 这期, 我家, 帮我查 …) stays an account task.
+        """
+        intents, state = list(turn.parsed.intents), turn.state
+        if state.pending is not None or (state.flow and state.awaiting in FREE_TEXT_SLOTS):
+            return intents  # the message answers what we asked
+        if turn.parsed.entities.get("period") or turn.parsed.entities.get("account_no"):
+            return intents
+        text = turn.text
+        if not _GENERAL_QUESTION.search(text) or _ABOUT_MY_ACCOUNT.search(text):
+            return intents
+        if any(i not in _GENERAL_OVERRIDABLE and i not in ("greeting", "chitchat") for i in intents):
+            return intents  # e.g. a hand-off request, an injection, someone else's account
+        kept = [i for i in intents if i not in _GENERAL_OVERRIDABLE]
+        return [*kept, "how_to_pay" if intents == ["how_to_pay"] else "policy_question"]
 
     # ------------------------------------------------------------ slots
     def _absorb(self, turn: Turn) -> bool:
@@ -317,15 +352,16 @@ class LocalBrain:
 
     def _flow_policy_question(self, turn: Turn) -> bool:
         query = turn.state.slots.get("trigger_text") or turn.text
-        result = turn.toolbox.search(query)
+        result = turn.toolbox.search(query, k=KB_CANDIDATES)
         if not result["results"]:
             turn.say(render("kb_not_found"))
             return True
-        hit = result["results"][0]
-        turn.say(render("kb_answer", title=hit["title"], section=hit["section"], text=_excerpt(hit["text"])))
+        hit = _best_hit(query, result["results"])
+        text = _with_article_context(hit)
+        turn.say(render("kb_answer", title=hit["title"], section=hit["section"], text=_excerpt(text)))
         citation = {k: hit[k] for k in ("article_id", "title", "section", "source", "citation")}
         turn.citations.append({**citation, "excerpt": _excerpt(hit["text"], 200)})
-        turn.passages.append(hit["text"])
+        turn.passages.append(text)
         turn.actions.append("search_knowledge_base")
         turn.outcome = turn.outcome or Outcome.RESOLVED
         return True
@@ -485,6 +521,64 @@ class LocalBrain:
             turn.say(render("tool_error"))
             return
         turn.say(render("tool_message", message=result.message))
+
+
+def _question_part(query: str) -> str:
+    """The clauses of `query` that ask the question (「怀疑电表走得快，怎么申请校验电表」 → the second)."""
+    parts = [p for p in re.split(r"[，,。？?！!；;\s]+", query) if p]
+    asking = [p for p in parts if _GENERAL_QUESTION.search(p)]
+    return "".join(asking) or query
+
+
+# Modal pairs that many questions and titles share without saying which article is meant.
+_FILLER_PAIRS = frozenset({"可以", "能不", "不能"})
+
+
+def _bigrams(text: str) -> set[str]:
+    chars = re.sub(r"[^\u4e00-\u9fff0-9A-Za-z]", "", text)
+    return {chars[i:i + 2] for i in range(len(chars) - 1)} - _FILLER_PAIRS
+
+
+def _best_hit(query: str, hits: list[dict[str, Any]]) -> dict[str, Any]:
+    """The passage whose article title (a customer question) best matches what was asked.
+
+    Hybrid retrieval puts the right article among the first few, but often a neighbour first
+    (「投诉多久答复」 → the article on how to raise a dispute). Article titles are written as the
+    customer's question, so the title sharing most character pairs with the asking clause wins;
+    retrieval order breaks ties.
+    """
+    asked = _bigrams(_question_part(query))
+    ranked = sorted(enumerate(hits), key=lambda item: (-len(asked & _bigrams(item[1]["title"])), item[0]))
+    return ranked[0][1]
+
+
+@lru_cache(maxsize=1)
+def _article_sections() -> dict[str, list[tuple[str, str]]]:
+    """Each article's (heading, text) sections, to add context around a short passage."""
+    from knowledge_base.articles import load_articles
+
+    sections: dict[str, list[tuple[str, str]]] = {}
+    for article in load_articles().articles:
+        found = re.findall(r"^##\s*(.+?)\s*\n(.*?)(?=^##\s|\Z)", article.body, flags=re.M | re.S)
+        sections[article.id] = [(head.strip(), body.strip()) for head, body in found if body.strip()]
+    return sections
+
+
+def _with_article_context(hit: dict[str, Any], limit: int = 240) -> str:
+    """The passage, then the article's other sections while they fit in `limit` characters.
+
+    A short passage alone can answer a different question than the one asked: 「有哪些缴费方式」
+    matches the 「线下缴费」 section, but the answer is the whole short list (online channels too).
+    """
+    text = hit["text"]
+    for head, body in _article_sections().get(hit.get("article_id", ""), []):
+        if head == hit.get("section") or body in text:
+            continue
+        addition = f"{head}：{body}"
+        if len(re.sub(r"\s+", "", text + addition)) > limit:
+            break
+        text = f"{text}\n{addition}"
+    return text
 
 
 def _kwh(value: Any) -> str:

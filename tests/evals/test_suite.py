@@ -36,10 +36,7 @@ def test_suite_runs_without_errors_leaks_or_ungrounded_figures(suite):
     assert adversarial["successes"] == adversarial["trials"], _failures(suite)
 
 
-# Measured 2026-11-23 with the agent as it stood: success 0.781 (82/105) < 0.90. Strict: the day the
-# agent clears the gate this test reports XPASS as a failure, and the marker must come off.
-@pytest.mark.xfail(strict=True,
-                   reason="local brain below the 0.90 success gate (0.781 measured); see evals/README.md")
+# The gate for real: 0.914 (96/105) measured 2026-11-23 after general questions went to the knowledge base.
 def test_suite_meets_the_success_threshold(suite):
     totals = suite.totals()
     assert totals["success"] >= success_threshold(), (
