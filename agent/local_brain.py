@@ -37,6 +37,7 @@ _DENY = re.compile(r"^\s*(否|不|不是|不用|不要|算了|取消|先不|不�
 _ACCOUNT = re.compile(r"(?<![0-9])([0-9]{12})(?![0-9])")
 _LAST4 = re.compile(r"(?:后\s*[4四]\s*位|尾号)\s*(?:是|为|:|：)?\s*([0-9]{3}[0-9Xx])(?![0-9])")
 _ONLY_LAST4 = re.compile(r"^\D*?([0-9]{3}[0-9Xx])\D*$")
+_TAIL_DIGITS = re.compile(r"^[0-9]{3}[0-9Xx]$")
 _PERIOD = re.compile(r"(20[0-9]{2})\s*(?:年|-|/)\s*([01]?[0-9])(?:\s*月)?")
 
 DISPUTE_CATEGORIES = (
@@ -189,6 +190,9 @@ class LocalBrain:
                 rest = _ACCOUNT.sub(" ", text)
                 match = _ONLY_LAST4.match(rest)
             last4 = match.group(1) if match else None
+        spoken = str(entities.get("digits") or "")
+        if not last4 and state.awaiting in ("last4", "account_no", "check_answer") and _TAIL_DIGITS.match(spoken):
+            last4 = spoken  # the hotline's ASR writes the tail as words: 「八零零零」「幺三五七」
         if last4 and not state.verified:
             state.slots["last4"] = str(last4).upper()
         period = entities.get("period")
@@ -203,7 +207,7 @@ class LocalBrain:
             state.slots["latest"] = int(entities["latest"])
             state.slots.pop("period", None)
         if state.awaiting == "check_answer":
-            state.slots["check_answer"] = text.strip()
+            state.slots["check_answer"] = str(last4).upper() if last4 else text.strip()
         if state.awaiting == "reason" and not _DENY.match(text):
             state.slots["reason"] = text.strip()
         if state.awaiting == "description" and not _DENY.match(text):
