@@ -28,6 +28,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, validates
 
@@ -368,6 +369,9 @@ class Adjustment(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
+OPEN_DISPUTE_WHERE = text("kind = 'dispute' AND status IN ('open', 'in_progress')")
+
+
 class WorkOrder(Base):
     """A task for a person: a bill to review, a dispute, a refund, a reconciliation exception..."""
 
@@ -375,6 +379,10 @@ class WorkOrder(Base):
     __table_args__ = (
         Index("ix_work_orders_account_no", "account_no"),
         Index("ix_work_orders_status_kind", "status", "kind"),
+        # One open dispute per bill, enforced by the database: SQLite has no row locks, so two
+        # simultaneous requests could both pass a check in code; the loser gets an IntegrityError.
+        Index("uq_work_orders_one_open_dispute_per_bill", "bill_id", unique=True,
+              sqlite_where=OPEN_DISPUTE_WHERE, postgresql_where=OPEN_DISPUTE_WHERE),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

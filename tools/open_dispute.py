@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing_core.models import Bill, WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
@@ -20,7 +21,7 @@ from tools.account_view import customer_of, visible_bills
 from tools.context import ToolContext
 from tools.periods import Period
 from tools.results import NeedsVerification, NotFound, ToolResult
-from tools.work_orders import add_work_order
+from tools.work_orders import add_work_order, is_open_dispute_clash
 
 
 class DisputeCategory(StrEnum):
@@ -106,22 +107,27 @@ def open_dispute(ctx: ToolContext, args: OpenDisputeInput) -> ToolResult:
         contact_due = policy.add_working_days(now, policy.dispute.contact_working_days)
         answer_due = policy.add_working_days(now, policy.dispute.answer_working_days)
         label = CATEGORY_CN[args.category.value]
-        order = add_work_order(
-            session, now.astimezone(policy.zone),
-            kind=WorkOrderKind.DISPUTE, account_no=customer.account_no, bill_id=bill.id, period=bill.period,
-            status=WorkOrderStatus.OPEN, priority=WorkOrderPriority.NORMAL,
-            title=f"电费异议：{bill.period} {label}", description=args.reason, contact=customer.phone,
-            channel=ctx.channel, sla_due_at=contact_due, created_at=now,
-            payload={"category": args.category.value, "conversation_id": ctx.conversation_id,
-                     "contact_due_at": contact_due.isoformat(), "answer_due_at": answer_due.isoformat(),
-                     "policy": policy.version},
-        )
-        # SQLite has no row locks: two writers may both pass the check above. Writes are serialized,
-        # so after ours the database shows every committed twin; the earliest one stands.
-        first = _first_open_dispute(session, bill.id)
-        if first is not None and first.id != order.id:
+        try:
+            order = add_work_order(
+                session, now.astimezone(policy.zone),
+                kind=WorkOrderKind.DISPUTE, account_no=customer.account_no, bill_id=bill.id,
+                period=bill.period,
+                status=WorkOrderStatus.OPEN, priority=WorkOrderPriority.NORMAL,
+                title=f"电费异议：{bill.period} {label}", description=args.reason, contact=customer.phone,
+                channel=ctx.channel, sla_due_at=contact_due, created_at=now,
+                payload={"category": args.category.value, "conversation_id": ctx.conversation_id,
+                         "contact_due_at": contact_due.isoformat(), "answer_due_at": answer_due.isoformat(),
+                         "policy": policy.version},
+            )
+        except IntegrityError as exc:
+            # The database's one-open-dispute-per-bill index refused a twin opened at the same
+            # moment (SQLite has no row locks to stop it earlier): answer with the one that stands.
+            if not is_open_dispute_clash(exc):
+                raise
             session.rollback()
-            return _duplicate(first, bill.period, ctx)
+            existing = _first_open_dispute(session, bill.id)
+            assert existing is not None
+            return _duplicate(existing, bill.period, ctx)
         session.commit()
         return DisputeOpened(
             ticket_no=order.no, period=bill.period, bill_no=bill.bill_no, category=args.category,

@@ -27,6 +27,15 @@ def add_work_order(session: Session, local_now: datetime, **fields: Any) -> Work
             with session.begin_nested():
                 session.add(order)
             return order
-        except IntegrityError:  # the savepoint rollback already dropped `order`
+        except IntegrityError as exc:  # the savepoint rollback already dropped `order`
+            if is_open_dispute_clash(exc):
+                raise  # not a number collision: the bill already has an open dispute
             continue
     raise RuntimeError("could not allocate a work-order number")
+
+
+def is_open_dispute_clash(exc: IntegrityError) -> bool:
+    """Whether the database refused a second open dispute for one bill (the partial unique index
+    `uq_work_orders_one_open_dispute_per_bill`; SQLite names the column, PostgreSQL the index)."""
+    message = str(exc.orig)
+    return "one_open_dispute_per_bill" in message or "work_orders.bill_id" in message

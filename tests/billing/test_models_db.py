@@ -34,6 +34,7 @@ from billing_core.models import (
     ReadingRegister,
     WorkOrder,
     WorkOrderKind,
+    WorkOrderStatus,
     bill_from_computed,
     next_work_order_no,
 )
@@ -187,6 +188,27 @@ def test_a_stored_bill_reads_back_as_the_computed_bill(session: Session) -> None
     assert bill.to_computed() == computed
     session.add(bill_from_computed(customer.id, "2026-07", computed))
     with pytest.raises(IntegrityError):  # one bill per customer and month
+        session.commit()
+
+
+def test_a_bill_has_at_most_one_open_dispute(session: Session) -> None:
+    customer = _customer(category=CustomerCategory.RESIDENTIAL)
+    session.add(customer)
+    session.flush()
+    bill = bill_from_computed(customer.id, "2026-07", _computed(customer.account_no))
+    session.add(bill)
+    session.flush()
+
+    def dispute(no: str, status: WorkOrderStatus) -> WorkOrder:
+        return WorkOrder(no=no, kind=WorkOrderKind.DISPUTE, bill_id=bill.id, status=status, title="电费异议")
+
+    # Closed disputes and other kinds of work order on the same bill do not count.
+    session.add_all([dispute("WO202607010001", WorkOrderStatus.CLOSED),
+                     dispute("WO202607010002", WorkOrderStatus.OPEN),
+                     WorkOrder(no="WO202607010003", kind=WorkOrderKind.REVIEW, bill_id=bill.id, title="复核")])
+    session.commit()
+    session.add(dispute("WO202607010004", WorkOrderStatus.IN_PROGRESS))
+    with pytest.raises(IntegrityError):
         session.commit()
 
 
