@@ -29,6 +29,7 @@ OUT_OF_SCOPE_ADVICE = {"outage_report": "停电抢修、用电安全问题请直
                        "new_connection": "新装、增容、过户等业务可通过南网在线或到营业厅办理。"}
 FREE_TEXT_SLOTS = frozenset({"reason", "description", "check_answer"})
 KB_CANDIDATES = 5  # passages fetched for a policy question; the best-titled one answers
+UNPAID_LOOKBACK = 12  # bills checked for arrears when the customer names no month
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
 _CSAT_LEVELS: dict[str, int] = {"satisfied": 5, "neutral": 3, "dissatisfied": 1}
 
@@ -304,7 +305,7 @@ class LocalBrain:
             for bill in result.bills:
                 due = f"，缴费截止日{format_value(bill.due_date)}" if bill.due_date else ""
                 turn.say(render("bill_line", period=period_text(bill.period), total_kwh=_kwh(bill.total_kwh),
-                                amount=bill.amount, due=due, status_cn=bill.status_cn))
+                                amount=bill.amount, due=due, status_cn=_status_text(bill)))
             turn.actions.append("lookup_bill")
             turn.outcome = turn.outcome or Outcome.RESOLVED
         else:
@@ -317,7 +318,7 @@ class LocalBrain:
                         due = f"，缴费截止日{format_value(bill.due_date)}" if bill.due_date else ""
                         turn.say(render("bill_line", period=period_text(bill.period),
                                         total_kwh=_kwh(bill.total_kwh), amount=bill.amount, due=due,
-                                        status_cn=bill.status_cn))
+                                        status_cn=_status_text(bill)))
                     turn.state.slots["period"] = latest_bill.bills[0].period
                     turn.outcome = turn.outcome or Outcome.RESOLVED
         return True
@@ -333,6 +334,8 @@ class LocalBrain:
 
     def _flow_payment_status(self, turn: Turn) -> bool:
         period = turn.state.slots.get("period")
+        if not period and self._all_unpaid(turn):
+            return True
         result = self._with_latest_fallback(turn, "payment_status", period)
         self._tool_message(turn, result)
         if result.status == "ok":
@@ -341,6 +344,25 @@ class LocalBrain:
         return True
 
     _flow_overdue_late_fee = _flow_payment_status
+
+    def _all_unpaid(self, turn: Turn) -> bool:
+        """「有没有欠费」 without a month: the status of every bill still owed, oldest first.
+
+        The latest bill alone can be paid while an older one is overdue. Returns False when nothing
+        is owed (the latest bill's status then answers) or the bills cannot be listed.
+        """
+        bills = turn.toolbox.call("lookup_bill", {"latest": UNPAID_LOOKBACK})
+        if bills.status != "ok":
+            return False
+        owed = sorted((b for b in bills.bills if b.status != "paid"), key=lambda b: b.period)
+        if not owed:
+            return False
+        for bill in owed:
+            result = turn.toolbox.call("payment_status", {"period": bill.period})
+            self._tool_message(turn, result)
+        turn.actions.append("payment_status")
+        turn.outcome = turn.outcome or Outcome.RESOLVED
+        return True
 
     def _with_latest_fallback(self, turn: Turn, tool: str, period: str | None) -> Any:
         """Run `tool` for `period`; if that month has no issued bill, say so and use the latest one."""
@@ -583,6 +605,14 @@ def _with_article_context(hit: dict[str, Any], limit: int = 240) -> str:
             break
         text = f"{text}\n{addition}"
     return text
+
+
+def _status_text(bill: Any) -> str:
+    """A bill's payment state; a partly paid or overdue bill also says what is still owed."""
+    outstanding = getattr(bill, "outstanding", None)
+    if bill.status != "paid" and getattr(bill, "paid", None) and outstanding:
+        return f"{bill.status_cn}，已缴{format_value(bill.paid)}元，尚欠{format_value(outstanding)}元"
+    return str(bill.status_cn)
 
 
 def _kwh(value: Any) -> str:
