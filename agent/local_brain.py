@@ -226,7 +226,14 @@ class LocalBrain:
             state.slots["wechat_tried"] = True
             result = box.call("verify_identity", {"method": "wechat_openid"})
             if result.status == "verified":
-                return self._verified(turn, result)
+                asked_for = state.slots.get("account_no")
+                self._verified(turn, result)
+                if asked_for and asked_for != result.account_no:
+                    # The bound WeChat proves only its own account: never serve another one.
+                    turn.say(render("other_account"))
+                    state.flow, state.queue = None, []
+                    return False
+                return True
         if ctx.channel == "ivr" and ctx.channel_identity and not state.slots.get("ivr_failed"):
             answer = state.slots.pop("check_answer", None)
             if not answer:
