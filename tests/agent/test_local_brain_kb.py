@@ -1,0 +1,33 @@
+"""The local brain's knowledge-base answer: which passage answers, and which questions are general."""
+
+from __future__ import annotations
+
+from agent.local_brain import _ABOUT_MY_ACCOUNT, _GENERAL_QUESTION, _best_hit, _with_article_context
+
+
+def _hit(article_id: str, title: str, section: str = "", text: str = "") -> dict[str, str]:
+    return {"article_id": article_id, "title": title, "section": section, "text": text}
+
+
+def test_the_title_matching_the_asking_clause_wins_over_retrieval_order() -> None:
+    hits = [_hit("meter-suspected-fault", "怀疑电表走得快、不准，怎么办？"),
+            _hit("meter-check-request", "如何申请电表校验（验表）？")]
+    assert _best_hit("怀疑电表走得快，怎么申请校验电表", hits)["article_id"] == "meter-check-request"
+
+
+def test_retrieval_order_breaks_a_tie() -> None:
+    hits = [_hit("a", "电费有哪些缴费方式？"), _hit("b", "可以到营业厅交电费吗？")]
+    assert _best_hit("帮我查一下5月电费，另外电费可以在哪里交", hits)["article_id"] == "a"
+
+
+def test_a_short_passage_gets_the_rest_of_its_article() -> None:
+    hit = _hit("payment-channels-overview", "电费有哪些缴费方式？", "线下缴费", "- 营业厅柜台缴费。\n- 自助缴费终端。")
+    text = _with_article_context(hit)
+    assert text.startswith("- 营业厅柜台缴费。") and "微信" in text
+
+
+def test_general_and_personal_questions_are_told_apart() -> None:
+    general = ["居民电费逾期了违约金怎么算", "欠电费会被停电吗", "微信怎么绑定户号"]
+    personal = ["我4月电费忘交了，现在要交多少违约金", "帮我查一下这个月电费多少钱"]
+    assert all(_GENERAL_QUESTION.search(t) and not _ABOUT_MY_ACCOUNT.search(t) for t in general)
+    assert all(_ABOUT_MY_ACCOUNT.search(t) for t in personal)
