@@ -1,21 +1,16 @@
 """Schema migrations of the agent's record tables (own Alembic chain, `alembic_version_agent`).
 
-Mirrors `billing_core.migrate` and `tools.migrate`: `alembic_config` is the function the
-`powerdesk.migrations` entry point hands to `powerdesk db upgrade` (billing runs first).
+The same machinery as billing and tools (`billing_core.migration_chain`): `alembic_config` is the
+function the `powerdesk.migrations` entry point hands to `powerdesk db upgrade` (billing runs first).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import MetaData
 
-from billing_core.settings import database_url
-
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-VERSION_TABLE = "alembic_version_agent"
+from billing_core.migration_chain import MigrationChain
 
 
 def agent_metadata() -> MetaData:
@@ -25,15 +20,11 @@ def agent_metadata() -> MetaData:
     return AgentBase.metadata
 
 
-def alembic_config(url: str | None = None) -> Config:
-    """An Alembic config for the agent chain, pointed at `url` (default: the configured DB)."""
-    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("version_table", VERSION_TABLE)
-    config.set_main_option("sqlalchemy.url", (url or database_url()).replace("%", "%%"))
-    return config
-
-
-def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Bring the agent tables of the database at `url` up to `revision`."""
-    command.upgrade(alembic_config(url), revision)
+CHAIN = MigrationChain("agent", Path(__file__).with_name("migrations"), "alembic_version_agent",
+                       agent_metadata)
+MIGRATIONS_DIR = CHAIN.migrations_dir
+VERSION_TABLE = CHAIN.version_table
+alembic_config = CHAIN.alembic_config
+upgrade = CHAIN.upgrade
+current_revision = CHAIN.current_revision
+head_revision = CHAIN.head_revision

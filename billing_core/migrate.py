@@ -3,7 +3,7 @@
 The Alembic environment ships inside the package (`billing_core/migrations`), so an installed
 PowerDesk migrates its database without a checkout. Billing keeps its own version table,
 `alembic_version_billing`, so upper layers can run their own migration chains in the same
-database without touching billing's.
+database without touching billing's (see `billing_core.migration_chain`).
 """
 
 from __future__ import annotations
@@ -11,17 +11,10 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 
-from billing_core.db import Base, make_engine
-from billing_core.settings import database_url
-
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-VERSION_TABLE = "alembic_version_billing"
+from billing_core.db import Base
+from billing_core.migration_chain import MigrationChain
 
 # Every module that defines billing tables on `Base`. Add yours here, or Alembic (and the
 # schema tests) will not see your tables.
@@ -35,32 +28,11 @@ def billing_metadata() -> MetaData:
     return Base.metadata
 
 
-def alembic_config(url: str | None = None) -> Config:
-    """An Alembic config for the billing chain, pointed at `url` (default: the configured DB)."""
-    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("version_table", VERSION_TABLE)  # read by env.py and `powerdesk db current`
-    # ConfigParser treats '%' as interpolation; escape it so passwords with '%' survive.
-    config.set_main_option("sqlalchemy.url", (url or database_url()).replace("%", "%%"))
-    return config
-
-
-def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Bring the billing tables of the database at `url` up to `revision`."""
-    command.upgrade(alembic_config(url), revision)
-
-
-def current_revision(url: str | None = None) -> str | None:
-    """The billing revision the database is at (None: never migrated)."""
-    engine = make_engine(url or database_url())
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-            return context.get_current_revision()
-    finally:
-        engine.dispose()
-
-
-def head_revision() -> str | None:
-    """The newest revision shipped with this code."""
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+CHAIN = MigrationChain("billing", Path(__file__).with_name("migrations"), "alembic_version_billing",
+                       billing_metadata)
+MIGRATIONS_DIR = CHAIN.migrations_dir
+VERSION_TABLE = CHAIN.version_table
+alembic_config = CHAIN.alembic_config  # what the `powerdesk.migrations` entry point names
+upgrade = CHAIN.upgrade
+current_revision = CHAIN.current_revision
+head_revision = CHAIN.head_revision

@@ -1,25 +1,18 @@
 """Schema migrations of the tools tables (own Alembic chain, version table `alembic_version_tools`).
 
-Mirrors `billing_core.migrate`: the environment ships inside the package, and `alembic_config`
-is what the `powerdesk.migrations` entry point hands to `powerdesk db upgrade`, which runs the
-billing chain first (the tools tables only refer to billing data by account number).
+The same machinery as billing (`billing_core.migration_chain`): the environment ships inside the
+package, and `alembic_config` is what the `powerdesk.migrations` entry point hands to
+`powerdesk db upgrade`, which runs the billing chain first (the tools tables only refer to
+billing data by account number).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import MetaData
 
-from billing_core.db import make_engine
-from billing_core.settings import database_url
-
-MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-VERSION_TABLE = "alembic_version_tools"
+from billing_core.migration_chain import MigrationChain
 
 
 def tools_metadata() -> MetaData:
@@ -29,31 +22,11 @@ def tools_metadata() -> MetaData:
     return ToolsBase.metadata
 
 
-def alembic_config(url: str | None = None) -> Config:
-    """An Alembic config for the tools chain, pointed at `url` (default: the configured DB)."""
-    config = Config(str(MIGRATIONS_DIR / "alembic.ini"))
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("version_table", VERSION_TABLE)
-    config.set_main_option("sqlalchemy.url", (url or database_url()).replace("%", "%%"))
-    return config
-
-
-def upgrade(url: str | None = None, revision: str = "head") -> None:
-    """Bring the tools tables of the database at `url` up to `revision`."""
-    command.upgrade(alembic_config(url), revision)
-
-
-def current_revision(url: str | None = None) -> str | None:
-    """The tools revision the database is at (None: never migrated)."""
-    engine = make_engine(url or database_url())
-    try:
-        with engine.connect() as connection:
-            context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
-            return context.get_current_revision()
-    finally:
-        engine.dispose()
-
-
-def head_revision() -> str | None:
-    """The newest tools revision shipped with this code."""
-    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+CHAIN = MigrationChain("tools", Path(__file__).with_name("migrations"), "alembic_version_tools",
+                       tools_metadata)
+MIGRATIONS_DIR = CHAIN.migrations_dir
+VERSION_TABLE = CHAIN.version_table
+alembic_config = CHAIN.alembic_config
+upgrade = CHAIN.upgrade
+current_revision = CHAIN.current_revision
+head_revision = CHAIN.head_revision
