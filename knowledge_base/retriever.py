@@ -16,9 +16,10 @@ from typing import Literal
 import numpy as np
 
 from knowledge_base.articles import CUSTOMER_CATEGORIES
+from knowledge_base.chunking import Chunk
 from knowledge_base.lexical import DOMAIN_TERMS, JiebaTokenizer, LexicalIndex
 from knowledge_base.normalize import PinyinCorrector, QueryNormalizer, normalize_text, truncate_query
-from knowledge_base.vector_store import KnowledgeStore, StoredChunk
+from knowledge_base.vector_store import KnowledgeStore
 
 Mode = Literal["hybrid", "bm25", "dense"]
 Fusion = Literal["rrf", "convex"]
@@ -114,7 +115,7 @@ class KnowledgeRetriever:
 
     def refresh(self) -> None:
         """Rebuild the in-memory lexical side from the store (after an ingestion)."""
-        self.chunks: list[StoredChunk] = self.store.all_chunks()
+        self.chunks: list[Chunk] = self.store.all_chunks()
         self._position = {c.chunk_id: i for i, c in enumerate(self.chunks)}
         keywords = {k for c in self.chunks for k in c.keywords}
         self.tokenizer = JiebaTokenizer(extra_terms=keywords)
@@ -230,7 +231,7 @@ class KnowledgeRetriever:
         return SearchResult(original, normalized, truncated, category, hits)
 
     @staticmethod
-    def _hit(rank: int, score: float, chunk: StoredChunk) -> Hit:
+    def _hit(rank: int, score: float, chunk: Chunk) -> Hit:
         return Hit(
             rank=rank, score=round(score, 6), chunk_id=chunk.chunk_id, article_id=chunk.article_id,
             title=chunk.title, section=chunk.section, text=chunk.text, category=chunk.category,

@@ -114,30 +114,6 @@ class IngestReport:
         }
 
 
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk as read back from Chroma (what the retriever indexes and cites)."""
-
-    chunk_id: str
-    article_id: str
-    title: str
-    section: str
-    text: str
-    source: str
-    category: str
-    applies_to: tuple[str, ...]
-    effective_date: str
-    keywords: tuple[str, ...]
-
-    @property
-    def document(self) -> str:
-        return f"{self.title}\n{self.section}\n{self.text}"
-
-    @property
-    def search_text(self) -> str:
-        return f"{self.document}\n{' '.join(self.keywords)}"
-
-
 def _metadata(chunk: Chunk) -> dict:
     meta: dict = {
         "article_id": chunk.article_id, "title": chunk.title, "section": chunk.section,
@@ -220,12 +196,13 @@ class KnowledgeStore:
     def count(self) -> int:
         return self.collection.count()
 
-    def all_chunks(self) -> list[StoredChunk]:
+    def all_chunks(self) -> list[Chunk]:
+        """The stored chunks, read back from their metadata (what the retriever indexes and cites)."""
         got = self.collection.get(include=["metadatas"])
         chunks = []
         for cid, meta in sorted(zip(got["ids"], got["metadatas"] or []), key=lambda p: p[0]):
             meta = meta or {}
-            chunks.append(StoredChunk(
+            chunks.append(Chunk(
                 chunk_id=cid,
                 article_id=str(meta.get("article_id", "")),
                 title=str(meta.get("title", "")),
@@ -236,6 +213,7 @@ class KnowledgeStore:
                 applies_to=tuple(a for a in str(meta.get("applies_to", "")).split(",") if a),
                 effective_date=str(meta.get("effective_date", "")),
                 keywords=tuple(k for k in str(meta.get("keywords", "")).split("|") if k),
+                path=str(meta.get("path", "")),
             ))
         return chunks
 
