@@ -107,7 +107,13 @@ def _cached_engine(url: str) -> Engine:  # engines own connection pools: one per
 
 def session_factory(url: str | None = None) -> sessionmaker[Session]:
     """A session factory bound to the engine of `url` (default: the configured database)."""
-    return sessionmaker(bind=get_engine(url or database_url()), expire_on_commit=False)
+    return _cached_session_factory(url or database_url())
+
+
+@lru_cache(maxsize=8)
+def _cached_session_factory(url: str) -> sessionmaker[Session]:
+    # A sessionmaker builds a Session subclass when created: one per URL, not one per request.
+    return sessionmaker(bind=_cached_engine(url), expire_on_commit=False)
 
 
 @contextmanager
