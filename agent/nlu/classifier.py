@@ -256,7 +256,7 @@ def _var_dir() -> Path:
 
 def model_cache_path(dataset: IntentDataset, embedder: Embedder, settings: ClassifierSettings) -> Path:
     embedder_key = hashlib.sha256(embedder.name.encode()).hexdigest()[:8]
-    name = f"intent-classifier-{dataset.fingerprint()}-{embedder_key}-{settings.key()}.pkl"
+    name = f"intent-classifier-{dataset.fingerprint}-{embedder_key}-{settings.key()}.pkl"
     return _var_dir() / "nlu" / name
 
 
@@ -270,7 +270,7 @@ def get_classifier(
     """The classifier for the current data and embedder: from memory, the pickle, or trained now."""
     embedder = embedder or get_embedder()
     dataset = load_dataset()
-    key = (dataset.fingerprint(), embedder.name, settings.key())
+    key = (dataset.fingerprint, embedder.name, settings.key())
     with _lock:
         if key in _loaded:
             return _loaded[key]
