@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.models import ConversationRecord, Outcome, TurnRecord
@@ -67,6 +67,19 @@ class ToolCallRecord:
     result: Any
 
 
+_CONVERSATIONS, _TURNS = ConversationRecord.__table__, TurnRecord.__table__
+_SUMMARY = (select(_CONVERSATIONS.c.turn_count, _CONVERSATIONS.c.account_no, _CONVERSATIONS.c.topic,
+                   _CONVERSATIONS.c.intents, _CONVERSATIONS.c.tickets, _CONVERSATIONS.c.outcome)
+            .where(_CONVERSATIONS.c.id == bindparam("record_id")))
+_RECORD_ID = select(_CONVERSATIONS.c.id).where(_CONVERSATIONS.c.conversation_id == bindparam("conversation_id"))
+_INSERT_CONVERSATION = insert(_CONVERSATIONS)
+_INSERT_TURN = insert(_TURNS)
+# Every summary column is set on every turn (unchanged ones to their old value), so it is one statement.
+_UPDATE_SUMMARY = (update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("record_id"))
+                   .values({column: bindparam(column) for column in
+                            ("turn_count", "brain", "account_no", "topic", "intents", "tickets", "outcome")}))
+
+
 class Recorder:
     """Writes conversations and turns to the database; one short transaction per call.
 
@@ -85,16 +98,14 @@ class Recorder:
 
     def start_in(self, session: Session, conversation_id: str, channel: str, brain: str,
                  account_no: str | None = None, started_at: datetime | None = None) -> int:
-        existing = session.scalar(select(ConversationRecord).where(
-            ConversationRecord.conversation_id == conversation_id))
+        connection = session.connection()  # Core, as in record_turn_in: this runs on first turns
+        existing = connection.execute(_RECORD_ID, {"conversation_id": conversation_id}).scalar()
         if existing is not None:
-            return existing.id
-        record = ConversationRecord(conversation_id=conversation_id, channel=channel, brain=brain,
-                                    account_no=account_no, started_at=started_at or datetime.now(UTC),
-                                    intents=[], tickets=[])
-        session.add(record)
-        session.flush()
-        return record.id
+            return int(existing)
+        inserted = connection.execute(_INSERT_CONVERSATION, {
+            "conversation_id": conversation_id, "channel": channel, "brain": brain, "account_no": account_no,
+            "started_at": started_at or datetime.now(UTC), "intents": [], "tickets": [], "turn_count": 0})
+        return int(inserted.inserted_primary_key[0])
 
     def record_turn(self, record_id: int, *, user_text: str, reply_text: str, brain: str,
                     intents: Sequence[str], tool_calls: Sequence[dict[str, Any]],
@@ -120,35 +131,27 @@ class Recorder:
                        grounded: bool = True, violations: Sequence[str] = (), account_no: str | None = None,
                        topic: str | None = None, tickets: Sequence[str] = (),
                        outcome: Outcome | None = None) -> int:
-        conversations, turns = ConversationRecord.__table__, TurnRecord.__table__
-        row = session.execute(
-            select(conversations.c.turn_count, conversations.c.account_no, conversations.c.topic,
-                   conversations.c.intents, conversations.c.tickets, conversations.c.outcome)
-            .where(conversations.c.id == record_id)).first()
+        # Straight on the connection with three fixed statements: their compiled forms are cached,
+        # where `.values(**changes)` built and compiled a new statement on every turn.
+        connection = session.connection()
+        row = connection.execute(_SUMMARY, {"record_id": record_id}).first()
         if row is None:
             raise KeyError(f"record_id: no conversation record {record_id}")
         position = row.turn_count + 1
-        inserted = session.execute(insert(turns).values(
-            conversation_pk=record_id, position=position, message_id=message_id, brain=brain,
-            user_text=user_text, reply_text=reply_text, intents=list(intents),
-            tool_calls=[_jsonable(call) for call in tool_calls],
-            citations=[_jsonable(c) for c in citations], grounded=grounded, violations=list(violations),
-            latency_ms=latency_ms, created_at=datetime.now(UTC)))
-        changes: dict[str, Any] = {"turn_count": position, "brain": brain}
-        if account_no and not row.account_no:
-            changes["account_no"] = account_no
-        if topic and not row.topic:
-            changes["topic"] = topic
-        merged_intents = list(dict.fromkeys([*(row.intents or []), *intents]))
-        if merged_intents != (row.intents or []):
-            changes["intents"] = merged_intents
-        merged_tickets = list(dict.fromkeys([*(row.tickets or []), *tickets]))
-        if merged_tickets != (row.tickets or []):
-            changes["tickets"] = merged_tickets
-        if outcome is not None:
-            current = Outcome(row.outcome) if row.outcome else None
-            changes["outcome"] = _stronger(current, outcome)
-        session.execute(update(conversations).where(conversations.c.id == record_id).values(**changes))
+        inserted = connection.execute(_INSERT_TURN, {
+            "conversation_pk": record_id, "position": position, "message_id": message_id, "brain": brain,
+            "user_text": user_text, "reply_text": reply_text, "intents": list(intents),
+            "tool_calls": [_jsonable(call) for call in tool_calls],
+            "citations": [_jsonable(c) for c in citations], "grounded": grounded,
+            "violations": list(violations), "latency_ms": latency_ms, "created_at": datetime.now(UTC)})
+        current = Outcome(row.outcome) if row.outcome else None
+        connection.execute(_UPDATE_SUMMARY, {
+            "record_id": record_id, "turn_count": position, "brain": brain,
+            "account_no": row.account_no or account_no or None,
+            "topic": row.topic or topic or None,
+            "intents": list(dict.fromkeys([*(row.intents or []), *intents])),
+            "tickets": list(dict.fromkeys([*(row.tickets or []), *tickets])),
+            "outcome": _stronger(current, outcome) if outcome is not None else current})
         return int(inserted.inserted_primary_key[0])
 
     def finish(self, record_id: int, outcome: Outcome | None = None) -> None:
