@@ -8,7 +8,6 @@ windows) lives in the database and Redis, so several processes can serve one con
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -24,7 +23,7 @@ from channels.agent_port import AgentLike, default_agent
 from channels.dedup import once_store
 from channels.deps import Services
 from channels.limits import BodySizeLimitMiddleware, rate_limiter
-from channels.metrics import ServiceMetrics
+from channels.metrics import RequestMetricsMiddleware, ServiceMetrics
 from channels.settings import ChannelSettings
 
 log = logging.getLogger("powerdesk.channels")
@@ -75,20 +74,7 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.add_exception_handler(AgentInputError, _agent_input_error)  # type: ignore[arg-type]
     app.add_exception_handler(LockTimeout, _conversation_busy)  # type: ignore[arg-type]
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next):  # type: ignore[no-untyped-def]
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        elapsed = time.perf_counter() - started
-        metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-        metrics.request_seconds.labels(path).observe(elapsed)
-        if response.status_code >= 400:
-            log.info("request", extra={"method": request.method, "path": request.url.path,
-                                       "status": response.status_code, "ms": round(elapsed * 1000, 1)})
-        return response
-
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     app.include_router(ops.router)

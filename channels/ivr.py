@@ -111,7 +111,7 @@ async def ivr_turn(turn: IvrTurnIn, services: ServicesDep) -> IvrTurnOut:
         await save()
         return _out(turn.call_id, reply.text if reply.handoff else TRANSFER, IvrAction.HANDOFF)
 
-    if await run_in_threadpool(held_by_staff, f"ivr-{turn.call_id}"):
+    if await run_in_threadpool(held_by_staff, f"ivr-{turn.call_id}", services):
         return _out(turn.call_id, TRANSFER, IvrAction.HANDOFF)
     if text and HANDOFF_REQUEST.search(text):
         return await handoff()

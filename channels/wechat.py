@@ -186,7 +186,7 @@ async def receive(
         return render(fixed)
 
     conversation_id = f"wechat-{message.source}"
-    if await run_in_threadpool(held_by_staff, conversation_id):
+    if await run_in_threadpool(held_by_staff, conversation_id, services):
         await run_in_threadpool(record_held_turn, services, conversation_id, text, "")
         services.once.record(key, {"mode": "staff"})
         return success  # a person answers through the customer-service API
