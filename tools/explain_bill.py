@@ -15,7 +15,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import CustomerCategory, HouseholdType
@@ -25,7 +24,7 @@ from billing_core.models import Bill, Customer
 from billing_core.money import ZERO
 from billing_core.number_text import quantity_text
 from billing_core.tariff_library import ResidentialTiers, get_library
-from tools.account_view import VISIBLE_STATUSES, customer_of, standing, visible_bills
+from tools.account_view import customer_of, standing, visible_bills_in_periods, visible_bills_paid
 from tools.context import ToolContext
 from tools.periods import Period
 from tools.results import NeedsVerification, NotFound, ToolResult
@@ -209,7 +208,8 @@ def _signed(value: Decimal, unit: str) -> str:
     return f"增加 {quantity_text(value)} {unit}" if value > 0 else f"减少 {quantity_text(-value)} {unit}"
 
 
-def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, today: date) -> list[Reason]:
+def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, today: date,
+             paid: dict[int, Decimal]) -> list[Reason]:
     reasons: list[Reason] = []
     change = this.total_kwh - other.total_kwh
     if change != ZERO:
@@ -269,7 +269,7 @@ def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, toda
             text=f"功率因数调整电费不同：本期 {this_pf} 元，{other.period} {other_pf} 元"
                  f"（正数为增收，负数为减收）。"))
     for which, bill in (("this", this), ("other", other)):
-        s = standing(session, customer, bill, today)
+        s = standing(session, customer, bill, today, paid[bill.id])
         if s.late_fee is not None and s.late_fee.amount > ZERO:
             label = "本期" if which == "this" else bill.period
             reasons.append(LateFeeNote(
@@ -291,18 +291,13 @@ def _line_changes(this: Bill, other: Bill) -> list[LineChange]:
 
 
 def _compare(session: Session, customer: Customer, this: Bill, other: Bill, against: str,
-             today: date) -> Comparison:
+             today: date, paid: dict[int, Decimal]) -> Comparison:
     return Comparison(
         against=against,  # type: ignore[arg-type]
         other_period=other.period, other_amount=other.amount, other_kwh=other.total_kwh,
         amount_change=this.amount - other.amount, kwh_change=this.total_kwh - other.total_kwh,
-        reasons=_reasons(session, customer, this, other, today), line_changes=_line_changes(this, other),
+        reasons=_reasons(session, customer, this, other, today, paid), line_changes=_line_changes(this, other),
     )
-
-
-def _other(session: Session, customer: Customer, period: str) -> Bill | None:
-    return session.scalar(select(Bill).where(Bill.customer_id == customer.id, Bill.period == period,
-                                             Bill.status.in_(VISIBLE_STATUSES)))
 
 
 def _summary(bill: Bill, comparison: Comparison | None, label: str) -> str:
@@ -321,15 +316,23 @@ def explain_bill(ctx: ToolContext, args: ExplainBillInput) -> ToolResult:
     today = ctx.today()
     with ctx.session_factory() as session:
         customer = customer_of(session, principal)
-        found = visible_bills(session, customer, period=args.period, latest=1)
-        if not found:
+        period = args.period
+        if period is None:
+            latest = visible_bills_paid(session, customer, latest=1)
+            period = latest[0][0].period if latest else None
+        # The bill and both bills it is compared with, lines included, in one go.
+        found = visible_bills_in_periods(session, customer, [period, _shift(period, 1), _shift(period, 12)]
+                                         ) if period is not None else {}
+        if period not in found:
             return NotFound(message=f"没有查到{args.period + ' 的' if args.period else ''}已发行账单。")
-        bill = found[0]
+        bill = found[period][0]
+        paid = {b.id: amount for b, amount in found.values()}
         comparisons: dict[str, Comparison | None] = {}
         missing = []
         for key, months, label in (("previous_month", 1, "上月"), ("same_month_last_year", 12, "去年同期")):
-            other = _other(session, customer, _shift(bill.period, months))
-            comparisons[key] = _compare(session, customer, bill, other, key, today) if other else None
+            entry = found.get(_shift(bill.period, months))
+            other = entry[0] if entry else None
+            comparisons[key] = _compare(session, customer, bill, other, key, today, paid) if other else None
             if other is None:
                 missing.append(f"没有{label}（{_shift(bill.period, months)}）的账单可比较")
         lines = [ExplainedLine(code=l.code, name=l.name, quantity=l.quantity, unit=l.unit,

@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from billing_core.money import ZERO
-from tools.account_view import STATUS_CN, customer_of, standing, unissued_bill, visible_bills
+from tools.account_view import STATUS_CN, customer_of, standing, unissued_bill, visible_bills_paid
 from tools.context import ToolContext
 from tools.periods import Period
 from tools.results import NeedsVerification, NotFound, ToolResult
@@ -66,24 +66,26 @@ def lookup_bill(ctx: ToolContext, args: LookupBillInput) -> ToolResult:
     today = ctx.today()
     with ctx.session_factory() as session:
         customer = customer_of(session, principal)
-        bills = visible_bills(session, customer, period=args.period,
-                              latest=None if args.period else args.latest)
-        if not bills:
+        # Every issued bill, once: the ones shown are among them, and arrears cover them all.
+        every = visible_bills_paid(session, customer)
+        shown = ([(b, paid) for b, paid in every if b.period == args.period] if args.period
+                 else every[:args.latest])
+        if not shown:
             if args.period and unissued_bill(session, customer, args.period) is not None:
                 return NotFound(message=f"{args.period} 的账单正在核算，尚未发行，发行后会通知您。")
             which = f"{args.period} 的" if args.period else ""
             return NotFound(message=f"没有查到{which}已发行账单。")
+        standings = {bill.id: standing(session, customer, bill, today, paid) for bill, paid in every}
         summaries = []
-        for bill in bills:
-            s = standing(session, customer, bill, today)
+        for bill, _ in shown:
+            s = standings[bill.id]
             summaries.append(BillSummary(
                 period=bill.period, bill_no=bill.bill_no, period_start=bill.period_start,
                 period_end=bill.period_end, total_kwh=bill.total_kwh, amount=bill.amount,
                 due_date=bill.due_date, status=s.state, status_cn=STATUS_CN[s.state], paid=s.paid,
                 outstanding=s.outstanding, late_fee_so_far=s.late_fee.amount if s.late_fee else ZERO,
             ))
-        # Arrears cover every issued bill, not only the ones shown.
-        owed = [standing(session, customer, b, today) for b in visible_bills(session, customer)]
+        owed = list(standings.values())
         arrears = sum((s.outstanding for s in owed), ZERO)
         fees = sum((s.late_fee.amount for s in owed if s.late_fee), ZERO)
         message = "".join(_describe(b) for b in summaries)

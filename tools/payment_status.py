@@ -9,16 +9,23 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from billing_core.models import Payment, PaymentStatus
 from billing_core.money import ZERO
 from billing_core.payments import CHANNEL_NAMES
-from tools.account_view import STATUS_CN, customer_of, standing, unissued_bill, visible_bills
+from tools.account_view import STATUS_CN, customer_of, standing, unissued_bill, visible_bills_paid
 from tools.context import ToolContext
 from tools.periods import Period
 from tools.results import NeedsVerification, NotFound, ToolResult
 from tools.service_policy import PaymentChannelInfo
+
+# The columns a payment record shows, as plain rows (built once; no ORM objects to track).
+_PAYMENTS_OF_BILL = (
+    select(Payment.amount, Payment.channel, Payment.paid_at)
+    .where(Payment.bill_id == bindparam("bill_id"), Payment.status == PaymentStatus.SUCCEEDED)
+    .order_by(Payment.paid_at)
+)
 
 
 class PaymentStatusInput(BaseModel):
@@ -71,18 +78,17 @@ def payment_status(ctx: ToolContext, args: PaymentStatusInput) -> ToolResult:
     today = ctx.today()
     with ctx.session_factory() as session:
         customer = customer_of(session, principal)
-        bills = visible_bills(session, customer, period=args.period, latest=1)
+        bills = visible_bills_paid(session, customer, period=args.period, latest=1)
         if not bills:
             if args.period and unissued_bill(session, customer, args.period) is not None:
                 return NotFound(message=f"{args.period} 的账单尚未发行，暂时不需要缴费。")
             return NotFound(message=f"没有查到{args.period + ' 的' if args.period else ''}已发行账单。")
-        bill = bills[0]
-        s = standing(session, customer, bill, today)
-        rows = session.scalars(select(Payment).where(
-            Payment.bill_id == bill.id, Payment.status == PaymentStatus.SUCCEEDED).order_by(Payment.paid_at))
+        bill, paid = bills[0]
+        s = standing(session, customer, bill, today, paid)
+        rows = session.execute(_PAYMENTS_OF_BILL, {"bill_id": bill.id})
         payments = [PaymentRecord(amount=p.amount, channel=p.channel.value,
                                   channel_cn=CHANNEL_NAMES.get(p.channel.value, p.channel.value),
-                                  paid_at=p.paid_at) for p in rows]
+                                  paid_at=p.paid_at) for p in rows]  # type: ignore[attr-defined]
         fee = None
         if s.late_fee is not None:
             f = s.late_fee

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from billing_core.models import Customer
@@ -41,6 +41,33 @@ CONVERSATION_LOCK_DAYS = 1
 # Roads first: 「芳村大道」 is a road, not the village 「芳村」.
 STREET = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?(?:大道|大街|路|街|巷))")
 VILLAGE = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?村)")
+
+# Statements built once with bound parameters: building them per call cost more CPU than
+# running them. Customers are read as plain rows of the columns a check needs.
+_CUSTOMER_COLUMNS = (Customer.account_no, Customer.name, Customer.phone, Customer.id_last4, Customer.address)
+_CUSTOMER_BY_ACCOUNT = select(*_CUSTOMER_COLUMNS).where(Customer.account_no == bindparam("account_no"))
+_CUSTOMER_BY_OPENID = select(*_CUSTOMER_COLUMNS).where(Customer.wechat_openid == bindparam("openid"))
+_CUSTOMERS_BY_PHONE = select(*_CUSTOMER_COLUMNS).where(Customer.phone == bindparam("phone")).limit(3)
+_CUSTOMERS_BY_PHONE_AND_ACCOUNT = (
+    select(*_CUSTOMER_COLUMNS)
+    .where(Customer.phone == bindparam("phone"), Customer.account_no == bindparam("account_no")).limit(3)
+)
+_ACTIVE_LOCK = (
+    select(IdentityLock)
+    .where(IdentityLock.scope == bindparam("scope"), IdentityLock.key == bindparam("key"),
+           IdentityLock.locked_until > bindparam("now"))
+    .order_by(IdentityLock.locked_until.desc()).limit(1)
+)
+_INSERT_ATTEMPT = insert(IdentityAttempt.__table__)  # type: ignore[arg-type]
+_CONVERSATION_FAILURES = select(func.count()).select_from(IdentityAttempt).where(
+    IdentityAttempt.conversation_id == bindparam("conversation_id"), IdentityAttempt.success.is_(False))
+_ACCOUNT_FAILURES = select(func.count()).select_from(IdentityAttempt).where(
+    IdentityAttempt.claimed_account == bindparam("claimed"), IdentityAttempt.success.is_(False),
+    IdentityAttempt.attempted_at > bindparam("since"))
+_UPDATE_SESSION = update(VerifiedSession.__table__).where(  # type: ignore[arg-type]
+    VerifiedSession.__table__.c.conversation_id == bindparam("which_conversation"))
+_INSERT_SESSION = insert(VerifiedSession.__table__)  # type: ignore[arg-type]
+CustomerRow = Row[tuple[str, str, "str | None", "str | None", str]]  # the columns of _CUSTOMER_COLUMNS
 
 
 CHINESE_DIGITS = {**{c: "0" for c in "〇零洞"}, **{c: "1" for c in "一幺"}, **{c: "2" for c in "二两"},
@@ -138,11 +165,7 @@ def street_matches(address: str, answer: str) -> bool:
 
 
 def _active_lock(session: Session, scope: LockScope, key: str, now: datetime) -> IdentityLock | None:
-    return session.scalar(
-        select(IdentityLock).where(IdentityLock.scope == scope, IdentityLock.key == key,
-                                   IdentityLock.locked_until > now)
-        .order_by(IdentityLock.locked_until.desc()).limit(1)
-    )
+    return session.scalar(_ACTIVE_LOCK, {"scope": scope, "key": key, "now": now})
 
 
 def _locked(session: Session, ctx: ToolContext, lock: IdentityLock,
@@ -162,7 +185,7 @@ def _locked(session: Session, ctx: ToolContext, lock: IdentityLock,
 
 
 def _candidates(session: Session, ctx: ToolContext,
-                args: VerifyIdentityInput) -> tuple[str | None, Customer | None] | ToolResult:
+                args: VerifyIdentityInput) -> tuple[str | None, CustomerRow | None] | ToolResult:
     """(claimed key, the customer whose secret matched or None) — or a result to return as is."""
     method = args.method
     if method == VerificationMethod.ACCOUNT_SECRET:
@@ -170,7 +193,7 @@ def _candidates(session: Session, ctx: ToolContext,
             return InvalidInput(field="account_no", message="account_no: 请提供12位户号")
         if args.last4 is None:
             return InvalidInput(field="last4", message="last4: 请提供登记手机号后4位或户主身份证号后4位")
-        customer = session.scalar(select(Customer).where(Customer.account_no == args.account_no))
+        customer = session.execute(_CUSTOMER_BY_ACCOUNT, {"account_no": args.account_no}).first()
         if customer is None:
             return args.account_no, None
         secrets = {s for s in ((customer.phone or "")[-4:], (customer.id_last4 or "").upper()) if len(s) == 4}
@@ -178,7 +201,7 @@ def _candidates(session: Session, ctx: ToolContext,
     if method == VerificationMethod.WECHAT_OPENID:
         if ctx.channel != "wechat" or not ctx.channel_identity:
             return InvalidInput(field="method", message="method: 只有在微信渠道、由微信带来的身份才能用绑定的微信核实")
-        customer = session.scalar(select(Customer).where(Customer.wechat_openid == ctx.channel_identity))
+        customer = session.execute(_CUSTOMER_BY_OPENID, {"openid": ctx.channel_identity}).first()
         if customer is None:
             return NotBound(message="您的微信还没有绑定户号。请提供户号，以及登记手机号后4位或户主身份证号后4位完成核实。")
         return customer.account_no, customer
@@ -188,10 +211,11 @@ def _candidates(session: Session, ctx: ToolContext,
     if not args.check_answer:
         return InvalidInput(field="check_answer", message="check_answer: 请说出您用电地址所在的路或街道名称")
     caller = normalize_digits(ctx.channel_identity).removeprefix("+86").removeprefix("0086")
-    query = select(Customer).where(Customer.phone == caller)
-    if args.account_no is not None:
-        query = query.where(Customer.account_no == args.account_no)
-    matches = list(session.scalars(query.limit(3)))
+    if args.account_no is None:
+        matches = session.execute(_CUSTOMERS_BY_PHONE, {"phone": caller}).all()
+    else:
+        matches = session.execute(_CUSTOMERS_BY_PHONE_AND_ACCOUNT,
+                                  {"phone": caller, "account_no": args.account_no}).all()
     claimed = args.account_no or f"ani:{caller}"[:32]
     if len(matches) > 1:
         return InvalidInput(field="account_no", message="account_no: 这个来电号码登记了多个户号，请说出要办理的户号")
@@ -219,20 +243,17 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
             if account_lock is not None:
                 customer = None  # a locked 户号 cannot be verified online, even with the right secret
         success = customer is not None
-        session.add(IdentityAttempt(conversation_id=ctx.conversation_id, channel=ctx.channel,
-                                    method=args.method, claimed_account=claimed, success=success,
-                                    attempted_at=now))
-        session.flush()
+        session.execute(_INSERT_ATTEMPT, {
+            "conversation_id": ctx.conversation_id, "channel": ctx.channel, "method": args.method,
+            "claimed_account": claimed, "success": success, "attempted_at": now})
         if success:
             assert customer is not None
             expires = now + timedelta(minutes=policy.session_minutes)
-            row = session.scalar(
-                select(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
-            if row is None:
-                row = VerifiedSession(conversation_id=ctx.conversation_id)
-                session.add(row)
-            row.channel, row.account_no, row.method = ctx.channel, customer.account_no, args.method
-            row.verified_at, row.expires_at = now, expires
+            values = {"channel": ctx.channel, "account_no": customer.account_no, "method": args.method,
+                      "verified_at": now, "expires_at": expires}
+            updated = session.execute(_UPDATE_SESSION, {"which_conversation": ctx.conversation_id, **values})
+            if updated.rowcount == 0:
+                session.execute(_INSERT_SESSION, {"conversation_id": ctx.conversation_id, **values})
             session.commit()
             ctx.principal = Principal(account_no=customer.account_no, method=args.method,
                                       verified_at=now, expires_at=expires)
@@ -241,17 +262,11 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
                 customer_name_masked=mask_name(customer.name), expires_at=expires,
                 message=f"身份核实通过，户名 {mask_name(customer.name)}，户号 {customer.account_no}。请问需要办理什么？",
             )
-        failures = session.scalar(
-            select(func.count()).select_from(IdentityAttempt).where(
-                IdentityAttempt.conversation_id == ctx.conversation_id, IdentityAttempt.success.is_(False))
-        ) or 0
+        failures = session.scalar(_CONVERSATION_FAILURES, {"conversation_id": ctx.conversation_id}) or 0
         lock: IdentityLock | None = None
         if claimed is not None:
-            account_failures = session.scalar(
-                select(func.count()).select_from(IdentityAttempt).where(
-                    IdentityAttempt.claimed_account == claimed, IdentityAttempt.success.is_(False),
-                    IdentityAttempt.attempted_at > now - timedelta(minutes=policy.account_window_minutes))
-            ) or 0
+            since = now - timedelta(minutes=policy.account_window_minutes)
+            account_failures = session.scalar(_ACCOUNT_FAILURES, {"claimed": claimed, "since": since}) or 0
             lock = _active_lock(session, LockScope.ACCOUNT, claimed, now)
             if lock is None and account_failures >= policy.max_failures_per_account:
                 lock = IdentityLock(scope=LockScope.ACCOUNT, key=claimed, locked_at=now,
