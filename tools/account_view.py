@@ -7,7 +7,9 @@ account; there is no function here that takes an account number from anywhere el
 The statements are built once, at import, with bound parameters: building a select per call
 (coercions, operator overloading) cost more CPU than running it, and a fixed statement hits
 SQLAlchemy's compiled cache. The bills come with what was paid on them (a correlated sum), so a
-lookup is two queries however many bills it shows.
+lookup is two queries however many bills it shows. The customer and the bill summaries are
+read-only `Row`s of the columns the tools use (attribute access like the models, no ORM
+identity map or change tracking); only explain_bill, which reads bill lines, loads `Bill` objects.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import Integer, bindparam, func, select
+from typing import Any
+
+from sqlalchemy import Integer, Row, bindparam, func, select
 from sqlalchemy.orm import Session, selectinload
 
 from billing_core.dunning import LateFee, late_fee
@@ -28,7 +32,16 @@ from tools.context import Principal
 VISIBLE_STATUSES = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID, BillStatus.PAID)
 STATUS_CN = {"paid": "已缴清", "partially_paid": "部分缴费", "unpaid": "未缴费", "overdue": "已逾期"}
 
-_CUSTOMER_BY_ACCOUNT = select(Customer).where(Customer.account_no == bindparam("account_no"))
+# What the tools read of a customer (add a column here before using it in a tool).
+_CUSTOMER_COLUMNS = (Customer.id, Customer.account_no, Customer.name, Customer.phone, Customer.category,
+                     Customer.household_type, Customer.region, Customer.withholding_agreement,
+                     Customer.prepaid_balance)
+_CUSTOMER_BY_ACCOUNT = select(*_CUSTOMER_COLUMNS).where(Customer.account_no == bindparam("account_no"))
+# What lookup_bill, payment_status and open_dispute read of a bill.
+_BILL_COLUMNS = (Bill.id, Bill.period, Bill.bill_no, Bill.period_start, Bill.period_end, Bill.total_kwh,
+                 Bill.amount, Bill.status, Bill.due_date)
+CustomerView = Row[Any]  # a row of _CUSTOMER_COLUMNS
+BillView = Row[Any]  # a row of _BILL_COLUMNS (or a `Bill`: both have the attributes used here)
 # Succeeded payments applied to the bill of the outer row (uncapped; `_capped` caps it).
 _PAID_TOTAL = (
     select(func.coalesce(func.sum(Payment.amount), 0))
@@ -36,16 +49,19 @@ _PAID_TOTAL = (
     .correlate(Bill)
     .scalar_subquery()
 )
+_VISIBLE_WHERE = (Bill.customer_id == bindparam("customer_id"), Bill.status.in_(VISIBLE_STATUSES))
 _VISIBLE = (
-    select(Bill, _PAID_TOTAL)
-    .where(Bill.customer_id == bindparam("customer_id"), Bill.status.in_(VISIBLE_STATUSES))
+    select(*_BILL_COLUMNS, _PAID_TOTAL.label("paid_total"))
+    .where(*_VISIBLE_WHERE)
     .order_by(Bill.period.desc())
 )
 _VISIBLE_OF_PERIOD = _VISIBLE.where(Bill.period == bindparam("period"))
 _VISIBLE_LATEST = _VISIBLE.limit(bindparam("latest", type_=Integer))
-# Bills of some periods with their lines (one more query for all of them, not one per bill).
+# Whole bills of some periods with their lines (one more query for all of them, not one per bill).
 _VISIBLE_IN_PERIODS_WITH_LINES = (
-    _VISIBLE.where(Bill.period.in_(bindparam("periods", expanding=True))).options(selectinload(Bill.lines))
+    select(Bill, _PAID_TOTAL)
+    .where(*_VISIBLE_WHERE, Bill.period.in_(bindparam("periods", expanding=True)))
+    .options(selectinload(Bill.lines))
 )
 _UNISSUED = select(Bill).where(
     Bill.customer_id == bindparam("customer_id"), Bill.period == bindparam("period"),
@@ -54,20 +70,21 @@ _PAID_OF_BILL = select(func.coalesce(func.sum(Payment.amount), 0)).where(
     Payment.bill_id == bindparam("bill_id"), Payment.status == PaymentStatus.SUCCEEDED)
 
 
-def customer_of(session: Session, principal: Principal) -> Customer:
-    customer = session.scalar(_CUSTOMER_BY_ACCOUNT, {"account_no": principal.account_no})
+def customer_of(session: Session, principal: Principal) -> CustomerView:
+    """The principal's customer (a read-only row; to change it, load the `Customer` model)."""
+    customer = session.execute(_CUSTOMER_BY_ACCOUNT, {"account_no": principal.account_no}).first()
     if customer is None:  # the account was closed after verification
         raise LookupError(f"account {principal.account_no} no longer exists")
     return customer
 
 
-def _capped(bill: Bill, total: object) -> Decimal:
+def _capped(bill: BillView, total: object) -> Decimal:
     """What counts as paid on the bill: succeeded payments, capped at its amount (an excess is a refund)."""
     return min(Decimal(total or ZERO), bill.amount)  # type: ignore[arg-type]
 
 
-def visible_bills_paid(session: Session, customer: Customer, period: str | None = None,
-                       latest: int | None = None) -> list[tuple[Bill, Decimal]]:
+def visible_bills_paid(session: Session, customer: CustomerView, period: str | None = None,
+                       latest: int | None = None) -> list[tuple[BillView, Decimal]]:
     """The customer's issued bills, newest first, each with the amount paid on it (one query)."""
     if period is not None:
         rows = session.execute(_VISIBLE_OF_PERIOD, {"customer_id": customer.id, "period": period}).all()
@@ -76,10 +93,10 @@ def visible_bills_paid(session: Session, customer: Customer, period: str | None 
         rows = session.execute(_VISIBLE_LATEST, {"customer_id": customer.id, "latest": latest}).all()
     else:
         rows = session.execute(_VISIBLE, {"customer_id": customer.id}).all()
-    return [(bill, _capped(bill, total)) for bill, total in rows]
+    return [(bill, _capped(bill, bill.paid_total)) for bill in rows]
 
 
-def visible_bills_in_periods(session: Session, customer: Customer,
+def visible_bills_in_periods(session: Session, customer: CustomerView,
                              periods: list[str]) -> dict[str, tuple[Bill, Decimal]]:
     """The customer's issued bills of these periods (lines loaded), by period, with the amount paid."""
     rows = session.execute(_VISIBLE_IN_PERIODS_WITH_LINES,
@@ -87,18 +104,18 @@ def visible_bills_in_periods(session: Session, customer: Customer,
     return {bill.period: (bill, _capped(bill, total)) for bill, total in rows}
 
 
-def visible_bills(session: Session, customer: Customer, period: str | None = None,
-                  latest: int | None = None) -> list[Bill]:
+def visible_bills(session: Session, customer: CustomerView, period: str | None = None,
+                  latest: int | None = None) -> list[BillView]:
     """The customer's issued bills, newest first; one period, or the latest n."""
     return [bill for bill, _ in visible_bills_paid(session, customer, period, latest)]
 
 
-def unissued_bill(session: Session, customer: Customer, period: str) -> Bill | None:
+def unissued_bill(session: Session, customer: CustomerView, period: str) -> Bill | None:
     """A bill of `period` that exists but is not issued yet (computed, held for review)."""
     return session.scalar(_UNISSUED, {"customer_id": customer.id, "period": period})
 
 
-def paid_amount(session: Session, bill: Bill) -> Decimal:
+def paid_amount(session: Session, bill: BillView) -> Decimal:
     """Succeeded payments applied to the bill, capped at its amount (an excess is a refund)."""
     return _capped(bill, session.scalar(_PAID_OF_BILL, {"bill_id": bill.id}))
 
@@ -114,7 +131,7 @@ class BillStanding:
     late_fee: LateFee | None
 
 
-def standing(session: Session, customer: Customer, bill: Bill, today: date,
+def standing(session: Session, customer: CustomerView, bill: BillView, today: date,
              paid: Decimal | None = None) -> BillStanding:
     """`paid`: the amount paid on the bill if already read (`visible_bills_paid`), else queried."""
     if bill.status == BillStatus.PAID:

@@ -20,11 +20,11 @@ from sqlalchemy.orm import Session
 from billing_core.bill_types import CustomerCategory, HouseholdType
 from billing_core.compute import RESIDENTIAL_TIERS, SEASON_CN
 from billing_core.errors import BillingError
-from billing_core.models import Bill, Customer
+from billing_core.models import Bill
 from billing_core.money import ZERO
 from billing_core.number_text import quantity_text
 from billing_core.tariff_library import ResidentialTiers, get_library
-from tools.account_view import customer_of, standing, visible_bills_in_periods, visible_bills_paid
+from tools.account_view import CustomerView, customer_of, standing, visible_bills_in_periods, visible_bills_paid
 from tools.context import ToolContext
 from tools.periods import Period
 from tools.results import NeedsVerification, NotFound, ToolResult
@@ -177,7 +177,7 @@ def _amount(bill: Bill, code: str) -> Decimal:
     return sum((line.amount for line in bill.lines if line.code == code), ZERO)
 
 
-def _tier_rules(customer: Customer, bill: Bill) -> tuple[str, tuple[int, int]] | None:
+def _tier_rules(customer: CustomerView, bill: Bill) -> tuple[str, tuple[int, int]] | None:
     """(season, monthly limits) of the residential tier tariff in force at the period start."""
     if customer.category != CustomerCategory.RESIDENTIAL:
         return None
@@ -208,7 +208,7 @@ def _signed(value: Decimal, unit: str) -> str:
     return f"增加 {quantity_text(value)} {unit}" if value > 0 else f"减少 {quantity_text(-value)} {unit}"
 
 
-def _reasons(session: Session, customer: Customer, this: Bill, other: Bill, today: date,
+def _reasons(session: Session, customer: CustomerView, this: Bill, other: Bill, today: date,
              paid: dict[int, Decimal]) -> list[Reason]:
     reasons: list[Reason] = []
     change = this.total_kwh - other.total_kwh
@@ -290,7 +290,7 @@ def _line_changes(this: Bill, other: Bill) -> list[LineChange]:
             for code, (a, b) in amounts.items() if a != b]
 
 
-def _compare(session: Session, customer: Customer, this: Bill, other: Bill, against: str,
+def _compare(session: Session, customer: CustomerView, this: Bill, other: Bill, against: str,
              today: date, paid: dict[int, Decimal]) -> Comparison:
     return Comparison(
         against=against,  # type: ignore[arg-type]
