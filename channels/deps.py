@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -22,10 +22,13 @@ from channels.metrics import ServiceMetrics
 from channels.settings import ChannelSettings
 
 log = logging.getLogger("powerdesk.channels")
+T = TypeVar("T")
 
-# Local-brain turns are CPU-bound Python: more threads than this only add GIL hand-offs and SQLite
-# lock waits (measured with benchmarks/chat_load.py: server CPU per turn rises with 40 at once).
-LOCAL_TURN_CONCURRENCY = 2
+# Local-brain turns are short CPU-bound Python (~5 ms): by default they run on the event loop
+# itself. Handing each to a worker thread cost ~2 ms more CPU per turn (GIL hand-offs around every
+# SQLite call; benchmarks/chat_load.py: 9.8 vs 7.7 ms of server CPU per turn) and bought nothing,
+# since only one thread runs Python at a time. POWERDESK_TURN_CONCURRENCY=N restores a pool of N.
+LOCAL_TURN_THREADS = 2  # local turns that must leave the loop (WeChat's deadline)
 LLM_TURN_CONCURRENCY = 40  # Starlette's thread pool size; LLM turns mostly wait on the network
 
 
@@ -50,23 +53,34 @@ class Services:
                     self._agent = self.agent_factory()
         return self._agent
 
+    @property
+    def turns_inline(self) -> bool:
+        """Whether agent turns run on the event loop (automatic setting and the local brain)."""
+        if self.settings.turn_concurrency < 0:
+            raise ValueError("POWERDESK_TURN_CONCURRENCY: must be 0 (automatic) or a positive number")
+        return self.settings.turn_concurrency == 0 and getattr(self.agent, "brain", "local") == "local"
+
     def turn_limiter(self) -> anyio.CapacityLimiter:
-        """How many agent turns run at once in this process (`POWERDESK_TURN_CONCURRENCY`)."""
+        """How many agent turns run at once in worker threads (`POWERDESK_TURN_CONCURRENCY`)."""
         if self._turn_limiter is None:
             brain = getattr(self.agent, "brain", "local")
-            auto = LOCAL_TURN_CONCURRENCY if brain == "local" else LLM_TURN_CONCURRENCY
-            if self.settings.turn_concurrency < 0:
-                raise ValueError("POWERDESK_TURN_CONCURRENCY: must be 0 (automatic) or a positive number")
+            auto = LOCAL_TURN_THREADS if brain == "local" else LLM_TURN_CONCURRENCY
             self._turn_limiter = anyio.CapacityLimiter(self.settings.turn_concurrency or auto)
         return self._turn_limiter
 
+    async def blocking(self, func: Callable[..., T], *args: Any, off_loop: bool = False) -> T:
+        """Run agent-side blocking work (database, Redis): inline when turns run inline, else in a thread."""
+        if self.turns_inline and not off_loop:
+            return func(*args)
+        return await anyio.to_thread.run_sync(partial(func, *args), limiter=self.turn_limiter())
+
     async def turn(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
-                   **kwargs: Any) -> ReplyOut:
-        """One agent turn off the event loop (the agent does blocking database work)."""
+                   *, off_loop: bool = False, **kwargs: Any) -> ReplyOut:
+        """One agent turn. `off_loop`: always in a worker thread, for a caller that must be able to
+        stop waiting for it (WeChat's passive-reply deadline), which a turn on the loop cannot."""
         started = time.perf_counter()
-        reply = await anyio.to_thread.run_sync(
-            partial(self.agent.handle, conversation_id, channel, text, message_id, **kwargs),
-            limiter=self.turn_limiter())
+        reply = await self.blocking(partial(self.agent.handle, conversation_id, channel, text, message_id,
+                                            **kwargs), off_loop=off_loop)
         self.metrics.turns.labels(channel).inc()
         self.metrics.turn_seconds.labels(channel).observe(time.perf_counter() - started)
         elapsed = time.perf_counter() - started

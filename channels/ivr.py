@@ -14,7 +14,6 @@ from typing import Any
 
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from channels.agent_port import ReplyOut
 from channels.assist import held_by_staff
@@ -97,13 +96,13 @@ def _identity(turn: IvrTurnIn) -> dict[str, Any]:
 async def ivr_turn(turn: IvrTurnIn, services: ServicesDep) -> IvrTurnOut:
     enforce_rate_limit(services, "ivr", turn.call_id)
     key = _state_key(turn.call_id)
-    raw = await run_in_threadpool(services.once.result, key)
+    raw = await services.blocking(services.once.result, key)
     state = _CallState.model_validate(raw) if raw else _CallState()
     text, confidence = _best(turn)
     settings = services.settings
 
     async def save() -> None:
-        await run_in_threadpool(services.once.record, key, state.model_dump())
+        await services.blocking(services.once.record, key, state.model_dump())
 
     async def handoff() -> IvrTurnOut:
         reply = await _ask_agent(services, turn, HANDOFF_TEXT)
@@ -111,7 +110,7 @@ async def ivr_turn(turn: IvrTurnIn, services: ServicesDep) -> IvrTurnOut:
         await save()
         return _out(turn.call_id, reply.text if reply.handoff else TRANSFER, IvrAction.HANDOFF)
 
-    if await run_in_threadpool(held_by_staff, f"ivr-{turn.call_id}", services):
+    if await services.blocking(held_by_staff, f"ivr-{turn.call_id}", services):
         return _out(turn.call_id, TRANSFER, IvrAction.HANDOFF)
     if text and HANDOFF_REQUEST.search(text):
         return await handoff()

@@ -14,7 +14,6 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from channels.agent_port import ReplyOut
 from channels.assist import held_by_staff, record_held_turn
@@ -81,8 +80,8 @@ def _chunks(text: str, size: int = 12) -> list[str]:
 async def send_message(conversation_id: ConversationId, message: ChatMessage, services: ServicesDep,
                        stream: bool = True) -> StreamingResponse | ReplyOut:
     enforce_rate_limit(services, "web", conversation_id)
-    if await run_in_threadpool(held_by_staff, conversation_id, services):
-        await run_in_threadpool(record_held_turn, services, conversation_id, message.text, "")
+    if await services.blocking(held_by_staff, conversation_id, services):
+        await services.blocking(record_held_turn, services, conversation_id, message.text, "")
         reply = ReplyOut(conversation_id=conversation_id, text=HELD_TEXT, held_by_staff=True)
     else:
         reply = await services.turn(conversation_id, "web", message.text, message.message_id)
@@ -106,7 +105,7 @@ async def rate_conversation(conversation_id: ConversationId, rating: CsatIn,
     enforce_rate_limit(services, "web", conversation_id)
     label = CSAT_LABELS[rating.score]
     try:
-        await run_in_threadpool(services.agent.rate, conversation_id, rating.score)
+        await services.blocking(services.agent.rate, conversation_id, rating.score)
     except AgentInputError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="会话不存在，无法评价") from exc
     return CsatOut(conversation_id=conversation_id, score=rating.score, label=label)

@@ -186,12 +186,12 @@ async def receive(
         return render(fixed)
 
     conversation_id = f"wechat-{message.source}"
-    if await run_in_threadpool(held_by_staff, conversation_id, services):
-        await run_in_threadpool(record_held_turn, services, conversation_id, text, "")
+    if await services.blocking(held_by_staff, conversation_id, services):
+        await services.blocking(record_held_turn, services, conversation_id, text, "")
         services.once.record(key, {"mode": "staff"})
         return success  # a person answers through the customer-service API
     turn = asyncio.ensure_future(
-        services.turn(conversation_id, "wechat", text, key, identity={"openid": message.source}))
+        services.turn(conversation_id, "wechat", text, key, off_loop=True, identity={"openid": message.source}))
     try:
         reply = await asyncio.wait_for(asyncio.shield(turn), services.settings.wechat_reply_deadline_seconds)
     except TimeoutError:
