@@ -32,47 +32,48 @@ from tools.context import Principal
 VISIBLE_STATUSES = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID, BillStatus.PAID)
 STATUS_CN = {"paid": "已缴清", "partially_paid": "部分缴费", "unpaid": "未缴费", "overdue": "已逾期"}
 
+# Plain-table statements (no ORM entities), run on the session's connection: the ORM's
+# compile-state and loading steps were most of the cost of these small reads.
+_C, _B, _P = Customer.__table__.c, Bill.__table__.c, Payment.__table__.c
 # What the tools read of a customer (add a column here before using it in a tool).
-_CUSTOMER_COLUMNS = (Customer.id, Customer.account_no, Customer.name, Customer.phone, Customer.category,
-                     Customer.household_type, Customer.region, Customer.withholding_agreement,
-                     Customer.prepaid_balance)
-_CUSTOMER_BY_ACCOUNT = select(*_CUSTOMER_COLUMNS).where(Customer.account_no == bindparam("account_no"))
-# What lookup_bill, payment_status and open_dispute read of a bill.
-_BILL_COLUMNS = (Bill.id, Bill.period, Bill.bill_no, Bill.period_start, Bill.period_end, Bill.total_kwh,
-                 Bill.amount, Bill.status, Bill.due_date)
-CustomerView = Row[Any]  # a row of _CUSTOMER_COLUMNS
-BillView = Row[Any]  # a row of _BILL_COLUMNS (or a `Bill`: both have the attributes used here)
-# Succeeded payments applied to the bill of the outer row (uncapped; `_capped` caps it).
-_PAID_TOTAL = (
-    select(func.coalesce(func.sum(Payment.amount), 0))
-    .where(Payment.bill_id == Bill.id, Payment.status == PaymentStatus.SUCCEEDED)
-    .correlate(Bill)
-    .scalar_subquery()
-)
-_VISIBLE_WHERE = (Bill.customer_id == bindparam("customer_id"), Bill.status.in_(VISIBLE_STATUSES))
+_CUSTOMER_BY_ACCOUNT = select(
+    _C.id, _C.account_no, _C.name, _C.phone, _C.category, _C.household_type, _C.region,
+    _C.withholding_agreement, _C.prepaid_balance,
+).where(_C.account_no == bindparam("account_no"))
+CustomerView = Row[Any]  # a row of _CUSTOMER_BY_ACCOUNT's columns, same names as `Customer`'s
+BillView = Row[Any]  # a row of _VISIBLE's bill columns, or a `Bill`: both have the attributes used here
+
+
+def _paid_total(bill_id: Any) -> Any:
+    """Succeeded payments applied to a bill (uncapped; `_capped` caps it), as a scalar subquery."""
+    return (select(func.coalesce(func.sum(_P.amount), 0))
+            .where(_P.bill_id == bill_id, _P.status == PaymentStatus.SUCCEEDED).scalar_subquery())
+
+
 _VISIBLE = (
-    select(*_BILL_COLUMNS, _PAID_TOTAL.label("paid_total"))
-    .where(*_VISIBLE_WHERE)
-    .order_by(Bill.period.desc())
+    select(_B.id, _B.period, _B.bill_no, _B.period_start, _B.period_end, _B.total_kwh, _B.amount,
+           _B.status, _B.due_date, _paid_total(_B.id).label("paid_total"))
+    .where(_B.customer_id == bindparam("customer_id"), _B.status.in_(VISIBLE_STATUSES))
+    .order_by(_B.period.desc())
 )
-_VISIBLE_OF_PERIOD = _VISIBLE.where(Bill.period == bindparam("period"))
+_VISIBLE_OF_PERIOD = _VISIBLE.where(_B.period == bindparam("period"))
 _VISIBLE_LATEST = _VISIBLE.limit(bindparam("latest", type_=Integer))
-# Whole bills of some periods with their lines (one more query for all of them, not one per bill).
+# Whole bills (ORM) of some periods with their lines: one more query for all of them, not one per bill.
 _VISIBLE_IN_PERIODS_WITH_LINES = (
-    select(Bill, _PAID_TOTAL)
-    .where(*_VISIBLE_WHERE, Bill.period.in_(bindparam("periods", expanding=True)))
+    select(Bill, _paid_total(Bill.id))
+    .where(Bill.customer_id == bindparam("customer_id"), Bill.status.in_(VISIBLE_STATUSES),
+           Bill.period.in_(bindparam("periods", expanding=True)))
     .options(selectinload(Bill.lines))
 )
-_UNISSUED = select(Bill).where(
-    Bill.customer_id == bindparam("customer_id"), Bill.period == bindparam("period"),
-    Bill.status.in_((BillStatus.COMPUTED, BillStatus.HELD)))
-_PAID_OF_BILL = select(func.coalesce(func.sum(Payment.amount), 0)).where(
-    Payment.bill_id == bindparam("bill_id"), Payment.status == PaymentStatus.SUCCEEDED)
+_UNISSUED = select(_B.id).where(
+    _B.customer_id == bindparam("customer_id"), _B.period == bindparam("period"),
+    _B.status.in_((BillStatus.COMPUTED, BillStatus.HELD)))
+_PAID_OF_BILL = select(_paid_total(bindparam("bill_id")))
 
 
 def customer_of(session: Session, principal: Principal) -> CustomerView:
     """The principal's customer (a read-only row; to change it, load the `Customer` model)."""
-    customer = session.execute(_CUSTOMER_BY_ACCOUNT, {"account_no": principal.account_no}).first()
+    customer = session.connection().execute(_CUSTOMER_BY_ACCOUNT, {"account_no": principal.account_no}).first()
     if customer is None:  # the account was closed after verification
         raise LookupError(f"account {principal.account_no} no longer exists")
     return customer
@@ -86,13 +87,14 @@ def _capped(bill: BillView, total: object) -> Decimal:
 def visible_bills_paid(session: Session, customer: CustomerView, period: str | None = None,
                        latest: int | None = None) -> list[tuple[BillView, Decimal]]:
     """The customer's issued bills, newest first, each with the amount paid on it (one query)."""
+    connection = session.connection()
     if period is not None:
-        rows = session.execute(_VISIBLE_OF_PERIOD, {"customer_id": customer.id, "period": period}).all()
+        rows = connection.execute(_VISIBLE_OF_PERIOD, {"customer_id": customer.id, "period": period}).all()
         rows = rows[:latest]  # at most one bill per period anyway
     elif latest is not None:
-        rows = session.execute(_VISIBLE_LATEST, {"customer_id": customer.id, "latest": latest}).all()
+        rows = connection.execute(_VISIBLE_LATEST, {"customer_id": customer.id, "latest": latest}).all()
     else:
-        rows = session.execute(_VISIBLE, {"customer_id": customer.id}).all()
+        rows = connection.execute(_VISIBLE, {"customer_id": customer.id}).all()
     return [(bill, _capped(bill, bill.paid_total)) for bill in rows]
 
 
@@ -110,14 +112,14 @@ def visible_bills(session: Session, customer: CustomerView, period: str | None =
     return [bill for bill, _ in visible_bills_paid(session, customer, period, latest)]
 
 
-def unissued_bill(session: Session, customer: CustomerView, period: str) -> Bill | None:
-    """A bill of `period` that exists but is not issued yet (computed, held for review)."""
-    return session.scalar(_UNISSUED, {"customer_id": customer.id, "period": period})
+def unissued_bill(session: Session, customer: CustomerView, period: str) -> int | None:
+    """The id of a bill of `period` that exists but is not issued yet (computed, held for review)."""
+    return session.connection().scalar(_UNISSUED, {"customer_id": customer.id, "period": period})
 
 
 def paid_amount(session: Session, bill: BillView) -> Decimal:
     """Succeeded payments applied to the bill, capped at its amount (an excess is a refund)."""
-    return _capped(bill, session.scalar(_PAID_OF_BILL, {"bill_id": bill.id}))
+    return _capped(bill, session.connection().scalar(_PAID_OF_BILL, {"bill_id": bill.id}))
 
 
 @dataclass(frozen=True)

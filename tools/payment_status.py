@@ -21,10 +21,11 @@ from tools.results import NeedsVerification, NotFound, ToolResult
 from tools.service_policy import PaymentChannelInfo
 
 # The columns a payment record shows, as plain rows (built once; no ORM objects to track).
+_PAYMENT = Payment.__table__.c
 _PAYMENTS_OF_BILL = (
-    select(Payment.amount, Payment.channel, Payment.paid_at)
-    .where(Payment.bill_id == bindparam("bill_id"), Payment.status == PaymentStatus.SUCCEEDED)
-    .order_by(Payment.paid_at)
+    select(_PAYMENT.amount, _PAYMENT.channel, _PAYMENT.paid_at)
+    .where(_PAYMENT.bill_id == bindparam("bill_id"), _PAYMENT.status == PaymentStatus.SUCCEEDED)
+    .order_by(_PAYMENT.paid_at)
 )
 
 
@@ -85,7 +86,7 @@ def payment_status(ctx: ToolContext, args: PaymentStatusInput) -> ToolResult:
             return NotFound(message=f"没有查到{args.period + ' 的' if args.period else ''}已发行账单。")
         bill, paid = bills[0]
         s = standing(session, customer, bill, today, paid)
-        rows = session.execute(_PAYMENTS_OF_BILL, {"bill_id": bill.id})
+        rows = session.connection().execute(_PAYMENTS_OF_BILL, {"bill_id": bill.id})
         payments = [PaymentRecord(amount=p.amount, channel=p.channel.value,
                                   channel_cn=CHANNEL_NAMES.get(p.channel.value, p.channel.value),
                                   paid_at=p.paid_at) for p in rows]  # type: ignore[attr-defined]

@@ -10,12 +10,16 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from billing_core.models import Customer
 from knowledge_base.retriever import DEFAULT_K, MAX_K, EmptyQueryError, KnowledgeRetriever
 from tools.context import ToolContext
 from tools.results import InvalidInput, NotFound, ToolResult
+
+# Built once; a plain-table read on the session's connection (no ORM compile or loading step).
+_CATEGORY_OF_ACCOUNT = select(Customer.__table__.c.category).where(
+    Customer.__table__.c.account_no == bindparam("account_no"))
 
 CustomerCategoryName = Literal["residential", "ci_single", "ci_two_part", "agricultural"]
 
@@ -58,8 +62,7 @@ def search_knowledge_base(ctx: ToolContext, args: SearchKnowledgeBaseInput) -> T
     principal = ctx.verified()
     if category is None and principal is not None:
         with ctx.session_factory() as session:
-            found = session.scalar(
-                select(Customer.category).where(Customer.account_no == principal.account_no))
+            found = session.connection().scalar(_CATEGORY_OF_ACCOUNT, {"account_no": principal.account_no})
             category = found.value if found is not None else None
     retriever = (ctx.knowledge or _default_retriever)()
     try:

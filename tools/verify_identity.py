@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Row, bindparam, delete, func, insert, select, update
@@ -42,32 +42,34 @@ CONVERSATION_LOCK_DAYS = 1
 STREET = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?(?:大道|大街|路|街|巷))")
 VILLAGE = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?村)")
 
-# Statements built once with bound parameters: building them per call cost more CPU than
-# running them. Customers are read as plain rows of the columns a check needs.
-_CUSTOMER_COLUMNS = (Customer.account_no, Customer.name, Customer.phone, Customer.id_last4, Customer.address)
-_CUSTOMER_BY_ACCOUNT = select(*_CUSTOMER_COLUMNS).where(Customer.account_no == bindparam("account_no"))
-_CUSTOMER_BY_OPENID = select(*_CUSTOMER_COLUMNS).where(Customer.wechat_openid == bindparam("openid"))
-_CUSTOMERS_BY_PHONE = select(*_CUSTOMER_COLUMNS).where(Customer.phone == bindparam("phone")).limit(3)
-_CUSTOMERS_BY_PHONE_AND_ACCOUNT = (
-    select(*_CUSTOMER_COLUMNS)
-    .where(Customer.phone == bindparam("phone"), Customer.account_no == bindparam("account_no")).limit(3)
-)
+# Statements built once with bound parameters, on the tables (no ORM entities), run on the
+# session's connection: building them per call, and the ORM's compile and loading steps, cost
+# more CPU than running them. Customers and locks are read as plain rows.
+_C, _ATTEMPT, _LOCK, _SESSION = (Customer.__table__.c, IdentityAttempt.__table__.c,
+                                 IdentityLock.__table__.c, VerifiedSession.__table__.c)
+_CUSTOMER = select(_C.account_no, _C.name, _C.phone, _C.id_last4, _C.address)
+_CUSTOMER_BY_ACCOUNT = _CUSTOMER.where(_C.account_no == bindparam("account_no"))
+_CUSTOMER_BY_OPENID = _CUSTOMER.where(_C.wechat_openid == bindparam("openid"))
+_CUSTOMERS_BY_PHONE = _CUSTOMER.where(_C.phone == bindparam("phone")).limit(3)
+_CUSTOMERS_BY_PHONE_AND_ACCOUNT = _CUSTOMER.where(
+    _C.phone == bindparam("phone"), _C.account_no == bindparam("account_no")).limit(3)
 _ACTIVE_LOCK = (
-    select(IdentityLock)
-    .where(IdentityLock.scope == bindparam("scope"), IdentityLock.key == bindparam("key"),
-           IdentityLock.locked_until > bindparam("now"))
-    .order_by(IdentityLock.locked_until.desc()).limit(1)
+    select(_LOCK.scope, _LOCK.key, _LOCK.locked_until)
+    .where(_LOCK.scope == bindparam("scope"), _LOCK.key == bindparam("key"),
+           _LOCK.locked_until > bindparam("now"))
+    .order_by(_LOCK.locked_until.desc()).limit(1)
 )
 _INSERT_ATTEMPT = insert(IdentityAttempt.__table__)  # type: ignore[arg-type]
-_CONVERSATION_FAILURES = select(func.count()).select_from(IdentityAttempt).where(
-    IdentityAttempt.conversation_id == bindparam("conversation_id"), IdentityAttempt.success.is_(False))
-_ACCOUNT_FAILURES = select(func.count()).select_from(IdentityAttempt).where(
-    IdentityAttempt.claimed_account == bindparam("claimed"), IdentityAttempt.success.is_(False),
-    IdentityAttempt.attempted_at > bindparam("since"))
+_CONVERSATION_FAILURES = select(func.count()).where(
+    _ATTEMPT.conversation_id == bindparam("conversation_id"), _ATTEMPT.success.is_(False))
+_ACCOUNT_FAILURES = select(func.count()).where(
+    _ATTEMPT.claimed_account == bindparam("claimed"), _ATTEMPT.success.is_(False),
+    _ATTEMPT.attempted_at > bindparam("since"))
 _UPDATE_SESSION = update(VerifiedSession.__table__).where(  # type: ignore[arg-type]
-    VerifiedSession.__table__.c.conversation_id == bindparam("which_conversation"))
+    _SESSION.conversation_id == bindparam("which_conversation"))
 _INSERT_SESSION = insert(VerifiedSession.__table__)  # type: ignore[arg-type]
-CustomerRow = Row[tuple[str, str, "str | None", "str | None", str]]  # the columns of _CUSTOMER_COLUMNS
+CustomerRow = Row[Any]  # a row of _CUSTOMER's columns
+LockRow = Row[Any] | IdentityLock  # an active lock read back, or one just created
 
 
 CHINESE_DIGITS = {**{c: "0" for c in "〇零洞"}, **{c: "1" for c in "一幺"}, **{c: "2" for c in "二两"},
@@ -164,11 +166,11 @@ def street_matches(address: str, answer: str) -> bool:
     return street in spoken
 
 
-def _active_lock(session: Session, scope: LockScope, key: str, now: datetime) -> IdentityLock | None:
-    return session.scalar(_ACTIVE_LOCK, {"scope": scope, "key": key, "now": now})
+def _active_lock(session: Session, scope: LockScope, key: str, now: datetime) -> LockRow | None:
+    return session.connection().execute(_ACTIVE_LOCK, {"scope": scope, "key": key, "now": now}).first()
 
 
-def _locked(session: Session, ctx: ToolContext, lock: IdentityLock,
+def _locked(session: Session, ctx: ToolContext, lock: LockRow,
             claimed: str | None) -> VerificationLocked:
     handoff = create_handoff(
         session, ctx, HandoffReason.VERIFICATION_LOCKED,
@@ -193,7 +195,7 @@ def _candidates(session: Session, ctx: ToolContext,
             return InvalidInput(field="account_no", message="account_no: 请提供12位户号")
         if args.last4 is None:
             return InvalidInput(field="last4", message="last4: 请提供登记手机号后4位或户主身份证号后4位")
-        customer = session.execute(_CUSTOMER_BY_ACCOUNT, {"account_no": args.account_no}).first()
+        customer = session.connection().execute(_CUSTOMER_BY_ACCOUNT, {"account_no": args.account_no}).first()
         if customer is None:
             return args.account_no, None
         secrets = {s for s in ((customer.phone or "")[-4:], (customer.id_last4 or "").upper()) if len(s) == 4}
@@ -201,7 +203,7 @@ def _candidates(session: Session, ctx: ToolContext,
     if method == VerificationMethod.WECHAT_OPENID:
         if ctx.channel != "wechat" or not ctx.channel_identity:
             return InvalidInput(field="method", message="method: 只有在微信渠道、由微信带来的身份才能用绑定的微信核实")
-        customer = session.execute(_CUSTOMER_BY_OPENID, {"openid": ctx.channel_identity}).first()
+        customer = session.connection().execute(_CUSTOMER_BY_OPENID, {"openid": ctx.channel_identity}).first()
         if customer is None:
             return NotBound(message="您的微信还没有绑定户号。请提供户号，以及登记手机号后4位或户主身份证号后4位完成核实。")
         return customer.account_no, customer
@@ -212,9 +214,9 @@ def _candidates(session: Session, ctx: ToolContext,
         return InvalidInput(field="check_answer", message="check_answer: 请说出您用电地址所在的路或街道名称")
     caller = normalize_digits(ctx.channel_identity).removeprefix("+86").removeprefix("0086")
     if args.account_no is None:
-        matches = session.execute(_CUSTOMERS_BY_PHONE, {"phone": caller}).all()
+        matches = session.connection().execute(_CUSTOMERS_BY_PHONE, {"phone": caller}).all()
     else:
-        matches = session.execute(_CUSTOMERS_BY_PHONE_AND_ACCOUNT,
+        matches = session.connection().execute(_CUSTOMERS_BY_PHONE_AND_ACCOUNT,
                                   {"phone": caller, "account_no": args.account_no}).all()
     claimed = args.account_no or f"ani:{caller}"[:32]
     if len(matches) > 1:
@@ -243,7 +245,7 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
             if account_lock is not None:
                 customer = None  # a locked 户号 cannot be verified online, even with the right secret
         success = customer is not None
-        session.execute(_INSERT_ATTEMPT, {
+        session.connection().execute(_INSERT_ATTEMPT, {
             "conversation_id": ctx.conversation_id, "channel": ctx.channel, "method": args.method,
             "claimed_account": claimed, "success": success, "attempted_at": now})
         if success:
@@ -251,9 +253,9 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
             expires = now + timedelta(minutes=policy.session_minutes)
             values = {"channel": ctx.channel, "account_no": customer.account_no, "method": args.method,
                       "verified_at": now, "expires_at": expires}
-            updated = session.execute(_UPDATE_SESSION, {"which_conversation": ctx.conversation_id, **values})
+            updated = session.connection().execute(_UPDATE_SESSION, {"which_conversation": ctx.conversation_id, **values})
             if updated.rowcount == 0:
-                session.execute(_INSERT_SESSION, {"conversation_id": ctx.conversation_id, **values})
+                session.connection().execute(_INSERT_SESSION, {"conversation_id": ctx.conversation_id, **values})
             session.commit()
             ctx.principal = Principal(account_no=customer.account_no, method=args.method,
                                       verified_at=now, expires_at=expires)
@@ -262,11 +264,11 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
                 customer_name_masked=mask_name(customer.name), expires_at=expires,
                 message=f"身份核实通过，户名 {mask_name(customer.name)}，户号 {customer.account_no}。请问需要办理什么？",
             )
-        failures = session.scalar(_CONVERSATION_FAILURES, {"conversation_id": ctx.conversation_id}) or 0
-        lock: IdentityLock | None = None
+        failures = session.connection().scalar(_CONVERSATION_FAILURES, {"conversation_id": ctx.conversation_id}) or 0
+        lock: LockRow | None = None
         if claimed is not None:
             since = now - timedelta(minutes=policy.account_window_minutes)
-            account_failures = session.scalar(_ACCOUNT_FAILURES, {"claimed": claimed, "since": since}) or 0
+            account_failures = session.connection().scalar(_ACCOUNT_FAILURES, {"claimed": claimed, "since": since}) or 0
             lock = _active_lock(session, LockScope.ACCOUNT, claimed, now)
             if lock is None and account_failures >= policy.max_failures_per_account:
                 lock = IdentityLock(scope=LockScope.ACCOUNT, key=claimed, locked_at=now,

@@ -174,3 +174,17 @@ def test_a_verification_expires_for_tool_calls(world: World) -> None:
     clock["now"] = NOW + timedelta(minutes=30)
     assert call_tool(ctx, "lookup_bill", {}).status == "needs_verification"
     assert ctx.principal is None
+
+
+def test_verifying_again_in_a_conversation_replaces_its_stored_principal(world: World) -> None:
+    # The stored session row is updated in place (one row per conversation), not duplicated.
+    first = world.ctx()
+    assert call_tool(first, "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"}).status == "verified"
+    later = world.ctx(clock=lambda: NOW + timedelta(minutes=5))
+    assert call_tool(later, "verify_identity", {"account_no": ACCOUNT_B, "last4": "9000"}).status == "verified"
+    with world.sessions() as session:
+        rows = session.scalars(select(VerifiedSession).where(VerifiedSession.conversation_id == "conv-1")).all()
+    assert [(r.account_no, r.verified_at) for r in rows] == [(ACCOUNT_B, NOW + timedelta(minutes=5))]
+    restored = world.ctx(clock=lambda: NOW + timedelta(minutes=6)).restore_principal()
+    assert restored is not None and restored.account_no == ACCOUNT_B
+    assert restored.expires_at == NOW + timedelta(minutes=35)
