@@ -14,17 +14,17 @@ identity map or change tracking); only explain_bill, which reads bill lines, loa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
 from typing import Any
 
 from sqlalchemy import Integer, Row, bindparam, func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from billing_core.dunning import LateFee, late_fee
-from billing_core.models import Bill, BillStatus, Customer, Payment, PaymentStatus
+from billing_core.models import Bill, BillLine, BillStatus, Customer, Payment, PaymentStatus
 from billing_core.money import ZERO
 from tools.context import Principal
 
@@ -58,12 +58,16 @@ _VISIBLE = (
 )
 _VISIBLE_OF_PERIOD = _VISIBLE.where(_B.period == bindparam("period"))
 _VISIBLE_LATEST = _VISIBLE.limit(bindparam("latest", type_=Integer))
-# Whole bills (ORM) of some periods with their lines: one more query for all of them, not one per bill.
-_VISIBLE_IN_PERIODS_WITH_LINES = (
-    select(Bill, _paid_total(Bill.id))
-    .where(Bill.customer_id == bindparam("customer_id"), Bill.status.in_(VISIBLE_STATUSES),
-           Bill.period.in_(bindparam("periods", expanding=True)))
-    .options(selectinload(Bill.lines))
+# Whole bills of up to three periods, and their lines (explain_bill): two queries for all of them.
+_THREE_PERIODS = (bindparam("period_1"), bindparam("period_2"), bindparam("period_3"))
+_VISIBLE_IN_PERIODS = select(*Bill.__table__.c, _paid_total(_B.id).label("paid_total")).where(
+    _B.customer_id == bindparam("customer_id"), _B.status.in_(VISIBLE_STATUSES), _B.period.in_(_THREE_PERIODS))
+_LINES_OF_VISIBLE_IN_PERIODS = (
+    select(*BillLine.__table__.c)
+    .join_from(BillLine.__table__, Bill.__table__, BillLine.__table__.c.bill_id == _B.id)
+    .where(_B.customer_id == bindparam("customer_id"), _B.status.in_(VISIBLE_STATUSES),
+           _B.period.in_(_THREE_PERIODS))
+    .order_by(BillLine.__table__.c.bill_id, BillLine.__table__.c.position)
 )
 _UNISSUED = select(_B.id).where(
     _B.customer_id == bindparam("customer_id"), _B.period == bindparam("period"),
@@ -98,12 +102,29 @@ def visible_bills_paid(session: Session, customer: CustomerView, period: str | N
     return [(bill, _capped(bill, bill.paid_total)) for bill in rows]
 
 
+@dataclass(frozen=True)
+class BillWithLines:
+    """An issued bill's columns (as attributes, named like `Bill`'s) with its lines in bill order."""
+
+    row: Row[Any]
+    paid: Decimal
+    lines: list[Row[Any]] = field(default_factory=list)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.row, name)
+
+
 def visible_bills_in_periods(session: Session, customer: CustomerView,
-                             periods: list[str]) -> dict[str, tuple[Bill, Decimal]]:
-    """The customer's issued bills of these periods (lines loaded), by period, with the amount paid."""
-    rows = session.execute(_VISIBLE_IN_PERIODS_WITH_LINES,
-                           {"customer_id": customer.id, "periods": periods}).all()
-    return {bill.period: (bill, _capped(bill, total)) for bill, total in rows}
+                             periods: tuple[str, str, str]) -> dict[str, BillWithLines]:
+    """The customer's issued bills of these three periods, with lines and the amount paid, by period."""
+    connection = session.connection()
+    params = {"customer_id": customer.id, "period_1": periods[0], "period_2": periods[1],
+              "period_3": periods[2]}
+    bills = {row.id: BillWithLines(row, _capped(row, row.paid_total))
+             for row in connection.execute(_VISIBLE_IN_PERIODS, params)}
+    for line in connection.execute(_LINES_OF_VISIBLE_IN_PERIODS, params):
+        bills[line.bill_id].lines.append(line)
+    return {bill.period: bill for bill in bills.values()}
 
 
 def visible_bills(session: Session, customer: CustomerView, period: str | None = None,

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Session
 from billing_core.bill_types import CustomerCategory, HouseholdType
 from billing_core.compute import RESIDENTIAL_TIERS, SEASON_CN
 from billing_core.errors import BillingError
-from billing_core.models import Bill
 from billing_core.money import ZERO
 from billing_core.number_text import quantity_text
 from billing_core.tariff_library import ResidentialTiers, get_library
-from tools.account_view import CustomerView, customer_of, standing, visible_bills_in_periods, visible_bills_paid
+from tools.account_view import (
+    BillWithLines, CustomerView, customer_of, standing, visible_bills_in_periods, visible_bills_paid,
+)
 from tools.context import ToolContext
 from tools.periods import Period
 from tools.results import NeedsVerification, NotFound, ToolResult
@@ -165,19 +166,19 @@ def _shift(period: str, months: int) -> str:
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
-def _days(bill: Bill) -> int:
+def _days(bill: BillWithLines) -> int:
     return (bill.period_end - bill.period_start).days + 1
 
 
-def _qty(bill: Bill, *codes: str) -> Decimal:
+def _qty(bill: BillWithLines, *codes: str) -> Decimal:
     return sum((line.quantity for line in bill.lines if line.code in codes), ZERO)
 
 
-def _amount(bill: Bill, code: str) -> Decimal:
+def _amount(bill: BillWithLines, code: str) -> Decimal:
     return sum((line.amount for line in bill.lines if line.code == code), ZERO)
 
 
-def _tier_rules(customer: CustomerView, bill: Bill) -> tuple[str, tuple[int, int]] | None:
+def _tier_rules(customer: CustomerView, bill: BillWithLines) -> tuple[str, tuple[int, int]] | None:
     """(season, monthly limits) of the residential tier tariff in force at the period start."""
     if customer.category != CustomerCategory.RESIDENTIAL:
         return None
@@ -208,7 +209,7 @@ def _signed(value: Decimal, unit: str) -> str:
     return f"增加 {quantity_text(value)} {unit}" if value > 0 else f"减少 {quantity_text(-value)} {unit}"
 
 
-def _reasons(session: Session, customer: CustomerView, this: Bill, other: Bill, today: date,
+def _reasons(session: Session, customer: CustomerView, this: BillWithLines, other: BillWithLines, today: date,
              paid: dict[int, Decimal]) -> list[Reason]:
     reasons: list[Reason] = []
     change = this.total_kwh - other.total_kwh
@@ -279,7 +280,7 @@ def _reasons(session: Session, customer: CustomerView, this: Bill, other: Bill, 
     return reasons
 
 
-def _line_changes(this: Bill, other: Bill) -> list[LineChange]:
+def _line_changes(this: BillWithLines, other: BillWithLines) -> list[LineChange]:
     names: dict[str, str] = {}
     amounts: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
     for index, bill in enumerate((this, other)):
@@ -290,7 +291,7 @@ def _line_changes(this: Bill, other: Bill) -> list[LineChange]:
             for code, (a, b) in amounts.items() if a != b]
 
 
-def _compare(session: Session, customer: CustomerView, this: Bill, other: Bill, against: str,
+def _compare(session: Session, customer: CustomerView, this: BillWithLines, other: BillWithLines, against: str,
              today: date, paid: dict[int, Decimal]) -> Comparison:
     return Comparison(
         against=against,  # type: ignore[arg-type]
@@ -300,7 +301,7 @@ def _compare(session: Session, customer: CustomerView, this: Bill, other: Bill, 
     )
 
 
-def _summary(bill: Bill, comparison: Comparison | None, label: str) -> str:
+def _summary(bill: BillWithLines, comparison: Comparison | None, label: str) -> str:
     if comparison is None:
         return ""
     change = comparison.amount_change
@@ -321,17 +322,16 @@ def explain_bill(ctx: ToolContext, args: ExplainBillInput) -> ToolResult:
             latest = visible_bills_paid(session, customer, latest=1)
             period = latest[0][0].period if latest else None
         # The bill and both bills it is compared with, lines included, in one go.
-        found = visible_bills_in_periods(session, customer, [period, _shift(period, 1), _shift(period, 12)]
+        found = visible_bills_in_periods(session, customer, (period, _shift(period, 1), _shift(period, 12))
                                          ) if period is not None else {}
         if period not in found:
             return NotFound(message=f"没有查到{args.period + ' 的' if args.period else ''}已发行账单。")
-        bill = found[period][0]
-        paid = {b.id: amount for b, amount in found.values()}
+        bill = found[period]
+        paid = {b.id: b.paid for b in found.values()}
         comparisons: dict[str, Comparison | None] = {}
         missing = []
         for key, months, label in (("previous_month", 1, "上月"), ("same_month_last_year", 12, "去年同期")):
-            entry = found.get(_shift(bill.period, months))
-            other = entry[0] if entry else None
+            other = found.get(_shift(bill.period, months))
             comparisons[key] = _compare(session, customer, bill, other, key, today, paid) if other else None
             if other is None:
                 missing.append(f"没有{label}（{_shift(bill.period, months)}）的账单可比较")
