@@ -47,8 +47,8 @@ class ChannelSettings:
     dedup_ttl_seconds: int = 600
     ivr_low_confidence: float = 0.6
     ivr_max_failures: int = 2
-    # Agent turns run at once per process; 0 = automatic (few for the CPU-bound local brain,
-    # many for the LLM brain, whose turns mostly wait on the endpoint).
+    # How agent turns run (channels.deps.Services): 0 = automatic (local brain on the event loop,
+    # LLM brain 40 at once in threads, whose turns mostly wait on the endpoint); N = N threads.
     turn_concurrency: int = 0
     extra: dict[str, str] = field(default_factory=dict)
 
