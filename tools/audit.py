@@ -7,6 +7,7 @@ agent) sets `ctx.pending_audit` and writes the turn's rows with its turn record 
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -24,15 +25,16 @@ logger = logging.getLogger(__name__)
 REDACTED = "***"
 
 
-def secret_fields(model: type[BaseModel]) -> set[str]:
-    """Fields marked `json_schema_extra={"secret": True}` (phone tails, check answers)."""
-    return {
+@functools.cache
+def secret_fields(model: type[BaseModel]) -> frozenset[str]:
+    """Fields marked `json_schema_extra={"secret": True}` (phone tails, check answers); once per model."""
+    return frozenset({
         name for name, info in model.model_fields.items()
         if isinstance(info.json_schema_extra, dict) and info.json_schema_extra.get("secret")
-    }
+    })
 
 
-def redact(arguments: dict[str, Any], secrets: set[str]) -> dict[str, Any]:
+def redact(arguments: dict[str, Any], secrets: frozenset[str] | set[str]) -> dict[str, Any]:
     return {key: (REDACTED if key in secrets and value not in (None, "") else value)
             for key, value in arguments.items()}
 
