@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -23,6 +25,7 @@ REPLY_TTL_SECONDS = 7 * 24 * 3600  # how long a message id is remembered
 STATE_TTL_SECONDS = 30 * 24 * 3600
 LOCK_TIMEOUT_SECONDS = 30.0  # a crashed holder frees the lock after this
 LOCK_WAIT_SECONDS = 20.0
+LOCK_RETRY_SECONDS = 0.1  # poll interval while another turn holds the lock
 
 
 class PendingAction(BaseModel):
@@ -119,53 +122,154 @@ class InMemoryStateStore:
 
 
 class RedisStateStore:
-    """State in Redis: shared by processes, survives restarts (with Redis persistence)."""
+    """State in Redis: shared by processes, survives restarts (with Redis persistence).
+
+    A turn's store calls cost two round trips instead of four: taking the lock also reads the
+    state (one script), and the state saved inside the lock is written by the script that releases
+    it, together with the conversation index and any stored reply. Outside a lock every call goes
+    to Redis at once, as before. A process killed inside the lock loses its unreleased writes, but
+    Agent.handle sends its reply only after the release, so the customer's resend runs the turn
+    again on the state as it was. Each thread uses its own connection (agent.redis_client).
+    """
 
     def __init__(self, url: str, prefix: str = "powerdesk") -> None:
-        import redis
+        from agent.redis_client import PerThreadRedis
 
-        self.client = redis.Redis.from_url(url, decode_responses=True)
+        # Bytes, not str: pydantic and json parse bytes directly, so decoding would be wasted work.
+        self._clients = PerThreadRedis(url)
         self.prefix = prefix
+        self._acquire_script = self._clients.script(_ACQUIRE_AND_READ)
+        self._write_script = self._clients.script(_WRITE_AND_RELEASE)
+        self._held = threading.local()  # this thread's locks: conversation id -> _HeldLock
+
+    @property
+    def client(self) -> Any:
+        """This thread's Redis client (one connection per thread, see agent.redis_client)."""
+        return self._clients.get()
 
     def _key(self, conversation_id: str, *parts: str) -> str:
         return ":".join((self.prefix, "conv", conversation_id, *parts))
 
+    def _held_locks(self) -> dict[str, _HeldLock]:
+        held = getattr(self._held, "locks", None)
+        if held is None:
+            held = self._held.locks = {}
+        return held
+
     def load(self, conversation_id: str) -> ConversationState | None:
-        raw = self.client.get(self._key(conversation_id, "state"))
+        held = self._held_locks().get(conversation_id)
+        if held is not None:  # read with the lock, or saved since: no round trip
+            raw = held.state_json if held.state_json is not None else held.state_read
+        else:
+            raw = self.client.get(self._key(conversation_id, "state"))
         return ConversationState.model_validate_json(raw) if raw else None
 
     def save(self, state: ConversationState) -> None:
-        pipe = self.client.pipeline()
-        pipe.set(self._key(state.conversation_id, "state"), state.model_dump_json(), ex=STATE_TTL_SECONDS)
-        pipe.zadd(f"{self.prefix}:conversations", {state.conversation_id: datetime.now(UTC).timestamp()})
-        pipe.execute()
+        payload = state.model_dump_json()  # serialised now, so later changes to `state` are not saved
+        held = self._held_locks().get(state.conversation_id)
+        if held is not None:
+            held.state_json = payload  # written when the lock is released, in the same round trip
+            return
+        self._write(state.conversation_id, token="", state_json=payload, replies={})
 
     @contextmanager
     def lock(self, conversation_id: str) -> Iterator[None]:
-        from redis.exceptions import LockError
+        """Hold the conversation's lock; writes made inside it reach Redis when it is released.
 
-        lock = self.client.lock(self._key(conversation_id, "lock"), timeout=LOCK_TIMEOUT_SECONDS,
-                                blocking_timeout=LOCK_WAIT_SECONDS)
-        if not lock.acquire():
-            raise LockTimeout(f"conversation {conversation_id} is busy")
+        The release runs on normal exit and on an exception alike, so a state saved before an
+        error is kept, exactly as when save() wrote at once. The lock expires after
+        LOCK_TIMEOUT_SECONDS if this process dies; its release only deletes our own token.
+        """
+        lock_key, state_key = self._key(conversation_id, "lock"), self._key(conversation_id, "state")
+        token = os.urandom(16).hex()
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        while True:
+            acquired, state_read = self._acquire_script(keys=[lock_key, state_key],
+                                                        args=[token, int(LOCK_TIMEOUT_SECONDS * 1000)])
+            if acquired:
+                break
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"conversation {conversation_id} is busy")
+            time.sleep(LOCK_RETRY_SECONDS)
+        held = _HeldLock(token=token, state_read=state_read)
+        held_locks = self._held_locks()
+        held_locks[conversation_id] = held
         try:
             yield
         finally:
-            try:
-                lock.release()
-            except LockError:  # expired while we worked: another holder may already own it
-                pass
+            del held_locks[conversation_id]
+            self._write(conversation_id, token=token, state_json=held.state_json, replies=held.replies)
+
+    def _write(self, conversation_id: str, token: str, state_json: str | None,
+               replies: dict[str, str]) -> None:
+        """One round trip: the state and its index entry, replies, then our lock (if `token`)."""
+        keys = [self._key(conversation_id, "lock"), self._key(conversation_id, "state"),
+                f"{self.prefix}:conversations"]
+        keys.extend(self._key(conversation_id, "msg", message_id) for message_id in replies)
+        args: list[str | int | float] = [token, state_json or "", STATE_TTL_SECONDS, conversation_id,
+                                         datetime.now(UTC).timestamp(), REPLY_TTL_SECONDS]
+        args.extend(replies.values())
+        self._write_script(keys=keys, args=args)
 
     def stored_reply(self, conversation_id: str, message_id: str) -> dict[str, Any] | None:
+        held = self._held_locks().get(conversation_id)
+        if held is not None and message_id in held.replies:
+            return json.loads(held.replies[message_id])
         raw = self.client.get(self._key(conversation_id, "msg", message_id))
         return json.loads(raw) if raw else None
 
     def store_reply(self, conversation_id: str, message_id: str, reply: dict[str, Any]) -> None:
-        self.client.set(self._key(conversation_id, "msg", message_id), json.dumps(reply, ensure_ascii=False),
-                        ex=REPLY_TTL_SECONDS)
+        payload = json.dumps(reply, ensure_ascii=False)
+        held = self._held_locks().get(conversation_id)
+        if held is not None:
+            held.replies[message_id] = payload  # written with the release, like the state
+            return
+        self.client.set(self._key(conversation_id, "msg", message_id), payload, ex=REPLY_TTL_SECONDS)
 
     def conversation_ids(self) -> list[str]:
-        return list(self.client.zrange(f"{self.prefix}:conversations", 0, -1))
+        return [raw.decode() for raw in self.client.zrange(f"{self.prefix}:conversations", 0, -1)]
+
+
+@dataclass
+class _HeldLock:
+    """A lock this thread holds, with what it read on acquiring and what it will write on release."""
+
+    token: str
+    state_read: bytes | None
+    state_json: str | None = None
+    replies: dict[str, str] = field(default_factory=dict)
+
+
+# KEYS: lock, state. ARGV: token, lock expiry in ms. Returns {1, state or nil} when taken, {0, nil} if busy.
+# Taking a lock that already holds our token succeeds: redis-py retries a command whose reply was
+# lost to a dropped connection, and the retry must not wait for our own lock to expire.
+_ACQUIRE_AND_READ = """
+local holder = redis.call('get', KEYS[1])
+if holder == false or holder == ARGV[1] then
+  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return {1, redis.call('get', KEYS[2])}
+end
+return {0, false}
+"""
+
+# KEYS: lock, state, conversation index, reply keys...
+# ARGV: token ('' = no lock held), state JSON ('' = unchanged), state TTL, conversation id, now,
+#       reply TTL, reply JSONs (one per reply key).
+# State writes do not depend on still owning the lock, as before; the delete does (token check).
+_WRITE_AND_RELEASE = """
+if ARGV[2] ~= '' then
+  redis.call('set', KEYS[2], ARGV[2], 'EX', ARGV[3])
+  redis.call('zadd', KEYS[3], ARGV[5], ARGV[4])
+end
+for i = 4, #KEYS do
+  redis.call('set', KEYS[i], ARGV[i + 3], 'EX', ARGV[6])
+end
+if ARGV[1] ~= '' and redis.call('get', KEYS[1]) == ARGV[1] then
+  redis.call('del', KEYS[1])
+  return 1
+end
+return 0
+"""
 
 
 def state_store_from_env() -> StateStore:
