@@ -17,10 +17,12 @@ _WORKER_WARM = "POWERDESK_SERVE_WARM"
 
 def warm_up(application: Any) -> None:
     """Load the intent classifier and the knowledge base before the first customer waits for them."""
+    from agent.local_brain import LocalBrain
     from agent.nlu import get_classifier
 
     agent = application.state.services.agent
     get_classifier()  # every turn is understood locally, whichever brain answers it
+    LocalBrain.preload()
     knowledge = getattr(agent, "knowledge", None)
     if callable(knowledge):
         knowledge().search("电费怎么交")  # the embedder's tokenizer loads on the first query
