@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from billing_core.db import utc_now
@@ -28,6 +28,11 @@ if TYPE_CHECKING:
 # Channels a conversation can come from. The channel decides which identity the envelope
 # carries: a WeChat openid, or the caller number of a hotline (IVR) call.
 CHANNELS = ("web", "wechat", "ivr", "app", "cli", "rasa", "eval")
+
+# Built once; a plain-table read on the session's connection (no ORM compile or loading step).
+_STORED = VerifiedSession.__table__.c
+_STORED_PRINCIPAL = select(_STORED.channel, _STORED.account_no, _STORED.method, _STORED.verified_at,
+                           _STORED.expires_at).where(_STORED.conversation_id == bindparam("conversation_id"))
 
 
 class Principal(BaseModel):
@@ -87,9 +92,8 @@ class ToolContext:
     def restore_principal(self) -> Principal | None:
         """Load the conversation's principal from the database (server-side session store)."""
         with self.session_factory() as session:
-            row = session.scalar(
-                select(VerifiedSession).where(VerifiedSession.conversation_id == self.conversation_id)
-            )
+            row = session.connection().execute(
+                _STORED_PRINCIPAL, {"conversation_id": self.conversation_id}).first()
             if row is None or row.channel != self.channel or row.expires_at <= self.now():
                 self.principal = None
             else:
