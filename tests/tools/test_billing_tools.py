@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from billing_core.dunning import late_fee
-from billing_core.models import Bill
+from billing_core.models import Bill, BillStatus, Customer, PaymentChannel, PaymentStatus
 from billing_core.number_text import quantity_text
 from tests.tools.conftest import ACCOUNT_A, ACCOUNT_C, World
+from tests.tools.factories import add_bill, pay
 from tools.registry import call_tool
 
 TODAY = date(2026, 6, 26)
@@ -150,3 +153,33 @@ def test_partial_payment_leaves_the_rest_owed_and_the_late_fee_on_the_rest(world
     assert result.late_fee.principal == rest
     assert result.late_fee.amount == late_fee(rest, date(2026, 6, 15), TODAY, "residential").amount
     assert [p.channel_cn for p in result.payments] == ["支付宝"]
+
+
+def test_partial_payments_count_only_succeeded_ones_and_unissued_bills_stay_hidden(world: World) -> None:
+    """What was paid comes from succeeded payments only (the paid sum is read with the bills)."""
+    with world.sessions() as session:
+        may = session.get(Bill, world.bill_ids["A:2026-05"])
+        assert may is not None
+        pay(session, may, Decimal("100.00"), channel=PaymentChannel.ALIPAY,
+            paid_at=datetime(2026, 6, 20, 2, 0, tzinfo=UTC))
+        pay(session, may, Decimal("50.00"), channel=PaymentChannel.COUNTER,
+            paid_at=datetime(2026, 6, 18, 2, 0, tzinfo=UTC))
+        failed = pay(session, may, Decimal("30.00"), channel=PaymentChannel.WECHAT_PAY)
+        failed.status = PaymentStatus.FAILED
+        may.status = BillStatus.PARTIALLY_PAID
+        customer = session.scalar(select(Customer).where(Customer.account_no == ACCOUNT_A))
+        add_bill(session, customer, "2026-06", "200", status=BillStatus.COMPUTED, due_date=date(2026, 7, 15))
+        session.commit()
+        amount = may.amount
+    ctx = _verified(world)
+    [summary] = call_tool(ctx, "lookup_bill", {"latest": 1}).bills
+    assert summary.period == "2026-05"  # the computed June bill is not shown
+    assert summary.paid == Decimal("150.00") and summary.outstanding == amount - Decimal("150.00")
+    assert summary.status == "overdue"
+    assert call_tool(ctx, "lookup_bill", {"latest": 1}).arrears_total == amount - Decimal("150.00")
+    june = call_tool(ctx, "lookup_bill", {"period": "2026-06"})
+    assert june.status == "not_found" and "正在核算" in june.message
+    status = call_tool(ctx, "payment_status", {"period": "2026-05"})
+    assert status.paid == Decimal("150.00") and status.outstanding == amount - Decimal("150.00")
+    assert [(p.amount, p.channel) for p in status.payments] == [
+        (Decimal("50.00"), "counter"), (Decimal("100.00"), "alipay")]  # by time paid, failed one left out
