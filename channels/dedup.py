@@ -8,6 +8,7 @@ see the claim and the delivery record, so one message gives exactly one answer.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from typing import Any, Protocol
@@ -56,25 +57,46 @@ class InProcessOnceStore:
 
 
 class RedisOnceStore:
-    """Claims shared by every process on one Redis: SET NX with a TTL."""
+    """Claims shared by every process on one Redis: set-if-absent with a TTL.
+
+    Each thread talks over its own connection (agent.redis_client), which skips the pooled
+    client's per-command check-out poll. Such a connection retries a command after a dropped
+    connection, so a claim carries a random token: a retried claim whose first reply was lost
+    finds its own token and still wins, instead of taking its own claim for a duplicate.
+    """
 
     def __init__(self, url: str, ttl_seconds: int = 600, prefix: str = "powerdesk:once:") -> None:
-        import redis
+        from agent.redis_client import PerThreadRedis
 
-        self._redis = redis.Redis.from_url(url)
+        self._clients = PerThreadRedis(url)
+        self._claim = self._clients.script(_CLAIM)
         self.ttl_seconds = ttl_seconds
         self.prefix = prefix
 
     def claim(self, key: str) -> bool:
-        return bool(self._redis.set(self.prefix + key, "1", nx=True, ex=self.ttl_seconds))
+        return bool(self._claim(keys=[self.prefix + key], args=[os.urandom(16).hex(), self.ttl_seconds]))
 
     def record(self, key: str, value: dict[str, Any]) -> None:
         payload = json.dumps(value, ensure_ascii=False)
-        self._redis.set(self.prefix + key + ":result", payload, ex=self.ttl_seconds)
+        self._clients.get().set(self.prefix + key + ":result", payload, ex=self.ttl_seconds)
 
     def result(self, key: str) -> dict[str, Any] | None:
-        raw = self._redis.get(self.prefix + key + ":result")
+        raw = self._clients.get().get(self.prefix + key + ":result")
         return None if raw is None else json.loads(raw)
+
+
+# KEYS: the claim. ARGV: this claim's token, TTL in seconds. 1 when the claim is (already) ours.
+_CLAIM = """
+local holder = redis.call('get', KEYS[1])
+if holder == false then
+  redis.call('set', KEYS[1], ARGV[1], 'EX', ARGV[2])
+  return 1
+end
+if holder == ARGV[1] then
+  return 1
+end
+return 0
+"""
 
 
 def once_store(redis_url: str | None, ttl_seconds: int = 600) -> OnceStore:

@@ -49,3 +49,17 @@ def test_redis_rate_window_is_shared(redis_url: str) -> None:
     results = [one.allow("wechat:o1"), two.allow("wechat:o1"), one.allow("wechat:o1"), two.allow("wechat:o1")]
     assert results == [True, True, True, False]
     assert one.allow("wechat:o2") is True
+
+
+@pytest.mark.redis
+def test_redis_claims_and_results_survive_a_server_restart_on_kept_connections() -> None:
+    from tests.servers.redis import restart
+
+    with redis_server() as server:
+        store, other = RedisOnceStore(server.url), RedisOnceStore(server.url)
+        assert store.claim("wechat:msg:90") is True
+        store.record("wechat:msg:90", {"mode": "passive", "text": "已受理"})
+        restart(server)  # append-only file keeps the claims; the kept connections are dead
+        assert other.claim("wechat:msg:90") is False
+        assert store.result("wechat:msg:90") == {"mode": "passive", "text": "已受理"}
+        assert store.claim("wechat:msg:91") is True and other.claim("wechat:msg:91") is False
