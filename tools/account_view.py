@@ -7,9 +7,9 @@ account; there is no function here that takes an account number from anywhere el
 The statements are built once, at import, with bound parameters: building a select per call
 (coercions, operator overloading) cost more CPU than running it, and a fixed statement hits
 SQLAlchemy's compiled cache. The bills come with what was paid on them (a correlated sum), so a
-lookup is two queries however many bills it shows. The customer and the bill summaries are
-read-only `Row`s of the columns the tools use (attribute access like the models, no ORM
-identity map or change tracking); only explain_bill, which reads bill lines, loads `Bill` objects.
+lookup is two queries however many bills it shows. The customer, the bills and their lines
+are read-only `Row`s of the columns the tools use (attribute names as in the models, no ORM
+identity map or change tracking); a tool that changes a row loads the model itself.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-
 from typing import Any
 
 from sqlalchemy import Integer, Row, bindparam, func, select
