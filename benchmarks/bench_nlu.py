@@ -28,11 +28,9 @@ os.environ.setdefault("POWERDESK_VAR_DIR", tempfile.mkdtemp(prefix="bench-nlu-")
 from agent.nlu import understand  # noqa: E402
 from agent.nlu.classifier import (  # noqa: E402
     DEFAULT_CACHE_SIZE,
-    ClassifierSettings,
     IntentClassifier,
     embed_in_batches,
     get_classifier,
-    model_text,
 )
 from agent.nlu.intent_data import load_dataset  # noqa: E402
 from agent.nlu.normalize import normalize_text  # noqa: E402
@@ -89,7 +87,7 @@ def cross_validation(embedder: Embedder, folds: int = 5) -> None:
     pairs = load_dataset().labelled("train")
     texts = [normalize_text(text) for text, _ in pairs]
     gold = np.array([intent for _, intent in pairs])
-    embeddings = embed_in_batches(embedder, [model_text(text, ClassifierSettings()) for text in texts])
+    embeddings = embed_in_batches(embedder, texts)
     correct = 0
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=7)
     for train_rows, test_rows in splitter.split(texts, gold):

@@ -18,12 +18,10 @@ import hashlib
 import logging
 import os
 import pickle
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -59,25 +57,9 @@ class ClassifierSettings:
     regularisation_c: float = 30.0
     # Below this top probability a clause is "unclear" and the dialogue asks again.
     min_confidence: float = 0.35
-    # Digit runs at least this long (户号, phone tails, amounts) reach the model as zeros: which
-    # digits they are says nothing about the intent, and 「户号0000…，尾号0000」 is then one cached
-    # clause instead of a fresh ~5 ms embedding for every customer. Short numbers (月, 分) stay.
-    mask_digit_runs: int = 4
 
     def key(self) -> str:
         return hashlib.sha256(repr(asdict(self)).encode()).hexdigest()[:8]
-
-
-def model_text(text: str, settings: ClassifierSettings) -> str:
-    """What the model sees of a normalised clause (long digit runs as zeros, see the setting)."""
-    if settings.mask_digit_runs <= 0:
-        return text
-    return _digit_runs(settings.mask_digit_runs).sub(lambda m: "0" * len(m.group(0)), text)
-
-
-@lru_cache(maxsize=4)
-def _digit_runs(length: int) -> re.Pattern[str]:
-    return re.compile(rf"[0-9]{{{length},}}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +124,7 @@ class IntentClassifier:
         settings: ClassifierSettings = ClassifierSettings(),
         embeddings: np.ndarray | None = None,
     ) -> IntentClassifier:
-        """Train on normalised texts; pass `embeddings` (of `model_text`s) to reuse them (cross-validation)."""
-        texts = [model_text(text, settings) for text in texts]
+        """Train on normalised texts; pass `embeddings` to reuse them (cross-validation)."""
         vectorizer = TfidfVectorizer(
             analyzer="char_wb",
             ngram_range=(settings.ngram_min, settings.ngram_max),
@@ -174,7 +155,6 @@ class IntentClassifier:
     # ---- prediction -----------------------------------------------------------------------
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts), classes) probabilities; texts must already be normalised."""
-        texts = [model_text(text, self.settings) for text in texts]
         result = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         missing: list[int] = []
         with self._cache_lock:
