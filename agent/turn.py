@@ -32,6 +32,7 @@ class Turn:
     today: date
     toolbox: ToolBox
     parsed: Parsed = field(default_factory=lambda: Parsed(intents=[]))
+    understood: bool = False  # `parsed` holds this message's understanding
     brain: str = "local"
     parts: list[Rendered] = field(default_factory=list)
     actions: list[str] = field(default_factory=list)
