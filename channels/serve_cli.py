@@ -60,12 +60,12 @@ def serve(
             print("workers: 多于 1 个工作进程时须设置 POWERDESK_REDIS_URL（会话状态、消息去重须跨进程共享）",
                   file=sys.stderr)
             raise typer.Exit(2)
-        os.environ[_WORKER_LOG_LEVEL] = log_level
+        from channels.workers import run_workers
+
+        os.environ[_WORKER_LOG_LEVEL] = log_level  # read by worker_app in each worker process
         os.environ[_WORKER_WARM] = "1" if warm else "0"
         configure_logging(log_level.upper())
-        uvicorn.run("channels.serve_cli:worker_app", factory=True, workers=workers, host=host, port=port,
-                    log_config=None, log_level=log_level, access_log=False, timeout_graceful_shutdown=5)
-        return
+        raise typer.Exit(run_workers(workers, host, port, log_level))
 
     configure_logging(log_level.upper())
     application = create_app()

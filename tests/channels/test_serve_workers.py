@@ -80,3 +80,82 @@ def test_two_workers_share_one_conversation_through_redis(tmp_path: Path) -> Non
             process.wait(timeout=30)
             log.close()
         assert process.returncode is not None
+
+
+def _listening_on(port: int) -> int:
+    """How many sockets listen on `port` (one per worker with SO_REUSEPORT)."""
+    return sum(1 for table in ("/proc/net/tcp", "/proc/net/tcp6")
+               for line in Path(table).read_text().splitlines()[1:]
+               if int(line.split()[1].rsplit(":", 1)[1], 16) == port and line.split()[3] == "0A")
+
+
+def _established_on(port: int, pid: int) -> int:
+    """How many ESTABLISHED TCP sockets with local `port` process `pid` holds (Linux /proc)."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == "01" and fields[9] in inodes:
+                count += 1
+    return count
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_workers_share_long_lived_connections_evenly(tmp_path: Path) -> None:
+    """Each worker listens on its own SO_REUSEPORT socket, so 40 keep-alive connections opened at
+    once spread over both workers (with one shared socket a burst could land on one worker)."""
+    import httpx
+
+    from tests.servers.ports import free_port, wait_until
+    from tests.servers.redis import redis_server
+
+    with redis_server() as redis:
+        env = {**os.environ, "POWERDESK_VAR_DIR": str(tmp_path), "POWERDESK_REDIS_URL": redis.url,
+               "POWERDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'spread.db'}"}
+        subprocess.run([str(POWERDESK), "db", "upgrade"], env=env, check=True, capture_output=True)
+        port = free_port()
+        log = (tmp_path / "serve.log").open("wb")
+        process = subprocess.Popen([str(POWERDESK), "serve", "--port", str(port), "--workers", "2", "--no-warm"],
+                                   env=env, stdout=log, stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        clients = [httpx.Client(base_url=url, timeout=30) for _ in range(40)]
+        try:
+            wait_until(lambda: process.poll() is None and _listening_on(port) == 2, 180, "both workers listening")
+            workers = [pid for pid in _children(process.pid)
+                       if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+            assert len(workers) == 2, workers
+            for client in clients:  # 40 connections, kept open
+                assert client.get("/healthz").status_code == 200
+            held = {pid: _established_on(port, pid) for pid in workers}
+            assert sum(held.values()) == 40, (held, (tmp_path / "serve.log").read_text()[-2000:])
+            busy = [count for count in held.values() if count]
+            assert len(busy) == 2 and min(busy) >= 8, held  # binomial(40, ½) below 8: ~1 in 200,000
+        finally:
+            for client in clients:
+                client.close()
+            process.terminate()
+            process.wait(timeout=30)
+            log.close()
+        assert process.returncode == 0
+        assert not [pid for pid in _children(process.pid)], "workers outlived the supervisor"
