@@ -456,6 +456,16 @@ class Service:
     redis_pid: int | None
 
 
+def listening_sockets(port: int) -> int:
+    """Sockets listening on `port` (Linux /proc): one per `powerdesk serve` worker (SO_REUSEPORT)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            count += int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A"
+    return count
+
+
 @contextmanager
 def start_service(var_dir: str, workers: int, timeout: float = 180) -> Iterator[Service]:
     """`powerdesk serve` (with --workers N and a throw-away Redis when N > 1) on a free loopback port."""
@@ -495,6 +505,8 @@ def start_service(var_dir: str, workers: int, timeout: float = 180) -> Iterator[
             return httpx.get(url + "/healthz", timeout=2).status_code == 200
 
         wait_until(healthy, timeout, "powerdesk serve")
+        # A worker listens only once it has warmed up; load that starts earlier lands on the first.
+        wait_until(lambda: workers == 1 or listening_sockets(port) >= workers, timeout, "every worker listening")
         for i in range(2 * workers):  # new connections, so each worker likely answers one warm-up turn
             httpx.post(f"{url}/api/chat/conversations/web-warmup{i:03d}/messages?stream=false",
                        json={"text": "你好"}, timeout=timeout)
