@@ -533,9 +533,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="first seconds left out of the figures")
     parser.add_argument("--closed-loop", action="store_true",
                         help="no think time: a max-throughput figure, not the target's latency")
-    parser.add_argument("--workers", type=int, default=1,
+    parser.add_argument("--workers", type=int, default=2,
                         help="`powerdesk serve --workers N` (N > 1 starts Redis); ignored with --url")
-    parser.add_argument("--customers", type=int, default=60, help="demo customers to seed")
+    parser.add_argument("--customers", type=int, default=2000,
+                        help="demo customers to seed; each conversation picks one at random, so with 2,000 "
+                             "nearly every conversation is a new customer (no warm caches to lean on)")
     parser.add_argument("--seed", type=int, default=7, help="seed for start jitter and script choice")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()

@@ -27,7 +27,8 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_nlu.py", [], ["--messages", "300", "--no-cv"]),
     ("bench_tools.py", [], ["--calls", "50"]),
     ("bench_agent_turns.py", [], ["--turns", "300"]),
-    ("chat_load.py", [], ["--conversations", "50", "--rate", "50", "--duration", "15", "--warmup", "3"]),
+    ("chat_load.py", [], ["--conversations", "50", "--rate", "50", "--duration", "15", "--warmup", "3",
+                                   "--customers", "300"]),
 ]
 
 
