@@ -130,10 +130,13 @@ class BillRequest(_Strict):
         return self
 
 
+LATE_FEE_LINE_CODE = "late_fee"  # 违约金 of an earlier overdue bill: not energy, never in tiers or PF
+
+
 class LineItem(_Strict):
     """One line of a bill, enough to explain it without inventing anything."""
 
-    code: str  # stable machine name, e.g. "tier_1", "energy_peak", "basic_demand", "pf_adjustment"
+    code: str  # stable machine name, e.g. "tier_1", "energy_peak", "basic_demand", "pf_adjustment", "late_fee"
     name: str  # Chinese label shown on the bill, e.g. 「第一档电费」
     quantity: Decimal  # kWh, kVA, kW, or the base amount for a percentage line
     unit: str  # "kWh", "kVA·月", "kW·月", "元", "%"

@@ -28,6 +28,7 @@ from billing_core.bulk import bulk_insert
 from billing_core.compute import compute_bill
 from billing_core.consumption import AnomalyKind, Consumption, load_consumptions
 from billing_core.errors import BillingError
+from billing_core.late_fee_billing import put_late_fees_on_bills
 from billing_core.models import (
     Bill,
     BillLine,
@@ -38,6 +39,7 @@ from billing_core.models import (
     WorkOrderKind,
     WorkOrderStatus,
 )
+from billing_core.money import ZERO
 from billing_core.notifications import bill_issued_rows, recipients
 from billing_core.operations_models import CycleRun, CycleRunStatus, OutboxNotification
 from billing_core.operations_policy import OperationsPolicy, load_policy
@@ -66,6 +68,8 @@ class CycleResult:
     review_work_orders: int = 0
     notifications: int = 0
     verified_existing: int = 0  # bills computed earlier (status computed), verified and issued now
+    late_fee_bills: int = 0  # issued bills that carry 违约金 of earlier overdue bills
+    late_fees: Decimal = ZERO
     hits_by_rule: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -78,6 +82,7 @@ class CycleResult:
             f"计算账单 {self.bills_computed} 张（另核查已计算账单 {self.verified_existing} 张），发行 {self.bills_issued} 张，"
             f"核查暂缓 {self.bills_held} 张，示数异常未出账 {self.blocked} 户，"
             f"复核工单 {self.review_work_orders} 张，通知 {self.notifications} 条；核查命中：{rules}。"
+            + (f"{self.late_fee_bills} 张账单计入违约金共 {self.late_fees} 元。" if self.late_fee_bills else "")
         )
 
 
@@ -379,6 +384,14 @@ def _run_chunk(
                 issued_at=bindparam("b_issued_at"), due_date=bindparam("b_due_date")),
             updates,
         )
+    # 违约金 of earlier overdue bills go on the bills issued now (a held bill gets them when released),
+    # after verification: the fee is not energy, so no rule sees it.
+    late_fees = put_late_fees_on_bills(session, {
+        customer.id: (row["id"] if "id" in row else bill_ids[customer.id], len(bill.lines) + 1)
+        for customer, bill, hits, row in computed if not hits
+    }, issued_at.date())
+    result.late_fee_bills += len(late_fees)
+    result.late_fees += sum(late_fees.values(), ZERO)
     line_rows: list[dict[str, Any]] = []
     review_rows: list[dict[str, Any]] = []
     outbox_rows: list[dict[str, Any]] = []
@@ -403,7 +416,8 @@ def _run_chunk(
             outbox_rows.extend(
                 bill_issued_rows(
                     bill_id=bill_id, bill_no=row["bill_no"], account_no=customer.account_no, name=customer.name,
-                    period=period, amount=bill.total, total_kwh=bill.total_kwh, due_date=row["due_date"],
+                    period=period, amount=bill.total + late_fees.get(bill_id, ZERO), total_kwh=bill.total_kwh,
+                    due_date=row["due_date"],
                     channels=policy.issue.notification_channels,
                     reachable=recipients(customer.phone, customer.openid),
                 )
@@ -465,17 +479,20 @@ def release_reviewed_bills(
     )
     held = session.execute(
         select(Bill.id, Bill.amount, Bill.total_kwh, Customer.account_no, Customer.name, Customer.phone,
-               Customer.wechat_openid, open_review.label("blocked"))
+               Customer.wechat_openid, open_review.label("blocked"), Bill.customer_id,
+               select(func.max(BillLine.position)).where(BillLine.bill_id == Bill.id).scalar_subquery())
         .join(Customer, Customer.id == Bill.customer_id)
         .where(Bill.period == period, Bill.status == BillStatus.HELD)
     ).all()
     due_date = issue_date + timedelta(days=policy.issue.due_days)
     issued_at = datetime.combine(issue_date, datetime.min.time(), tzinfo=UTC) if issue_date != now.date() else now
+    released = [row for row in held if not row[7]]
+    result.still_held += len(held) - len(released)
+    late_fees = put_late_fees_on_bills(
+        session, {row[8]: (row[0], (row[9] or 0) + 1) for row in released}, issue_date)
     outbox: list[dict[str, Any]] = []
-    for bill_id, amount, kwh, account_no, name, phone, openid, blocked in held:
-        if blocked:
-            result.still_held += 1
-            continue
+    for bill_id, amount, kwh, account_no, name, phone, openid, _blocked, _customer_id, _last in released:
+        amount += late_fees.get(bill_id, ZERO)
         number = bill_number(policy.issue.bill_no_prefix, period, account_no)
         session.execute(
             update(Bill).where(and_(Bill.id == bill_id, Bill.status == BillStatus.HELD)).values(

@@ -151,7 +151,11 @@ class DunningAction(Base):
 
 
 class LateFeeAccrual(Base):
-    """The late fee of a bill as counted on a day (the latest row is what is owed)."""
+    """The late fee of a bill as counted on a day (the latest row is what is owed).
+
+    `billed_bill_id` is the later bill that charged this count (违约金 line, `late_fee_billing`);
+    set in the cycle's transaction only where still NULL, so a fee is billed once.
+    """
 
     __tablename__ = "late_fee_accruals"
     __table_args__ = (UniqueConstraint("bill_id", "as_of"),)
@@ -163,6 +167,7 @@ class LateFeeAccrual(Base):
     days: Mapped[int] = mapped_column(Integer)
     amount: Mapped[Decimal] = mapped_column(MONEY)
     explanation: Mapped[str] = mapped_column(Text)
+    billed_bill_id: Mapped[int | None] = mapped_column(ForeignKey("bills.id"), index=True)
 
 
 __all__ = [
