@@ -276,7 +276,7 @@ def _reasons(session: Session, customer: CustomerView, this: BillWithLines, othe
             reasons.append(LateFeeNote(
                 bill=which, period=bill.period, amount=s.late_fee.amount, days=s.late_fee.days,
                 text=f"{label}账单逾期 {s.late_fee.days} 天，截至今日违约金 {s.late_fee.amount} 元；"
-                     f"违约金不计入账单电费，另行收取。"))
+                     f"违约金不计入电费，出账时作为「违约金」单列一行计入下一期账单。"))
     return reasons
 
 
