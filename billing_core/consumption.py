@@ -14,6 +14,7 @@ period exactly at a price change.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -21,14 +22,17 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
-from sqlalchemy import select
+from pydantic import BaseModel
+from sqlalchemy import String, select, type_coerce
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import DailyUsage, TouUsage, Usage
 from billing_core.errors import ReadingAnomalyError
 from billing_core.models import Meter, Reading, ReadingRegister, ReadingSource
+
+_M = TypeVar("_M", bound=BaseModel)
 
 ZERO = Decimal("0")
 KWH_STEP = Decimal("0.001")
@@ -45,6 +49,7 @@ TOU_REGISTERS = (
 REGISTER_TOLERANCE_KWH = Decimal("1")
 REGISTER_TOLERANCE_SHARE = Decimal("0.01")
 IN_CHUNK = 5000  # ids per IN (...) query
+READ_BATCH = 20_000  # readings fetched from the driver at a time (streamed, not all at once)
 # How far back to look for the reading that opens a period (a meter may skip a few days).
 OPENING_LOOKBACK = timedelta(days=62)
 
@@ -144,7 +149,9 @@ class Consumption:
             raise ReadingAnomalyError("；".join(a.message for a in blocking), field="readings")
         tou = self.tou()
         daily = None
-        if self.daily:  # with TOU registers a day's energy is their sum (the engine bills those)
+        if self.daily and _all_days_non_negative(self.daily):
+            daily = _trusted_daily(self.daily, tou is not None)
+        elif self.daily:  # with TOU registers a day's energy is their sum (the engine bills those)
             daily = [
                 DailyUsage(
                     day=d.day,
@@ -162,6 +169,42 @@ class Consumption:
             reactive_kvarh=self.registers.get(ReadingRegister.REACTIVE_TOTAL),
             max_demand_kw=self.max_demand_kw,
         )
+
+
+def _all_days_non_negative(days: list[DayConsumption]) -> bool:
+    return all(value >= ZERO for d in days for value in d.registers.values())
+
+
+def _trusted(model: type[_M], values: dict[str, object]) -> _M:
+    """A pydantic model from values already known valid, without validating them again.
+
+    `Consumption.to_usage` builds one `DailyUsage` per day (3 million in a 100,000-customer month);
+    validating them was a large share of the read step. The values are dates, None, and kWh this
+    module computed and checked non-negative — exactly what validation would accept unchanged.
+    `values` must name every field (like `billing_core.compute._trusted`).
+    """
+    instance = object.__new__(model)
+    object.__setattr__(instance, "__dict__", values)
+    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
+    object.__setattr__(instance, "__pydantic_extra__", None)
+    object.__setattr__(instance, "__pydantic_private__", None)
+    return instance
+
+
+def _trusted_daily(days: list[DayConsumption], with_tou: bool) -> list[DailyUsage]:
+    """The same `DailyUsage` list `to_usage` would validate, for days whose kWh are all ≥ 0."""
+    if with_tou:
+        names = [(r.value, r) for r in TOU_REGISTERS]
+        return [
+            _trusted(DailyUsage, {
+                "day": d.day,
+                "kwh": None,
+                "tou": _trusted(TouUsage, {name: d.registers.get(r, ZERO) for name, r in names}),
+            })
+            for d in days
+        ]
+    active = ReadingRegister.ACTIVE_TOTAL
+    return [_trusted(DailyUsage, {"day": d.day, "kwh": d.registers.get(active), "tou": None}) for d in days]
 
 
 def _tidy(value: Decimal) -> Decimal:
@@ -270,6 +313,23 @@ def compute_consumption(
                 demand.append(value * multipliers[meter_id])
             continue
         by_meter[(meter_id, register)].append((read_date, value))
+    for series in by_meter.values():
+        series.sort()
+    return _consumption_from_series(meters, by_meter, demand, period_start, period_end)
+
+
+def _consumption_from_series(
+    meters: Sequence[MeterInfo],
+    by_meter: dict[tuple[int, ReadingRegister], list[tuple[date, Decimal]]],
+    demand: list[Decimal],
+    period_start: date,
+    period_end: date,
+) -> Consumption:
+    """The computation shared by one customer's readings and the bulk load.
+
+    `by_meter` holds each meter's cumulative registers as (day, value) sorted by day, one value a
+    day; `demand` the period's maximum-demand readings with the multiplier applied.
+    """
     registers_present = {register for (_, register) in by_meter}
 
     totals: dict[ReadingRegister, Decimal] = {}
@@ -282,7 +342,7 @@ def compute_consumption(
             continue
         result = _RegisterResult()
         for meter in sorted(meters, key=lambda m: m.installed_on):
-            series = sorted(by_meter.get((meter.meter_id, register), []))
+            series = by_meter.get((meter.meter_id, register), [])
             _meter_register(meter, register, series, period_start, period_end, result)
         anomalies.extend(result.anomalies)
         unknown_days |= result.unknown_days
@@ -334,10 +394,17 @@ def compute_consumption(
             )
     daily: list[DayConsumption] = []
     if not unknown_days and totals and not any(a.blocks_billing for a in anomalies):
-        daily = [
-            DayConsumption(day, {r: per_day[r].get(day, ZERO) for r in totals})
-            for day in _days(period_start, period_end)
-        ]
+        days = _days(period_start, period_end)
+        registers = list(totals)
+        if len(registers) == 1:  # the common meter: one dict literal a day instead of a comprehension
+            only, column = registers[0], per_day[registers[0]]
+            daily = [DayConsumption(day, {only: column.get(day, ZERO)}) for day in days]
+        else:
+            columns = [per_day[r] for r in registers]
+            daily = [
+                DayConsumption(day, dict(zip(registers, [c.get(day, ZERO) for c in columns], strict=True)))
+                for day in days
+            ]
     return Consumption(
         period_start=period_start,
         period_end=period_end,
@@ -352,36 +419,76 @@ def compute_consumption(
 def load_consumptions(
     session: Session, customer_ids: Sequence[int], period_start: date, period_end: date
 ) -> dict[int, Consumption]:
-    """Consumption of many customers with two queries (meters, then readings) instead of 2 × N."""
-    meters: list[Meter] = []
+    """Consumption of many customers: one meter query and one readings query per chunk of ids.
+
+    The read step of the monthly cycle, so it avoids per-row overhead: plain Core rows (no ORM
+    objects), readings ordered by meter and day and streamed, grouped straight into each meter's
+    per-register series, so nothing is re-sorted or re-grouped per customer.
+    """
+    if session.autoflush:  # Core on the session's connection does not autoflush; keep ORM semantics
+        session.flush()
+    connection = session.connection()
+    infos: dict[int, list[MeterInfo]] = defaultdict(list)
+    meter_customer: dict[int, int] = {}
+    meter_multiplier: dict[int, Decimal] = {}
+    opened_before = period_start - ONE_DAY
     for chunk_start in range(0, len(customer_ids), IN_CHUNK):  # SQLite caps bound parameters
         chunk_ids = customer_ids[chunk_start : chunk_start + IN_CHUNK]
-        meters += session.scalars(
-            select(Meter).where(Meter.customer_id.in_(chunk_ids), Meter.installed_on <= period_end)
-        ).all()
-    meters = [m for m in meters if m.removed_on is None or m.removed_on >= period_start - ONE_DAY]
-    meter_customer = {m.id: m.customer_id for m in meters}
-    readings_by_customer: dict[int, list[ReadingValue]] = defaultdict(list)
+        rows = connection.execute(
+            select(Meter.id, Meter.customer_id, Meter.asset_no, Meter.multiplier, Meter.installed_on,
+                   Meter.removed_on, Meter.replaced_meter_id, Meter.final_reading)
+            .where(Meter.customer_id.in_(chunk_ids), Meter.installed_on <= period_end)
+            .order_by(Meter.id)
+        )
+        for meter_id, customer_id, asset_no, multiplier, installed_on, removed_on, replaced, final in rows:
+            if removed_on is not None and removed_on < opened_before:
+                continue
+            infos[customer_id].append(
+                MeterInfo(meter_id, asset_no, multiplier, installed_on, removed_on, replaced, final)
+            )
+            meter_customer[meter_id] = customer_id
+            meter_multiplier[meter_id] = multiplier
+
+    # customer id → (meter id, register) → [(day, value)] in day order; customer id → demand values
+    series_by_customer: dict[int, dict[tuple[int, ReadingRegister], list[tuple[date, Decimal]]]]
+    series_by_customer = defaultdict(dict)
+    demand_by_customer: dict[int, list[Decimal]] = defaultdict(list)
+    registers = {r.value: r for r in ReadingRegister}
+    max_demand = ReadingRegister.MAX_DEMAND.value
     meter_ids = list(meter_customer)
     for chunk_start in range(0, len(meter_ids), IN_CHUNK):
         chunk = meter_ids[chunk_start : chunk_start + IN_CHUNK]
-        rows = session.execute(
-            select(Reading.meter_id, Reading.read_date, Reading.register, Reading.value, Reading.source).where(
+        rows = connection.execute(
+            # The register as its stored string: one dict look-up instead of the Enum type's per-row work.
+            select(Reading.meter_id, Reading.read_date, type_coerce(Reading.register, String), Reading.value)
+            .where(
                 Reading.meter_id.in_(chunk),
                 Reading.read_date >= period_start - OPENING_LOOKBACK,
                 Reading.read_date <= period_end,
             )
+            .order_by(Reading.meter_id, Reading.read_date)
+            .execution_options(yield_per=READ_BATCH)
         )
-        for meter_id, read_date, register, value, source in rows:
-            readings_by_customer[meter_customer[meter_id]].append(
-                ReadingValue(meter_id, read_date, register, value, source)
-            )
-    infos: dict[int, list[MeterInfo]] = defaultdict(list)
-    for meter in meters:
-        infos[meter.customer_id].append(MeterInfo.from_row(meter))
+        current_meter = None
+        meter_series: dict[str, list[tuple[date, Decimal]]] = {}
+        for meter_id, read_date, register, value in itertools.chain.from_iterable(rows.partitions()):
+            if meter_id != current_meter:
+                current_meter, meter_series = meter_id, {}
+                customer_series = series_by_customer[meter_customer[meter_id]]
+                customer_demand = demand_by_customer[meter_customer[meter_id]]
+                multiplier = meter_multiplier[meter_id]
+            if register == max_demand:
+                if period_start <= read_date <= period_end:
+                    customer_demand.append(value * multiplier)
+                continue
+            series = meter_series.get(register)
+            if series is None:
+                series = meter_series[register] = customer_series[(meter_id, registers[register])] = []
+            series.append((read_date, value))
     return {
-        customer_id: compute_consumption(
-            infos.get(customer_id, []), readings_by_customer.get(customer_id, []), period_start, period_end
+        customer_id: _consumption_from_series(
+            infos.get(customer_id, []), series_by_customer.get(customer_id, {}),
+            demand_by_customer.get(customer_id, []), period_start, period_end,
         )
         for customer_id in customer_ids
     }
