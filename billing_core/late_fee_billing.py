@@ -21,7 +21,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, case, select
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import LATE_FEE_LINE_CODE, LineItem
@@ -102,12 +102,12 @@ def put_late_fees_on_bills(session: Session, targets: Mapping[int, tuple[int, in
         return {}
     charges = pending_late_fees(session, list(targets), as_of)
     line_rows: list[dict[str, Any]] = []
-    marks: list[tuple[int, tuple[int, ...]]] = []
+    marks: dict[int, int] = {}  # accrual id → the bill that charges it
     added: dict[int, Decimal] = {}
     for customer_id, customer_charges in charges.items():
         bill_id, position = targets[customer_id]
         for charge in customer_charges:
-            marks.append((bill_id, charge.accrual_ids))
+            marks.update(dict.fromkeys(charge.accrual_ids, bill_id))
             if charge.amount <= ZERO:
                 continue
             item = charge.line()
@@ -119,17 +119,32 @@ def put_late_fees_on_bills(session: Session, targets: Mapping[int, tuple[int, in
             })
             position += 1
             added[bill_id] = added.get(bill_id, ZERO) + item.amount
-    table = LateFeeAccrual.__table__
-    for bill_id, accrual_ids in marks:  # one statement per overdue bill: a rowcount every driver reports
-        claimed = session.execute(
-            table.update().where(table.c.id.in_(accrual_ids), table.c.billed_bill_id.is_(None))
-            .values(billed_bill_id=bill_id)
-        ).rowcount
-        if claimed != len(accrual_ids):
-            raise BillingError("a late fee was billed by another run at the same time; nothing was written, "
-                               "run again（违约金已被同时运行的出账占用，本次未写入，请重试）", field="late_fee_accruals")
+    _claim(session, marks)
     if line_rows:
         bulk_insert(session, BillLine.__table__, line_rows)
-    for bill_id, amount in added.items():
-        session.execute(update(Bill).where(Bill.id == bill_id).values(amount=Bill.amount + amount))
+    if added:
+        # The new total is added up here in Decimal, not in SQL: SQLite would add floats.
+        bills = Bill.__table__
+        totals = {row[0]: row[1] for row in session.execute(
+            select(bills.c.id, bills.c.amount).where(bills.c.id.in_(list(added))))}
+        session.execute(
+            bills.update().where(bills.c.id == bindparam("b_id")).values(amount=bindparam("b_amount")),
+            [{"b_id": bill_id, "b_amount": Decimal(totals[bill_id]) + fee} for bill_id, fee in added.items()],
+        )
     return added
+
+
+def _claim(session: Session, marks: Mapping[int, int]) -> None:
+    """Set `billed_bill_id` where it is still NULL, a few hundred rows per statement (one rowcount
+    every driver reports); any row already taken means a concurrent run billed it: fail, roll back."""
+    table = LateFeeAccrual.__table__
+    ids = list(marks)
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        claimed = session.execute(
+            table.update().where(table.c.id.in_(batch), table.c.billed_bill_id.is_(None))
+            .values(billed_bill_id=case({accrual_id: marks[accrual_id] for accrual_id in batch}, value=table.c.id))
+        ).rowcount
+        if claimed != len(batch):
+            raise BillingError("a late fee was billed by another run at the same time; nothing was written, "
+                               "run again（违约金已被同时运行的出账占用，本次未写入，请重试）", field="late_fee_accruals")
