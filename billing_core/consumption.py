@@ -25,7 +25,7 @@ from enum import StrEnum
 from typing import NamedTuple, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import String, select, type_coerce
+from sqlalchemy import Select, String, and_, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import DailyUsage, TouUsage, Usage
@@ -456,16 +456,13 @@ def load_consumptions(
     registers = {r.value: r for r in ReadingRegister}
     max_demand = ReadingRegister.MAX_DEMAND.value
     meter_ids = list(meter_customer)
+    opening_day = period_start - ONE_DAY  # the reading that normally opens the period
     for chunk_start in range(0, len(meter_ids), IN_CHUNK):
         chunk = meter_ids[chunk_start : chunk_start + IN_CHUNK]
         rows = connection.execute(
             # The register as its stored string: one dict look-up instead of the Enum type's per-row work.
             select(Reading.meter_id, Reading.read_date, type_coerce(Reading.register, String), Reading.value)
-            .where(
-                Reading.meter_id.in_(chunk),
-                Reading.read_date >= period_start - OPENING_LOOKBACK,
-                Reading.read_date <= period_end,
-            )
+            .where(Reading.meter_id.in_(chunk), Reading.read_date >= opening_day, Reading.read_date <= period_end)
             .order_by(Reading.meter_id, Reading.read_date)
             .execution_options(yield_per=READ_BATCH)
         )
@@ -485,6 +482,15 @@ def load_consumptions(
             if series is None:
                 series = meter_series[register] = customer_series[(meter_id, registers[register])] = []
             series.append((read_date, value))
+        # Only the last reading before the period opens it; fetch it where the opening day has none.
+        for meter_id, read_date, register, value in connection.execute(_last_readings_before(chunk, period_start)):
+            key = (meter_id, registers[register])
+            customer_series = series_by_customer[meter_customer[meter_id]]
+            series = customer_series.get(key)
+            if series is None:
+                customer_series[key] = [(read_date, value)]
+            elif series[0][0] != opening_day:
+                series.insert(0, (read_date, value))
     return {
         customer_id: _consumption_from_series(
             infos.get(customer_id, []), series_by_customer.get(customer_id, {}),
@@ -492,6 +498,32 @@ def load_consumptions(
         )
         for customer_id in customer_ids
     }
+
+
+def _last_readings_before(meter_ids: Sequence[int], period_start: date) -> Select[tuple[int, date, str, Decimal]]:
+    """Per meter and cumulative register, the last reading within the look-back before the opening day.
+
+    The database finds them (one grouped index range scan) so the 2 months of daily readings
+    before the period never reach Python: a month's bill needs only the reading that opens it.
+    """
+    window = (
+        Reading.meter_id.in_(meter_ids),
+        Reading.read_date >= period_start - OPENING_LOOKBACK,
+        Reading.read_date < period_start - ONE_DAY,
+        Reading.register != ReadingRegister.MAX_DEMAND,
+    )
+    last = (
+        select(Reading.meter_id, Reading.register, func.max(Reading.read_date).label("read_date"))
+        .where(*window)
+        .group_by(Reading.meter_id, Reading.register)
+        .subquery()
+    )
+    return (
+        select(Reading.meter_id, Reading.read_date, type_coerce(Reading.register, String), Reading.value)
+        .join(last, and_(Reading.meter_id == last.c.meter_id, Reading.register == last.c.register,
+                         Reading.read_date == last.c.read_date))
+        .order_by(Reading.meter_id, Reading.read_date)
+    )
 
 
 def load_consumption(session: Session, customer_id: int, period_start: date, period_end: date) -> Consumption:

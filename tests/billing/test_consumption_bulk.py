@@ -107,7 +107,11 @@ def test_bulk_read_keeps_every_anomaly_and_the_multiplier_and_replacement_rules(
     gone = _meter("BULK-GONE", gaps, "1", date(2019, 1, 1), removed_on=date(2026, 8, 1))
     nothing = _customer(session, 4)  # a meter with no reading at all
     meter_n = _meter("BULK-N", nothing, "1", date(2024, 1, 1))
-    session.add_all([meter_b, old, meter_g, gone, meter_n])
+    # No reading from 27 September to 2 October (the period opens on the 26th's reading), and a
+    # reactive register that stopped in August: only readings before the opening day tell.
+    late = _customer(session, 5)
+    meter_l = _meter("BULK-L", late, "1", date(2024, 1, 1))
+    session.add_all([meter_b, old, meter_g, gone, meter_n, meter_l])
     session.flush()
     new = _meter("BULK-NEW", replaced, "40", days[20], replaced_meter_id=old.id)
     session.add(new)
@@ -122,10 +126,14 @@ def test_bulk_read_keeps_every_anomaly_and_the_multiplier_and_replacement_rules(
         rows += _readings(meter_g, {d: f"{100 + step * n}.25" for n, d in kept}, register)
     rows += _readings(meter_g, {d: f"{1 + n % 7}.125" for n, d in kept}, ReadingRegister.MAX_DEMAND)
     rows += _readings(gone, {d: str(n) for n, d in enumerate(days)})
+    history = [start - timedelta(days=n) for n in range(70, 0, -1)] + days[1:]  # 23 July … 31 Oct
+    rows += _readings(meter_l, {d: str(5 * n) for n, d in enumerate(history)
+                                if not start - timedelta(days=5) < d < start + timedelta(days=2)})
+    rows += _readings(meter_l, {d: "7" for d in history if d < date(2026, 8, 20)}, ReadingRegister.REACTIVE_TOTAL)
     session.add_all(rows)
     session.commit()
 
-    ids = [backwards.id, replaced.id, gaps.id, nothing.id]
+    ids = [backwards.id, replaced.id, gaps.id, nothing.id, late.id]
     result = _assert_same(session, ids, start, end)
 
     (drop,) = result[backwards.id].anomalies
@@ -149,6 +157,11 @@ def test_bulk_read_keeps_every_anomaly_and_the_multiplier_and_replacement_rules(
                                  valley=Decimal(3 * 31 * 200)) and usage.daily is None
 
     assert [a.kind for a in result[nothing.id].anomalies] == [AnomalyKind.NO_READINGS]
+
+    opened_late = result[late.id]  # 31 October's reading − 26 September's
+    assert opened_late.active_kwh == 5 * ((end - history[0]).days - (start - timedelta(days=5) - history[0]).days)
+    assert opened_late.missing_days[:2] == [days[1], days[2]] and opened_late.daily == []
+    assert opened_late.registers[ReadingRegister.REACTIVE_TOTAL] == 0  # no reactive reading in the period
 
 
 def test_fast_daily_usage_is_what_validation_would_build() -> None:
