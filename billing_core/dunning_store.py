@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
+from billing_core.bill_types import LATE_FEE_LINE_CODE
 from billing_core.dunning import days_overdue, late_fee, select_tier
-from billing_core.models import Bill, BillStatus, Customer, Payment, PaymentStatus, WorkOrderKind, WorkOrderPriority
+from billing_core.models import Bill, BillLine, BillStatus, Customer, Payment, PaymentStatus, WorkOrderKind, WorkOrderPriority
 from billing_core.money import ZERO
 from billing_core.notifications import dunning_rows, recipients
 from billing_core.operations_models import DunningAction, LateFeeAccrual, OutboxNotification
@@ -53,11 +54,21 @@ def run_dunning(session: Session, as_of: date, policy: OperationsPolicy | None =
         .group_by(Payment.bill_id)
         .subquery()
     )
+    # 违约金 lines an earlier overdue bill put on this one: a late fee is charged on the unpaid
+    # electricity charges, never on an earlier late fee (no fee on a fee).
+    fees_on_bill = (
+        select(BillLine.bill_id, func.sum(BillLine.amount).label("fees"))
+        .where(BillLine.code == LATE_FEE_LINE_CODE)
+        .group_by(BillLine.bill_id)
+        .subquery()
+    )
     rows = session.execute(
         select(Bill.id, Bill.bill_no, Bill.period, Bill.amount, Bill.due_date, func.coalesce(paid.c.paid, 0),
-               Customer.account_no, Customer.name, Customer.phone, Customer.wechat_openid, Customer.category)
+               Customer.account_no, Customer.name, Customer.phone, Customer.wechat_openid, Customer.category,
+               func.coalesce(fees_on_bill.c.fees, 0))
         .join(Customer, Customer.id == Bill.customer_id)
         .join(paid, paid.c.bill_id == Bill.id, isouter=True)
+        .join(fees_on_bill, fees_on_bill.c.bill_id == Bill.id, isouter=True)
         .where(Bill.status.in_(OWED_STATUSES), Bill.due_date.is_not(None), Bill.due_date < as_of)
         .order_by(Bill.id)
     ).all()
@@ -74,16 +85,18 @@ def run_dunning(session: Session, as_of: date, policy: OperationsPolicy | None =
     calls: list[tuple[dict[str, Any], int]] = []
 
     for (bill_id, bill_no, period, amount, due_date, paid_amount, account_no, name, phone, openid,
-         category) in rows:
+         category, fees) in rows:
         owed = max(Decimal(amount) - Decimal(paid_amount), ZERO)
         if owed == ZERO:
             continue
         result.overdue_bills += 1
         days = days_overdue(due_date, as_of)
-        fee = late_fee(owed, due_date, as_of, str(category), policy)
+        # Payments count against the electricity charges first, in the customer's favour.
+        principal = max(Decimal(amount) - Decimal(fees) - Decimal(paid_amount), ZERO)
+        fee = late_fee(principal, due_date, as_of, str(category), policy)
         result.late_fees += fee.amount
-        if bill_id not in accrued:
-            accruals.append({"bill_id": bill_id, "as_of": as_of, "principal": owed, "days": fee.days,
+        if bill_id not in accrued and fee.amount > ZERO:
+            accruals.append({"bill_id": bill_id, "as_of": as_of, "principal": principal, "days": fee.days,
                              "amount": fee.amount, "explanation": fee.explanation()})
         tier = select_tier(days, owed, policy)
         if tier is None or (bill_id, tier.code) in done:

@@ -6,7 +6,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -144,9 +144,10 @@ def test_a_held_bill_gets_the_fee_when_it_is_released(session: Session) -> None:
     assert session.scalar(select(LateFeeAccrual.billed_bill_id)) == july.id
 
 
+# PostgreSQL only: SQLite lets one writer at a time, so the row-lock race exists only there.
+@pytest.mark.parametrize("empty_database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)],
+                         indirect=True)
 def test_a_concurrent_cycle_does_not_bill_the_fee_again(session: Session, database_url: str) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("SQLite lets one writer at a time; the row-lock race exists on PostgreSQL")
     people = seed(session)
     run_dunning(session, date(2026, 7, 31))
     session.commit()
@@ -174,3 +175,24 @@ def test_a_concurrent_cycle_does_not_bill_the_fee_again(session: Session, databa
     lines = session.execute(select(Bill.period, BillLine.amount).join(Bill, Bill.id == BillLine.bill_id).where(
         BillLine.code == LATE_FEE_LINE_CODE, Bill.customer_id == people["late"].id)).all()
     assert lines == [("2026-07", Decimal("2.52"))]
+
+
+def test_no_fee_is_charged_on_an_earlier_fee(session: Session) -> None:
+    """July's bill carries June's 违约金; when July is overdue too, its fee counts only July's
+    electricity charges, and payments count against those charges first."""
+    people = seed(session)
+    run_dunning(session, date(2026, 7, 31))
+    session.commit()
+    run_cycle(session, "2026-07", issue_date=date(2026, 8, 2), usage_loader=flat_usage({}))
+    session.commit()
+    july = bill_of(session, people["late"], "2026-07")
+    [fee_line] = fee_lines(july)
+    energy = july.amount - fee_line.amount
+    assert fee_line.amount == Decimal("2.52")
+
+    as_of = july.due_date + (date(2026, 1, 11) - date(2026, 1, 1))  # ten days late
+    run_dunning(session, as_of)
+    session.commit()
+    accrual = session.scalar(select(LateFeeAccrual).where(LateFeeAccrual.bill_id == july.id))
+    assert accrual.principal == energy  # not energy + 2.52
+    assert accrual.amount == (energy * Decimal("0.001") * accrual.days).quantize(Decimal("0.01"), ROUND_HALF_UP)
