@@ -22,17 +22,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
-from pydantic import BaseModel
 from sqlalchemy import Select, String, and_, func, select, type_coerce
 from sqlalchemy.orm import Session
 
-from billing_core.bill_types import DailyUsage, TouUsage, Usage
+from billing_core.bill_types import DailyUsage, TouUsage, Usage, trusted
 from billing_core.errors import ReadingAnomalyError
 from billing_core.models import Meter, Reading, ReadingRegister, ReadingSource
 
-_M = TypeVar("_M", bound=BaseModel)
 
 ZERO = Decimal("0")
 KWH_STEP = Decimal("0.001")
@@ -175,36 +173,20 @@ def _all_days_non_negative(days: list[DayConsumption]) -> bool:
     return all(value >= ZERO for d in days for value in d.registers.values())
 
 
-def _trusted(model: type[_M], values: dict[str, object]) -> _M:
-    """A pydantic model from values already known valid, without validating them again.
-
-    `Consumption.to_usage` builds one `DailyUsage` per day (3 million in a 100,000-customer month);
-    validating them was a large share of the read step. The values are dates, None, and kWh this
-    module computed and checked non-negative — exactly what validation would accept unchanged.
-    `values` must name every field (like `billing_core.compute._trusted`).
-    """
-    instance = object.__new__(model)
-    object.__setattr__(instance, "__dict__", values)
-    object.__setattr__(instance, "__pydantic_fields_set__", set(values))
-    object.__setattr__(instance, "__pydantic_extra__", None)
-    object.__setattr__(instance, "__pydantic_private__", None)
-    return instance
-
-
 def _trusted_daily(days: list[DayConsumption], with_tou: bool) -> list[DailyUsage]:
     """The same `DailyUsage` list `to_usage` would validate, for days whose kWh are all ≥ 0."""
     if with_tou:
         names = [(r.value, r) for r in TOU_REGISTERS]
         return [
-            _trusted(DailyUsage, {
+            trusted(DailyUsage, {
                 "day": d.day,
                 "kwh": None,
-                "tou": _trusted(TouUsage, {name: d.registers.get(r, ZERO) for name, r in names}),
+                "tou": trusted(TouUsage, {name: d.registers.get(r, ZERO) for name, r in names}),
             })
             for d in days
         ]
     active = ReadingRegister.ACTIVE_TOTAL
-    return [_trusted(DailyUsage, {"day": d.day, "kwh": d.registers.get(active), "tou": None}) for d in days]
+    return [trusted(DailyUsage, {"day": d.day, "kwh": d.registers.get(active), "tou": None}) for d in days]
 
 
 def _tidy(value: Decimal) -> Decimal:
