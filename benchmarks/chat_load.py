@@ -456,22 +456,12 @@ class Service:
     redis_pid: int | None
 
 
-def listening_sockets(port: int) -> int:
-    """Sockets listening on `port` (Linux /proc): one per `powerdesk serve` worker (SO_REUSEPORT)."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            count += int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A"
-    return count
-
-
 @contextmanager
 def start_service(var_dir: str, workers: int, timeout: float = 180) -> Iterator[Service]:
     """`powerdesk serve` (with --workers N and a throw-away Redis when N > 1) on a free loopback port."""
     import httpx
 
-    from tests.servers.ports import free_port, wait_until
+    from tests.servers.ports import free_port, listening_sockets, wait_until
     from tests.servers.redis import redis_server
 
     with ExitStack() as stack:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from channels.serve_cli import app
+from tests.servers.ports import TCP_ESTABLISHED, tcp_socket_inodes
 
 POWERDESK = Path(sys.executable).with_name("powerdesk")
 
@@ -82,13 +83,6 @@ def test_two_workers_share_one_conversation_through_redis(tmp_path: Path) -> Non
         assert process.returncode is not None
 
 
-def _listening_on(port: int) -> int:
-    """How many sockets listen on `port` (one per worker with SO_REUSEPORT)."""
-    return sum(1 for table in ("/proc/net/tcp", "/proc/net/tcp6")
-               for line in Path(table).read_text().splitlines()[1:]
-               if int(line.split()[1].rsplit(":", 1)[1], 16) == port and line.split()[3] == "0A")
-
-
 def _established_on(port: int, pid: int) -> int:
     """How many ESTABLISHED TCP sockets with local `port` process `pid` holds (Linux /proc)."""
     inodes = set()
@@ -99,14 +93,7 @@ def _established_on(port: int, pid: int) -> int:
             continue
         if target.startswith("socket:["):
             inodes.add(target[8:-1])
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            local_port = int(fields[1].rsplit(":", 1)[1], 16)
-            if local_port == port and fields[3] == "01" and fields[9] in inodes:
-                count += 1
-    return count
+    return sum(1 for inode in tcp_socket_inodes(port, TCP_ESTABLISHED) if inode in inodes)
 
 
 def _children(pid: int) -> list[int]:
@@ -127,7 +114,7 @@ def test_workers_share_long_lived_connections_evenly(tmp_path: Path) -> None:
     once spread over both workers (with one shared socket a burst could land on one worker)."""
     import httpx
 
-    from tests.servers.ports import free_port, wait_until
+    from tests.servers.ports import free_port, listening_sockets, wait_until
     from tests.servers.redis import redis_server
 
     with redis_server() as redis:
@@ -141,7 +128,7 @@ def test_workers_share_long_lived_connections_evenly(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{port}"
         clients = [httpx.Client(base_url=url, timeout=30) for _ in range(40)]
         try:
-            wait_until(lambda: process.poll() is None and _listening_on(port) == 2, 180, "both workers listening")
+            wait_until(lambda: process.poll() is None and listening_sockets(port) == 2, 180, "both workers listening")
             workers = [pid for pid in _children(process.pid)
                        if b"resource_tracker" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
             assert len(workers) == 2, workers
