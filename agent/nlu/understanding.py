@@ -120,9 +120,10 @@ def identity_only(text: str) -> bool:
 def rank_clauses(texts: Sequence[str], classifier: IntentClassifier | None = None) -> list[list[IntentScore]]:
     """Rankings of normalised clauses: the classifier, then the whose-account check."""
     model = classifier or get_classifier()
-    by_model = [text for text in texts if not identity_only(text)]
+    by_pattern = [identity_only(text) for text in texts]
+    by_model = [text for text, matched in zip(texts, by_pattern, strict=True) if not matched]
     ranked = iter(model.rank_many(by_model) if by_model else [])
-    rankings = [[IntentScore(PROVIDE_IDENTITY, 1.0)] if identity_only(text) else next(ranked) for text in texts]
+    rankings = [[IntentScore(PROVIDE_IDENTITY, 1.0)] if matched else next(ranked) for matched in by_pattern]
     return [check_ownership(text, ranking) for text, ranking in zip(texts, rankings, strict=True)]
 
 
