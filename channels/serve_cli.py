@@ -50,9 +50,11 @@ def serve(
 ) -> None:
     import uvicorn
 
+    from billing_core.cli.schema_check import ensure_schema
     from channels.app import create_app
     from channels.logs import configure_logging
 
+    ensure_schema()
     if workers > 1:
         # Each worker is its own process: dialogue state, WeChat de-duplication and rate windows
         # are only shared through Redis; without it a conversation would split between workers.

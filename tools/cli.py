@@ -13,8 +13,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址"),
 ) -> None:
     """启动动作服务器：POST /webhook、GET /health、GET /actions。"""
+    from billing_core.cli.schema_check import ensure_schema
     from billing_core.settings import database_url
+
     from tools.rasa_actions import create_action_app
+
+    ensure_schema("billing", "tools")
 
     application = create_action_app(database_url())
     typer.echo(f"Rasa 动作服务器：http://{host}:{port}/webhook（数据库 POWERDESK_DATABASE_URL）")
