@@ -35,7 +35,7 @@ def bill_agricultural(bill: BillDraft, usage: Usage) -> None:
     if attrs.purchase_mode == PurchaseMode.MARKET:
         raise InvalidRequestError("农业生产用电执行目录电价，不参与市场化交易", "attributes.purchase_mode")
     if request.prices is not None:
-        for name in ("energy_price", "market_allocation_price"):
+        for name in ("energy_price", "market_allocation_price", "market_allocation_amount", "periods"):
             if getattr(request.prices, name) is not None:
                 raise InvalidRequestError("农业生产用电执行目录电价，请求中不能另给价格", f"prices.{name}")
     if attrs.purchase_mode == PurchaseMode.AGENCY:
@@ -66,6 +66,7 @@ def bill_agricultural(bill: BillDraft, usage: Usage) -> None:
                 "attributes.voltage_level",
             )
         funds_key = data.funds_rate
+        bill.uses(version, f"prices.{attrs.voltage_level}")
         places = decimals(price)
         base += bill.add(
             "agricultural_energy", "农业生产电费", segment.total, "kWh", price, version,

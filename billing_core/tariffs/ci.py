@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from billing_core.bill_types import BasicChargeMode, BillRequest, CustomerCategory, PurchaseMode
+from billing_core.bill_types import BasicChargeMode, BillRequest, CustomerCategory, PeriodPrices, PurchaseMode, TouPeriod
 from billing_core.errors import InvalidRequestError, UnknownTariffError
 from billing_core.number_text import decimals, price_text, quantity_text, tidy_price
 from billing_core.tariffs.draft import (
@@ -46,11 +46,19 @@ COMPONENTS = ("energy", "transmission", "line_loss", "system_operation")
 
 @dataclass(frozen=True, slots=True)
 class _CiPrices:
-    """Per TOU period and component, 元/kWh after the ratios and rounding; plus what they came from."""
+    """Per TOU period and component, 元/kWh after the ratios and rounding; plus what they came from.
+
+    `places` is each component's precision: the TOU rule's (0.01 分 = 4 decimals) or the published
+    flat price's if finer (energy 0.377716 → 6), so a price is never rounded below its source.
+    `printed` names the (period, component) prices taken as printed — from the month's table or
+    the request — rather than derived as flat × ratio.
+    """
 
     by_period: dict[str, dict[str, Decimal]]
     ratios: dict[str, Decimal]
     flat: dict[str, Decimal]
+    places: dict[str, int]
+    printed: dict[tuple[str, str], str]  # (period, component) -> where the printed price comes from
 
 
 def _ci_prices(
@@ -65,28 +73,52 @@ def _ci_prices(
     agency_data, tou_data = agency.data, tou.data
     assert isinstance(agency_data, AgencyPurchase) and isinstance(tou_data, CiTou)
     row = agency_data.prices[tariff_type][voltage]  # type: ignore[index]
-    places = tou_data.price_rounding_places
-    flat = {  # written to the tariff's precision: 0.4105 × 1.000 is shown as 0.4105, not 0.4105000
-        "energy": tidy_price(energy_override if energy_override is not None else row.energy * multiplier, places),
-        "transmission": tidy_price(row.transmission, places),
-        "line_loss": tidy_price(row.line_loss, places),
-        "system_operation": tidy_price(row.system_operation, places),
+    rule_places = tou_data.price_rounding_places
+    published = {
+        "energy": energy_override if energy_override is not None else row.energy,
+        "transmission": row.transmission,
+        "line_loss": row.line_loss,
+        "system_operation": row.system_operation,
     }
-    step = Decimal(1).scaleb(-places)
+    places = {c: max(rule_places, decimals(published[c])) for c in COMPONENTS}
+    flat = {  # written to the source's precision: 0.4105 × 1.000 is shown as 0.4105, not 0.4105000
+        c: tidy_price(published[c] * multiplier if c == "energy" and energy_override is None else published[c], places[c])
+        for c in COMPONENTS
+    }
     ratios: dict[str, Decimal] = dict(tou_data.ratios)
     if tou_data.critical_peak is not None:
         ratios["critical_peak"] = ratios["peak"] * tou_data.critical_peak.multiplier_on_peak
-    prices = _CiPrices(
-        {
-            period: {c: (flat[c] * ratio).quantize(step, rounding=ROUND_HALF_UP) for c in COMPONENTS}
-            for period, ratio in ratios.items()
-        },
-        ratios,
-        flat,
-    )
+    by_period = {
+        period: {c: (flat[c] * ratio).quantize(Decimal(1).scaleb(-places[c]), rounding=ROUND_HALF_UP) for c in COMPONENTS}
+        for period, ratio in ratios.items()
+    }
+    printed: dict[tuple[str, str], str] = {}
+    for period, given in row.periods.items():
+        for c in COMPONENTS:
+            value = getattr(given, c)
+            if value is None or (c == "energy" and (energy_override is not None or multiplier != ONE)):
+                continue  # a contract price or a multiple of the agency price is not the printed figure
+            by_period.setdefault(period, {})[c] = value
+            printed[(period, c)] = f"{agency.key}所列{PERIOD_CN[period]}价格"
+    prices = _CiPrices(by_period, ratios, flat, places, printed)
     if len(library.derived) < 100_000:  # bounded: market prices vary per customer
         library.derived[key] = prices
     return prices
+
+
+def _with_request_prices(table: _CiPrices, periods: dict[TouPeriod, PeriodPrices] | None) -> _CiPrices:
+    """The table with the request's per-period prices put in as given (a real bill's printed figures)."""
+    if not periods:
+        return table
+    by_period = {period: dict(values) for period, values in table.by_period.items()}
+    printed = dict(table.printed)
+    for period, given in periods.items():
+        for c in COMPONENTS:
+            value = getattr(given, c)
+            if value is not None:
+                by_period.setdefault(str(period), {})[c] = value
+                printed[(str(period), c)] = f"请求所给{PERIOD_CN[str(period)]}价格"
+    return _CiPrices(by_period, table.ratios, table.flat, table.places, printed)
 
 
 def bill_ci(bill: BillDraft, usage: Usage) -> None:
@@ -98,6 +130,7 @@ def bill_ci(bill: BillDraft, usage: Usage) -> None:
         check_region(library, tariff_id, attrs.region)
     prices_in = request.prices
     energy_override = prices_in.energy_price if prices_in is not None else None
+    allocation_amount = prices_in.market_allocation_amount if prices_in is not None else None
     if attrs.purchase_mode == PurchaseMode.MARKET and energy_override is None:
         raise InvalidRequestError("市场化交易用户需在请求中给出合同电能量价格", "prices.energy_price")
     if attrs.purchase_mode == PurchaseMode.CATALOG:
@@ -140,15 +173,22 @@ def bill_ci(bill: BillDraft, usage: Usage) -> None:
                 f"{agency.key} 没有{kind_cn}电压等级 {attrs.voltage_level!r} 的价格（已有：{known}）",
                 "attributes.voltage_level",
             )
-        table = _ci_prices(library, agency, tou_version, tariff_type, attrs.voltage_level, attrs.agency_price_multiplier, energy_override)
-        places = tou_data.price_rounding_places
+        table = _with_request_prices(
+            _ci_prices(library, agency, tou_version, tariff_type, attrs.voltage_level, attrs.agency_price_multiplier,
+                       energy_override),
+            prices_in.periods if prices_in is not None else None,
+        )
+        row_path = f"prices.{tariff_type}.{attrs.voltage_level}"
         registers = _registers(bill, segment, tou_data)
         for period in PERIODS:
             qty = registers[period]
             if qty == 0:
                 continue
-            prices = table.by_period[period]
-            ratio = table.ratios[period]
+            prices = table.by_period.get(period)
+            if prices is None or len(prices) < len(COMPONENTS):
+                raise UnknownTariffError(f"{tou_version.key} 没有{PERIOD_CN[period]}比价，请求中需给出该时段各项价格",
+                                         f"prices.periods.{period}")
+            ratio = table.ratios.get(period, ONE)
             ratio_text = f"比价{quantity_text(ratio)}"
             if period == "critical_peak" and tou_data.critical_peak is not None:
                 ratio_text = (
@@ -158,41 +198,67 @@ def bill_ci(bill: BillDraft, usage: Usage) -> None:
             qty_text = quantity_text(qty)
             for component in COMPONENTS:
                 price = prices[component]
+                places = max(table.places[component], decimals(price))
                 source = None
                 energy_text = ""
-                if component == "energy" and energy_override is not None:
+                printed = table.printed.get((period, component))
+                if printed is not None and printed.startswith("请求"):  # the request's own figure
+                    source = f"请求所给价格（当月账单/代理购电公告）；{agency.source_text}"
+                elif component == "energy" and energy_override is not None:
                     source = f"用户市场化交易合同电价；{tou_version.source_text}"
                     energy_text = "（合同电价）"
                 elif component == "energy" and attrs.agency_price_multiplier != ONE:
                     energy_text = f"（代理购电价格×{quantity_text(attrs.agency_price_multiplier)}）"
+                from_request = printed is not None and printed.startswith("请求")
+                if not from_request and not (component == "energy" and energy_override is not None):
+                    bill.uses(agency, f"{row_path}.{component}")  # a figure of the month's table
+                how = (
+                    f"（{printed}）" if printed is not None
+                    else f"（平段{price_text(table.flat[component], table.places[component])}元{energy_text}×{ratio_text}，"
+                         f"按{tou_version.key}）"
+                )
                 base += bill.add(
                     f"{component}_{period}", f"{PERIOD_CN[period]}{COMPONENT_CN[component]}", qty, "kWh", price,
-                    agency if source is None else tou_version,
+                    agency if source is None or printed is not None else tou_version,
                     f"{bill.part(segment)}{PERIOD_CN[period]}电量{qty_text}千瓦时×{COMPONENT_SHORT_CN[component]}单价"
-                    f"{price_text(price, places)}元/千瓦时"
-                    f"（平段{price_text(table.flat[component], places)}元{energy_text}×{ratio_text}，按{tou_version.key}）。",
+                    f"{price_text(price, places)}元/千瓦时{how}。",
                     segment,
                     source=source if source else f"{agency.source_text}；{tou_version.source_text}",
                     places=places,
                 )
-        allocation = (
-            prices_in.market_allocation_price
-            if prices_in is not None and prices_in.market_allocation_price is not None
-            else row.market_allocation
-        )
-        if segment.total:
-            base += bill.add(
-                "market_allocation", "市场化分摊费用", segment.total, "kWh", allocation, agency,
-                f"{bill.part(segment)}全部电量{quantity_text(segment.total)}千瓦时按市场化分摊标准"
-                f"{price_text(allocation, places)}元/千瓦时计（不分时段）。",
-                segment,
-                places=places,
+        places = tou_data.price_rounding_places
+        if allocation_amount is not None:
+            allocation = ZERO  # billed once for the whole period below
+        else:
+            allocation = (
+                prices_in.market_allocation_price
+                if prices_in is not None and prices_in.market_allocation_price is not None
+                else row.market_allocation
             )
+            if prices_in is None or prices_in.market_allocation_price is None:
+                bill.uses(agency, f"{row_path}.market_allocation")
+            if segment.total:
+                alloc_places = max(places, decimals(allocation))
+                base += bill.add(
+                    "market_allocation", "市场化分摊费用", segment.total, "kWh", allocation, agency,
+                    f"{bill.part(segment)}全部电量{quantity_text(segment.total)}千瓦时按市场化分摊标准"
+                    f"{price_text(allocation, alloc_places)}元/千瓦时计（不分时段）。",
+                    segment,
+                    places=alloc_places,
+                )
         if two_part:
             base += _basic_charge(bill, segment, agency, agency_data)
         flat_all_in = sum((table.by_period["flat"][c] for c in COMPONENTS), ZERO) + allocation
         last_agency = agency
-        last_places = places
+        last_places = max(places, *(decimals(table.by_period["flat"][c]) for c in COMPONENTS))
+
+    if allocation_amount is not None and last_agency is not None:
+        base += bill.add(
+            "market_allocation", "市场化分摊费用", ONE, "项", allocation_amount, last_agency,
+            f"本期市场化分摊费用{price_text(allocation_amount, 2)}元，按当月代理购电公告给出的金额计收（不按电量折算，不分时段）。",
+            source=f"请求所给市场化分摊金额（当月代理购电公告）；{last_agency.source_text}",
+            places=max(2, decimals(allocation_amount)),
+        )
 
     if request.back_charge_kwh:
         assert last_agency is not None
@@ -237,6 +303,7 @@ def _registers(bill: BillDraft, segment: Segment, tou: CiTou) -> dict[str, Decim
     if segment.start.month in rule.months:
         return registers
     hot_days = bill.version(rule.hot_days_tariff, segment.start)
+    bill.uses(hot_days, "days")
     hot_data = hot_days.data
     assert isinstance(hot_data, HotDays)
     hot = hot_data.dates
@@ -268,6 +335,7 @@ def _basic_charge(bill: BillDraft, segment: Segment, agency: TariffVersion, data
     rates = data.basic_charges.get(attrs.voltage_level)
     if rates is None:
         raise UnknownTariffError(f"{agency.key} 没有电压等级 {attrs.voltage_level!r} 的基本电价", "attributes.voltage_level")
+    bill.uses(agency, f"basic_charges.{attrs.voltage_level}.{'capacity' if attrs.basic_charge_mode == BasicChargeMode.CAPACITY else 'demand'}")
     factor = bill.month_factor(segment)
     prorated = f"，按{segment.days}天折算{quantity_text(factor.quantize(QTY_STEP, rounding=ROUND_HALF_UP))}个月" if factor != ONE else ""
     part = bill.part(segment)

@@ -55,5 +55,6 @@ def compute_bill(request: BillRequest, library: TariffLibrary | None = None) -> 
             "rounding": ROUNDING_RULE,
             "notes": bill.notes,
             "tariff_versions": list(bill.versions),
+            "unconfirmed_figures": bill.unconfirmed_figures(),
         },
     )

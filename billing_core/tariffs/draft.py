@@ -196,6 +196,23 @@ class BillDraft:
     notes: list[str] = field(default_factory=list)
     versions: dict[str, TariffVersion] = field(default_factory=dict)
     split: bool = False
+    figures: list[tuple[TariffVersion, str]] = field(default_factory=list)  # figures of caveated versions
+
+    def uses(self, version: TariffVersion, path: str) -> None:
+        """Record that a line uses the figure at `path` (e.g. ``prices.two_part.1-10kV.energy``)
+        of `version`, so the bill can name any unconfirmed figure it used. Free for a version
+        without unconfirmed figures, which is most of them."""
+        if version.figure_caveats:
+            self.figures.append((version, path))
+
+    def unconfirmed_figures(self) -> list[str]:
+        """「version field：note」 for each unconfirmed figure a line used (a field covers its sub-fields)."""
+        found: dict[str, None] = {}
+        for version, path in self.figures:
+            for name, note in version.figure_caveats:
+                if path == name or path.startswith(name + ".") or name.startswith(path + "."):
+                    found[f"{version.key} {name}：{note}"] = None
+        return list(found)
 
     def version(self, tariff_id: str, day: date) -> TariffVersion:
         try:
@@ -306,6 +323,7 @@ def pf_line(bill: BillDraft, usage: Usage, base: Decimal) -> None:
         bill.notes.append("本期有功、无功电量均为零，不计功率因数调整电费。")
         return
     percent = adjustment_percent(table, pf)
+    bill.uses(version, f"tables.{normalise_standard(request.attributes.pf_standard)}.points.{pf}")  # type: ignore[arg-type]
     fraction = percent / HUNDRED
     direction = "减收" if percent < 0 else ("增收" if percent > 0 else "不增不减")
     charges = "基本电费与电度电费" if any(line.code.startswith("basic_") for line in bill.lines) else "电度电费"
@@ -334,6 +352,7 @@ def funds_lines(bill: BillDraft, segments: list[Segment], rate_key: str = "ci") 
         data = version.data
         assert isinstance(data, GovernmentFunds)
         rate = data.rates.get(rate_key)  # type: ignore[call-overload]
+        bill.uses(version, f"rates.{rate_key}")
         if rate is None:
             raise UnknownTariffError(f"{version.key} 没有 {rate_key} 类政府性基金及附加标准", "attributes.category")
         include = f"（含退补电量{quantity_text(back)}千瓦时）" if back and key == keys[-1] else ""

@@ -122,6 +122,7 @@ def bill_residential(bill: BillDraft, usage: Usage) -> None:
         season = tiers.season(segment.start.month)
         household = "many_person" if attrs.household_type == HouseholdType.MANY_PERSON else "ordinary"
         monthly_1, monthly_2 = tiers.limits[household][season]
+        bill.uses(tiers_version, f"limits.{household}")
         limit_1, limit_2 = Decimal(monthly_1), Decimal(monthly_2)
         factor = bill.month_factor(segment)
         if factor != ONE:
@@ -165,8 +166,8 @@ def bill_residential(bill: BillDraft, usage: Usage) -> None:
             )
         for period in ("peak", "flat", "valley"):
             qty = registers[period]
-            if qty == 0:
-                continue
+            if qty == 0 and not (period == "flat" and segment.total == 0):
+                continue  # a part without any use still shows one (zero) line, like tier_1 does
             price = tou_data.tier_1_prices[period]  # type: ignore[index]
             places = decimals(price)
             energy_amount += bill.add(

@@ -169,7 +169,9 @@ def test_stored_bills_are_what_compute_bill_gives_for_the_stored_readings(seeded
             usage = load_consumption(session, customer.id, start, end).to_usage()
             expected = compute_bill(BillRequest(account_no=customer.account_no, attributes=customer.tariff_attributes(),
                                                 period_start=start, period_end=end, usage=usage))
-            assert bill.to_computed() == expected, (customer.account_no, bill.period)
+            # unconfirmed_figures is what a computation reports, not stored (the notes keep the caveat)
+            assert bill.to_computed() == expected.model_copy(update={"unconfirmed_figures": []}), (
+                customer.account_no, bill.period)
             checked[customer.category] += 1
         assert checked[CustomerCategory.RESIDENTIAL] and checked[CustomerCategory.CI_TWO_PART]
     engine.dispose()
