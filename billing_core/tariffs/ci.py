@@ -59,6 +59,12 @@ class _CiPrices:
     flat: dict[str, Decimal]
     places: dict[str, int]
     printed: dict[tuple[str, str], str]  # (period, component) -> where the printed price comes from
+    line_places: dict[str, dict[str, int]]  # period -> component -> decimals its price is written with
+    paths: dict[str, str]  # component -> its figure in the month's table ("prices.two_part.1-10kV.energy")
+
+
+def _line_places(by_period: dict[str, dict[str, Decimal]], places: dict[str, int]) -> dict[str, dict[str, int]]:
+    return {p: {c: max(places[c], decimals(v)) for c, v in values.items()} for p, values in by_period.items()}
 
 
 def _ci_prices(
@@ -100,7 +106,8 @@ def _ci_prices(
                 continue  # a contract price or a multiple of the agency price is not the printed figure
             by_period.setdefault(period, {})[c] = value
             printed[(period, c)] = f"{agency.key}所列{PERIOD_CN[period]}价格"
-    prices = _CiPrices(by_period, ratios, flat, places, printed)
+    paths = {c: f"prices.{tariff_type}.{voltage}.{c}" for c in COMPONENTS}
+    prices = _CiPrices(by_period, ratios, flat, places, printed, _line_places(by_period, places), paths)
     if len(library.derived) < 100_000:  # bounded: market prices vary per customer
         library.derived[key] = prices
     return prices
@@ -118,7 +125,8 @@ def _with_request_prices(table: _CiPrices, periods: dict[TouPeriod, PeriodPrices
             if value is not None:
                 by_period.setdefault(str(period), {})[c] = value
                 printed[(str(period), c)] = f"请求所给{PERIOD_CN[str(period)]}价格"
-    return _CiPrices(by_period, table.ratios, table.flat, table.places, printed)
+    return _CiPrices(by_period, table.ratios, table.flat, table.places, printed, _line_places(by_period, table.places),
+                     table.paths)
 
 
 def bill_ci(bill: BillDraft, usage: Usage) -> None:
@@ -178,7 +186,6 @@ def bill_ci(bill: BillDraft, usage: Usage) -> None:
                        energy_override),
             prices_in.periods if prices_in is not None else None,
         )
-        row_path = f"prices.{tariff_type}.{attrs.voltage_level}"
         registers = _registers(bill, segment, tou_data)
         for period in PERIODS:
             qty = registers[period]
@@ -196,12 +203,13 @@ def bill_ci(bill: BillDraft, usage: Usage) -> None:
                     f"×尖峰上浮{quantity_text(tou_data.critical_peak.multiplier_on_peak)}"
                 )
             qty_text = quantity_text(qty)
+            line_places = table.line_places[period]
             for component in COMPONENTS:
                 price = prices[component]
-                places = max(table.places[component], decimals(price))
+                places = line_places[component]
                 source = None
                 energy_text = ""
-                printed = table.printed.get((period, component))
+                printed = table.printed.get((period, component)) if table.printed else None
                 if printed is not None and printed.startswith("请求"):  # the request's own figure
                     source = f"请求所给价格（当月账单/代理购电公告）；{agency.source_text}"
                 elif component == "energy" and energy_override is not None:
@@ -211,7 +219,7 @@ def bill_ci(bill: BillDraft, usage: Usage) -> None:
                     energy_text = f"（代理购电价格×{quantity_text(attrs.agency_price_multiplier)}）"
                 from_request = printed is not None and printed.startswith("请求")
                 if not from_request and not (component == "energy" and energy_override is not None):
-                    bill.uses(agency, f"{row_path}.{component}")  # a figure of the month's table
+                    bill.uses(agency, table.paths[component])  # a figure of the month's table
                 how = (
                     f"（{printed}）" if printed is not None
                     else f"（平段{price_text(table.flat[component], table.places[component])}元{energy_text}×{ratio_text}，"
@@ -236,7 +244,7 @@ def bill_ci(bill: BillDraft, usage: Usage) -> None:
                 else row.market_allocation
             )
             if prices_in is None or prices_in.market_allocation_price is None:
-                bill.uses(agency, f"{row_path}.market_allocation")
+                bill.uses(agency, f"prices.{tariff_type}.{attrs.voltage_level}.market_allocation")
             if segment.total:
                 alloc_places = max(places, decimals(allocation))
                 base += bill.add(

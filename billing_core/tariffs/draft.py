@@ -196,22 +196,20 @@ class BillDraft:
     notes: list[str] = field(default_factory=list)
     versions: dict[str, TariffVersion] = field(default_factory=dict)
     split: bool = False
-    figures: list[tuple[TariffVersion, str]] = field(default_factory=list)  # figures of caveated versions
+    figures: dict[tuple[str, str], TariffVersion] = field(default_factory=dict)  # figures of caveated versions
 
     def uses(self, version: TariffVersion, path: str) -> None:
         """Record that a line uses the figure at `path` (e.g. ``prices.two_part.1-10kV.energy``)
         of `version`, so the bill can name any unconfirmed figure it used. Free for a version
         without unconfirmed figures, which is most of them."""
         if version.figure_caveats:
-            self.figures.append((version, path))
+            self.figures[(version.key, path)] = version
 
     def unconfirmed_figures(self) -> list[str]:
         """「version field：note」 for each unconfirmed figure a line used (a field covers its sub-fields)."""
         found: dict[str, None] = {}
-        for version, path in self.figures:
-            for name, note in version.figure_caveats:
-                if path == name or path.startswith(name + ".") or name.startswith(path + "."):
-                    found[f"{version.key} {name}：{note}"] = None
+        for (_, path), version in self.figures.items():
+            found.update(dict.fromkeys(version.caveats_for(path)))
         return list(found)
 
     def version(self, tariff_id: str, day: date) -> TariffVersion:
@@ -323,14 +321,16 @@ def pf_line(bill: BillDraft, usage: Usage, base: Decimal) -> None:
         bill.notes.append("本期有功、无功电量均为零，不计功率因数调整电费。")
         return
     percent = adjustment_percent(table, pf)
-    bill.uses(version, f"tables.{normalise_standard(request.attributes.pf_standard)}.points.{pf}")  # type: ignore[arg-type]
+    standard = normalise_standard(request.attributes.pf_standard)  # type: ignore[arg-type]
+    if version.figure_caveats:
+        bill.uses(version, f"tables.{standard}.points.{pf}")
     fraction = percent / HUNDRED
     direction = "减收" if percent < 0 else ("增收" if percent > 0 else "不增不减")
     charges = "基本电费与电度电费" if any(line.code.startswith("basic_") for line in bill.lines) else "电度电费"
     bill.add(
         "pf_adjustment", "功率因数调整电费", base, "%", fraction, version,
         f"本期功率因数{pf}（有功{quantity_text(usage.total)}千瓦时、无功{quantity_text(kvarh)}千乏时），"
-        f"考核标准{normalise_standard(request.attributes.pf_standard)}，"  # type: ignore[arg-type]
+        f"考核标准{standard}，"
         f"按{charges}合计{base}元（不含政府性基金）{direction}{quantity_text(abs(percent))}%。",
         places=None,
     )

@@ -288,6 +288,22 @@ class TariffVersion(_Data):
         return tuple((u.field, u.note) for u in self.unconfirmed if u.field not in ("effective_from", "effective_to"))
 
     @functools.cached_property
+    def _caveat_matches(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    def caveats_for(self, path: str) -> tuple[str, ...]:
+        """「key field：note」 of the unconfirmed figures covering `path` (or inside it), memoised:
+        bills ask for the same few paths again and again."""
+        matches = self._caveat_matches.get(path)
+        if matches is None:
+            matches = tuple(
+                f"{self.key} {name}：{note}" for name, note in self.figure_caveats
+                if path == name or path.startswith(name + ".") or name.startswith(path + ".")
+            )
+            self._caveat_matches[path] = matches
+        return matches
+
+    @functools.cached_property
     def key(self) -> str:
         """The name a bill line cites, e.g. ``gz-residential-tiers@2021-06-01``."""
         return f"{self.id}@{self.version}"
