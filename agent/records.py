@@ -222,6 +222,7 @@ class FcrResult:
     needs: int  # first contacts in the period (the denominator)
     resolved_first: int  # of which resolved with no repeat contact within the window
     window_days: int
+    pending: int = 0  # first contacts whose repeat-contact window is still open at `as_of` (not in needs)
 
     @property
     def rate(self) -> float | None:
@@ -229,8 +230,13 @@ class FcrResult:
 
 
 def first_contact_resolution(session: Session, start: datetime, end: datetime,
-                             window_days: int | None = None, channel: str | None = None) -> FcrResult:
-    """FCR of the conversations started in [start, end) (T/CI 1281 table 1)."""
+                             window_days: int | None = None, channel: str | None = None,
+                             as_of: datetime | None = None) -> FcrResult:
+    """FCR of the conversations started in [start, end) (T/CI 1281 table 1).
+
+    With `as_of`, a first contact whose window has not closed by then is neither resolved nor
+    unresolved yet: it is counted as `pending`, outside the rate, instead of as a failure.
+    """
     window_days = fcr_window_days() if window_days is None else window_days
     window = timedelta(days=window_days)
     query = select(ConversationRecord).where(ConversationRecord.started_at < end + window,
@@ -241,7 +247,7 @@ def first_contact_resolution(session: Session, start: datetime, end: datetime,
         if row.account_no and row.topic:
             by_need.setdefault((row.account_no, row.topic), []).append(row)
 
-    needs = resolved = 0
+    needs = resolved = pending = 0
     for row in rows:
         if not (start <= row.started_at < end) or (channel and row.channel != channel):
             continue
@@ -250,9 +256,12 @@ def first_contact_resolution(session: Session, start: datetime, end: datetime,
                    if o.started_at < row.started_at and row.started_at - o.started_at <= window]
         if earlier:
             continue  # a repeat contact about a need already counted
+        if as_of is not None and row.started_at + window > as_of:
+            pending += 1  # the customer may still come back about it
+            continue
         needs += 1
         later = [o for o in same if o.id != row.id and o.started_at >= row.started_at
                  and o.started_at - row.started_at <= window]
         if row.outcome == Outcome.RESOLVED and not later:
             resolved += 1
-    return FcrResult(needs=needs, resolved_first=resolved, window_days=window_days)
+    return FcrResult(needs=needs, resolved_first=resolved, window_days=window_days, pending=pending)
