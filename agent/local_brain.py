@@ -31,7 +31,7 @@ FREE_TEXT_SLOTS = frozenset({"reason", "description", "check_answer"})
 KB_CANDIDATES = 5  # passages fetched for a policy question; the best-titled one answers
 UNPAID_LOOKBACK = 12  # bills checked for arrears when the customer names no month
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
-_CSAT_LEVELS: dict[str, int] = {"satisfied": 5, "neutral": 3, "dissatisfied": 1}
+_CSAT_LEVELS: dict[str, int] = {"satisfied": 4, "neutral": 3, "dissatisfied": 2}  # 满意 / 一般 / 不满意 on 1–5
 
 _AFFIRM = re.compile(r"^\s*(是|是的|对|对的|好|好的|确认|确定|可以|行|嗯|没问题|同意|提交吧?|办理吧?)[。！!，,.\s]*$")
 _DENY = re.compile(r"^\s*(否|不|不是|不用|不要|算了|取消|先不|不办了?)[。！!，,.\s]*$")

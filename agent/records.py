@@ -33,8 +33,10 @@ def fcr_window_days() -> int:
         raise ValueError(f"POWERDESK_FCR_WINDOW_DAYS: a whole number of days >= 1, not {raw!r}")
     return int(raw)
 
-CSAT_LABELS: dict[str, int] = {"非常满意": 5, "很满意": 5, "满意": 5, "一般": 3, "不满意": 1, "非常不满意": 1,
-                               "不太满意": 2, "还行": 3, "挺好": 4, "很好": 5}
+# One 1–5 scale on every channel (the web widget's buttons, channels.web_chat.CSAT_LABELS, the
+# agent's prompt in templates.yaml): 5 非常满意, 4 满意, 3 一般, 2 不满意, 1 非常不满意.
+CSAT_LABELS: dict[str, int] = {"非常满意": 5, "很满意": 5, "满意": 4, "一般": 3, "不满意": 2, "非常不满意": 1,
+                               "很不满意": 1, "不太满意": 2, "还行": 3, "挺好": 4, "很好": 5}
 _CSAT_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 
 
@@ -43,7 +45,7 @@ class CsatError(ValueError):
 
 
 def parse_csat(answer: str | int) -> tuple[int, str]:
-    """满意 / 一般 / 不满意 or 1–5 (Arabic or Chinese digit, 「4分」) → (score 1..5, label)."""
+    """非常满意 / 满意 / 一般 / 不满意 / 非常不满意 or 1–5 (Arabic or Chinese digit, 「4分」) → (score, label)."""
     if isinstance(answer, int) and not isinstance(answer, bool):
         if 1 <= answer <= 5:
             return answer, str(answer)
@@ -57,7 +59,7 @@ def parse_csat(answer: str | int) -> tuple[int, str]:
         raw = match.group(1)
         score = int(raw) if raw.isdigit() else _CSAT_DIGITS[raw]
         return score, str(score)
-    raise CsatError("csat: 请回复「满意」「一般」「不满意」，或1到5分")
+    raise CsatError("csat: 请回复1到5分（5 非常满意、4 满意、3 一般、2 不满意、1 非常不满意）")
 
 
 @dataclass(frozen=True)
