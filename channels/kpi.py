@@ -23,6 +23,7 @@ from agent.models import ConversationRecord, TurnRecord
 from agent.records import first_contact_resolution
 from billing_core.kpi_store import period_kpis
 from billing_core.models import Bill
+from channels.models import AvailabilityInterval
 from channels.probe import availability
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
@@ -194,17 +195,21 @@ def shift_period(period: str, months: int) -> str:
 
 
 def latest_period_with_data(session: Session, now: datetime | None = None) -> str:
-    """The newest period that has billing data, or else conversations, or else the current month.
+    """The newest period with any figure: billed bills, conversations or probe checks (else this month).
 
-    The dashboard opens here: the current month has nothing billed until its cycle runs.
+    The dashboard opens here. Each card then shows its own latest period with a figure, so billing
+    cards show the last billed month while this month's cycle has not run yet.
     """
     now = now or datetime.now(UTC)
+    found = []
     billed = session.scalar(select(func.max(Bill.period)))
     if billed:
-        return str(billed)
-    started = session.scalar(select(func.max(ConversationRecord.started_at)))
-    moment = started if started is not None else now
-    return moment.astimezone(LOCAL_ZONE).strftime("%Y-%m")
+        found.append(str(billed))
+    for moment in (session.scalar(select(func.max(ConversationRecord.started_at))),
+                   session.scalar(select(func.max(AvailabilityInterval.ended_at)))):
+        if moment is not None:
+            found.append(moment.astimezone(LOCAL_ZONE).strftime("%Y-%m"))
+    return max(found) if found else now.astimezone(LOCAL_ZONE).strftime("%Y-%m")
 
 
 def kpi_trend(session: Session, end_period: str, periods: int = 12,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -44,13 +45,14 @@ class CheckResult:
 
 
 def check_chat(base_url: str, timeout: float = DEFAULT_TIMEOUT_SECONDS,
-               transport: httpx.BaseTransport | None = None) -> CheckResult:
-    """One end-to-end check of the web chat at `base_url`."""
+               client: httpx.Client | None = None) -> CheckResult:
+    """One end-to-end check of the web chat at `base_url` (or through `client`, e.g. a test client)."""
     started = time.perf_counter()
     conversation_id: str | None = None
     error: str | None = None
+    opened = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout) if client is None else nullcontext(client)
     try:
-        with httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout, transport=transport) as client:
+        with opened as client:
             created = client.post("/api/chat/conversations")
             if created.status_code != 201:
                 raise ProbeFault(f"开始会话返回 HTTP {created.status_code}")
