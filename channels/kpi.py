@@ -223,14 +223,17 @@ def kpi_trend(session: Session, end_period: str, periods: int = 12,
     def series(pick: list[Figure | None]) -> list[dict[str, object] | None]:
         return [None if f is None else figure_dict(f) for f in pick]
 
+    # A month whose cycle has not run has no billing figures yet (its 0 % would only say "not billed").
+    billed = session.scalar(select(func.max(Bill.period)))
     billing = [{"code": f.code, "name": f.name, "unit": f.unit,
-                "points": series([r.figure(f.code) for r in reports])} for f in reports[-1].billing]
+                "points": series([r.figure(f.code) if billed and r.period <= billed else None for r in reports])}
+               for f in reports[-1].billing]
     platform = [{"code": f.code, "name": f.name, "unit": f.unit,
                  "points": series([r.figure(f.code) for r in reports])} for f in reports[-1].platform]
     service = [{"code": f.code, "name": f.name, "unit": f.unit,
                 "channels": {ch: series([r.figure(f.code, ch) for r in reports]) for ch in reports[-1].service}}
                for f in reports[-1].service["all"]]
-    return {"periods": names, "billing": billing, "platform": platform, "service": service}
+    return {"periods": names, "billed_period": billed, "billing": billing, "platform": platform, "service": service}
 
 
 def format_report(report: KpiReport) -> str:

@@ -28,7 +28,8 @@
     let lo = values.length ? Math.min(...values) : 0, hi = values.length ? Math.max(...values) : 1;
     const pad = (hi - lo) * 0.15 || Math.max(Math.abs(hi) * 0.1, 1);
     lo -= pad; hi += pad;
-    if (unit === "%") { lo = Math.max(0, lo); hi = Math.min(100, hi); }
+    lo = Math.max(0, lo);  // every table-1 figure is a share, a time or a count: never below zero
+    if (unit === "%") hi = Math.min(100, hi);
     if (lo > 0 && lo < (hi - lo)) lo = 0;
     if (hi <= lo) hi = lo + 1;
     const x = (i) => L + (i * (W - L - R)) / Math.max(periods.length - 1, 1);
