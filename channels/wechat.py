@@ -30,11 +30,12 @@ from wechatpy.utils import check_signature
 
 from channels.assist import held_by_staff, record_held_turn
 from channels.deps import Services, ServicesDep
+from channels.responses import BAD_XML, FORBIDDEN, TOO_LARGE
 from channels.wechat_client import CustomerServiceClient, WeChatCustomerServiceClient
 
 log = logging.getLogger("powerdesk.channels.wechat")
 
-router = APIRouter(prefix="/wechat", tags=["微信服务号"])
+router = APIRouter(prefix="/wechat", tags=["微信服务号"], responses={**BAD_XML, **FORBIDDEN, **TOO_LARGE})
 
 WELCOME = ("感谢关注南网电费服务号！您可以直接发消息查电费、问账单、查缴费。"
            "首次查询需要核验身份：请发送户号和登记手机号后四位。")
