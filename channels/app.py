@@ -77,7 +77,8 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
         limiter=rate_limiter(settings.redis_url, settings.rate_limit_per_minute),
         # Long enough to remember every IVR nonce whose timestamp is still inside the window.
         once=once_store(settings.redis_url,
-                        max(settings.dedup_ttl_seconds, 2 * settings.ivr_replay_window_seconds + 60)),
+                        max(settings.dedup_ttl_seconds, 2 * max(settings.ivr_replay_window_seconds,
+                                                                  settings.wechat_replay_window_seconds) + 60)),
         metrics=metrics,
         conversation_tokens=ConversationTokens(settings.session_secret, settings.conversation_ttl_seconds),
     )
