@@ -7,18 +7,22 @@ call. `--compare-memory` also runs the `limits` package's MemoryStorage moving w
 steady 200 requests/s, where its expiry timer (a rescan of every sender every 10 ms) shows: the
 reason the in-process window is not on `limits`.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_rate_limit.py [--calls 20000] [--compare-memory]
+    .venv/bin/python benchmarks/bench_rate_limit.py [--calls 20000] [--compare-memory]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from channels.limits import InProcessRateLimiter, RateLimiter, RedisRateLimiter
-from tests.servers.redis import redis_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from channels.limits import InProcessRateLimiter, RateLimiter, RedisRateLimiter  # noqa: E402
+from tests.servers.redis import redis_server  # noqa: E402
 
 PER_MINUTE = 10**9  # never refuse: every call does the full count
 
