@@ -7,7 +7,8 @@ copy missed full-width digits).
 
 Boundaries, the same everywhere:
 - a number is personal only when it stands alone: not part of a longer run of digits (a 12-digit
-  户号 or a 13-digit run never yields a phone), full-width digits counting as digits;
+  户号 or a 13-digit run never yields a phone), full-width digits counting as digits; the one
+  exception is the country code written with its plus (+8613812345678, as caller ids come);
 - an ID number must not follow an ASCII letter either ('GD202612440100000001' is a bill number,
   'WO…' a ticket), and starts 1–9 like every region code; its check digit may be X;
 - landlines (020-87654321) only on request: replies quote public 营业厅 numbers, logs may carry a
@@ -25,7 +26,9 @@ _CHECK = f"{_D}XxＸｘ"
 _ID_NUMBER = re.compile(
     rf"(?<![{_D}A-Za-z])([1-9１-９][{_D}]{{5}})[{_D}]{{8}}([{_D}]{{3}}[{_CHECK}])(?![{_D}A-Za-z])"
 )
-_MOBILE = re.compile(rf"(?<![{_D}])([1１][3-9３-９][{_D}])[{_D}]{{4}}([{_D}]{{4}})(?![{_D}])")
+_MOBILE = re.compile(
+    rf"(?:(?<=\+86)|(?<![{_D}]))([1１][3-9３-９][{_D}])[{_D}]{{4}}([{_D}]{{4}})(?![{_D}])"
+)
 _LANDLINE = re.compile(rf"(?<![{_D}])([0０][{_D}]{{2,3}}[-－])[{_D}]{{3,4}}([{_D}]{{4}})(?![{_D}])")
 
 

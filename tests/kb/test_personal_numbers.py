@@ -46,6 +46,7 @@ def test_full_width_digits_are_masked_like_ascii() -> None:
 def test_phone_next_to_letters_and_punctuation_is_masked() -> None:
     assert mask_personal_numbers("tel:13812345678;") == "tel:138****5678;"
     assert mask_personal_numbers("+86 13812345678") == "+86 138****5678"
+    assert mask_personal_numbers("+8613812345678") == "+86138****5678"  # a caller id
 
 
 def test_landlines_only_on_request() -> None:
