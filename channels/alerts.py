@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agent.models import TurnRecord
-from billing_core.db import utc_now
+from billing_core.db.engine import utc_now
 from channels.kpi import LOCAL_ZONE, kpi_report
 from channels.models import AvailabilityInterval, OpsAlert
 from channels.ops_policy import AlertRule, OpsPolicy, load_policy
@@ -113,7 +113,7 @@ def sync_alerts(session: Session, breaches: list[Breach], policy: OpsPolicy | No
 
 
 def run_alerts_once(now: datetime | None = None) -> list[OpsAlert]:
-    from billing_core.db import session_scope
+    from billing_core.db.engine import session_scope
 
     with session_scope() as session:
         alerts = sync_alerts(session, evaluate_alerts(session, now=now), now=now)

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from agent.models import ConversationRecord, TurnRecord
 from agent.records import first_contact_resolution
-from billing_core.kpi_store import period_kpis
-from billing_core.models import Bill
+from billing_core.operations.kpi_store import period_kpis
+from billing_core.db.models import Bill
 from channels.models import AvailabilityInterval
 from channels.probe import availability
 

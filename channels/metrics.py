@@ -60,7 +60,7 @@ class OpsCollector(Collector):
         from sqlalchemy import func, select
         from sqlalchemy.exc import SQLAlchemyError
 
-        from billing_core.db import session_scope
+        from billing_core.db.engine import session_scope
         from channels.models import AvailabilityInterval, OpsAlert
         from channels.ops_policy import load_policy
 

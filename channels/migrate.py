@@ -1,6 +1,6 @@
 """Schema migrations of the channel layer's operations tables (own chain, `alembic_version_channels`).
 
-The same machinery as billing, tools and agent (`billing_core.migration_chain`): `alembic_config`
+The same machinery as billing, tools and agent (`billing_core.db.migration_chain`): `alembic_config`
 is what the `powerdesk.migrations` entry point hands to `powerdesk db upgrade`.
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from billing_core.migration_chain import MigrationChain
+from billing_core.db.migration_chain import MigrationChain
 
 
 def channels_metadata() -> MetaData:

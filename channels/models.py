@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Index, Integer, MetaData, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from billing_core.db import NAMING_CONVENTION, Base, utc_now
+from billing_core.db.engine import NAMING_CONVENTION, Base, utc_now
 
 
 class ChannelsBase(Base):

@@ -14,7 +14,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from billing_core.db import get_engine
+from billing_core.db.engine import get_engine
 from channels.deps import ServicesDep
 from channels.metrics import CONTENT_TYPE_LATEST, exposition
 

@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import utc_now
+from billing_core.db.engine import utc_now
 from channels.models import AvailabilityInterval
 
 log = logging.getLogger("powerdesk.channels")
@@ -148,7 +148,7 @@ def availability(session: Session, start: datetime, end: datetime, target: str |
 
 def probe_once(base_url: str, max_gap: timedelta, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> CheckResult:
     """Check, record, and forget the probe's conversation; the check's result."""
-    from billing_core.db import session_scope
+    from billing_core.db.engine import session_scope
 
     result = check_chat(base_url, timeout)
     with session_scope() as session:

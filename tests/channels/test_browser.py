@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import delete, select
 
 from agent.models import ConversationRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from tests.channels.conftest import STAFF_TOKEN, DemoCustomer, demo_customers
 from tests.channels.serve_process import ServeProcess, serve_process
 
@@ -132,7 +132,7 @@ def test_kpi_dashboard_opens_on_the_latest_period_with_trends_and_targets(server
 def test_staff_console_one_view_and_a_session_shared_by_tabs(server: ServeProcess) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from billing_core.db import utc_now
+    from billing_core.db.engine import utc_now
     from channels.models import OpsAlert
     from tests.channels.serve_process import web_conversation
 

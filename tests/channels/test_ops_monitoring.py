@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from agent.models import ConversationRecord, Outcome
 from agent.records import Recorder
-from billing_core.db import session_factory, session_scope
-from billing_core.models import Bill, Customer, WorkOrder
+from billing_core.db.engine import session_factory, session_scope
+from billing_core.db.models import Bill, Customer, WorkOrder
 from channels.alerts import evaluate_alerts, sync_alerts
 from channels.app import create_app
 from channels.kpi import kpi_report, latest_period_with_data, platform_figures

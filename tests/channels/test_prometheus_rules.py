@@ -20,7 +20,7 @@ def test_every_metric_in_the_rules_is_exported(client: TestClient) -> None:
 
     from sqlalchemy import delete
 
-    from billing_core.db import session_scope
+    from billing_core.db.engine import session_scope
     from channels.models import AvailabilityInterval
     from channels.probe import check_chat, forget_probe_conversation, record_check
 
