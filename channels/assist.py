@@ -1,5 +1,6 @@
 """Agent assist: the staff console's API (live and recent conversations, transcript, suggested
-replies with their sources, take-over and hand-back, the customer's bills at a glance).
+replies with their sources, take-over and hand-back, the customer's bills at a glance, the
+identity lock-outs in force).
 
 Everything here sits behind `require_staff`: customers never reach it, whatever they send.
 Take-over marks the conversation as held by a person (the hand-off request is accepted and the
@@ -21,7 +22,8 @@ from billing_core.db import session_scope, utc_now
 from billing_core.models import Bill, Customer
 from channels.deps import Services, ServicesDep, StaffDep
 from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations
-from tools.models import HandoffRequest, HandoffStatus
+from tools.identity_locks import IdentityLockView, account_identity_lock, active_identity_locks
+from tools.models import HandoffRequest, HandoffStatus, LockScope
 
 router = APIRouter(prefix="/api/assist", tags=["坐席辅助"])
 
@@ -79,6 +81,8 @@ class CustomerBills(BaseModel):
     name: str
     category: str
     bills: list[BillAtGlance]
+    identity_lock: IdentityLockView | None = Field(
+        default=None, description="该户号正在生效的身份核实锁定（在线核实暂停，需人工核实身份）")
 
 
 class Queue(BaseModel):
@@ -228,7 +232,18 @@ def customer_bills(account_no: AccountNo, _staff: StaffDep,
             category=str(customer.category),
             bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
                                 due_date=b.due_date, bill_no=b.bill_no) for b in bills],
+            identity_lock=account_identity_lock(session, customer.account_no, utc_now()),
         )
+
+
+@router.get("/identity-locks", response_model=list[IdentityLockView], summary="正在生效的身份核实锁定")
+def identity_locks(_staff: StaffDep,
+                   scope: Annotated[LockScope | None, Query(description="account | conversation")] = None,
+                   limit: Annotated[int, Query(ge=1, le=200)] = 100) -> list[IdentityLockView]:
+    """Every lock in force: the claimed 户号 (also ones that do not exist) or the conversation, why,
+    until when, and from which channels the wrong answers came. Staff only."""
+    with session_scope() as session:
+        return active_identity_locks(session, utc_now(), scope=scope, limit=limit)
 
 
 class StaffMessageIn(BaseModel):

@@ -33,8 +33,8 @@ class IdentityLockView(BaseModel):
     reason: str
     wrong_answers: int  # that led to the lock and came during it
     refused_right_answers: int  # right answers the lock refused
-    channels: list[str]
-    conversations: int
+    channels: list[str]  # the channels the wrong answers came from
+    conversations: int  # how many conversations they came from
 
 
 def mask_claim(key: str) -> str:
@@ -65,8 +65,8 @@ def _view(session: Session, lock: IdentityLock, policy: ServicePolicy) -> Identi
         locked_at=lock.locked_at, locked_until=lock.locked_until, reason=lock.reason,
         wrong_answers=sum(n for _, _, refused, n in rows if not refused),
         refused_right_answers=sum(n for _, _, refused, n in rows if refused),
-        channels=sorted({channel for channel, _, _, _ in rows}),
-        conversations=len({conversation for _, conversation, _, _ in rows}),
+        channels=sorted({channel for channel, _, refused, _ in rows if not refused}),
+        conversations=len({conversation for _, conversation, refused, _ in rows if not refused}),
     )
 
 

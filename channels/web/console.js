@@ -20,6 +20,22 @@
       recent.appendChild(li);
     }
     $("who").textContent = "已登录";
+    loadLocks();
+  }
+
+  function lockText(l) {
+    const until = new Date(l.locked_until).toLocaleString("zh-CN", { hour12: false });
+    const what = l.scope === "account" ? "户号 " + l.key + (l.customer_exists ? "" : "（非本单位户号）") : "会话 " + l.key;
+    return what + " · 锁定至 " + until + " · 错误 " + l.wrong_answers + " 次（" + l.channels.join("/") + "，"
+      + l.conversations + " 个会话）" + (l.refused_right_answers ? " · 锁定期间正确回答被拒 " + l.refused_right_answers + " 次" : "");
+  }
+
+  async function loadLocks() {
+    const list = $("locks");
+    const locks = await (await Staff.api("/api/assist/identity-locks?limit=50")).json();
+    list.replaceChildren();
+    for (const l of locks) list.appendChild(Staff.el("li", lockText(l)));
+    if (!locks.length) list.appendChild(Staff.el("li", "无", "muted"));
   }
 
   async function open(conversationId) {
@@ -64,7 +80,9 @@
       for (const v of [b.period, b.amount, b.total_kwh, b.status]) row.appendChild(Staff.el("td", String(v)));
       table.appendChild(row);
     }
-    $("bills").replaceChildren(Staff.el("div", data.name + " · " + data.category, "muted"), table);
+    const card = [Staff.el("div", data.name + " · " + data.category, "muted")];
+    if (data.identity_lock) card.push(Staff.el("div", "在线身份核实已锁定：" + lockText(data.identity_lock) + "。请人工核实身份后办理。", "lock-warning"));
+    $("bills").replaceChildren(...card, table);
   }
 
   async function hold(action) {
