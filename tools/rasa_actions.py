@@ -18,7 +18,7 @@ customer's bills. Every request but GET /health must carry the shared token, the
 it when endpoints.yml says `action_endpoint: {url: …, token: …}` — the query parameter `token`
 (rasa.utils.endpoints.EndpointConfig adds `?token=…` to each call) — or as
 `Authorization: Bearer …`. The token is `POWERDESK_RASA_ACTION_TOKEN`, or, when that is unset, a
-random one `powerdesk rasa-actions` writes to `$POWERDESK_VAR_DIR/rasa_action_token` (mode 0600)
+random one `powerdesk rasa-actions` writes to `$POWERDESK_VAR_DIR/secrets/rasa_action_token` (mode 0600)
 on first start and reuses afterwards. Compared in constant time; 401 without a token, 403 with a
 wrong one, and neither says anything else.
 """
@@ -200,9 +200,10 @@ def build_executor(session_factory: Callable[[], Session],
 def action_token(var_dir: Path | None = None) -> tuple[str, Path | None]:
     """The shared token and where it came from (None: `POWERDESK_RASA_ACTION_TOKEN`).
 
-    Unset variable: the token in `var_dir/rasa_action_token`, created with 32 random bytes on first
-    use, so a restart keeps the value Rasa's endpoints.yml holds. A value shorter than 16
-    characters is refused (ValueError naming the variable or the file): a token must not be guessable.
+    Unset variable: this site's token in `var_dir/secrets/rasa_action_token` (the layout of the
+    channels' generated secrets), created with 32 random bytes on first use, so a restart keeps
+    the value Rasa's endpoints.yml holds. A value shorter than 16 characters is refused
+    (ValueError naming the variable or the file): a token must not be guessable.
     """
     configured = os.environ.get(TOKEN_ENV, "").strip()
     if configured:
@@ -213,18 +214,24 @@ def action_token(var_dir: Path | None = None) -> tuple[str, Path | None]:
         from billing_core.settings import var_dir as default_var_dir
 
         var_dir = default_var_dir()
-    var_dir.mkdir(parents=True, exist_ok=True)
-    path = var_dir / TOKEN_FILE
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        token = path.read_text(encoding="utf-8").strip()
-        if len(token) < MIN_TOKEN_CHARS:
-            raise ValueError(f"{path}: at least {MIN_TOKEN_CHARS} characters (delete it to generate a new one)")
-        return token, path
-    token = secrets.token_urlsafe(32)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(token + "\n")
+    path = var_dir / "secrets" / TOKEN_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Written whole to a temporary file, then linked into place: never read half-written, and
+        # of two processes starting at once the first link wins and both use its value.
+        temporary = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    token = path.read_text(encoding="ascii").strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ValueError(f"{path}: at least {MIN_TOKEN_CHARS} characters (delete it to generate a new one)")
     return token, path
 
 

@@ -76,7 +76,7 @@ def server(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[A
     try:
         wait_until(lambda: httpx.get(f"{base}/health", timeout=1).status_code == 200, 90,
                    "rasa action server")
-        token_file = var_dir / "rasa_action_token"
+        token_file = var_dir / "secrets" / "rasa_action_token"
         yield ActionServer(base, token_file.read_text().strip(), token_file, log.read_text())
     finally:
         process.terminate()
@@ -182,7 +182,7 @@ def test_the_token_from_the_variable_wins_and_a_short_one_is_refused(tmp_path: P
     first, path = action_token(tmp_path / "a")
     again, _ = action_token(tmp_path / "a")
     other, _ = action_token(tmp_path / "b")
-    assert path == tmp_path / "a" / "rasa_action_token" and first == again != other  # random, kept
+    assert path == tmp_path / "a" / "secrets" / "rasa_action_token" and first == again != other  # random, kept
     monkeypatch.setenv(TOKEN_ENV, "x" * 24)
     assert action_token(tmp_path / "a") == ("x" * 24, None)
     monkeypatch.setenv(TOKEN_ENV, "short")
