@@ -90,7 +90,8 @@ class IdentityAttempt(ToolsBase):
 
 
 class IdentityLock(ToolsBase):
-    """A lock-out: a conversation (for good) or a claimed account number (until `locked_until`)."""
+    """A lock-out of a conversation or of a claimed account number, until `locked_until`
+    (durations in service_policy.yaml; `tools.identity_locks` lists them for staff)."""
 
     __tablename__ = "identity_locks"
     __table_args__ = (Index("ix_identity_locks_scope_key", "scope", "key"),)
