@@ -334,7 +334,8 @@ def _lock_account(session: Session, claimed: str, now: datetime, failures: int,
     minutes = min(policy.account_lock_minutes * 2 ** min(earlier, 16), policy.account_lock_max_minutes)
     lock = IdentityLock(scope=LockScope.ACCOUNT, key=claimed, locked_at=now,
                         locked_until=now + timedelta(minutes=minutes),
-                        reason=f"{failures}次核实失败" + (f"（24小时内第{earlier + 1}次锁定）" if earlier else ""))
+                        reason=f"{failures}次核实失败" + (
+                            f"（{policy.account_lock_repeat_hours}小时内第{earlier + 1}次锁定）" if earlier else ""))
     session.add(lock)
     return lock
 
