@@ -20,7 +20,7 @@
       recent.appendChild(li);
     }
     $("who").textContent = "已登录";
-    loadLocks();
+    loadLocks().catch((err) => { $("locks").replaceChildren(Staff.el("li", err.message)); });
   }
 
   function lockText(l) {
