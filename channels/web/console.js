@@ -34,7 +34,11 @@
     const list = $("locks");
     const locks = await (await Staff.api("/api/assist/identity-locks?limit=50")).json();
     list.replaceChildren();
-    for (const l of locks) list.appendChild(Staff.el("li", lockText(l)));
+    for (const l of locks) {
+      const li = Staff.el("li", lockText(l));
+      if (l.account_no && l.customer_exists) li.onclick = () => loadBills(l.account_no);  // the customer's card
+      list.appendChild(li);
+    }
     if (!locks.length) list.appendChild(Staff.el("li", "无", "muted"));
   }
 
