@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from billing_core.db import session_scope, utc_now
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope, utc_now
+from billing_core.db.models import Bill, Customer
 from channels.deps import Services, ServicesDep, StaffDep
 from channels.responses import CONFLICT, NOT_FOUND, STAFF_ONLY, TOO_LARGE
 from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations

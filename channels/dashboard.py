@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from channels.deps import StaffDep
 from channels.responses import STAFF_ONLY
 from channels.kpi import PeriodError, kpi_report, to_csv

@@ -42,7 +42,7 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_core.db import make_engine
+from billing_core.db.engine import make_engine
 from knowledge_base.retriever import KnowledgeRetriever
 from tools.context import ToolContext
 from tools.registry import call_tool

@@ -38,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import BigInteger, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from billing_core.models import Customer
+from billing_core.db.models import Customer
 from tools.context import Principal, ToolContext
 from tools.models import IdentityAttempt, IdentityLock, LockScope, VerificationMethod, VerifiedSession
 from tools.results import InvalidInput, ToolResult
