@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from billing_core.models import Customer
+from billing_core.db.models import Customer
 from tools.models import IdentityAttempt, IdentityLock, LockScope
 from tools.service_policy import ServicePolicy, load_policy
 

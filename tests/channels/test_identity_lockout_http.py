@@ -21,8 +21,8 @@ import pytest
 import xmltodict
 from sqlalchemy import select
 
-from billing_core.db import session_scope
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope
+from billing_core.db.models import Bill, Customer
 from channels.ivr_auth import signed_headers
 from tests.channels.conftest import STAFF_TOKEN, demo_customers
 from tests.channels.serve_process import ServeProcess, serve_process, web_conversation
