@@ -24,8 +24,8 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from billing_core.db import session_scope
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope
+from billing_core.db.models import Bill, Customer
 from channels.ivr_auth import signed_headers
 from tests.channels.serve_process import ServeProcess, serve_process, web_conversation
 from tests.channels.wechat_messages import plain_request, signature, text_xml
