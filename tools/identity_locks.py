@@ -17,11 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing_core.db.models import Customer
+from knowledge_base.personal_numbers import mask_personal_numbers
 from tools.models import IdentityAttempt, IdentityLock, LockScope
 from tools.service_policy import ServicePolicy, load_policy
-
-_ANI = re.compile(r"^ani:(\d{3})\d+(\d{4})$")
-
 
 class IdentityLockView(BaseModel):
     scope: LockScope
@@ -39,8 +37,7 @@ class IdentityLockView(BaseModel):
 
 def mask_claim(key: str) -> str:
     """A hotline caller number kept as a claim, masked: ani:13800138000 → ani:138****8000."""
-    match = _ANI.match(key)
-    return f"ani:{match.group(1)}****{match.group(2)}" if match else key
+    return mask_personal_numbers(key, landlines=True) if key.startswith("ani:") else key
 
 
 def _view(session: Session, lock: IdentityLock, policy: ServicePolicy) -> IdentityLockView:

@@ -104,8 +104,13 @@ def test_staff_view_lists_account_and_conversation_locks(world: World) -> None:
     conversation = world.ctx("three-wrong")
     for tail in ("1111", "2222", "3333"):
         call_tool(conversation, "verify_identity", {"account_no": ACCOUNT_A, "last4": tail})
+    for i in range(5):  # an unregistered caller guessing roads: locked by the caller number
+        call_tool(world.ctx(f"ivr-stranger-{i}", channel="ivr", identity="13700000000"), "verify_identity",
+                  {"method": "hotline", "check_answer": "中山路"})
     with world.sessions() as session:
         views = {(v.scope, v.key): v for v in active_identity_locks(session, NOW)}
+        assert "13700000000" not in str(views)
+        assert views[(LockScope.ACCOUNT, "ani:137****0000")].account_no is None
         assert account_identity_lock(session, ACCOUNT_A, NOW) is None  # 3 wrong answers: A is not locked
         assert active_identity_locks(session, NOW + timedelta(minutes=61), scope=LockScope.ACCOUNT) == []
     account = views[(LockScope.ACCOUNT, ghost)]
