@@ -13,7 +13,9 @@ from decimal import Decimal, InvalidOperation
 
 import cn2an
 
-_DIGITS = "零一二三四五六七八九"
+from knowledge_base.digit_words import DIGIT_CHARS
+
+_DIGITS = DIGIT_CHARS
 
 MAX_SENTENCE_CHARS = 40
 
