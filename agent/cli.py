@@ -28,7 +28,7 @@ def chat(account: str | None = typer.Option(None, "--account", help="12位户号
     if account is not None and not re.fullmatch(r"\d{12}", account.strip()):
         typer.echo("--account：户号应为12位数字", err=True)
         raise typer.Exit(2)
-    ensure_schema()
+    ensure_schema("billing", "tools", "agent")  # a terminal conversation: no channel tables
     from agent.agent import Agent
     from agent.llm_brain import LLMSettings
 
