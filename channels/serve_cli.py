@@ -62,7 +62,6 @@ def serve(
     from channels.logs import configure_logging
     from channels.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
-    ensure_schema()
     if workers > 1:
         # Each worker is its own process: dialogue state, WeChat de-duplication and rate windows
         # are only shared through Redis; without it a conversation would split between workers.
@@ -70,6 +69,8 @@ def serve(
             print("workers: 多于 1 个工作进程时须设置 POWERDESK_REDIS_URL（会话状态、消息去重须跨进程共享）",
                   file=sys.stderr)
             raise typer.Exit(2)
+    ensure_schema()  # after the options are checked: bad input is named first
+    if workers > 1:
         from channels.workers import run_workers
 
         os.environ[_WORKER_LOG_LEVEL] = log_level  # read by worker_app in each worker process
