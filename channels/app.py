@@ -17,9 +17,10 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from channels import assist, dashboard, ivr, ops, web_chat, wechat
-from agent.agent import AgentInputError
+from agent.agent import AgentInputError, ConversationNotFound
 from agent.state import LockTimeout
 from channels.agent_port import AgentLike, default_agent
+from channels.conversation_tokens import ConversationTokens
 from channels.dedup import once_store
 from channels.deps import Services
 from channels.limits import BodySizeLimitMiddleware, rate_limiter
@@ -46,6 +47,11 @@ def _agent_input_error(_request: Request, exc: AgentInputError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": f"输入有误：{exc}", "field": field})
 
 
+def _conversation_not_found(_request: Request, _exc: ConversationNotFound) -> JSONResponse:
+    """A conversation of another channel looks exactly like one that does not exist."""
+    return JSONResponse(status_code=404, content={"detail": "会话不存在"})
+
+
 def _conversation_busy(_request: Request, _exc: LockTimeout) -> JSONResponse:
     """Another turn of this conversation holds its lock (or a killed process did, until the lock
     expires): ask the client to resend the same message id shortly instead of failing it."""
@@ -67,11 +73,15 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
         settings=settings,
         agent_factory=(lambda: agent) if agent is not None else default_agent,
         limiter=rate_limiter(settings.redis_url, settings.rate_limit_per_minute),
-        once=once_store(settings.redis_url, settings.dedup_ttl_seconds),
+        # Long enough to remember every IVR nonce whose timestamp is still inside the window.
+        once=once_store(settings.redis_url,
+                        max(settings.dedup_ttl_seconds, 2 * settings.ivr_replay_window_seconds + 60)),
         metrics=metrics,
+        conversation_tokens=ConversationTokens(settings.session_secret, settings.conversation_ttl_seconds),
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(AgentInputError, _agent_input_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ConversationNotFound, _conversation_not_found)  # type: ignore[arg-type]
     app.add_exception_handler(LockTimeout, _conversation_busy)  # type: ignore[arg-type]
 
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

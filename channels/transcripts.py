@@ -56,13 +56,13 @@ def _summary(record: ConversationRecord) -> dict[str, Any]:
     }
 
 
-def load_transcript(conversation_id: str) -> Transcript | None:
+def load_transcript(conversation_id: str, channel: str | None = None) -> Transcript | None:
+    """The conversation's transcript; with `channel`, only if the conversation belongs to it."""
     with session_scope() as session:
-        record = session.scalar(
-            select(ConversationRecord)
-            .where(ConversationRecord.conversation_id == conversation_id)
-            .options(selectinload(ConversationRecord.turns))
-        )
+        query = select(ConversationRecord).where(ConversationRecord.conversation_id == conversation_id)
+        if channel is not None:
+            query = query.where(ConversationRecord.channel == channel)
+        record = session.scalar(query.options(selectinload(ConversationRecord.turns)))
         if record is None:
             return None
         turns = [

@@ -10,6 +10,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from channels.serve_cli import app
+from tests.channels.serve_process import web_conversation
 from tests.servers.ports import TCP_ESTABLISHED, tcp_socket_inodes
 
 POWERDESK = Path(sys.executable).with_name("powerdesk")
@@ -63,14 +64,14 @@ def test_two_workers_share_one_conversation_through_redis(tmp_path: Path) -> Non
             wait_until(lambda: process.poll() is None and httpx.get(url + "/healthz", timeout=2).status_code == 200,
                        180, "powerdesk serve --workers 2")
             year, month = period.split("-")
-            cid = "web-workers-" + os.urandom(4).hex()
+            cid, token = web_conversation(url)
             texts = [f"户号{account}，手机号后四位{phone[-4:]}", f"{int(year)}年{int(month)}月电费多少",
                      "交了没有", "上个月的呢", "电费怎么交", "我的户号是多少"]
             replies = []
             for text in texts:  # a new client per turn: a new connection, so either worker may answer
                 with httpx.Client(base_url=url, timeout=120) as client:
                     response = client.post(f"/api/chat/conversations/{cid}/messages?stream=false",
-                                           json={"text": text})
+                                           json={"text": text}, headers=token)
                 assert response.status_code == 200, response.text
                 replies.append(response.json())
             # Verified once in the first turn; no later turn asks for the account again.
