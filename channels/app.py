@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +26,7 @@ from channels.dedup import once_store
 from channels.deps import Services
 from channels.limits import BodySizeLimitMiddleware, rate_limiter
 from channels.metrics import RequestMetricsMiddleware, ServiceMetrics
+from channels.responses import use_error_schema
 from channels.settings import ChannelSettings
 
 log = logging.getLogger("powerdesk.channels")
@@ -75,7 +77,8 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
         limiter=rate_limiter(settings.redis_url, settings.rate_limit_per_minute),
         # Long enough to remember every IVR nonce whose timestamp is still inside the window.
         once=once_store(settings.redis_url,
-                        max(settings.dedup_ttl_seconds, 2 * settings.ivr_replay_window_seconds + 60)),
+                        max(settings.dedup_ttl_seconds, 2 * max(settings.ivr_replay_window_seconds,
+                                                                  settings.wechat_replay_window_seconds) + 60)),
         metrics=metrics,
         conversation_tokens=ConversationTokens(settings.session_secret, settings.conversation_ttl_seconds),
     )
@@ -95,6 +98,15 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.mount(ops.DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    generated_openapi = app.openapi
+
+    def documented_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            use_error_schema(generated_openapi())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = documented_openapi  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

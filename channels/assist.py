@@ -17,13 +17,14 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from billing_core.db import session_scope, utc_now
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope, utc_now
+from billing_core.db.models import Bill, Customer
 from channels.deps import Services, ServicesDep, StaffDep
+from channels.responses import CONFLICT, NOT_FOUND, STAFF_ONLY, TOO_LARGE
 from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations
 from tools.models import HandoffRequest, HandoffStatus
 
-router = APIRouter(prefix="/api/assist", tags=["坐席辅助"])
+router = APIRouter(prefix="/api/assist", tags=["坐席辅助"], responses={**STAFF_ONLY, **NOT_FOUND, **TOO_LARGE})
 
 ConversationId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{4,128}$", description="会话编号")]
 AccountNo = Annotated[str, Path(pattern=r"^\d{6,12}$", description="户号")]
@@ -256,7 +257,8 @@ def record_held_turn(services: Services, conversation_id: str, user_text: str, r
         agent.store.save(state)
 
 
-@router.post("/conversations/{conversation_id}/messages", response_model=StaffMessageOut, summary="坐席回复客户")
+@router.post("/conversations/{conversation_id}/messages", response_model=StaffMessageOut, summary="坐席回复客户",
+             responses=CONFLICT)
 async def staff_message(conversation_id: ConversationId, body: StaffMessageIn, services: ServicesDep,
                         _staff: StaffDep) -> StaffMessageOut:
     if not await run_in_threadpool(held_by_staff, conversation_id):

@@ -7,13 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from channels.deps import StaffDep
+from channels.responses import STAFF_ONLY
 from channels.kpi import PeriodError, kpi_report, to_csv
 
-router = APIRouter(prefix="/api/kpi", tags=["运营看板"])
+router = APIRouter(prefix="/api/kpi", tags=["运营看板"], responses=STAFF_ONLY)
 
-Period = Annotated[str, Query(description="账期 YYYY-MM", max_length=7)]
+Period = Annotated[str, Query(description="账期 YYYY-MM", pattern=r"^[12]\d{3}-(0[1-9]|1[0-2])$")]
 
 
 def _report(period: str) -> Any:

@@ -20,6 +20,7 @@ from channels.agent_port import ReplyOut
 from channels.assist import held_by_staff
 from channels.deps import Services, ServicesDep, enforce_rate_limit
 from channels.ivr_auth import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, IvrAuthError, check_signature
+from channels.responses import BUSY, RATE_LIMITED, TOO_LARGE, error_response
 from channels.spoken import to_speech
 
 log = logging.getLogger("powerdesk.channels")
@@ -52,8 +53,9 @@ async def signed_by_platform(
 
 
 router = APIRouter(prefix="/ivr", tags=["热线 IVR"], dependencies=[Depends(signed_by_platform)],
-                   responses={401: {"description": "缺少平台签名、时间超出范围或重放"},
-                              403: {"description": "签名校验失败"}})
+                   responses={401: error_response("缺少平台签名、时间超出范围或重放"),
+                              403: error_response("签名校验失败"),
+                              **TOO_LARGE, **RATE_LIMITED, **BUSY})
 
 HANDOFF_REQUEST = re.compile(r"(转|找|接|要)\s*(人工|客服|真人|坐席)|人工(服务|客服)")
 YES = re.compile(r"^(是|是的|对|对的|没错|嗯|好|好的|正确|确认)[。！!.]?$")

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from agent.models import ConversationRecord, TurnRecord
 from agent.records import first_contact_resolution
-from billing_core.kpi_store import period_kpis
+from billing_core.operations.kpi_store import period_kpis
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 CHANNELS = ("web", "wechat", "ivr")

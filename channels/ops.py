@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from billing_core.db import get_engine
+from billing_core.db.engine import get_engine
 from channels.deps import ServicesDep
 
 router = APIRouter(tags=["运维"])

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 
 
 class TranscriptTurn(BaseModel):

@@ -22,6 +22,7 @@ from channels.agent_port import ReplyOut
 from channels.assist import held_by_staff, record_held_turn
 from channels.conversation_tokens import new_web_conversation_id
 from channels.deps import ServicesDep, enforce_rate_limit
+from channels.responses import BUSY, RATE_LIMITED, TOO_LARGE, error_response
 from agent.agent import AgentInputError
 from channels.transcripts import Transcript, load_transcript
 
@@ -29,7 +30,7 @@ COOKIE = "powerdesk_conversation"
 TOKEN_HEADER = "X-Conversation-Token"
 NOT_FOUND = "会话不存在"
 
-router = APIRouter(prefix="/api/chat", tags=["网页客服"])
+router = APIRouter(prefix="/api/chat", tags=["网页客服"], responses={**TOO_LARGE, **RATE_LIMITED, **BUSY})
 
 
 def owned_conversation(
@@ -47,7 +48,7 @@ def owned_conversation(
 
 
 ConversationId = Annotated[str, Depends(owned_conversation)]
-NOT_FOUND_RESPONSE = {404: {"description": "会话不存在，或请求未携带该会话的凭证（两者无法区分）"}}
+NOT_FOUND_RESPONSE = {404: error_response("会话不存在，或请求未携带该会话的凭证（两者无法区分）")}
 
 HELD_TEXT = "人工客服正在为您处理，请稍候，客服回复会显示在这里。"
 CSAT_LABELS = {5: "非常满意", 4: "满意", 3: "一般", 2: "不满意", 1: "非常不满意"}

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing_core.models import Customer
+from billing_core.db.models import Customer
 from tools.account_view import CustomerView
 from tools.context import ToolContext
 from tools.results import InvalidInput, ToolResult

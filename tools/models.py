@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from billing_core.db import NAMING_CONVENTION, Base, utc_now
-from billing_core.models import _enum
+from billing_core.db.engine import NAMING_CONVENTION, Base, utc_now
+from billing_core.db.models import _enum
 
 
 class ToolsBase(Base):

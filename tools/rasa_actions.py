@@ -26,7 +26,7 @@ from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
 from sanic import Sanic
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_core.db import make_engine
+from billing_core.db.engine import make_engine
 from knowledge_base.retriever import KnowledgeRetriever
 from tools.context import ToolContext
 from tools.registry import call_tool

@@ -30,7 +30,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from billing_core.models import Customer
+from billing_core.db.models import Customer
+from knowledge_base.digit_words import DIGIT_WORDS
 from tools.context import Principal, ToolContext
 from tools.models import IdentityAttempt, IdentityLock, LockScope, VerificationMethod, VerifiedSession
 from tools.results import InvalidInput, ToolResult
@@ -72,8 +73,7 @@ CustomerRow = Row[Any]  # a row of _CUSTOMER's columns
 LockRow = Row[Any] | IdentityLock  # an active lock read back, or one just created
 
 
-CHINESE_DIGITS = {**{c: "0" for c in "〇零洞"}, **{c: "1" for c in "一幺"}, **{c: "2" for c in "二两"},
-                  "三": "3", "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9", "拐": "7"}
+CHINESE_DIGITS = DIGIT_WORDS  # a whole value of digit words (「四四零幺…」) is read digit by digit
 
 
 def normalize_digits(value: str) -> str:

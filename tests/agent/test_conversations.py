@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from agent.agent import Agent, Reply
 from agent.models import ConversationRecord, Outcome, TurnRecord
-from billing_core.models import WorkOrder, WorkOrderKind
+from billing_core.db.models import WorkOrder, WorkOrderKind
 from tests.agent.world import ACCOUNT_A, ACCOUNT_B, World
 from tests.billing.conftest import postgres_server  # noqa: F401  (fixture)
 from tools.models import AuditEvent

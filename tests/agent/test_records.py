@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from agent.migrate import upgrade
 from agent.models import ConversationRecord, Outcome, TurnRecord
 from agent.records import CsatError, Recorder, first_contact_resolution, parse_csat
-from billing_core.db import make_engine
+from billing_core.db.engine import make_engine
 from tests.billing.conftest import empty_database_url, postgres_server  # noqa: F401  (fixtures)
 
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from agent.models import ConversationRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from tests.channels.conftest import STAFF_TOKEN, DemoCustomer, demo_customers
 from tests.channels.serve_process import ServeProcess, serve_process
 

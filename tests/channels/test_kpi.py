@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from agent.models import ConversationRecord, Outcome, TurnRecord
 from agent.records import Recorder
-from billing_core.db import session_factory, session_scope
+from billing_core.db.engine import session_factory, session_scope
 from channels.kpi import PeriodError, kpi_report, period_bounds, to_csv
 from channels.kpi_cli import app as kpi_app
 
@@ -82,7 +82,7 @@ def test_service_kpis_per_channel(recorded: None) -> None:
 
 
 def test_billing_kpis_are_the_billing_cores(recorded: None) -> None:
-    from billing_core.kpi_store import period_kpis
+    from billing_core.operations.kpi_store import period_kpis
 
     with session_scope() as session:
         report = kpi_report(session, "2026-08")

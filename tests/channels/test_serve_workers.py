@@ -36,8 +36,8 @@ def test_two_workers_share_one_conversation_through_redis(tmp_path: Path) -> Non
     import httpx
     from sqlalchemy import select
 
-    from billing_core.db import make_engine
-    from billing_core.models import Bill, Customer
+    from billing_core.db.engine import make_engine
+    from billing_core.db.models import Bill, Customer
     from tests.servers.ports import free_port, wait_until
     from tests.servers.redis import redis_server
 

@@ -17,12 +17,12 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from billing_core.models import Bill, WorkOrder
+from billing_core.db.models import Bill, WorkOrder
 from tests.servers.ports import free_port, wait_until
 from sqlalchemy.orm import sessionmaker
 
-from billing_core.db import make_engine
-from billing_core.migrate import upgrade as upgrade_billing
+from billing_core.db.engine import make_engine
+from billing_core.db.migrate import upgrade as upgrade_billing
 from tests.tools.conftest import ACCOUNT_A, ACCOUNT_B, World, build_world
 from tools.migrate import upgrade as upgrade_tools
 from tools.rasa_actions import ACTIONS
