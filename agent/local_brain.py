@@ -27,7 +27,7 @@ from knowledge_base.rerank import article_sections
 
 FREE_TEXT_SLOTS = FLOW_FREE_TEXT_SLOTS | {"check_answer"}
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
-_CSAT_LEVELS: dict[str, int] = {"satisfied": 5, "neutral": 3, "dissatisfied": 1}
+_CSAT_LEVELS: dict[str, int] = {"satisfied": 4, "neutral": 3, "dissatisfied": 2}  # 满意 / 一般 / 不满意 on 1–5
 
 _AFFIRM = re.compile(r"^\s*(是|是的|对|对的|好|好的|确认|确定|可以|行|嗯|没问题|同意|提交吧?|办理吧?)[。！!，,.\s]*$")
 _DENY = re.compile(r"^\s*(否|不|不是|不用|不要|算了|取消|先不|不办了?)[。！!，,.\s]*$")

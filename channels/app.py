@@ -28,6 +28,7 @@ from channels.limits import BodySizeLimitMiddleware, rate_limiter
 from channels.metrics import RequestMetricsMiddleware, ServiceMetrics
 from channels.responses import use_error_schema
 from channels.settings import ChannelSettings
+from channels.startup import Readiness, StartingGate
 
 log = logging.getLogger("powerdesk.channels")
 
@@ -87,6 +88,8 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.add_exception_handler(ConversationNotFound, _conversation_not_found)  # type: ignore[arg-type]
     app.add_exception_handler(LockTimeout, _conversation_busy)  # type: ignore[arg-type]
 
+    app.state.readiness = Readiness()  # "ready": nothing to load unless `serve` starts a warm-up
+    app.add_middleware(StartingGate, readiness=app.state.readiness)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 

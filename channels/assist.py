@@ -1,5 +1,6 @@
 """Agent assist: the staff console's API (live and recent conversations, transcript, suggested
-replies with their sources, take-over and hand-back, the customer's bills at a glance).
+replies with their sources, take-over and hand-back, the customer card — open tickets, last
+bills, classes and tags — and the open operations alerts).
 
 Everything here sits behind `require_staff`: customers never reach it, whatever they send.
 Take-over marks the conversation as held by a person (the hand-off request is accepted and the
@@ -18,8 +19,9 @@ from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
 from billing_core.db.engine import session_scope, utc_now
-from billing_core.db.models import Bill, Customer
+from billing_core.db.models import Bill, BillStatus, Customer, WorkOrder, WorkOrderKind, WorkOrderStatus
 from channels.deps import Services, ServicesDep, StaffDep
+from channels.models import OpsAlert
 from channels.responses import CONFLICT, NOT_FOUND, STAFF_ONLY, TOO_LARGE
 from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations
 from tools.models import HandoffRequest, HandoffStatus
@@ -230,6 +232,97 @@ def customer_bills(account_no: AccountNo, _staff: StaffDep,
             bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
                                 due_date=b.due_date, bill_no=b.bill_no) for b in bills],
         )
+
+
+class TicketAtGlance(BaseModel):
+    no: str
+    kind: str
+    kind_label: str
+    title: str
+    status: str
+    period: str | None
+    created_at: datetime
+    sla_due_at: datetime | None
+
+
+class CustomerCard(BaseModel):
+    """Who the staff member is talking to. `classes` and `tags` are the customer-experience
+    segmentation's (empty until it is filled); the console shows whatever they hold."""
+
+    account_no: str
+    name: str
+    category: str
+    category_label: str
+    address: str
+    withholding_agreement: bool
+    classes: list[str] = []
+    tags: list[str] = []
+    open_tickets: list[TicketAtGlance]
+    bills: list[BillAtGlance]
+    unpaid_bills: int
+    unpaid_amount: Decimal
+
+
+_CATEGORY_LABELS = {"residential": "居民生活用电", "ci_single": "工商业单一制", "ci_two_part": "工商业两部制",
+                    "agricultural": "农业生产用电"}
+_KIND_LABELS = {WorkOrderKind.DISPUTE: "电费争议", WorkOrderKind.COMPLAINT: "投诉", WorkOrderKind.REVIEW: "电费复核",
+                WorkOrderKind.REFUND: "退费", WorkOrderKind.RECONCILIATION: "对账异常",
+                WorkOrderKind.DUNNING_CALL: "催费外呼", WorkOrderKind.METER_CHECK: "表计核查"}
+_UNPAID = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID)
+
+
+def _mask_address(address: str) -> str:
+    """Enough to recognise the place (district and street), not the door number."""
+    return address[:9] + "…" if len(address) > 9 else address
+
+
+@router.get("/customers/{account_no}/card", response_model=CustomerCard, summary="客户卡片（工单、账单、分类标签）")
+def customer_card(account_no: AccountNo, _staff: StaffDep,
+                  bills: Annotated[int, Query(ge=1, le=24)] = 6) -> CustomerCard:
+    with session_scope() as session:
+        customer = session.scalar(select(Customer).where(Customer.account_no == account_no))
+        if customer is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="account_no: 户号不存在")
+        recent = list(session.scalars(select(Bill).where(Bill.customer_id == customer.id)
+                                      .order_by(Bill.period.desc()).limit(bills)))
+        unpaid = list(session.scalars(select(Bill).where(Bill.customer_id == customer.id, Bill.status.in_(_UNPAID))))
+        tickets = list(session.scalars(
+            select(WorkOrder).where(WorkOrder.account_no == account_no,
+                                    WorkOrder.status.in_([WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS]))
+            .order_by(WorkOrder.created_at.desc()).limit(20)))
+        category = str(customer.category)
+        return CustomerCard(
+            account_no=customer.account_no, name=customer.name[0] + "*" * (len(customer.name) - 1),
+            category=category, category_label=_CATEGORY_LABELS.get(category, category),
+            address=_mask_address(customer.address), withholding_agreement=bool(customer.withholding_agreement),
+            open_tickets=[TicketAtGlance(no=t.no, kind=str(t.kind), kind_label=_KIND_LABELS.get(t.kind, str(t.kind)),
+                                         title=t.title, status=str(t.status), period=t.period,
+                                         created_at=t.created_at, sla_due_at=t.sla_due_at) for t in tickets],
+            bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
+                                due_date=b.due_date, bill_no=b.bill_no) for b in recent],
+            unpaid_bills=len(unpaid), unpaid_amount=sum((b.amount for b in unpaid), Decimal("0.00")),
+        )
+
+
+class AlertOut(BaseModel):
+    rule: str
+    severity: str
+    message: str
+    value: str | None
+    threshold: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+@router.get("/alerts", response_model=list[AlertOut], summary="未解除的运营告警（channels/ops_policy.yaml）")
+def open_alerts(_staff: StaffDep) -> list[AlertOut]:
+    with session_scope() as session:
+        rows = session.scalars(select(OpsAlert).where(OpsAlert.resolved_at.is_(None))
+                               .order_by(OpsAlert.first_seen_at.desc()))
+        alerts = [AlertOut(rule=a.rule, severity=a.severity, message=a.message, value=a.value,
+                           threshold=a.threshold, first_seen_at=a.first_seen_at, last_seen_at=a.last_seen_at)
+                  for a in rows]
+    return sorted(alerts, key=lambda a: a.severity != "critical")
 
 
 class StaffMessageIn(BaseModel):

@@ -61,7 +61,7 @@ def test_verify_lookup_explain_dispute_with_confirmation_and_csat(world: World,
     assert thanks.closed
     with world.sessions() as session:
         record = session.scalars(select(ConversationRecord)).one()
-        assert record.csat_score == 5 and record.outcome == Outcome.TICKET
+        assert record.csat_score == 4 and record.outcome == Outcome.TICKET  # 满意 is 4 of the 1–5 scale
         assert record.account_no == ACCOUNT_A and record.tickets == done.tickets
         turns = session.scalars(select(TurnRecord).order_by(TurnRecord.position)).all()
         assert len(turns) == 9 and all(t.grounded for t in turns)
