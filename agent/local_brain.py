@@ -208,7 +208,7 @@ class LocalBrain:
             arguments: dict[str, Any] = {"method": "hotline", "check_answer": answer}
             if state.slots.get("account_no"):
                 arguments["account_no"] = state.slots["account_no"]
-            return self._verification_result(turn, box.call("verify_identity", arguments))
+            return self._verification_result(turn, box.call("verify_identity", arguments), hotline=True)
         if not state.slots.get("account_no"):
             turn.say(render("ask_account"))
             return False
@@ -220,7 +220,7 @@ class LocalBrain:
                                               "last4": state.slots["last4"]})
         return self._verification_result(turn, result)
 
-    def _verification_result(self, turn: Turn, result: Any) -> bool:
+    def _verification_result(self, turn: Turn, result: Any, hotline: bool = False) -> bool:
         state = turn.state
         if result.status == "verified":
             return self._verified(turn, result)
@@ -242,10 +242,14 @@ class LocalBrain:
                 state.slots.pop("account_no", None)
                 turn.say(render("ask_account"))
             return False
-        state.slots.pop("account_no", None)
-        if turn.toolbox.ctx.channel == "ivr":
-            state.slots["ivr_failed"] = True  # fall back to 户号 + 后4位 on the hotline
-        turn.say(render("verify_failed", message=result.message))
+        if hotline:  # the road was wrong: fall back to 户号 + 后4位 on the hotline
+            state.slots.pop("account_no", None)
+            state.slots["ivr_failed"] = True
+            turn.say(render("verify_failed", message=result.message))
+            return False
+        # A wrong tail: keep the 户号 and ask for the tail again, so the next bare 4 digits are a
+        # counted attempt against it (a new 户号 in the answer replaces the kept one).
+        turn.say(render("verify_failed_retry_tail", message=result.message))
         return False
 
     def _verified(self, turn: Turn, result: Any) -> bool:

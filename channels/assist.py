@@ -1,6 +1,7 @@
 """Agent assist: the staff console's API (live and recent conversations, transcript, suggested
 replies with their sources, take-over and hand-back, the customer card — open tickets, last
-bills, classes and tags — and the open operations alerts).
+bills, classes and tags, an identity lock-out — the identity lock-outs in force and the open
+operations alerts).
 
 Everything here sits behind `require_staff`: customers never reach it, whatever they send.
 Take-over marks the conversation as held by a person (the hand-off request is accepted and the
@@ -24,7 +25,8 @@ from channels.deps import Services, ServicesDep, StaffDep
 from channels.models import OpsAlert
 from channels.responses import CONFLICT, NOT_FOUND, STAFF_ONLY, TOO_LARGE
 from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations
-from tools.models import HandoffRequest, HandoffStatus
+from tools.identity_locks import IdentityLockView, account_identity_lock, active_identity_locks
+from tools.models import HandoffRequest, HandoffStatus, LockScope
 
 router = APIRouter(prefix="/api/assist", tags=["坐席辅助"], responses={**STAFF_ONLY, **NOT_FOUND, **TOO_LARGE})
 
@@ -82,6 +84,8 @@ class CustomerBills(BaseModel):
     name: str
     category: str
     bills: list[BillAtGlance]
+    identity_lock: IdentityLockView | None = Field(
+        default=None, description="该户号正在生效的身份核实锁定（在线核实暂停，需人工核实身份）")
 
 
 class Queue(BaseModel):
@@ -231,6 +235,7 @@ def customer_bills(account_no: AccountNo, _staff: StaffDep,
             category=str(customer.category),
             bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
                                 due_date=b.due_date, bill_no=b.bill_no) for b in bills],
+            identity_lock=account_identity_lock(session, customer.account_no, utc_now()),
         )
 
 
@@ -261,6 +266,8 @@ class CustomerCard(BaseModel):
     bills: list[BillAtGlance]
     unpaid_bills: int
     unpaid_amount: Decimal
+    identity_lock: IdentityLockView | None = Field(
+        default=None, description="该户号正在生效的身份核实锁定（猜测尾号等），无则为空")
 
 
 _CATEGORY_LABELS = {"residential": "居民生活用电", "ci_single": "工商业单一制", "ci_two_part": "工商业两部制",
@@ -301,6 +308,7 @@ def customer_card(account_no: AccountNo, _staff: StaffDep,
             bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
                                 due_date=b.due_date, bill_no=b.bill_no) for b in recent],
             unpaid_bills=len(unpaid), unpaid_amount=sum((b.amount for b in unpaid), Decimal("0.00")),
+            identity_lock=account_identity_lock(session, customer.account_no, utc_now()),
         )
 
 
@@ -323,6 +331,16 @@ def open_alerts(_staff: StaffDep) -> list[AlertOut]:
                            threshold=a.threshold, first_seen_at=a.first_seen_at, last_seen_at=a.last_seen_at)
                   for a in rows]
     return sorted(alerts, key=lambda a: a.severity != "critical")
+
+
+@router.get("/identity-locks", response_model=list[IdentityLockView], summary="正在生效的身份核实锁定")
+def identity_locks(_staff: StaffDep,
+                   scope: Annotated[LockScope | None, Query(description="account | conversation")] = None,
+                   limit: Annotated[int, Query(ge=1, le=200)] = 100) -> list[IdentityLockView]:
+    """Every lock in force: the claimed 户号 (also ones that do not exist) or the conversation, why,
+    until when, and from which channels the wrong answers came. Staff only."""
+    with session_scope() as session:
+        return active_identity_locks(session, utc_now(), scope=scope, limit=limit)
 
 
 class StaffMessageIn(BaseModel):

@@ -13,11 +13,11 @@
 
   function signedIn(on) {
     $("login").hidden = on; $("who").hidden = !on;
-    if (on) refresh(); else { $("waiting").replaceChildren(); $("recent").replaceChildren(); $("alerts").hidden = true; $("alert-count").hidden = true; }
+    if (on) refresh(); else { $("waiting").replaceChildren(); $("recent").replaceChildren(); $("locks").replaceChildren(); $("alerts").hidden = true; $("alert-count").hidden = true; }
   }
 
   async function refresh() {
-    try { await Promise.all([loadQueue(), loadAlerts()]); notice(""); }
+    try { await Promise.all([loadQueue(), loadAlerts(), loadLocks()]); notice(""); }
     catch (err) { notice(err.message); if (err.message.includes("未登录")) { $("login").hidden = false; $("who").hidden = true; } }
   }
 
@@ -53,6 +53,26 @@
       const tag = el("span", Staff.channelName(c.channel), "chip ch-" + c.channel);
       li.querySelector(".item-head").prepend(tag);
       recent.appendChild(li);
+    }
+  }
+
+  function lockText(l) {
+    const until = new Date(l.locked_until).toLocaleString("zh-CN", { hour12: false });
+    return "锁定至 " + until + " · 错误 " + l.wrong_answers + " 次（" + l.channels.map(Staff.channelName).join("/") + "，"
+      + l.conversations + " 个会话）" + (l.refused_right_answers ? " · 锁定期间正确回答被拒 " + l.refused_right_answers + " 次" : "");
+  }
+
+  async function loadLocks() {
+    const locks = await (await Staff.api("/api/assist/identity-locks?limit=50")).json();
+    const list = $("locks");
+    list.replaceChildren();
+    $("lock-count").textContent = String(locks.length);
+    $("lock-count").classList.toggle("hot", locks.length > 0);
+    if (!locks.length) list.appendChild(el("li", "无锁定", "plain muted"));
+    for (const l of locks) {
+      const what = l.scope === "account" ? "户号 " + l.key + (l.customer_exists ? "" : "（非本单位户号）") : "会话 " + l.key;
+      const open = l.account_no && l.customer_exists ? () => loadCustomer(l.account_no) : () => {};
+      list.appendChild(item(what, Staff.ago(l.locked_at), lockText(l), open, "lock"));
     }
   }
 
@@ -179,7 +199,9 @@
       row.appendChild(status);
       table.appendChild(row);
     }
-    box.replaceChildren(el("h3", "客户信息"), head, tags, fact("地址", c.address), tickets, el("h4", "近期账单"), table);
+    const parts = [el("h3", "客户信息"), head, tags];
+    if (c.identity_lock) parts.push(el("div", "在线身份核实已锁定：" + lockText(c.identity_lock) + "。请人工核实身份后办理。", "lock-warning"));
+    box.replaceChildren(...parts, fact("地址", c.address), tickets, el("h4", "近期账单"), table);
   }
 
   async function hold(action) {

@@ -100,6 +100,23 @@ def test_wrong_secret_three_times_locks_and_hands_off(world: World, make_agent: 
     assert all(str(world.amounts["A:2026-05"]) not in r.text for r in replies)
 
 
+def test_after_a_wrong_tail_bare_digits_are_counted_guesses(world: World, make_agent: Callable[..., Agent]) -> None:
+    # After one wrong tail the brain asks for the tail again (not the 户号): each bare 4-digit answer
+    # is a verify_identity call counted against the conversation and the 户号.
+    agent = make_agent()
+    replies = _talk(agent, "e2e-bare", ["查电费", f"户号{ACCOUNT_B}", "0000", "1111", "2222"])
+    assert [r.awaiting for r in replies[2:4]] == ["last4", "last4"]
+    assert "户号" in replies[2].text and replies[-1].handoff and "HO" in replies[-1].text
+    with world.sessions() as session:
+        calls = session.scalars(select(AuditEvent.status).where(AuditEvent.conversation_id == "e2e-bare",
+                                                                 AuditEvent.tool == "verify_identity")).all()
+    assert calls == ["failed", "failed", "locked"]
+    # A guesser who opens new conversations keeps counting against the same 户号: locked for the owner.
+    _talk(agent, "e2e-bare-2", [f"户号{ACCOUNT_B}，尾号3333", "4444"])
+    owner = _talk(agent, "e2e-owner", [f"户号{ACCOUNT_B}，尾号9000", "查电费"])
+    assert owner[0].handoff and not any(str(world.amounts["B:2026-05"]) in r.text for r in owner)
+
+
 def test_idempotent_message_id_returns_the_stored_reply(world: World,
                                                         make_agent: Callable[..., Agent]) -> None:
     agent = make_agent()
