@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_nlu.py [--messages 1000]
 
-Prints the training time from YAML, held-out accuracy (classifier alone, and the clause
+Prints the training time from YAML, held-out and blind-set accuracy (classifier alone, and the clause
 pipeline the agent uses: classifier + whose-account check), the misses, and p50/p95/p99 latency
 of `understand()` over mixed messages: single intents from the held-out set, multi-intent
 messages, ASR transcripts with spoken digits, and entity-heavy identity messages. The target is
@@ -32,7 +32,7 @@ from agent.nlu.classifier import (  # noqa: E402
     embed_in_batches,
     get_classifier,
 )
-from agent.nlu.intent_data import load_dataset  # noqa: E402
+from agent.nlu.intent_data import load_blind_set, load_dataset  # noqa: E402
 from agent.nlu.normalize import normalize_text  # noqa: E402
 from agent.nlu.understanding import rank_clauses  # noqa: E402
 from knowledge_base.embeddings import Embedder, get_embedder  # noqa: E402
@@ -77,6 +77,31 @@ def accuracy(classifier: IntentClassifier) -> None:
     print("misses by gold intent:", dict(Counter(g for _, g, _ in misses)))
     for text, gold_intent, predicted in misses:
         print(f"  {text!r}: {gold_intent} → {predicted}")
+
+
+def blind(classifier: IntentClassifier) -> None:
+    """The blind set (written before tuning, never trained on): whole messages, then `understand()`."""
+    pairs = [(text, intent) for intent, lines in load_blind_set().items() for text in lines]
+    rankings = rank_clauses([normalize_text(text) for text, _ in pairs], classifier)
+    predicted = [r[0].intent for r in rankings]
+    correct = sum(p == g for p, (_, g) in zip(predicted, pairs, strict=True))
+    print(f"blind-set accuracy (whole message, clause pipeline): {correct / len(pairs):.3f}  ({correct}/{len(pairs)})")
+    long = [(p, g) for p, (t, g) in zip(predicted, pairs, strict=True) if len(t) >= 60]
+    print(f"  of which long messages (≥ 60 chars): {sum(p == g for p, g in long)}/{len(long)}")
+    catalogue = load_dataset().intents
+    today = date(2026, 6, 15)
+    understood = [understand(text, today) for text, _ in pairs]
+    served = sum(gold in u.intent_names for u, (_, gold) in zip(understood, pairs, strict=True))
+    sent_away = sum(
+        catalogue[gold].in_scope and any(not catalogue[i].in_scope for i in u.intent_names)
+        for u, (_, gold) in zip(understood, pairs, strict=True)
+    )
+    print(f"  understand(): gold intent among the reported intents {served / len(pairs):.3f}; "
+          f"in-scope messages given an out-of-scope intent: {sent_away}")
+    misses = [(t, g, p) for (t, g), p in zip(pairs, predicted, strict=True) if p != g]
+    print("  misses by gold intent:", dict(Counter(g for _, g, _ in misses)))
+    for text, gold_intent, guess in misses:
+        print(f"    {text!r}: {gold_intent} → {guess}")
 
 
 def cross_validation(embedder: Embedder, folds: int = 5) -> None:
@@ -169,6 +194,7 @@ def main() -> None:
           f"{len(load_dataset().intents)} intents): {time.perf_counter() - started:.2f} s")
     classifier = get_classifier(embedder)
     accuracy(classifier)
+    blind(classifier)
     if args.cv:
         cross_validation(embedder)
     latency(classifier, args.messages)

@@ -27,7 +27,8 @@ REQUIRED_INTENTS = {
     "lookup_bill", "explain_bill", "payment_status", "how_to_pay", "overdue_late_fee", "open_dispute",
     "complaint", "policy_question", "provide_identity", "transfer_to_human", "outage_report",
     "new_connection", "greeting", "goodbye_thanks", "affirm", "deny", "cancel", "correction",
-    "chitchat", "rate_satisfaction", "prompt_injection", "other_account",
+    "chitchat", "rate_satisfaction", "prompt_injection", "other_account", "query_contact_info",
+    "change_contact_phone", "payment_arrangement",
 }  # fmt: skip
 
 
@@ -271,3 +272,28 @@ def test_clause_cache_returns_the_same_probabilities(classifier: IntentClassifie
     again = classifier.probabilities([text, normalize_text("转人工")])
     assert (again[0] == first[0]).all()
     assert classifier.labels[int(again[1].argmax())] == "transfer_to_human"
+
+
+def test_an_intent_without_a_flow_reaches_the_dialogue_as_its_served_as_intent() -> None:
+    """query_contact_info etc. are recognised now; until their flows exist the brain sees a known intent."""
+    from agent.agent import parsed_from_understanding
+    from agent.local_brain import TASKS
+
+    catalogue = load_dataset().intents
+    waiting = {name: spec.served_as for name, spec in catalogue.items() if spec.served_as}
+    assert {"query_contact_info", "change_contact_phone", "payment_arrangement"} <= set(waiting)
+    assert all(target in TASKS or target == "provide_identity" for target in waiting.values()), waiting
+    result = say("电费能不能分期交")
+    assert result.intent_names == ["payment_arrangement"]
+    assert parsed_from_understanding(result).intents == ["policy_question"]
+
+
+def test_served_as_must_name_an_intent_with_its_own_flow(tmp_path: Path) -> None:
+    path = tmp_path / "intents.yaml"
+    path.write_text(
+        "intents:\n  a:\n    description: 甲\n    category: task\n    in_scope: true\n    served_as: b\n"
+        "  b:\n    description: 乙\n    category: task\n    in_scope: true\n    served_as: a\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(IntentDataError, match=r"intents\.a\.served_as"):
+        load_intents(path)
