@@ -25,7 +25,7 @@ HELDOUT_FILE = DATA_DIR / "heldout.yaml"
 # Only `load_blind_set` reads it; `load_dataset` (what every model trains from) never does.
 BLIND_FILE = DATA_DIR / "blind_test.yaml"
 
-MIN_TRAIN_EXAMPLES = 40
+MIN_TRAIN_EXAMPLES = 150
 MIN_HELDOUT_EXAMPLES = 10
 MIN_BLIND_EXAMPLES = 25
 
