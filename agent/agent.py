@@ -27,7 +27,7 @@ from agent.replies import render
 from agent.state import ConversationState, StateStore, state_store_from_env
 from agent.toolbox import ToolBox
 from agent.turn import Parsed, Turn
-from billing_core.db import session_factory, utc_now
+from billing_core.db.engine import session_factory, utc_now
 from tools.audit import flush_audit, insert_audit_rows
 from tools.context import CHANNELS, Principal, ToolContext
 
@@ -65,6 +65,11 @@ class Reply:
 
 class AgentInputError(ValueError):
     """Bad input to `Agent.handle`; the message names the field."""
+
+
+class ConversationNotFound(AgentInputError):
+    """No conversation of this channel has that id. A conversation belongs to the channel that
+    started it: another channel naming its id gets this, exactly as for an id never used."""
 
 
 def nlu_understand(text: str, today: date) -> Parsed:
@@ -171,6 +176,8 @@ class Agent:
               identity: dict[str, str]) -> Reply:
         started = time.perf_counter()
         state = self.store.load(conversation_id)
+        if state is not None and state.channel != channel:
+            raise ConversationNotFound(f"conversation_id: no {channel} conversation {conversation_id!r}")
         if state is None or state.closed:
             state = ConversationState(conversation_id=conversation_id if state is None else
                                       f"{conversation_id}", channel=channel)
@@ -275,12 +282,14 @@ class Agent:
                 self.recorder.finish(state.record_id)
             self.store.save(state)
 
-    def rate(self, conversation_id: str, answer: str | int) -> int:
-        """A CSAT answer from a channel widget (满意/一般/不满意 or 1–5); returns the score."""
+    def rate(self, conversation_id: str, answer: str | int, channel: str | None = None) -> int:
+        """A CSAT answer from a channel widget (满意/一般/不满意 or 1–5); returns the score.
+        With `channel`, only that channel's conversation can be rated."""
         with self.store.lock(conversation_id):
             state = self.store.load(conversation_id)
-            if state is None or state.record_id is None or self.recorder is None:
-                raise AgentInputError(f"conversation_id: no recorded conversation {conversation_id!r}")
+            if state is None or state.record_id is None or self.recorder is None or (
+                    channel is not None and state.channel != channel):
+                raise ConversationNotFound(f"conversation_id: no recorded conversation {conversation_id!r}")
             return self.recorder.record_csat(state.record_id, answer)
 
     def state(self, conversation_id: str) -> ConversationState | None:
@@ -320,4 +329,4 @@ def _default_knowledge() -> Any:
     return default_retriever()
 
 
-__all__ = ["Agent", "AgentInputError", "Reply", "Outcome"]
+__all__ = ["Agent", "AgentInputError", "ConversationNotFound", "Reply", "Outcome"]

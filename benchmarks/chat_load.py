@@ -16,7 +16,7 @@ is an *open-loop* schedule:
   at once, and every latency is measured from the message's *scheduled* time, so a slow server is
   not hidden by the client waiting for it (no coordinated omission).
 - Each conversation runs one of the 6-turn scripts below (greeting, bill questions, verification,
-  payment status, goodbye), then starts a fresh conversation id, until `--duration` seconds; the
+  payment status, goodbye), then starts a new conversation (the server issues its id and token), until `--duration` seconds; the
   first `--warmup` seconds are left out of the figures. Turns scheduled in the window that have
   not finished when the run stops are counted as "unfinished" and enter the percentiles with
   their wait so far (a lower bound), so a backlog shows up in p95 rather than disappearing.
@@ -90,8 +90,8 @@ def prepare_database(var_dir: str, customers: int) -> list[tuple[str, str, str]]
                    check=True, capture_output=True)
     from sqlalchemy import select
 
-    from billing_core.db import session_scope
-    from billing_core.models import Bill, Customer
+    from billing_core.db.engine import session_scope
+    from billing_core.db.models import Bill, Customer
 
     found = []
     with session_scope() as session:
@@ -158,10 +158,12 @@ class Connection:
         del self.buffer[:size]
         return data
 
-    async def post_json(self, path: str, body: bytes) -> tuple[int, bytes]:
-        """POST `body` and read the whole response; reconnects once if a kept-alive connection went stale."""
+    async def post_json(self, path: str, body: bytes, headers: bytes = b"") -> tuple[int, bytes]:
+        """POST `body` and read the whole response; reconnects once if a kept-alive connection went stale.
+        `headers`: extra header lines, each ending in CRLF."""
         request = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+                   f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n").encode() + headers + \
+            b"\r\n" + body
         if self.reader is not None and self.reader.at_eof():
             self.close()  # the server closed it while idle (uvicorn's keep-alive timeout is 5 s)
         reused = self.writer is not None
@@ -253,8 +255,8 @@ class Plan:
     pool: list[list[str]]
 
 
-async def converse(plan: Plan, index: int, start: float, results: Results, run_tag: str) -> None:
-    """One customer: 6-turn scripts one after another, each on a fresh conversation id."""
+async def converse(plan: Plan, index: int, start: float, results: Results) -> None:
+    """One customer: 6-turn scripts one after another, each on a new conversation."""
     rng = random.Random(plan.seed * 100_003 + index)
     period = plan.conversations / plan.rate
     end = start + plan.duration
@@ -270,8 +272,22 @@ async def converse(plan: Plan, index: int, start: float, results: Results, run_t
         return counted
 
     try:
-        for number in itertools.count():
-            path = f"/api/chat/conversations/web-load-{run_tag}-{index:04d}-{number:05d}/messages"
+        for _number in itertools.count():
+            # The server names each conversation and issues its token (as the web page gets it).
+            try:
+                async with asyncio.timeout(max(hard_stop - time.perf_counter(), 0.001)):
+                    status, created = await connection.post_json("/api/chat/conversations", b"")
+                conversation = json.loads(created)
+                path = f"/api/chat/conversations/{conversation['conversation_id']}/messages"
+                token = f"X-Conversation-Token: {conversation['conversation_token']}\r\n".encode()
+            except TimeoutError:
+                return
+            except (ConnectionLost, ConnectionError, ValueError, KeyError) as exc:
+                results.errors[f"new conversation: {type(exc).__name__}"] += 1
+                await asyncio.sleep(0.1)
+                if time.perf_counter() >= end:
+                    return
+                continue
             for text in rng.choice(plan.pool):
                 now = time.perf_counter()
                 if plan.closed_loop:
@@ -294,7 +310,7 @@ async def converse(plan: Plan, index: int, start: float, results: Results, run_t
                     body = bodies[text] = json.dumps({"text": text}, ensure_ascii=False).encode()
                 try:
                     async with asyncio.timeout(hard_stop - sent):
-                        status, reply = await connection.post_json(path, body)
+                        status, reply = await connection.post_json(path, body, token)
                 except TimeoutError:
                     # Still waiting when the run stops: this and the rest of the schedule never finish.
                     if counted:
@@ -359,7 +375,6 @@ async def run_load(plan: Plan, server_pid: int | None, redis_pid: int | None) ->
     results = Results()
     start = time.perf_counter() + 0.2  # let every task reach its first sleep before the clock starts
     results.window_start, results.window_end = start + plan.warmup, start + plan.duration
-    run_tag = f"{int(time.time()) % 10**8:08d}"
 
     async def sample() -> None:
         await asyncio.sleep(results.window_start - time.perf_counter())
@@ -367,7 +382,7 @@ async def run_load(plan: Plan, server_pid: int | None, redis_pid: int | None) ->
         await asyncio.sleep(results.window_end - time.perf_counter())
         results.cpu_after = cpu_snapshot(server_pid, redis_pid)
 
-    customers = (converse(plan, i, start, results, run_tag) for i in range(plan.conversations))
+    customers = (converse(plan, i, start, results) for i in range(plan.conversations))
     await asyncio.gather(sample(), *customers)
     return results
 
@@ -497,9 +512,11 @@ def start_service(var_dir: str, workers: int, timeout: float = 180) -> Iterator[
         wait_until(healthy, timeout, "powerdesk serve")
         # A worker listens only once it has warmed up; load that starts earlier lands on the first.
         wait_until(lambda: workers == 1 or listening_sockets(port) >= workers, timeout, "every worker listening")
-        for i in range(2 * workers):  # new connections, so each worker likely answers one warm-up turn
-            httpx.post(f"{url}/api/chat/conversations/web-warmup{i:03d}/messages?stream=false",
-                       json={"text": "你好"}, timeout=timeout)
+        for _ in range(2 * workers):  # new connections, so each worker likely answers one warm-up turn
+            created = httpx.post(f"{url}/api/chat/conversations", timeout=timeout).json()
+            httpx.post(f"{url}/api/chat/conversations/{created['conversation_id']}/messages?stream=false",
+                       json={"text": "你好"}, headers={"X-Conversation-Token": created["conversation_token"]},
+                       timeout=timeout)
         yield Service(url, process.pid, redis_pid)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,14 +18,17 @@ from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from channels import assist, dashboard, ivr, ops, web_chat, wechat
-from agent.agent import AgentInputError
+from agent.agent import AgentInputError, ConversationNotFound
 from agent.state import LockTimeout
 from channels.agent_port import AgentLike, default_agent
+from channels.conversation_tokens import ConversationTokens
 from channels.dedup import once_store
 from channels.deps import Services
 from channels.limits import BodySizeLimitMiddleware, rate_limiter
 from channels.metrics import RequestMetricsMiddleware, ServiceMetrics
+from channels.responses import use_error_schema
 from channels.settings import ChannelSettings
+from channels.startup import Readiness, StartingGate
 
 log = logging.getLogger("powerdesk.channels")
 
@@ -44,6 +48,11 @@ def _validation_error(_request: Request, exc: RequestValidationError) -> JSONRes
 def _agent_input_error(_request: Request, exc: AgentInputError) -> JSONResponse:
     field = str(exc).split(":", 1)[0]
     return JSONResponse(status_code=422, content={"detail": f"输入有误：{exc}", "field": field})
+
+
+def _conversation_not_found(_request: Request, _exc: ConversationNotFound) -> JSONResponse:
+    """A conversation of another channel looks exactly like one that does not exist."""
+    return JSONResponse(status_code=404, content={"detail": "会话不存在"})
 
 
 def _conversation_busy(_request: Request, _exc: LockTimeout) -> JSONResponse:
@@ -67,13 +76,20 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
         settings=settings,
         agent_factory=(lambda: agent) if agent is not None else default_agent,
         limiter=rate_limiter(settings.redis_url, settings.rate_limit_per_minute),
-        once=once_store(settings.redis_url, settings.dedup_ttl_seconds),
+        # Long enough to remember every IVR nonce whose timestamp is still inside the window.
+        once=once_store(settings.redis_url,
+                        max(settings.dedup_ttl_seconds, 2 * max(settings.ivr_replay_window_seconds,
+                                                                  settings.wechat_replay_window_seconds) + 60)),
         metrics=metrics,
+        conversation_tokens=ConversationTokens(settings.session_secret, settings.conversation_ttl_seconds),
     )
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(AgentInputError, _agent_input_error)  # type: ignore[arg-type]
+    app.add_exception_handler(ConversationNotFound, _conversation_not_found)  # type: ignore[arg-type]
     app.add_exception_handler(LockTimeout, _conversation_busy)  # type: ignore[arg-type]
 
+    app.state.readiness = Readiness()  # "ready": nothing to load unless `serve` starts a warm-up
+    app.add_middleware(StartingGate, readiness=app.state.readiness)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 
@@ -85,6 +101,15 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.mount(ops.DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    generated_openapi = app.openapi
+
+    def documented_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            use_error_schema(generated_openapi())
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = documented_openapi  # type: ignore[method-assign]
 
     @app.get("/", include_in_schema=False)
     def index() -> RedirectResponse:

@@ -16,6 +16,7 @@ import anyio.to_thread
 from fastapi import Depends, Header, HTTPException, Request, status
 
 from channels.agent_port import AgentLike, ReplyOut, reply_out
+from channels.conversation_tokens import ConversationTokens
 from channels.dedup import OnceStore
 from channels.limits import RateLimiter
 from channels.metrics import ServiceMetrics
@@ -39,6 +40,7 @@ class Services:
     limiter: RateLimiter
     once: OnceStore
     metrics: ServiceMetrics
+    conversation_tokens: ConversationTokens
     wechat_client: Any = None  # channels.wechat_client.CustomerServiceClient
     _agent: AgentLike | None = None
     _agent_guard: threading.Lock = field(default_factory=threading.Lock)

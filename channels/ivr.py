@@ -8,19 +8,54 @@ for the ear (`channels.spoken`).
 
 from __future__ import annotations
 
+import logging
 import re
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from channels.agent_port import ReplyOut
 from channels.assist import held_by_staff
 from channels.deps import Services, ServicesDep, enforce_rate_limit
+from channels.ivr_auth import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, IvrAuthError, check_signature
+from channels.responses import BUSY, RATE_LIMITED, TOO_LARGE, error_response
 from channels.spoken import to_speech
 
-router = APIRouter(prefix="/ivr", tags=["热线 IVR"])
+log = logging.getLogger("powerdesk.channels")
+
+
+async def signed_by_platform(
+    request: Request,
+    services: ServicesDep,
+    timestamp: Annotated[str | None, Header(alias=TIMESTAMP_HEADER, max_length=12,
+                                            description="Unix 秒时间戳")] = None,
+    nonce: Annotated[str | None, Header(alias=NONCE_HEADER, max_length=64,
+                                        description="每个请求不同的随机串（8–64 位字母数字）")] = None,
+    signature: Annotated[str | None, Header(alias=SIGNATURE_HEADER, max_length=80,
+                                            description="sha256=HMAC-SHA256(密钥, 时间戳 + '.' + 请求体)")] = None,
+) -> None:
+    """Only the telephony platform may speak for a call (channels.ivr_auth); each signature once."""
+    settings = services.settings
+    try:
+        body = await request.body()
+        verified_nonce = check_signature(settings.ivr_secrets, timestamp, nonce, signature, body,
+                                         settings.ivr_replay_window_seconds)
+    except IvrAuthError as exc:
+        log.warning("ivr request refused: %s", exc)
+        raise HTTPException(exc.status, detail=str(exc),
+                            headers={"WWW-Authenticate": "PowerDesk-HMAC"} if exc.status == 401 else None) from exc
+    if not await services.blocking(services.once.claim, f"ivr:nonce:{verified_nonce}"):
+        log.warning("ivr request refused: nonce replayed")
+        raise HTTPException(401, detail=f"{NONCE_HEADER}: 该请求已处理过（重放），重试请重新签名",
+                            headers={"WWW-Authenticate": "PowerDesk-HMAC"})
+
+
+router = APIRouter(prefix="/ivr", tags=["热线 IVR"], dependencies=[Depends(signed_by_platform)],
+                   responses={401: error_response("缺少平台签名、时间超出范围或重放"),
+                              403: error_response("签名校验失败"),
+                              **TOO_LARGE, **RATE_LIMITED, **BUSY})
 
 HANDOFF_REQUEST = re.compile(r"(转|找|接|要)\s*(人工|客服|真人|坐席)|人工(服务|客服)")
 YES = re.compile(r"^(是|是的|对|对的|没错|嗯|好|好的|正确|确认)[。！!.]?$")

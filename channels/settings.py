@@ -7,7 +7,22 @@ and staff tokens. Shared settings (database, Redis) keep the names the other lay
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass, field
+
+from channels.secrets import site_secret
+
+
+def _random_secret() -> str:
+    """A fresh secret for settings built in code (tests, evals); `from_env` uses the site's."""
+    return secrets.token_urlsafe(32)
+
+
+def _secret_list(name: str, file_name: str) -> tuple[str, ...]:
+    """A comma-separated list (several values while a secret is being rotated)."""
+    raw = os.environ.get(name, "")
+    values = tuple(v.strip() for v in raw.split(",") if v.strip())
+    return values or (site_secret(name, file_name),)
 
 
 def _int(name: str, default: int) -> int:
@@ -38,13 +53,21 @@ class ChannelSettings:
     redis_url: str | None = None
     max_body_bytes: int = 64 * 1024
     rate_limit_per_minute: int = 120
-    wechat_token: str = "powerdesk"
+    wechat_token: str = field(default_factory=_random_secret)
     wechat_app_id: str = "wx0000000000000000"
     wechat_app_secret: str = ""
     wechat_aes_key: str | None = None  # 43 characters; set for 安全模式
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_reply_deadline_seconds: float = 4.5
+    wechat_replay_window_seconds: int = 300  # how far a callback's timestamp may be from our clock
     dedup_ttl_seconds: int = 600
+    # Web chat: the key that signs conversation tokens, and how long a token lasts (the
+    # conversation state's own lifetime, agent.state.STATE_TTL_SECONDS).
+    session_secret: str = field(default_factory=_random_secret)
+    conversation_ttl_seconds: int = 30 * 24 * 3600
+    # Hotline: the telephony platform's shared HMAC secret(s) and the accepted clock skew.
+    ivr_secrets: tuple[str, ...] = field(default_factory=lambda: (_random_secret(),))
+    ivr_replay_window_seconds: int = 300
     ivr_low_confidence: float = 0.6
     ivr_max_failures: int = 2
     # How agent turns run (channels.deps.Services): 0 = automatic (local brain on the event loop,
@@ -60,11 +83,15 @@ class ChannelSettings:
             redis_url=os.environ.get("POWERDESK_REDIS_URL") or None,
             max_body_bytes=_int("POWERDESK_MAX_BODY_BYTES", 64 * 1024),
             rate_limit_per_minute=_int("POWERDESK_RATE_LIMIT_PER_MINUTE", 120),
-            wechat_token=os.environ.get("POWERDESK_WECHAT_TOKEN", "powerdesk"),
+            wechat_token=site_secret("POWERDESK_WECHAT_TOKEN", "wechat_token"),
+            session_secret=site_secret("POWERDESK_SESSION_SECRET", "session_secret"),
+            ivr_secrets=_secret_list("POWERDESK_IVR_SECRET", "ivr_secret"),
+            ivr_replay_window_seconds=_int("POWERDESK_IVR_REPLAY_WINDOW", 300),
             wechat_app_id=os.environ.get("POWERDESK_WECHAT_APP_ID", "wx0000000000000000"),
             wechat_app_secret=os.environ.get("POWERDESK_WECHAT_APP_SECRET", ""),
             wechat_aes_key=os.environ.get("POWERDESK_WECHAT_AES_KEY") or None,
             wechat_api_base=os.environ.get("POWERDESK_WECHAT_API_BASE", "https://api.weixin.qq.com"),
             wechat_reply_deadline_seconds=_float("POWERDESK_WECHAT_REPLY_DEADLINE", 4.5),
+            wechat_replay_window_seconds=_int("POWERDESK_WECHAT_REPLAY_WINDOW", 300),
             turn_concurrency=_int("POWERDESK_TURN_CONCURRENCY", 0),
         )

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 
 
 class TranscriptTurn(BaseModel):
@@ -24,6 +24,7 @@ class TranscriptTurn(BaseModel):
     reply_text: str
     citations: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
+    brain: str = ""  # "local" / "llm", or "staff" for what a person wrote while holding the conversation
     created_at: datetime
 
 
@@ -56,19 +57,19 @@ def _summary(record: ConversationRecord) -> dict[str, Any]:
     }
 
 
-def load_transcript(conversation_id: str) -> Transcript | None:
+def load_transcript(conversation_id: str, channel: str | None = None) -> Transcript | None:
+    """The conversation's transcript; with `channel`, only if the conversation belongs to it."""
     with session_scope() as session:
-        record = session.scalar(
-            select(ConversationRecord)
-            .where(ConversationRecord.conversation_id == conversation_id)
-            .options(selectinload(ConversationRecord.turns))
-        )
+        query = select(ConversationRecord).where(ConversationRecord.conversation_id == conversation_id)
+        if channel is not None:
+            query = query.where(ConversationRecord.channel == channel)
+        record = session.scalar(query.options(selectinload(ConversationRecord.turns)))
         if record is None:
             return None
         turns = [
             TranscriptTurn(position=t.position, user_text=t.user_text, reply_text=t.reply_text,
                            citations=list(t.citations or []), tool_calls=list(t.tool_calls or []),
-                           created_at=t.created_at)
+                           brain=t.brain, created_at=t.created_at)
             for t in record.turns
         ]
         last = turns[-1].reply_text if turns else ""

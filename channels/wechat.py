@@ -12,6 +12,7 @@ rest is checked by defusedxml before wechatpy's xmltodict parses it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -30,11 +31,12 @@ from wechatpy.utils import check_signature
 
 from channels.assist import held_by_staff, record_held_turn
 from channels.deps import Services, ServicesDep
+from channels.responses import BAD_XML, FORBIDDEN, TOO_LARGE
 from channels.wechat_client import CustomerServiceClient, WeChatCustomerServiceClient
 
 log = logging.getLogger("powerdesk.channels.wechat")
 
-router = APIRouter(prefix="/wechat", tags=["微信服务号"])
+router = APIRouter(prefix="/wechat", tags=["微信服务号"], responses={**BAD_XML, **FORBIDDEN, **TOO_LARGE})
 
 WELCOME = ("感谢关注南网电费服务号！您可以直接发消息查电费、问账单、查缴费。"
            "首次查询需要核验身份：请发送户号和登记手机号后四位。")
@@ -78,6 +80,23 @@ def _verify(services: Services, signature: str, timestamp: str, nonce: str) -> N
         check_signature(services.settings.wechat_token, signature, timestamp, nonce)
     except InvalidSignatureException as exc:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="signature: 签名校验失败") from exc
+
+
+def _fresh(services: Services, timestamp: str, nonce: str, body: bytes) -> None:
+    """In plain mode WeChat's signature covers token, timestamp and nonce but not the body, so a
+    signed query seen once (in a log, say) would carry any body. Accept a signature only near its
+    timestamp, and a (timestamp, nonce) pair only with the body it first came with: WeChat's own
+    retries resend the same body and pass; a different body under a used signature is refused."""
+    window = services.settings.wechat_replay_window_seconds
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > window:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="timestamp: 请求时间超出允许范围")
+    key, digest = f"wechat:nonce:{timestamp}:{nonce}", hashlib.sha256(body).hexdigest()
+    if services.once.claim(key):
+        services.once.record(key, {"body": digest})
+        return
+    first = services.once.result(key)
+    if first is not None and first.get("body") != digest:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="nonce: 该签名已用于另一条消息")
 
 
 def _crypto(services: Services) -> WeChatCrypto:
@@ -144,6 +163,7 @@ async def receive(
 ) -> Response:
     _verify(services, signature, timestamp, nonce)
     body = await request.body()
+    _fresh(services, timestamp, nonce, body)
     xml = _safe_xml(body)
     encrypted = (encrypt_type or "raw").lower() == "aes"
     crypto = None

@@ -10,6 +10,7 @@ carry. WeChat messages are signed XML callbacks (plain mode) from the scenario's
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,10 +57,17 @@ class HttpChannelClient:
         # misses it would go out through WeChat's customer-service API, which is not reachable here.
         settings = replace(ChannelSettings.from_env(), wechat_token=WECHAT_TOKEN, wechat_aes_key=None,
                            wechat_reply_deadline_seconds=60.0)
+        self.settings = settings
         self.client = TestClient(create_app(settings, agent=self.recorder))
         self.channel = channel
         digest = hashlib.sha1(conversation_id.encode()).hexdigest()[:24]
-        self.wire_id = f"eval-{digest}"  # the web route accepts [A-Za-z0-9_-]{8,64}
+        self.wire_id = f"eval-{digest}"  # the hotline's call id
+        if channel == "web":
+            # The server names a web conversation; its token comes back as a cookie the client keeps.
+            created = self.client.post("/api/chat/conversations")
+            if created.status_code != 201:
+                raise ChannelMismatch(f"web HTTP {created.status_code}: {created.text[:300]}")
+            self.wire_id = created.json()["conversation_id"]
         self.identity = identity or {}
         self.openid = self.identity.get("openid") or f"oEVAL-{digest}"
         self._sent = 0
@@ -70,13 +78,24 @@ class HttpChannelClient:
             return f"wechat-{self.openid}"
         return self.wire_id if self.channel == "web" else f"ivr-{self.wire_id}"
 
+    def _ivr(self, text: str) -> Any:
+        """POST a hotline turn signed as the telephony platform signs it (channels.ivr_auth)."""
+        import json
+
+        from channels.ivr_auth import signed_headers
+
+        body = json.dumps({"call_id": self.wire_id, "transcript": text, "confidence": 0.95,
+                           "caller_number": self.identity.get("caller")}, ensure_ascii=False).encode()
+        return self.client.post("/ivr/turn", content=body,
+                                headers=signed_headers(self.settings.ivr_secrets[0], body))
+
     def _wechat(self, text: str) -> str:
         """POST a signed text message from the openid; the text of the passive reply."""
         import defusedxml.ElementTree as SafeET
         from wechatpy.utils import WeChatSigner
 
         self._sent += 1
-        timestamp, nonce = str(1782446400 + self._sent), f"n{self._sent}"
+        timestamp, nonce = str(int(time.time())), f"n{self._sent}-{self.wire_id}"
         signer = WeChatSigner()
         signer.add_data(WECHAT_TOKEN, timestamp, nonce)
         body = (f"<xml><ToUserName><![CDATA[gh_powerdesk]]></ToUserName>"
@@ -109,9 +128,7 @@ class HttpChannelClient:
                                         params={"stream": "false"},
                                         json={"text": text, "message_id": message_id})
         else:
-            response = self.client.post("/ivr/turn", json={
-                "call_id": self.wire_id, "transcript": text, "confidence": 0.95,
-                "caller_number": self.identity.get("caller")})
+            response = self._ivr(text)
         if response.status_code != 200:
             raise ChannelMismatch(f"{channel} HTTP {response.status_code}: {response.text[:300]}")
         body = response.json()

@@ -56,7 +56,8 @@
       const response = await fetch(API + "/" + encodeURIComponent(conversationId));
       if (response.ok) {
         const transcript = await response.json();
-        bubble("system", "已恢复您的会话");
+        if (!transcript.turns.length) bubble("bot", "您好，请问有什么可以帮您？");
+        else bubble("system", "已恢复您的会话");
         for (const turn of transcript.turns) {
           if (turn.user_text) bubble("user", turn.user_text);
           if (turn.reply_text) showCitations(bubble("bot", turn.reply_text), turn.citations);
@@ -67,10 +68,8 @@
         return;
       }
       if (response.status !== 404) throw new Error("无法恢复会话");
-      // 404: the conversation id was issued but no message was sent yet; keep using it.
-      bubble("bot", "您好，请问有什么可以帮您？");
-      setStatus("已连接");
-      return;
+      // 404: the conversation expired or this browser no longer holds its cookie: start anew.
+      localStorage.removeItem(KEY);
     }
     const response = await fetch(API, { method: "POST" });
     const created = await response.json();

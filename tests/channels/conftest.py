@@ -7,6 +7,7 @@ through every layer's Alembic chain and seeded with a small demo utility, exactl
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,15 +21,17 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from billing_core.db import session_scope
-from billing_core.db_cli import migration_chains
-from billing_core.demo import is_empty, seed_demo
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope
+from billing_core.cli.db import migration_chains
+from billing_core.demo.seed import is_empty, seed_demo
+from billing_core.db.models import Bill, Customer
 from channels.app import create_app
+from channels.ivr_auth import signed_headers
 from channels.settings import ChannelSettings
 
 DEMO_CUSTOMERS = 40
 STAFF_TOKEN = "staff-test-token-0001"
+IVR_SECRET = "ivr-platform-test-secret-0001"
 
 
 @pytest.fixture(scope="package")
@@ -59,9 +62,23 @@ def agent(seeded_database: str) -> Any:
 
 def make_settings(**overrides: Any) -> ChannelSettings:
     base: dict[str, Any] = {"staff_tokens": frozenset({STAFF_TOKEN}), "wechat_token": "wxtoken",
-                            "wechat_app_id": "wx1234567890abcdef", "rate_limit_per_minute": 1000}
+                            "wechat_app_id": "wx1234567890abcdef", "rate_limit_per_minute": 1000,
+                            "ivr_secrets": (IVR_SECRET,)}
     base.update(overrides)
     return ChannelSettings(**base)
+
+
+def ivr_post(client: Any, payload: dict[str, Any], secret: str = IVR_SECRET) -> Any:
+    """POST /ivr/turn signed as the telephony platform signs it (client: TestClient or httpx.Client)."""
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    return client.post("/ivr/turn", content=body, headers=signed_headers(secret, body))
+
+
+def new_web_conversation(client: Any) -> str:
+    """Start a web conversation; its token stays in the client's cookie jar."""
+    response = client.post("/api/chat/conversations")
+    assert response.status_code == 201, response.text
+    return response.json()["conversation_id"]
 
 
 @pytest.fixture

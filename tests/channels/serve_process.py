@@ -43,9 +43,17 @@ class ServeProcess:
         return self.log_path.read_text(errors="replace")[-4000:]
 
 
+def web_conversation(url: str) -> tuple[str, dict[str, str]]:
+    """Start a web conversation on the service at `url`: its id and the header that carries its
+    token, for API clients that keep no cookies (any process sharing the secret accepts it)."""
+    response = httpx.post(url + "/api/chat/conversations", timeout=30)
+    response.raise_for_status()
+    created = response.json()
+    return created["conversation_id"], {"X-Conversation-Token": created["conversation_token"]}
+
+
 @contextmanager
-def serve_process(env: dict[str, str], warm_up: str | None = "/api/chat/conversations/web-warmup000/messages",
-                  timeout: float = 120) -> Iterator[ServeProcess]:
+def serve_process(env: dict[str, str], warm_up: bool = True, timeout: float = 120) -> Iterator[ServeProcess]:
     """Start the service, wait for /healthz (and one warm-up turn so models are loaded)."""
     port = free_port()
     log_path = Path(tempfile.mkstemp(prefix="powerdesk-serve-", suffix=".log")[1])
@@ -62,7 +70,9 @@ def serve_process(env: dict[str, str], warm_up: str | None = "/api/chat/conversa
 
         wait_until(healthy, timeout, "powerdesk serve")
         if warm_up:
-            httpx.post(server.url + warm_up + "?stream=false", json={"text": "你好"}, timeout=timeout)
+            cid, headers = web_conversation(server.url)
+            httpx.post(f"{server.url}/api/chat/conversations/{cid}/messages?stream=false", json={"text": "你好"},
+                       headers=headers, timeout=timeout)
         yield server
     finally:
         server.stop()

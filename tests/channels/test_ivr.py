@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from channels.spoken import amount_to_spoken
-from tests.channels.conftest import DemoCustomer
+from tests.channels.conftest import DemoCustomer, ivr_post
 
 _calls = itertools.count(1)
 
@@ -22,8 +22,8 @@ def _call_id() -> str:
 
 def _turn(client: TestClient, call_id: str, transcript: str, confidence: float = 0.95,
           **extra: Any) -> dict[str, Any]:
-    response = client.post("/ivr/turn", json={"call_id": call_id, "transcript": transcript,
-                                              "confidence": confidence, **extra})
+    response = ivr_post(client, {"call_id": call_id, "transcript": transcript, "confidence": confidence,
+                                 **extra})
     assert response.status_code == 200, response.text
     out = response.json()
     spoken = out["speech"]

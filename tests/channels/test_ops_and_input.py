@@ -11,7 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from channels.app import create_app
-from tests.channels.conftest import make_settings
+from tests.channels.conftest import ivr_post, make_settings, new_web_conversation
 from tests.channels.wechat_messages import plain_request, signature, text_xml
 
 
@@ -31,7 +31,8 @@ def guarded(seeded_database: str) -> Iterator[TestClient]:
 def test_healthz_checks_the_database(guarded: TestClient) -> None:
     response = guarded.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    body = response.json()
+    assert (body["status"], body["database"], body["loading"]) == ("ok", "ok", None)
 
 
 def test_metrics_are_prometheus_text(guarded: TestClient) -> None:
@@ -70,7 +71,7 @@ def test_chunked_oversized_body_is_413(guarded: TestClient) -> None:
 
 
 def test_bad_field_is_named(guarded: TestClient) -> None:
-    response = guarded.post("/ivr/turn", json={"call_id": "call-1", "transcript": "查电费", "confidence": 1.7})
+    response = ivr_post(guarded, {"call_id": "call-1", "transcript": "查电费", "confidence": 1.7})
     assert response.status_code == 422
     assert "body.confidence" in response.json()["detail"]
 
@@ -119,6 +120,8 @@ def test_busy_conversation_asks_for_a_retry(agent: object, monkeypatch: pytest.M
 
     monkeypatch.setattr(agent_state, "LOCK_WAIT_SECONDS", 0.2)
     store = agent.store  # type: ignore[attr-defined]
-    with TestClient(create_app(make_settings(), agent)) as client, store.lock("web-busy000001"):
-        response = client.post("/api/chat/conversations/web-busy000001/messages", json={"text": "你好"})
+    with TestClient(create_app(make_settings(), agent)) as client:
+        cid = new_web_conversation(client)
+        with store.lock(cid):
+            response = client.post(f"/api/chat/conversations/{cid}/messages", json={"text": "你好"})
     assert response.status_code == 503 and response.headers["retry-after"] == "5"

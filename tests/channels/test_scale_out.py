@@ -20,10 +20,10 @@ import xmltodict
 from sqlalchemy import func, select
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import make_engine
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import make_engine
+from billing_core.db.models import Bill, Customer
 from tests.channels.cs_api_server import CustomerServiceApi, customer_service_api
-from tests.channels.serve_process import POWERDESK, ServeProcess, serve_process
+from tests.channels.serve_process import POWERDESK, ServeProcess, serve_process, web_conversation
 from tests.channels.wechat_messages import plain_request, text_xml
 from tests.servers.chroma import chroma_server
 from tests.servers.postgres import postgres_server
@@ -77,9 +77,19 @@ def customer(shared_env: dict[str, str]) -> dict[str, Any]:
     raise AssertionError("no demo customer with a bill")
 
 
+# Conversation id -> the header with its token (issued by one process, accepted by all).
+_TOKENS: dict[str, dict[str, str]] = {}
+
+
+def _start(server: ServeProcess) -> str:
+    cid, headers = web_conversation(server.url)
+    _TOKENS[cid] = headers
+    return cid
+
+
 def _say(server: ServeProcess, cid: str, text: str) -> dict[str, Any]:
     response = httpx.post(f"{server.url}/api/chat/conversations/{cid}/messages?stream=false",
-                          json={"text": text}, timeout=60)
+                          json={"text": text}, headers=_TOKENS[cid], timeout=60)
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -97,7 +107,7 @@ def _turns(env: dict[str, str], conversation_id: str) -> int:
 def test_two_processes_share_one_conversation(shared_env: dict[str, str], customer: dict[str, Any],
                                               cs_api: CustomerServiceApi) -> None:
     with serve_process(shared_env) as a, serve_process(shared_env) as b:
-        cid = "web-scaleout-" + str(int(time.time()))
+        cid = _start(a)
         first = _say(a, cid, f"查一下{customer['period']}的电费")
         assert first["awaiting"] in ("account_no", "last4")
         _say(b, cid, f"户号{customer['account']}，手机号后四位{customer['last4']}")  # verified on B
@@ -122,7 +132,7 @@ def test_two_processes_share_one_conversation(shared_env: dict[str, str], custom
         assert _turns(shared_env, f"wechat-{openid}") == 1
 
         # Kill A while it is answering; the customer's page resends the same message id to B.
-        cid2 = cid + "-k"
+        cid2 = _start(b)
         _say(a, cid2, f"户号{customer['account']}，手机号后四位{customer['last4']}")
         question = {"text": f"查一下{customer['period']}的电费", "message_id": "m-kill-0001"}
         in_flight = threading.Thread(target=_post_ignoring_errors, args=(a, cid2, question), daemon=True)
@@ -131,7 +141,7 @@ def test_two_processes_share_one_conversation(shared_env: dict[str, str], custom
         a.kill()
         after = _resend_until_answered(b, cid2, question, timeout=90)
         assert customer["amount"] in after["text"]
-        transcript = httpx.get(f"{b.url}/api/chat/conversations/{cid2}", timeout=10).json()
+        transcript = httpx.get(f"{b.url}/api/chat/conversations/{cid2}", headers=_TOKENS[cid2], timeout=10).json()
         assert transcript["account_no"] == customer["account"]
         assert transcript["turns"][0]["user_text"].startswith("户号")  # nothing before the kill is lost
         assert transcript["turns"][-1]["user_text"] == question["text"]
@@ -140,7 +150,8 @@ def test_two_processes_share_one_conversation(shared_env: dict[str, str], custom
 
 def _post_ignoring_errors(server: ServeProcess, cid: str, body: dict[str, str]) -> None:
     try:
-        httpx.post(f"{server.url}/api/chat/conversations/{cid}/messages?stream=false", json=body, timeout=30)
+        httpx.post(f"{server.url}/api/chat/conversations/{cid}/messages?stream=false", json=body,
+                   headers=_TOKENS[cid], timeout=30)
     except httpx.HTTPError:
         pass  # the process was killed under this request
 
@@ -152,7 +163,7 @@ def _resend_until_answered(server: ServeProcess, cid: str, body: dict[str, str],
     deadline = time.monotonic() + timeout
     while True:
         response = httpx.post(f"{server.url}/api/chat/conversations/{cid}/messages?stream=false", json=body,
-                              timeout=60)
+                              headers=_TOKENS[cid], timeout=60)
         if response.status_code != 503 or time.monotonic() > deadline:
             assert response.status_code == 200, response.text
             return response.json()

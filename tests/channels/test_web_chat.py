@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from agent.models import ConversationRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from channels.app import create_app
-from tests.channels.conftest import DemoCustomer, make_settings
+from tests.channels.conftest import DemoCustomer, make_settings, new_web_conversation
 
 
 def _events(body: str) -> list[tuple[str, dict[str, Any]]]:
@@ -70,24 +70,29 @@ def test_unknown_conversation_and_bad_input(client: TestClient) -> None:
     assert client.get("/api/chat/conversations/web-doesnotexist00").status_code == 404
     rated = client.post("/api/chat/conversations/web-doesnotexist00/csat", json={"score": 5})
     assert rated.status_code == 404
+    # Without its token a conversation does not exist, whatever the body says.
     response = client.post("/api/chat/conversations/web-abcdefgh/messages", json={"text": ""})
-    assert response.status_code == 422 and "body.text" in response.json()["detail"]
+    assert response.status_code == 404
     response = client.post("/api/chat/conversations/bad id!/messages", json={"text": "你好"})
     assert response.status_code in (404, 422)
-    response = client.post("/api/chat/conversations/web-abcdefgh/csat", json={"score": 9})
+    cid = new_web_conversation(client)
+    response = client.post(f"/api/chat/conversations/{cid}/messages", json={"text": ""})
+    assert response.status_code == 422 and "body.text" in response.json()["detail"]
+    response = client.post(f"/api/chat/conversations/{cid}/csat", json={"score": 9})
     assert response.status_code == 422 and "body.score" in response.json()["detail"]
 
 
 def test_rate_limit_per_sender(agent: Any) -> None:
     with TestClient(create_app(make_settings(rate_limit_per_minute=2), agent)) as limited:
-        busy = "web-ratelimit01"
+        busy = new_web_conversation(limited)
         for _ in range(2):
             assert limited.post(f"/api/chat/conversations/{busy}/messages?stream=false",
                                 json={"text": "你好"}).status_code == 200
         refused = limited.post(f"/api/chat/conversations/{busy}/messages?stream=false", json={"text": "你好"})
         assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
         # another sender is not affected
-        assert limited.post("/api/chat/conversations/web-ratelimit02/messages?stream=false",
+        other = new_web_conversation(limited)
+        assert limited.post(f"/api/chat/conversations/{other}/messages?stream=false",
                             json={"text": "你好"}).status_code == 200
         metrics = limited.get("/metrics").text
         assert 'powerdesk_rate_limited_total{channel="web"} 1.0' in metrics
