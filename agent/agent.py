@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.assist import Suggestion, suggest_replies
+from agent.flows import TASKS
 from agent.graph import build_graph
 from agent.grounding import mask_personal_numbers
 from agent.llm_brain import LLMBrain
-from agent.local_brain import LocalBrain, TASKS
+from agent.local_brain import LocalBrain
 from agent.models import Outcome
 from agent.records import CsatError, Recorder, parse_csat
 from agent.replies import render

@@ -24,11 +24,11 @@ from billing_core.money import ZERO
 from billing_core.number_text import quantity_text
 from billing_core.tariffs.library import ResidentialTiers, get_library
 from tools.account_view import (
-    BillWithLines, CustomerView, customer_of, standing, visible_bills_in_periods, visible_bills_paid,
+    BillWithLines, CustomerView, standing, visible_bills_in_periods, visible_bills_paid,
 )
 from tools.context import ToolContext
 from tools.periods import Period
-from tools.results import NeedsVerification, NotFound, ToolResult
+from tools.results import NotFound, ToolResult
 
 
 class ExplainBillInput(BaseModel):
@@ -310,45 +310,41 @@ def _summary(bill: BillWithLines, comparison: Comparison | None, label: str) -> 
     return head + "：" + "".join(r.text for r in comparison.reasons)
 
 
-def explain_bill(ctx: ToolContext, args: ExplainBillInput) -> ToolResult:
-    principal = ctx.verified()
-    if principal is None:
-        return NeedsVerification()
+def explain_bill(ctx: ToolContext, session: Session, customer: CustomerView,
+                 args: ExplainBillInput) -> ToolResult:
     today = ctx.today()
-    with ctx.session_factory() as session:
-        customer = customer_of(session, principal)
-        period = args.period
-        if period is None:
-            latest = visible_bills_paid(session, customer, latest=1)
-            period = latest[0][0].period if latest else None
-        # The bill and both bills it is compared with, lines included, in one go.
-        found = visible_bills_in_periods(session, customer, (period, _shift(period, 1), _shift(period, 12))
-                                         ) if period is not None else {}
-        if period not in found:
-            return NotFound(message=f"没有查到{args.period + ' 的' if args.period else ''}已发行账单。")
-        bill = found[period]
-        paid = {b.id: b.paid for b in found.values()}
-        comparisons: dict[str, Comparison | None] = {}
-        missing = []
-        for key, months, label in (("previous_month", 1, "上月"), ("same_month_last_year", 12, "去年同期")):
-            other = found.get(_shift(bill.period, months))
-            comparisons[key] = _compare(session, customer, bill, other, key, today, paid) if other else None
-            if other is None:
-                missing.append(f"没有{label}（{_shift(bill.period, months)}）的账单可比较")
-        lines = [ExplainedLine(code=l.code, name=l.name, quantity=l.quantity, unit=l.unit,
-                               unit_price=l.unit_price, amount=l.amount, explanation=l.explanation,
-                               tariff_version=l.tariff_version, source=l.source,
-                               period_start=l.period_start, period_end=l.period_end) for l in bill.lines]
-        message = (f"{bill.period} 账单共 {bill.amount} 元，用电 {quantity_text(bill.total_kwh)} 千瓦时。"
-                   + "".join(f"{l.name} {l.amount} 元；" for l in lines)
-                   + _summary(bill, comparisons["previous_month"], "上月")
-                   + _summary(bill, comparisons["same_month_last_year"], "去年同期"))
-        return BillExplained(
-            period=bill.period, bill_no=bill.bill_no,
-            period_start=bill.period_start, period_end=bill.period_end,
-            days=_days(bill), total_kwh=bill.total_kwh, amount=bill.amount, lines=lines,
-            notes=list(bill.notes or []), tariff_versions=list(bill.tariff_versions or []),
-            vs_previous_month=comparisons["previous_month"],
-            vs_same_month_last_year=comparisons["same_month_last_year"],
-            missing_comparisons=missing, message=message,
-        )
+    period = args.period
+    if period is None:
+        latest = visible_bills_paid(session, customer, latest=1)
+        period = latest[0][0].period if latest else None
+    # The bill and both bills it is compared with, lines included, in one go.
+    found = visible_bills_in_periods(session, customer, (period, _shift(period, 1), _shift(period, 12))
+                                     ) if period is not None else {}
+    if period not in found:
+        return NotFound(message=f"没有查到{args.period + ' 的' if args.period else ''}已发行账单。")
+    bill = found[period]
+    paid = {b.id: b.paid for b in found.values()}
+    comparisons: dict[str, Comparison | None] = {}
+    missing = []
+    for key, months, label in (("previous_month", 1, "上月"), ("same_month_last_year", 12, "去年同期")):
+        other = found.get(_shift(bill.period, months))
+        comparisons[key] = _compare(session, customer, bill, other, key, today, paid) if other else None
+        if other is None:
+            missing.append(f"没有{label}（{_shift(bill.period, months)}）的账单可比较")
+    lines = [ExplainedLine(code=l.code, name=l.name, quantity=l.quantity, unit=l.unit,
+                           unit_price=l.unit_price, amount=l.amount, explanation=l.explanation,
+                           tariff_version=l.tariff_version, source=l.source,
+                           period_start=l.period_start, period_end=l.period_end) for l in bill.lines]
+    message = (f"{bill.period} 账单共 {bill.amount} 元，用电 {quantity_text(bill.total_kwh)} 千瓦时。"
+               + "".join(f"{l.name} {l.amount} 元；" for l in lines)
+               + _summary(bill, comparisons["previous_month"], "上月")
+               + _summary(bill, comparisons["same_month_last_year"], "去年同期"))
+    return BillExplained(
+        period=bill.period, bill_no=bill.bill_no,
+        period_start=bill.period_start, period_end=bill.period_end,
+        days=_days(bill), total_kwh=bill.total_kwh, amount=bill.amount, lines=lines,
+        notes=list(bill.notes or []), tariff_versions=list(bill.tariff_versions or []),
+        vs_previous_month=comparisons["previous_month"],
+        vs_same_month_last_year=comparisons["same_month_last_year"],
+        missing_comparisons=missing, message=message,
+    )

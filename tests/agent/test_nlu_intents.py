@@ -281,7 +281,7 @@ def test_clause_cache_returns_the_same_probabilities(classifier: IntentClassifie
 def test_an_intent_without_a_flow_reaches_the_dialogue_as_its_served_as_intent() -> None:
     """query_contact_info etc. are recognised now; until their flows exist the brain sees a known intent."""
     from agent.agent import parsed_from_understanding
-    from agent.local_brain import TASKS
+    from agent.flows import TASKS
 
     catalogue = load_dataset().intents
     waiting = {name: spec.served_as for name, spec in catalogue.items() if spec.served_as}
