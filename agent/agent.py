@@ -82,11 +82,18 @@ def nlu_understand(text: str, today: date) -> Parsed:
 
 
 def parsed_from_understanding(result: Any) -> Parsed:
+    from agent.nlu import intent_catalogue
+
+    catalogue = intent_catalogue()
     intents: list[str] = []
     for item in getattr(result, "intents", None) or []:
         name = item if isinstance(item, str) else getattr(item, "name", None) or getattr(item, "intent", None)
         if name and name != "unclear":
-            intents.append(str(name))
+            # An intent without a flow yet is served as the one intents.yaml names (`served_as`).
+            spec = catalogue.get(str(name))
+            served = spec.served_as if spec is not None and spec.served_as else str(name)
+            if served not in intents:
+                intents.append(served)
     if not intents:
         top = getattr(result, "intent", None)
         if isinstance(top, str) and top != "unclear":

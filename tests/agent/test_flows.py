@@ -71,7 +71,10 @@ def test_a_flows_tools_templates_and_slots_exist(flow: Flow) -> None:
 def test_every_task_intent_has_one_flow_and_every_handoff_intent_a_handoff() -> None:
     catalogue = load_intents()
     tasks = {name for name, spec in catalogue.items() if spec.category is IntentCategory.TASK}
-    assert TASKS == tasks - {"provide_identity"}  # identity is the engine's own step
+    # An intent recognised before its flow exists is served as another one (intents.yaml `served_as`).
+    waiting = {name: spec.served_as for name, spec in catalogue.items() if spec.served_as}
+    assert TASKS == tasks - {"provide_identity"} - set(waiting)  # identity is the engine's own step
+    assert all(target in TASKS or target == "provide_identity" for target in waiting.values()), waiting
     assert sum(len(f.intents) for f in FLOWS) == len(BY_INTENT)  # no intent claimed twice
     handoffs = {name for name, spec in catalogue.items() if spec.category is IntentCategory.HANDOFF}
     assert {h.intent for h in HANDOFFS} == handoffs
