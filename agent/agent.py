@@ -8,8 +8,10 @@ verified principal in the tools layer's server-side session, and every turn is r
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -25,6 +27,7 @@ from agent.local_brain import LocalBrain
 from agent.models import Outcome
 from agent.records import CsatError, Recorder, parse_csat
 from agent.replies import render
+from agent.streaming import Relay, StreamEvent
 from agent.state import ConversationState, StateStore, state_store_from_env
 from agent.toolbox import ToolBox
 from agent.turn import Parsed, Turn
@@ -152,8 +155,48 @@ class Agent:
         self.graph = build_graph(understand, LocalBrain(), self.llm)
 
     def handle(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
-               identity: dict[str, str] | None = None) -> Reply:
-        """Answer one customer message. `identity` is what the channel vouches for (openid, caller)."""
+               identity: dict[str, str] | None = None, *,
+               on_event: Callable[[StreamEvent], None] | None = None) -> Reply:
+        """Answer one customer message. `identity` is what the channel vouches for (openid, caller).
+
+        `on_event`: a streaming channel's callback, given each guarded sentence of an LLM reply as
+        it is ready, a `Retract` if what went out is not the final reply, and the `Final` reply
+        (see `agent.streaming`). Without it the turn is exactly the same, only not streamed.
+        """
+        if on_event is None:
+            return self._handle(conversation_id, channel, text, message_id, identity, None)
+        relay = Relay(on_event)
+        reply = self._handle(conversation_id, channel, text, message_id, identity, relay.sentence)
+        relay.finish(reply)
+        return reply
+
+    def stream(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
+               identity: dict[str, str] | None = None) -> Iterator[StreamEvent]:
+        """`handle` as events: sentences as they pass the guard, maybe a `Retract`, then `Final`.
+
+        The turn runs in a thread of its own (the caller reads events as they come); bad input
+        and other errors of `handle` are raised from the iterator.
+        """
+        events: queue.Queue[StreamEvent | BaseException | None] = queue.Queue()
+
+        def run() -> None:
+            try:
+                self.handle(conversation_id, channel, text, message_id, identity, on_event=events.put)
+            except BaseException as exc:  # handed to the reader, raised there
+                events.put(exc)
+            finally:
+                events.put(None)
+
+        worker = threading.Thread(target=run, name=f"turn-{conversation_id}", daemon=True)
+        worker.start()
+        while (event := events.get()) is not None:
+            if isinstance(event, BaseException):
+                raise event
+            yield event
+        worker.join()
+
+    def _handle(self, conversation_id: str, channel: str, text: str, message_id: str | None,
+                identity: dict[str, str] | None, emit: Callable[[str], None] | None) -> Reply:
         conversation_id = _require(conversation_id, "conversation_id", 128)
         if channel not in CHANNELS:
             raise AgentInputError(f"channel: {channel!r} is not one of {', '.join(CHANNELS)}")
@@ -168,13 +211,13 @@ class Agent:
                 stored = self.store.stored_reply(conversation_id, message_id)
                 if stored is not None:
                     return Reply.from_dict(stored)
-            reply = self._turn(conversation_id, channel, text.strip(), message_id, identity or {})
+            reply = self._turn(conversation_id, channel, text.strip(), message_id, identity or {}, emit)
             if message_id is not None and reply.message_id is not None:
                 self.store.store_reply(conversation_id, message_id, reply.to_dict())
             return reply
 
     def _turn(self, conversation_id: str, channel: str, text: str, message_id: str | None,
-              identity: dict[str, str]) -> Reply:
+              identity: dict[str, str], emit: Callable[[str], None] | None = None) -> Reply:
         started = time.perf_counter()
         state = self.store.load(conversation_id)
         if state is not None and state.channel != channel:
@@ -195,7 +238,7 @@ class Agent:
             if ctx.verified() is None and ctx.restore_principal() is None:
                 state.verified = False  # the verification expired or belongs to another channel
         toolbox = ToolBox(ctx=ctx)
-        turn = Turn(state=state, text=text, today=ctx.today(), toolbox=toolbox, brain=self.brain)
+        turn = Turn(state=state, text=text, today=ctx.today(), toolbox=toolbox, brain=self.brain, emit=emit)
         try:
             self.graph.invoke({"turn": turn})
         except Exception:  # a bug or a database outage: apologise, keep the stored state as it was

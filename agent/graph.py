@@ -20,11 +20,15 @@ from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 
-from agent.grounding import check_reply, evidence_from, extract_facts, mask_personal_numbers
-from agent.llm_brain import WRITE_TOOLS, LLMBrain, LLMUnavailable, parse_tool_output, service_policy
+from langchain_core.messages import AIMessage
+
+from agent.grounding import Evidence, check_reply, evidence_from, extract_facts, mask_personal_numbers
+from agent.llm_brain import (WRITE_TOOLS, LLMBrain, LLMTurn, LLMUnavailable, parse_tool_output,
+                             service_policy)
 from agent.local_brain import LocalBrain
 from agent.models import Outcome
 from agent.replies import render, templates
+from agent.streaming import SentenceSplitter
 from agent.turn import Parsed, Turn
 
 
@@ -58,9 +62,16 @@ def build_graph(understand: Understand, local: LocalBrain, llm: LLMBrain | None)
         assert llm is not None
         understood(turn)
         try:
-            _run_llm(llm, turn)
+            if turn.emit is not None:
+                _run_llm_streaming(llm, turn)
+            else:
+                _run_llm(llm, turn)
         except LLMUnavailable:
             turn.fell_back = True
+            # A stream that broke off mid-answer leaves its partial text: the local brain starts clean.
+            turn.reply_text, turn.llm_turn, turn.awaiting = None, None, None
+            turn.citations.clear()
+            turn.passages.clear()
             return state
         _guard(turn, llm)
         return state
@@ -85,14 +96,71 @@ def build_graph(understand: Understand, local: LocalBrain, llm: LLMBrain | None)
     return graph.compile()
 
 
-def _run_llm(llm: LLMBrain, turn: Turn) -> None:
+def _llm_context(turn: Turn) -> str:
     state = turn.state
     who = f"已核实身份，户号{state.account_no}。" if state.verified else "尚未核实身份。"
     identity = "，".join(f"{k}={v}" for k, v in state.channel_identity.items())
-    context = f"渠道：{state.channel}。{who}" + (f"渠道提供的身份：{identity}。" if identity else "")
-    history = state.history[-12:]
-    result = llm.respond(turn.text, turn.toolbox.langchain_tools(), history=history, context=context)
+    return f"渠道：{state.channel}。{who}" + (f"渠道提供的身份：{identity}。" if identity else "")
+
+
+def _run_llm(llm: LLMBrain, turn: Turn) -> None:
+    result = llm.respond(turn.text, turn.toolbox.langchain_tools(), history=turn.state.history[-12:],
+                         context=_llm_context(turn))
+    _take_llm_turn(turn, result)
+
+
+def _run_llm_streaming(llm: LLMBrain, turn: Turn) -> None:
+    """The LLM turn with its answer streamed: each finished sentence is guarded, then emitted.
+
+    The tools have all run before the answer's first words (`LLMBrain.respond_stream`), so the
+    evidence is complete when the first sentence is checked. The first sentence with an unbacked
+    figure is held: the stream is closed (the model stops) and the turn carries the text so far,
+    which `_guard` then regenerates or replaces, as for a whole reply.
+    """
+    assert turn.emit is not None
+    result = LLMTurn(reply="")
+    deltas = llm.respond_stream(turn.text, turn.toolbox.langchain_tools(), into=result,
+                                history=turn.state.history[-12:], context=_llm_context(turn))
+    splitter = SentenceSplitter()
+    evidence: Evidence | None = None
+
+    def passes(sentence: str) -> bool:
+        nonlocal evidence
+        if not extract_facts(sentence):
+            turn.emit(mask_personal_numbers(sentence))  # type: ignore[misc]
+            return True
+        if evidence is None:  # built once, at the first figure: every tool has run by then
+            _take_llm_turn(turn, result)
+            evidence = _evidence(turn, turn.brain)
+        verdict = check_reply(sentence, evidence)
+        if verdict.grounded:
+            turn.emit(verdict.text)  # type: ignore[misc]
+        return verdict.grounded
+
+    held = False
+    try:
+        for delta in deltas:
+            if not all(passes(sentence) for sentence in splitter.feed(delta)):
+                held = True
+                break
+    finally:
+        deltas.close()  # a held sentence: stop the model's stream here
+    if not held:
+        rest = splitter.flush()
+        if rest.strip():
+            passes(rest)  # an unbacked tail is caught again by `_guard` on the whole reply
+    else:
+        result.messages.append(AIMessage(result.reply))  # what the regeneration asks the model to redo
+    _take_llm_turn(turn, result)
+
+
+def _take_llm_turn(turn: Turn, result: LLMTurn) -> None:
+    """What the LLM brain did this turn, into the `Turn`: its reply, actions, sources and pending write."""
+    state = turn.state
     turn.llm_turn = result
+    turn.actions.clear()
+    turn.citations.clear()
+    turn.passages.clear()
     turn.reply_text = result.reply
     for call in turn.toolbox.calls:
         data = parse_tool_output(call.result)
@@ -122,17 +190,7 @@ def _guard(turn: Turn, llm: LLMBrain | None) -> None:
     if not extract_facts(turn.text_out):  # nothing to back: only mask (the common short reply)
         turn.reply_text = mask_personal_numbers(turn.text_out)
         return
-    results = [parse_tool_output(call.result) for call in turn.toolbox.calls]
-    user_messages = [h["text"] for h in turn.state.history if h["role"] == "user"] + [turn.text]
-    # What the customer said, as understood (「上个月」 resolved to a period), also counts as their words.
-    slots = {k: v for k, v in turn.state.slots.items() if k in ("period", "account_no")}
-    understood = [turn.parsed.entities, slots]
-    # The fixed wording of the templates used and of the service policy is ours, not invented.
-    fixed = [templates()[part.template].text for part in turn.parts if part.template in templates()]
-    if turn.brain == "llm":
-        fixed.append(service_policy())
-    evidence = evidence_from(tool_results=[*results, *understood], passages=[*turn.passages, *fixed],
-                             user_messages=user_messages)
+    evidence = _evidence(turn, turn.brain)
     verdict = check_reply(turn.text_out, evidence)
     if not verdict.grounded and turn.brain == "llm" and llm is not None and turn.llm_turn is not None:
         turn.violations = [v.text for v in verdict.violations]
@@ -153,3 +211,18 @@ def _guard(turn: Turn, llm: LLMBrain | None) -> None:
         turn.reply_text, turn.parts, turn.awaiting = safe.text, [safe], None
         return
     turn.reply_text = verdict.text
+
+
+def _evidence(turn: Turn, brain: str) -> Evidence:
+    """What a reply of this turn may state: tool results, passages, the customer's words, our wording."""
+    results = [parse_tool_output(call.result) for call in turn.toolbox.calls]
+    user_messages = [h["text"] for h in turn.state.history if h["role"] == "user"] + [turn.text]
+    # What the customer said, as understood (「上个月」 resolved to a period), also counts as their words.
+    slots = {k: v for k, v in turn.state.slots.items() if k in ("period", "account_no")}
+    understood = [turn.parsed.entities, slots]
+    # The fixed wording of the templates used and of the service policy is ours, not invented.
+    fixed = [templates()[part.template].text for part in turn.parts if part.template in templates()]
+    if brain == "llm":
+        fixed.append(service_policy())
+    return evidence_from(tool_results=[*results, *understood], passages=[*turn.passages, *fixed],
+                         user_messages=user_messages)

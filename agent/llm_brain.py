@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 from langchain_core.tools import BaseTool
 
 from agent.state import PendingAction
@@ -150,11 +150,7 @@ class LLMBrain:
     def respond(self, user_text: str, tools: Sequence[BaseTool], history: Sequence[dict[str, str]] = (),
                 context: str = "") -> LLMTurn:
         """Answer `user_text` given the conversation so far and a short context note (who is verified)."""
-        system = service_policy() + (f"\n\n## 当前会话\n{context}" if context else "")
-        messages: list[BaseMessage] = [SystemMessage(system)]
-        for item in history:
-            messages.append(HumanMessage(item["text"]) if item["role"] == "user" else AIMessage(item["text"]))
-        messages.append(HumanMessage(user_text))
+        messages = _opening(user_text, history, context)
         by_name = {tool.name: tool for tool in tools}
         runnable = self.model.bind_tools(list(tools)) if tools else self.model
         calls: list[ToolCall] = []
@@ -163,25 +159,56 @@ class LLMBrain:
             messages.append(answer)
             if not answer.tool_calls:
                 return LLMTurn(reply=_text_of(answer), tool_calls=calls, messages=messages)
-            for call in answer.tool_calls:
-                name, arguments = call["name"], dict(call.get("args") or {})
-                if name in WRITE_TOOLS:
-                    summary = _describe_write(name, arguments)
-                    pending = PendingAction(tool=name, arguments=arguments, summary=summary)
-                    return LLMTurn(reply=summary, tool_calls=calls, pending=pending, messages=messages)
-                tool = by_name.get(name)
-                if tool is None:
-                    output: Any = json.dumps({"status": "invalid_input", "message": f"没有名为 {name} 的工具"},
-                                             ensure_ascii=False)
-                else:
-                    try:
-                        output = tool.invoke(arguments)
-                    except Exception as exc:  # a bad argument from the model: tell it, don't crash the turn
-                        output = json.dumps({"status": "invalid_input", "message": str(exc)},
-                                            ensure_ascii=False)
-                calls.append(ToolCall(tool=name, arguments=arguments, result=output))
-                messages.append(ToolMessage(content=tool_output_text(output),
-                                            tool_call_id=call.get("id") or name))
+            pending = _run_tool_calls(answer, by_name, calls, messages)
+            if pending is not None:
+                return LLMTurn(reply=pending.summary, tool_calls=calls, pending=pending, messages=messages)
+        raise LLMUnavailable(f"no answer after {self.max_steps} tool steps")
+
+    def respond_stream(self, user_text: str, tools: Sequence[BaseTool], into: LLMTurn,
+                       history: Sequence[dict[str, str]] = (), context: str = "") -> Iterator[str]:
+        """`respond`, with the final answer yielded as text deltas as the model streams them.
+
+        Tool-call steps are streamed too but resolved (tools run) before the next step, so every
+        tool result is in hand before the answer's first words. `into` is filled as the turn goes
+        (messages, tool calls, pending write, the reply so far), so a caller that stops reading
+        early — a held sentence — still has what a regeneration needs. The reply is the text
+        yielded, whichever step it came from (a model that writes a preamble before its tool call
+        has that preamble shown, as it was streamed). Errors raise `LLMUnavailable`, also mid-stream.
+        """
+        into.messages[:] = _opening(user_text, history, context)
+        by_name = {tool.name: tool for tool in tools}
+        runnable = self.model.bind_tools(list(tools)) if tools else self.model
+        for _ in range(self.max_steps):
+            answer: AIMessageChunk | None = None
+            try:
+                for chunk in runnable.stream(into.messages):
+                    if not isinstance(chunk, AIMessageChunk):
+                        raise LLMUnavailable(f"unexpected model output {type(chunk).__name__}")
+                    answer = chunk if answer is None else answer + chunk
+                    text = _text_of_chunk(chunk)
+                    if text and not answer.tool_call_chunks:
+                        if not into.reply:
+                            text = text.lstrip()
+                        if text:
+                            into.reply += text
+                            yield text
+            except LLMUnavailable:
+                raise
+            except Exception as exc:  # openai.APIError, read timeouts mid-stream, bad chunks …
+                raise LLMUnavailable(f"{type(exc).__name__}: {exc}") from exc
+            if answer is None:
+                raise LLMUnavailable("empty stream")
+            message = AIMessage(content=answer.content, tool_calls=answer.tool_calls, id=answer.id)
+            into.messages.append(message)
+            if not message.tool_calls:
+                into.reply = into.reply.rstrip()
+                return
+            pending = _run_tool_calls(message, by_name, into.tool_calls, into.messages)
+            if pending is not None:
+                into.pending = pending
+                into.reply += pending.summary
+                yield pending.summary
+                return
         raise LLMUnavailable(f"no answer after {self.max_steps} tool steps")
 
     def regenerate(self, turn: LLMTurn, unbacked: Sequence[str]) -> str:
@@ -190,6 +217,44 @@ class LLMBrain:
                 "。请重写回复：只使用工具结果、知识库段落或客户原话中的数字，不要自行计算或编造。")
         messages = [*turn.messages, HumanMessage(note)]
         return _text_of(self._invoke(self.model, messages))
+
+
+def _opening(user_text: str, history: Sequence[dict[str, str]], context: str) -> list[BaseMessage]:
+    """The system prompt (policy + session note), the conversation so far and the new message."""
+    system = service_policy() + (f"\n\n## 当前会话\n{context}" if context else "")
+    messages: list[BaseMessage] = [SystemMessage(system)]
+    for item in history:
+        messages.append(HumanMessage(item["text"]) if item["role"] == "user" else AIMessage(item["text"]))
+    messages.append(HumanMessage(user_text))
+    return messages
+
+
+def _run_tool_calls(answer: AIMessage, by_name: dict[str, BaseTool], calls: list[ToolCall],
+                    messages: list[BaseMessage]) -> PendingAction | None:
+    """Run the read tools the model asked for; a write stops here as a pending action to confirm."""
+    for call in answer.tool_calls:
+        name, arguments = call["name"], dict(call.get("args") or {})
+        if name in WRITE_TOOLS:
+            return PendingAction(tool=name, arguments=arguments, summary=_describe_write(name, arguments))
+        tool = by_name.get(name)
+        if tool is None:
+            output: Any = json.dumps({"status": "invalid_input", "message": f"没有名为 {name} 的工具"},
+                                     ensure_ascii=False)
+        else:
+            try:
+                output = tool.invoke(arguments)
+            except Exception as exc:  # a bad argument from the model: tell it, don't crash the turn
+                output = json.dumps({"status": "invalid_input", "message": str(exc)}, ensure_ascii=False)
+        calls.append(ToolCall(tool=name, arguments=arguments, result=output))
+        messages.append(ToolMessage(content=tool_output_text(output), tool_call_id=call.get("id") or name))
+    return None
+
+
+def _text_of_chunk(chunk: AIMessageChunk) -> str:
+    content = chunk.content
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
 
 
 def _text_of(message: AIMessage) -> str:

@@ -6,6 +6,7 @@ receives do not care which brain answered.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -48,6 +49,8 @@ class Turn:
     grounded: bool = True
     violations: list[str] = field(default_factory=list)
     fell_back: bool = False
+    # Set by a streaming caller: each guarded sentence of an LLM reply is passed here as it is ready.
+    emit: Callable[[str], None] | None = None
 
     def say(self, rendered: Rendered) -> None:
         self.parts.append(rendered)
