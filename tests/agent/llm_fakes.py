@@ -57,9 +57,45 @@ def completion(content: str | None = None,
 
 @dataclass
 class Recorded:
+    """One recorded response. Asked with `"stream": true`, a 200 body is replayed as SSE
+    `chat.completion.chunk` events: its content cut into `pieces` (or into 4-character pieces),
+    `chunk_delay` seconds apart, and a stall of `stall` seconds after chunk `stall_after`."""
+
     body: dict[str, Any] | None = None
     status: int = 200
     delay: float = 0.0
+    pieces: Sequence[str] | None = None
+    chunk_delay: float = 0.0
+    stall_after: int | None = None
+    stall: float = 0.0
+
+
+def stream_chunks(body: dict[str, Any], pieces: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """A recorded completion as the chunks an OpenAI-compatible endpoint streams for it: a role
+    chunk, the content piece by piece, each tool call (name, then its arguments in two halves),
+    and a final chunk with the finish reason."""
+    message = body["choices"][0]["message"]
+    content = message.get("content") or ""
+    if pieces is None:
+        pieces = [content[i:i + 4] for i in range(0, len(content), 4)]
+    assert "".join(pieces) == content, "pieces must spell the recorded content"
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": body["id"], "object": "chat.completion.chunk", "created": body["created"],
+                "model": body["model"], "choices": [{"index": 0, "delta": delta, "finish_reason": finish,
+                                                      "logprobs": None}]}
+
+    chunks = [chunk({"role": "assistant", "content": ""})]
+    chunks += [chunk({"content": piece}) for piece in pieces]
+    for index, call in enumerate(message.get("tool_calls") or []):
+        arguments = call["function"]["arguments"]
+        half = len(arguments) // 2
+        chunks.append(chunk({"tool_calls": [{"index": index, "id": call["id"], "type": "function",
+                                             "function": {"name": call["function"]["name"],
+                                                          "arguments": arguments[:half]}}]}))
+        chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": arguments[half:]}}]}))
+    chunks.append(chunk({}, body["choices"][0]["finish_reason"]))
+    return chunks
 
 
 @dataclass
@@ -67,6 +103,8 @@ class ReplayServer:
     url: str
     queue: list[Recorded]
     requests: list[dict[str, Any]] = field(default_factory=list)
+    streamed: int = 0  # streamed responses sent to the end
+    closed_early: int = 0  # streamed responses the client hung up on
 
 
 @contextmanager
@@ -83,6 +121,9 @@ def replay_server(responses: list[Recorded]) -> Iterator[ReplayServer]:
             if recorded.delay:
                 time.sleep(recorded.delay)
             error = {"error": {"message": "upstream error", "type": "server_error"}}
+            if state.requests[-1].get("stream") and recorded.status == 200 and recorded.body:
+                self._stream(recorded)
+                return
             payload = json.dumps(recorded.body or error)
             try:
                 self.send_response(recorded.status)
@@ -92,6 +133,27 @@ def replay_server(responses: list[Recorded]) -> Iterator[ReplayServer]:
                 self.wfile.write(payload.encode())
             except (BrokenPipeError, ConnectionResetError):
                 pass
+
+        def _stream(self, recorded: Recorded) -> None:
+            assert recorded.body is not None
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Connection", "close")
+                self.end_headers()
+                for i, item in enumerate(stream_chunks(recorded.body, recorded.pieces)):
+                    if i and recorded.chunk_delay:
+                        time.sleep(recorded.chunk_delay)
+                    self.wfile.write(f"data: {json.dumps(item, ensure_ascii=False)}\n\n".encode())
+                    self.wfile.flush()
+                    if recorded.stall_after is not None and i == recorded.stall_after:
+                        time.sleep(recorded.stall)
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                state.streamed += 1
+            except (BrokenPipeError, ConnectionResetError):
+                state.closed_early += 1  # the client stopped reading (a held sentence)
+            self.close_connection = True
 
         def log_message(self, *args: Any) -> None:
             pass
