@@ -25,6 +25,7 @@ from channels.deps import ServicesDep, enforce_rate_limit
 from channels.responses import BUSY, RATE_LIMITED, TOO_LARGE, error_response
 from agent.agent import AgentInputError
 from channels.transcripts import Transcript, load_transcript
+from channels.web_stream import stream_turn, streams_sentences
 
 COOKIE = "powerdesk_conversation"
 TOKEN_HEADER = "X-Conversation-Token"
@@ -122,11 +123,22 @@ async def send_message(conversation_id: ConversationId, message: ChatMessage, se
     if await services.blocking(held_by_staff, conversation_id, services):
         await services.blocking(record_held_turn, services, conversation_id, message.text, "")
         reply = ReplyOut(conversation_id=conversation_id, text=HELD_TEXT, held_by_staff=True)
+    elif stream and streams_sentences(services):
+        # The LLM brain: a live stream, each sentence sent once the guard passed it (channels/web_stream.py).
+        return await stream_turn(services, conversation_id, message.text, message.message_id,
+                                 _as_sent, _single_body)
     else:
         reply = await services.turn(conversation_id, "web", message.text, message.message_id)
     if not stream:
         return reply
+    return _single_body(reply)
 
+
+async def _as_sent(reply: ReplyOut) -> ReplyOut:
+    return reply
+
+
+def _single_body(reply: ReplyOut) -> Response:
     # The reply is complete before the first byte goes out, so its delta events and the final reply
     # event leave as one SSE body: the page still reads and types out the deltas one by one, and the
     # server skips StreamingResponse's per-request disconnect watcher (a task group per turn).

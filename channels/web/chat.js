@@ -105,6 +105,8 @@
         const event = (block.match(/^event: (.*)$/m) || [])[1];
         const data = JSON.parse((block.match(/^data: (.*)$/m) || [])[1] || "{}");
         if (event === "delta") { shown += data.text; div.textContent = shown; log.scrollTop = log.scrollHeight; }
+        // A later sentence failed the grounding guard (or the model failed): what was shown is withdrawn.
+        if (event === "retract") { shown = ""; div.textContent = "…"; }
         if (event === "reply") final = data;
       }
     }
