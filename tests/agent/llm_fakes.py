@@ -105,6 +105,7 @@ class ReplayServer:
     requests: list[dict[str, Any]] = field(default_factory=list)
     streamed: int = 0  # streamed responses sent to the end
     closed_early: int = 0  # streamed responses the client hung up on
+    first_content_at: list[float] = field(default_factory=list)  # perf_counter() of each stream's first words
 
 
 @contextmanager
@@ -136,6 +137,7 @@ def replay_server(responses: list[Recorded]) -> Iterator[ReplayServer]:
 
         def _stream(self, recorded: Recorded) -> None:
             assert recorded.body is not None
+            first_words = False
             try:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
@@ -146,6 +148,9 @@ def replay_server(responses: list[Recorded]) -> Iterator[ReplayServer]:
                         time.sleep(recorded.chunk_delay)
                     self.wfile.write(f"data: {json.dumps(item, ensure_ascii=False)}\n\n".encode())
                     self.wfile.flush()
+                    if item["choices"][0]["delta"].get("content") and not first_words:
+                        first_words = True
+                        state.first_content_at.append(time.perf_counter())
                     if recorded.stall_after is not None and i == recorded.stall_after:
                         time.sleep(recorded.stall)
                 self.wfile.write(b"data: [DONE]\n\n")
