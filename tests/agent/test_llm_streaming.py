@@ -109,3 +109,18 @@ def test_handle_is_unchanged_and_replays_a_stored_reply(world: World, make_agent
         again = list(agent.stream("st-5", "web", "你好", message_id="m1"))  # a resend: nothing re-run
     assert len(server.requests) == 1 and first.brain == "llm"
     assert [type(e) for e in again] == [Final] and again[0].reply == first
+
+
+def test_streamed_write_is_read_back_and_waits_for_confirmation(world: World,
+                                                                make_agent: Callable[..., Agent]) -> None:
+    dispute = ("open_dispute", {"period": "2026-05", "category": "reading_wrong", "reason": "电表读数不对"})
+    recorded = [Recorded(completion(tool_calls=[VERIFY])), Recorded(completion(tool_calls=[BILL])),
+                Recorded(completion(tool_calls=[dispute]))]
+    with replay_server(recorded) as server:
+        agent = _agent(make_agent, server.url)
+        events = list(agent.stream("st-6", "web", f"户号{ACCOUNT_A}尾号123X，我5月电表读数不对，要申请核查"))
+        done = agent.handle("st-6", "web", "是")
+    reply = events[-1].reply
+    assert reply.awaiting == "confirm" and "".join(e.text for e in events[:-1]) == reply.text
+    assert "2026-05" in reply.text and "确认" in reply.text
+    assert done.outcome == "ticket" and done.tickets
