@@ -17,6 +17,7 @@ from agent.records import CsatError, parse_csat
 from agent.replies import format_value, period_text, render
 from agent.state import PendingAction
 from agent.turn import Turn
+from tools.models import VerificationMethod
 
 # Task intents and what they need.
 NEEDS_IDENTITY = frozenset({"lookup_bill", "explain_bill", "payment_status", "overdue_late_fee",
@@ -228,7 +229,7 @@ class LocalBrain:
         if state.verified and ctx.verified() is not None:
             return True
         state.verified = False
-        if ctx.channel == "wechat" and ctx.channel_identity and not state.slots.get("wechat_tried"):
+        if ctx.allows(VerificationMethod.WECHAT_OPENID) and not state.slots.get("wechat_tried"):
             state.slots["wechat_tried"] = True
             result = box.call("verify_identity", {"method": "wechat_openid"})
             if result.status == "verified":
@@ -240,7 +241,7 @@ class LocalBrain:
                     state.flow, state.queue = None, []
                     return False
                 return True
-        if ctx.channel == "ivr" and ctx.channel_identity and not state.slots.get("ivr_failed"):
+        if ctx.allows(VerificationMethod.HOTLINE) and not state.slots.get("ivr_failed"):
             answer = state.slots.pop("check_answer", None)
             if not answer:
                 turn.say(render("ask_check_answer"))
@@ -283,7 +284,7 @@ class LocalBrain:
                 turn.say(render("ask_account"))
             return False
         state.slots.pop("account_no", None)
-        if turn.toolbox.ctx.channel == "ivr":
+        if turn.toolbox.ctx.allows(VerificationMethod.HOTLINE):
             state.slots["ivr_failed"] = True  # fall back to 户号 + 后4位 on the hotline
         turn.say(render("verify_failed", message=result.message))
         return False

@@ -73,6 +73,7 @@ def reply_out(conversation_id: str, reply: Any) -> ReplyOut:
         awaiting=data.get("awaiting") or data.get("awaiting_slot"),
         actions=actions,
         handoff=bool(handoff),
+        held_by_staff=bool(data.get("held_by_staff")),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from billing_core.models import Customer
 from tools.context import ToolContext
+from tools.models import VerificationMethod
 from tools.results import InvalidInput, NeedsVerification, ToolResult
 
 
@@ -35,7 +36,7 @@ def bind_wechat(ctx: ToolContext, args: BindWechatInput) -> ToolResult:
     principal = ctx.verified()
     if principal is None:
         return NeedsVerification()
-    if ctx.channel != "wechat" or not ctx.channel_identity:
+    if not ctx.allows(VerificationMethod.WECHAT_OPENID):
         return InvalidInput(field="channel", message="channel: 只能在微信服务号里绑定当前微信")
     openid = ctx.channel_identity
     with ctx.session_factory() as session:
