@@ -16,7 +16,7 @@ Every answer we sign is `<alipay><response>…</response><sign>…</sign><sign_t
 </alipay>`, the signature (app private key) over the text inside `<response>`.
 
 Bad signature → 403; a missing field, an unknown service, undecodable form or XML, a DOCTYPE →
-400; not configured → 503. The customer is identified by the Alipay user id in `FromUserId`
+400; not configured → 404. The customer is identified by the Alipay user id in `FromUserId`
 (envelope, signed); a user we do not know goes through the usual 户号 + 后4位 verification.
 
 Settings (environment): `POWERDESK_ALIPAY_APP_ID`, `POWERDESK_ALIPAY_APP_PRIVATE_KEY_PATH` (our
@@ -157,7 +157,8 @@ def _settings(services: Services) -> AlipaySettings:
         services.channel_clients["alipay"] = AlipaySettings.from_env()
     settings = services.channel_clients["alipay"]
     if settings is None:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+        # Not configured: this site has no 生活号, so the gateway does not exist (not a server fault).
+        raise HTTPException(status.HTTP_404_NOT_FOUND,
                             detail="alipay: 未配置生活号（POWERDESK_ALIPAY_APP_PRIVATE_KEY_PATH / "
                                    "POWERDESK_ALIPAY_PUBLIC_KEY_PATH）")
     return settings
@@ -240,17 +241,27 @@ def _incoming_text(message: dict[str, str]) -> tuple[str | None, str | None]:
     return None, None  # enter, unfollow, images …: acknowledged, nothing to say
 
 
+_FORM_SCHEMA = {
+    "type": "object", "required": ["service", "sign_type", "biz_content", "sign"],
+    "properties": {
+        "service": {"type": "string", "enum": [CHECK_SERVICE, NOTIFY_SERVICE]},
+        "sign_type": {"type": "string", "enum": ["RSA2"]},
+        "charset": {"type": "string", "enum": ["GBK", "UTF-8"], "description": "默认 GBK"},
+        "biz_content": {"type": "string", "minLength": 1, "description": "<XML> 消息"},
+        "sign": {"type": "string", "minLength": 1, "description": "支付宝私钥 SHA256withRSA 签名（base64）"},
+        "app_id": {"type": "string"},
+    },
+}
+
 router = APIRouter(prefix="/alipay", tags=["支付宝生活号"], responses={
     400: error_response("缺少字段、字符集不支持、biz_content 不是合规的 XML，或 sign_type 不是 RSA2"),
-    **FORBIDDEN, **TOO_LARGE, 503: error_response("未配置生活号密钥")})
+    **FORBIDDEN, 404: error_response("本站未配置生活号（密钥路径未设置）"), **TOO_LARGE})
 
 
 @router.post("", summary="生活号开发者网关：网关验证与消息接收（RSA2 验签）", response_class=Response,
              responses={200: {"content": {"application/xml": {}}}},
              openapi_extra={"requestBody": {"required": True, "content": {
-                 "application/x-www-form-urlencoded": {"schema": {"type": "object", "properties": {
-                     name: {"type": "string"} for name in ("service", "sign_type", "charset", "biz_content",
-                                                             "sign", "app_id")}}}}}})
+                 "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA}}}})
 async def gateway(request: Request, services: ServicesDep,
                   charset: Annotated[str | None, Query(max_length=16)] = None) -> Response:
     settings = _settings(services)
