@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# The demo utility's open month: read but not billed by the seed (billing_core/demo.py CYCLE_PERIOD).
+# The demo utility's open month: read but not billed by the seed (billing_core/demo/seed.py CYCLE_PERIOD).
 DEMO_PERIOD ?= 2026-10
 
 ## Install, migrate, seed the demo utility if the database is empty, bill its open month, start the service.

@@ -27,7 +27,7 @@ from agent.replies import render
 from agent.state import ConversationState, StateStore, state_store_from_env
 from agent.toolbox import ToolBox
 from agent.turn import Parsed, Turn
-from billing_core.db import session_factory, utc_now
+from billing_core.db.engine import session_factory, utc_now
 from tools.audit import flush_audit, insert_audit_rows
 from tools.channels import UnknownChannel, channel_spec
 from tools.context import Principal, ToolContext

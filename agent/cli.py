@@ -13,7 +13,7 @@ import uuid
 import typer
 from sqlalchemy import inspect
 
-from billing_core.db import get_engine
+from billing_core.db.engine import get_engine
 
 app = typer.Typer(help="在终端与电费智能客服对话（演示数据库）。")
 

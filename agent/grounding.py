@@ -8,7 +8,8 @@ messages and the fixed service constants of the policy (95598 …). Anything unb
 violation; the dialogue engine then regenerates (LLM brain) or falls back to a safe template.
 
 Phone and ID numbers are masked in every reply, whatever the brain, so a customer's personal
-numbers never leave the system in full even when they are "grounded".
+numbers never leave the system in full even when they are "grounded"
+(`knowledge_base.personal_numbers`, the patterns the logs use too).
 """
 
 from __future__ import annotations
@@ -24,17 +25,8 @@ from typing import Any
 
 import cn2an
 
-# ---------------------------------------------------------------- masking
-
-_PHONE = re.compile(r"(?<![0-9])(1[3-9][0-9])([0-9]{4})([0-9]{4})(?![0-9])")
-_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])([1-9][0-9]{5})([0-9]{8})([0-9]{3}[0-9Xx])(?![0-9A-Za-z])")
-
-
-def mask_personal_numbers(text: str) -> str:
-    """Mask mainland mobile numbers (138****1234) and resident ID numbers (440106********123X)."""
-    text = _ID_NUMBER.sub(lambda m: f"{m.group(1)}{'*' * 8}{m.group(3)}", text)
-    return _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
-
+# Re-exported: the agent and its graph mask replies and records through the guard.
+from knowledge_base.personal_numbers import mask_personal_numbers as mask_personal_numbers
 
 # ---------------------------------------------------------------- facts
 

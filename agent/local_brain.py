@@ -32,7 +32,7 @@ FREE_TEXT_SLOTS = frozenset({"reason", "description", "check_answer"})
 KB_CANDIDATES = 5  # passages fetched for a policy question; the best-titled one answers
 UNPAID_LOOKBACK = 12  # bills checked for arrears when the customer names no month
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
-_CSAT_LEVELS: dict[str, int] = {"satisfied": 5, "neutral": 3, "dissatisfied": 1}
+_CSAT_LEVELS: dict[str, int] = {"satisfied": 4, "neutral": 3, "dissatisfied": 2}  # 满意 / 一般 / 不满意 on 1–5
 
 _AFFIRM = re.compile(r"^\s*(是|是的|对|对的|好|好的|确认|确定|可以|行|嗯|没问题|同意|提交吧?|办理吧?)[。！!，,.\s]*$")
 _DENY = re.compile(r"^\s*(否|不|不是|不用|不要|算了|取消|先不|不办了?)[。！!，,.\s]*$")
@@ -249,7 +249,7 @@ class LocalBrain:
             arguments: dict[str, Any] = {"method": "hotline", "check_answer": answer}
             if state.slots.get("account_no"):
                 arguments["account_no"] = state.slots["account_no"]
-            return self._verification_result(turn, box.call("verify_identity", arguments))
+            return self._verification_result(turn, box.call("verify_identity", arguments), hotline=True)
         if not state.slots.get("account_no"):
             turn.say(render("ask_account"))
             return False
@@ -261,7 +261,7 @@ class LocalBrain:
                                               "last4": state.slots["last4"]})
         return self._verification_result(turn, result)
 
-    def _verification_result(self, turn: Turn, result: Any) -> bool:
+    def _verification_result(self, turn: Turn, result: Any, hotline: bool = False) -> bool:
         state = turn.state
         if result.status == "verified":
             return self._verified(turn, result)
@@ -283,10 +283,14 @@ class LocalBrain:
                 state.slots.pop("account_no", None)
                 turn.say(render("ask_account"))
             return False
-        state.slots.pop("account_no", None)
-        if turn.toolbox.ctx.allows(VerificationMethod.HOTLINE):
-            state.slots["ivr_failed"] = True  # fall back to 户号 + 后4位 on the hotline
-        turn.say(render("verify_failed", message=result.message))
+        if hotline:  # the road was wrong: fall back to 户号 + 后4位 on the hotline
+            state.slots.pop("account_no", None)
+            state.slots["ivr_failed"] = True
+            turn.say(render("verify_failed", message=result.message))
+            return False
+        # A wrong tail: keep the 户号 and ask for the tail again, so the next bare 4 digits are a
+        # counted attempt against it (a new 户号 in the answer replaces the kept one).
+        turn.say(render("verify_failed_retry_tail", message=result.message))
         return False
 
     def _verified(self, turn: Turn, result: Any) -> bool:

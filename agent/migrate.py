@@ -1,6 +1,6 @@
 """Schema migrations of the agent's record tables (own Alembic chain, `alembic_version_agent`).
 
-The same machinery as billing and tools (`billing_core.migration_chain`): `alembic_config` is the
+The same machinery as billing and tools (`billing_core.db.migration_chain`): `alembic_config` is the
 function the `powerdesk.migrations` entry point hands to `powerdesk db upgrade` (billing runs first).
 """
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from billing_core.migration_chain import MigrationChain
+from billing_core.db.migration_chain import MigrationChain
 
 
 def agent_metadata() -> MetaData:

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from billing_core.db import NAMING_CONVENTION, Base, utc_now
-from billing_core.models import _enum
+from billing_core.db.engine import NAMING_CONVENTION, Base, utc_now
+from billing_core.db.models import _enum
 
 
 class AgentBase(Base):

@@ -33,8 +33,10 @@ def fcr_window_days() -> int:
         raise ValueError(f"POWERDESK_FCR_WINDOW_DAYS: a whole number of days >= 1, not {raw!r}")
     return int(raw)
 
-CSAT_LABELS: dict[str, int] = {"非常满意": 5, "很满意": 5, "满意": 5, "一般": 3, "不满意": 1, "非常不满意": 1,
-                               "不太满意": 2, "还行": 3, "挺好": 4, "很好": 5}
+# One 1–5 scale on every channel (the web widget's buttons, channels.web_chat.CSAT_LABELS, the
+# agent's prompt in templates.yaml): 5 非常满意, 4 满意, 3 一般, 2 不满意, 1 非常不满意.
+CSAT_LABELS: dict[str, int] = {"非常满意": 5, "很满意": 5, "满意": 4, "一般": 3, "不满意": 2, "非常不满意": 1,
+                               "很不满意": 1, "不太满意": 2, "还行": 3, "挺好": 4, "很好": 5}
 _CSAT_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 
 
@@ -43,7 +45,7 @@ class CsatError(ValueError):
 
 
 def parse_csat(answer: str | int) -> tuple[int, str]:
-    """满意 / 一般 / 不满意 or 1–5 (Arabic or Chinese digit, 「4分」) → (score 1..5, label)."""
+    """非常满意 / 满意 / 一般 / 不满意 / 非常不满意 or 1–5 (Arabic or Chinese digit, 「4分」) → (score, label)."""
     if isinstance(answer, int) and not isinstance(answer, bool):
         if 1 <= answer <= 5:
             return answer, str(answer)
@@ -57,7 +59,7 @@ def parse_csat(answer: str | int) -> tuple[int, str]:
         raw = match.group(1)
         score = int(raw) if raw.isdigit() else _CSAT_DIGITS[raw]
         return score, str(score)
-    raise CsatError("csat: 请回复「满意」「一般」「不满意」，或1到5分")
+    raise CsatError("csat: 请回复1到5分（5 非常满意、4 满意、3 一般、2 不满意、1 非常不满意）")
 
 
 @dataclass(frozen=True)
@@ -222,6 +224,7 @@ class FcrResult:
     needs: int  # first contacts in the period (the denominator)
     resolved_first: int  # of which resolved with no repeat contact within the window
     window_days: int
+    pending: int = 0  # first contacts whose repeat-contact window is still open at `as_of` (not in needs)
 
     @property
     def rate(self) -> float | None:
@@ -229,8 +232,13 @@ class FcrResult:
 
 
 def first_contact_resolution(session: Session, start: datetime, end: datetime,
-                             window_days: int | None = None, channel: str | None = None) -> FcrResult:
-    """FCR of the conversations started in [start, end) (T/CI 1281 table 1)."""
+                             window_days: int | None = None, channel: str | None = None,
+                             as_of: datetime | None = None) -> FcrResult:
+    """FCR of the conversations started in [start, end) (T/CI 1281 table 1).
+
+    With `as_of`, a first contact whose window has not closed by then is neither resolved nor
+    unresolved yet: it is counted as `pending`, outside the rate, instead of as a failure.
+    """
     window_days = fcr_window_days() if window_days is None else window_days
     window = timedelta(days=window_days)
     query = select(ConversationRecord).where(ConversationRecord.started_at < end + window,
@@ -241,7 +249,7 @@ def first_contact_resolution(session: Session, start: datetime, end: datetime,
         if row.account_no and row.topic:
             by_need.setdefault((row.account_no, row.topic), []).append(row)
 
-    needs = resolved = 0
+    needs = resolved = pending = 0
     for row in rows:
         if not (start <= row.started_at < end) or (channel and row.channel != channel):
             continue
@@ -250,9 +258,12 @@ def first_contact_resolution(session: Session, start: datetime, end: datetime,
                    if o.started_at < row.started_at and row.started_at - o.started_at <= window]
         if earlier:
             continue  # a repeat contact about a need already counted
+        if as_of is not None and row.started_at + window > as_of:
+            pending += 1  # the customer may still come back about it
+            continue
         needs += 1
         later = [o for o in same if o.id != row.id and o.started_at >= row.started_at
                  and o.started_at - row.started_at <= window]
         if row.outcome == Outcome.RESOLVED and not later:
             resolved += 1
-    return FcrResult(needs=needs, resolved_first=resolved, window_days=window_days)
+    return FcrResult(needs=needs, resolved_first=resolved, window_days=window_days, pending=pending)

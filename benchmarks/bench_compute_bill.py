@@ -20,8 +20,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from billing_core.bill_types import BillRequest
-from billing_core.compute import compute_bill
-from billing_core.tariff_library import get_library
+from billing_core.tariffs.compute import compute_bill
+from billing_core.tariffs.library import get_library
 
 MONTHS = [(2025, m) for m in range(10, 13)] + [(2026, m) for m in range(1, 11)]
 

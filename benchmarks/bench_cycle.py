@@ -25,13 +25,13 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import TouUsage, Usage
-from billing_core.bulk import bulk_insert
-from billing_core.cycle import run_cycle
-from billing_core.db import make_engine
-from billing_core.migrate import upgrade
-from billing_core.models import Bill, BillLine, BillStatus, Customer, Meter, Reading, ReadingRegister, WorkOrder
-from billing_core.operations_models import OutboxNotification
-from billing_core.tariff_library import get_library
+from billing_core.db.bulk import bulk_insert
+from billing_core.cycle.run import run_cycle
+from billing_core.db.engine import make_engine
+from billing_core.db.migrate import upgrade
+from billing_core.db.models import Bill, BillLine, BillStatus, Customer, Meter, Reading, ReadingRegister, WorkOrder
+from billing_core.db.operations_models import OutboxNotification
+from billing_core.tariffs.library import get_library
 
 PERIOD = "2026-07"
 START, END = date(2026, 7, 1), date(2026, 7, 31)

@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy.orm import Session  # noqa: E402
 
-from billing_core.db import make_engine  # noqa: E402
-from billing_core.demo import compute_period_bills, seed_demo  # noqa: E402
-from billing_core.migrate import upgrade  # noqa: E402
+from billing_core.db.engine import make_engine  # noqa: E402
+from billing_core.demo.seed import compute_period_bills, seed_demo  # noqa: E402
+from billing_core.db.migrate import upgrade  # noqa: E402
 
 
 def one_run(customers: int, seed: int, trace_memory: bool) -> tuple[float, float, float, float, int, int]:

@@ -17,8 +17,8 @@ import time
 
 from sqlalchemy.orm import sessionmaker
 
-from billing_core.db import make_engine
-from billing_core.migrate import upgrade as upgrade_billing
+from billing_core.db.engine import make_engine
+from billing_core.db.migrate import upgrade as upgrade_billing
 from tests.tools.conftest import ACCOUNT_A, build_world
 from tools.migrate import upgrade as upgrade_tools
 from tools.registry import call_tool

@@ -90,8 +90,8 @@ def prepare_database(var_dir: str, customers: int) -> list[tuple[str, str, str]]
                    check=True, capture_output=True)
     from sqlalchemy import select
 
-    from billing_core.db import session_scope
-    from billing_core.models import Bill, Customer
+    from billing_core.db.engine import session_scope
+    from billing_core.db.models import Bill, Customer
 
     found = []
     with session_scope() as session:

@@ -27,6 +27,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_nlu.py", [], ["--messages", "300", "--no-cv"]),
     ("bench_tools.py", [], ["--calls", "50"]),
     ("bench_agent_turns.py", [], ["--turns", "300"]),
+    ("bench_rate_limit.py", [], ["--calls", "2000", "--rounds", "3"]),
     ("chat_load.py", [], ["--conversations", "50", "--rate", "50", "--duration", "15", "--warmup", "3",
                                    "--customers", "300"]),
 ]

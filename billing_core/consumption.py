@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from billing_core.bill_types import DailyUsage, TouUsage, Usage, trusted
 from billing_core.errors import ReadingAnomalyError
-from billing_core.models import Meter, Reading, ReadingRegister, ReadingSource
+from billing_core.db.models import Meter, Reading, ReadingRegister, ReadingSource
 
 
 ZERO = Decimal("0")

@@ -29,6 +29,7 @@ from channels.metrics import RequestMetricsMiddleware, ServiceMetrics
 from channels.registry import ADAPTERS
 from channels.responses import use_error_schema
 from channels.settings import ChannelSettings
+from channels.startup import Readiness, StartingGate
 
 log = logging.getLogger("powerdesk.channels")
 
@@ -78,7 +79,8 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
         limiter=rate_limiter(settings.redis_url, settings.rate_limit_per_minute),
         # Long enough to remember every IVR nonce whose timestamp is still inside the window.
         once=once_store(settings.redis_url,
-                        max(settings.dedup_ttl_seconds, 2 * settings.ivr_replay_window_seconds + 60)),
+                        max(settings.dedup_ttl_seconds, 2 * max(settings.ivr_replay_window_seconds,
+                                                                  settings.wechat_replay_window_seconds) + 60)),
         metrics=metrics,
         conversation_tokens=ConversationTokens(settings.session_secret, settings.conversation_ttl_seconds),
     )
@@ -87,6 +89,8 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.add_exception_handler(ConversationNotFound, _conversation_not_found)  # type: ignore[arg-type]
     app.add_exception_handler(LockTimeout, _conversation_busy)  # type: ignore[arg-type]
 
+    app.state.readiness = Readiness()  # "ready": nothing to load unless `serve` starts a warm-up
+    app.add_middleware(StartingGate, readiness=app.state.readiness)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 

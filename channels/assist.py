@@ -1,5 +1,7 @@
 """Agent assist: the staff console's API (live and recent conversations, transcript, suggested
-replies with their sources, take-over and hand-back, the customer's bills at a glance).
+replies with their sources, take-over and hand-back, the customer card — open tickets, last
+bills, classes and tags, an identity lock-out — the identity lock-outs in force and the open
+operations alerts).
 
 Everything here sits behind `require_staff`: customers never reach it, whatever they send.
 Take-over marks the conversation as held by a person (the hand-off request is accepted and the
@@ -17,15 +19,17 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
-from billing_core.db import session_scope, utc_now
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope, utc_now
+from billing_core.db.models import Bill, BillStatus, Customer, WorkOrder, WorkOrderKind, WorkOrderStatus
 from channels.deps import Services, ServicesDep, StaffDep
+from channels.models import OpsAlert
 from channels.responses import CONFLICT, NOT_FOUND, STAFF_ONLY, TOO_LARGE
 from channels.registry import push_to_customer
 from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations
 from agent.agent import ConversationNotFound
 from tools.channels import channel_spec
-from tools.models import HandoffRequest, HandoffStatus
+from tools.identity_locks import IdentityLockView, account_identity_lock, active_identity_locks
+from tools.models import HandoffRequest, HandoffStatus, LockScope
 from tools.transfer_to_human import held_by_staff
 
 router = APIRouter(prefix="/api/assist", tags=["坐席辅助"], responses={**STAFF_ONLY, **NOT_FOUND, **TOO_LARGE})
@@ -84,6 +88,8 @@ class CustomerBills(BaseModel):
     name: str
     category: str
     bills: list[BillAtGlance]
+    identity_lock: IdentityLockView | None = Field(
+        default=None, description="该户号正在生效的身份核实锁定（在线核实暂停，需人工核实身份）")
 
 
 class Queue(BaseModel):
@@ -216,7 +222,112 @@ def customer_bills(account_no: AccountNo, _staff: StaffDep,
             category=str(customer.category),
             bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
                                 due_date=b.due_date, bill_no=b.bill_no) for b in bills],
+            identity_lock=account_identity_lock(session, customer.account_no, utc_now()),
         )
+
+
+class TicketAtGlance(BaseModel):
+    no: str
+    kind: str
+    kind_label: str
+    title: str
+    status: str
+    period: str | None
+    created_at: datetime
+    sla_due_at: datetime | None
+
+
+class CustomerCard(BaseModel):
+    """Who the staff member is talking to. `classes` and `tags` are the customer-experience
+    segmentation's (empty until it is filled); the console shows whatever they hold."""
+
+    account_no: str
+    name: str
+    category: str
+    category_label: str
+    address: str
+    withholding_agreement: bool
+    classes: list[str] = []
+    tags: list[str] = []
+    open_tickets: list[TicketAtGlance]
+    bills: list[BillAtGlance]
+    unpaid_bills: int
+    unpaid_amount: Decimal
+    identity_lock: IdentityLockView | None = Field(
+        default=None, description="该户号正在生效的身份核实锁定（猜测尾号等），无则为空")
+
+
+_CATEGORY_LABELS = {"residential": "居民生活用电", "ci_single": "工商业单一制", "ci_two_part": "工商业两部制",
+                    "agricultural": "农业生产用电"}
+_KIND_LABELS = {WorkOrderKind.DISPUTE: "电费争议", WorkOrderKind.COMPLAINT: "投诉", WorkOrderKind.REVIEW: "电费复核",
+                WorkOrderKind.REFUND: "退费", WorkOrderKind.RECONCILIATION: "对账异常",
+                WorkOrderKind.DUNNING_CALL: "催费外呼", WorkOrderKind.METER_CHECK: "表计核查"}
+_UNPAID = (BillStatus.ISSUED, BillStatus.PARTIALLY_PAID)
+
+
+def _mask_address(address: str) -> str:
+    """Enough to recognise the place (district and street), not the door number."""
+    return address[:9] + "…" if len(address) > 9 else address
+
+
+@router.get("/customers/{account_no}/card", response_model=CustomerCard, summary="客户卡片（工单、账单、分类标签）")
+def customer_card(account_no: AccountNo, _staff: StaffDep,
+                  bills: Annotated[int, Query(ge=1, le=24)] = 6) -> CustomerCard:
+    with session_scope() as session:
+        customer = session.scalar(select(Customer).where(Customer.account_no == account_no))
+        if customer is None:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="account_no: 户号不存在")
+        recent = list(session.scalars(select(Bill).where(Bill.customer_id == customer.id)
+                                      .order_by(Bill.period.desc()).limit(bills)))
+        unpaid = list(session.scalars(select(Bill).where(Bill.customer_id == customer.id, Bill.status.in_(_UNPAID))))
+        tickets = list(session.scalars(
+            select(WorkOrder).where(WorkOrder.account_no == account_no,
+                                    WorkOrder.status.in_([WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS]))
+            .order_by(WorkOrder.created_at.desc()).limit(20)))
+        category = str(customer.category)
+        return CustomerCard(
+            account_no=customer.account_no, name=customer.name[0] + "*" * (len(customer.name) - 1),
+            category=category, category_label=_CATEGORY_LABELS.get(category, category),
+            address=_mask_address(customer.address), withholding_agreement=bool(customer.withholding_agreement),
+            open_tickets=[TicketAtGlance(no=t.no, kind=str(t.kind), kind_label=_KIND_LABELS.get(t.kind, str(t.kind)),
+                                         title=t.title, status=str(t.status), period=t.period,
+                                         created_at=t.created_at, sla_due_at=t.sla_due_at) for t in tickets],
+            bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
+                                due_date=b.due_date, bill_no=b.bill_no) for b in recent],
+            unpaid_bills=len(unpaid), unpaid_amount=sum((b.amount for b in unpaid), Decimal("0.00")),
+            identity_lock=account_identity_lock(session, customer.account_no, utc_now()),
+        )
+
+
+class AlertOut(BaseModel):
+    rule: str
+    severity: str
+    message: str
+    value: str | None
+    threshold: str
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
+@router.get("/alerts", response_model=list[AlertOut], summary="未解除的运营告警（channels/ops_policy.yaml）")
+def open_alerts(_staff: StaffDep) -> list[AlertOut]:
+    with session_scope() as session:
+        rows = session.scalars(select(OpsAlert).where(OpsAlert.resolved_at.is_(None))
+                               .order_by(OpsAlert.first_seen_at.desc()))
+        alerts = [AlertOut(rule=a.rule, severity=a.severity, message=a.message, value=a.value,
+                           threshold=a.threshold, first_seen_at=a.first_seen_at, last_seen_at=a.last_seen_at)
+                  for a in rows]
+    return sorted(alerts, key=lambda a: a.severity != "critical")
+
+
+@router.get("/identity-locks", response_model=list[IdentityLockView], summary="正在生效的身份核实锁定")
+def identity_locks(_staff: StaffDep,
+                   scope: Annotated[LockScope | None, Query(description="account | conversation")] = None,
+                   limit: Annotated[int, Query(ge=1, le=200)] = 100) -> list[IdentityLockView]:
+    """Every lock in force: the claimed 户号 (also ones that do not exist) or the conversation, why,
+    until when, and from which channels the wrong answers came. Staff only."""
+    with session_scope() as session:
+        return active_identity_locks(session, utc_now(), scope=scope, limit=limit)
 
 
 class StaffMessageIn(BaseModel):

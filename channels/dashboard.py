@@ -1,4 +1,5 @@
-"""Operations dashboard API: the table-1 KPI report as JSON and CSV (staff only)."""
+"""Operations dashboard API: the table-1 KPI report as JSON and CSV, and 12-month trends with the
+targets of `channels/ops_policy.yaml` (staff only)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
 
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from channels.deps import StaffDep
 from channels.responses import STAFF_ONLY
-from channels.kpi import PeriodError, kpi_report, to_csv
+from channels.kpi import PeriodError, kpi_report, kpi_trend, latest_period_with_data, to_csv
+from channels.ops_policy import load_policy
 
 router = APIRouter(prefix="/api/kpi", tags=["运营看板"], responses=STAFF_ONLY)
 
@@ -35,3 +37,23 @@ def kpi_csv(period: Period, _staff: StaffDep) -> Response:
     body = "\ufeff" + to_csv(_report(period))  # BOM so Excel opens the Chinese text correctly
     return Response(body, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="kpi-{period}.csv"'})
+
+
+@router.get("/trend", summary="各指标近 12 个账期趋势（含目标值）")
+def kpi_trend_json(_staff: StaffDep,
+                   end: Annotated[str | None, Query(description="最后一个账期 YYYY-MM；缺省为最近有数据的账期",
+                                                    max_length=7)] = None,
+                   periods: Annotated[int, Query(ge=1, le=24, description="账期个数")] = 12) -> dict[str, Any]:
+    targets = load_policy().targets
+    try:
+        with session_scope() as session:
+            latest = latest_period_with_data(session)
+            trend = kpi_trend(session, end or latest, periods)
+    except PeriodError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc).replace("period:", "end:")) from exc
+    for group in ("billing", "platform", "service"):
+        for kpi in trend[group]:  # type: ignore[union-attr]
+            target = targets.get(kpi["code"])
+            kpi["target"] = None if target is None else str(target.target)
+            kpi["better"] = None if target is None else target.better
+    return {"latest_period": latest, **trend}

@@ -18,7 +18,7 @@ def report(
     csv_output: bool = typer.Option(False, "--csv", help="输出 CSV 而不是表格"),
 ) -> None:
     """打印某账期的电费 KPI 与智能服务 KPI（按渠道）。"""
-    from billing_core.db import session_scope
+    from billing_core.db.engine import session_scope
     from channels.kpi import PeriodError, format_report, kpi_report, to_csv
 
     try:

@@ -9,12 +9,16 @@ everyone else; with Redis the window is shared by all processes.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import deque
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from limits.strategies import FixedWindowRateLimiter
 
 
 class BodyTooLarge(Exception):
@@ -83,7 +87,13 @@ class RateLimiter(Protocol):
 
 
 class InProcessRateLimiter:
-    """Sliding one-minute window per sender, in this process's memory."""
+    """Sliding one-minute window per sender, in this process's memory.
+
+    Not `limits`' MemoryStorage: its expiry timer rescans every sender's window each 10 ms while
+    requests come in: with 2,000 active senders at 200 requests/s the process spent ~1.4 ms of
+    CPU per request, against ~0.07 ms with this deque (benchmarks/bench_rate_limit.py
+    --compare-memory); a bare call is ~0.5 µs here, 3-5 µs there.
+    """
 
     def __init__(self, per_minute: int) -> None:
         self.per_minute = per_minute
@@ -108,33 +118,46 @@ class InProcessRateLimiter:
 class RedisRateLimiter:
     """Fixed one-minute windows per sender, counted in Redis so every process shares them.
 
-    One script call per request, on this thread's own connection (agent.redis_client): count the
-    hit and, on the window's first hit, set its expiry. The pooled pipeline of INCR + EXPIRE was
-    one round trip too but cost ~145 µs of CPU per request against ~75 µs now.
+    The `limits` package's fixed window on its Redis storage: one script call per request that
+    counts the hit and, on the window's first hit, sets its expiry (a window lasts a minute from
+    its first hit). Each thread has its own storage whose client keeps one connection (as
+    agent.redis_client does): through limits' default pooled client the same call cost ~1.6x the
+    CPU, ~41 µs against ~25 µs (benchmarks/bench_rate_limit.py).
     """
 
     def __init__(self, url: str, per_minute: int) -> None:
-        from agent.redis_client import PerThreadRedis
+        from limits import RateLimitItemPerMinute  # ~70 ms to import: only when Redis is used
 
-        self._count_hit = PerThreadRedis(url).script(_COUNT_HIT)
+        self.url = url
         self.per_minute = per_minute
+        self._window = RateLimitItemPerMinute(per_minute, namespace=WINDOW_NAMESPACE)
+        self._local = threading.local()
+
+    def _strategy(self) -> FixedWindowRateLimiter:
+        local = self._local
+        if getattr(local, "pid", None) != os.getpid():  # first call on this thread, or after a fork
+            from limits.storage import RedisStorage
+            from limits.strategies import FixedWindowRateLimiter
+            from redis.backoff import ExponentialBackoff
+            from redis.retry import Retry
+
+            from agent.redis_client import RETRIES
+
+            # Building the storage needs no Redis: its scripts load on first use (and again if a
+            # restarted server forgot them); a dropped connection is reopened and the call resent.
+            storage = RedisStorage(self.url, key_prefix=KEY_PREFIX, single_connection_client=True,
+                                   retry=Retry(ExponentialBackoff(cap=0.5, base=0.01), RETRIES))
+            local.strategy, local.pid = FixedWindowRateLimiter(storage), os.getpid()
+        strategy: FixedWindowRateLimiter = local.strategy
+        return strategy
 
     def allow(self, sender: str) -> bool:
-        key = f"powerdesk:rate:{sender}:{int(time.time() // 60)}"
-        count = self._count_hit(keys=[key], args=[WINDOW_KEY_TTL_SECONDS])
-        return int(count) <= self.per_minute
+        return self._strategy().hit(self._window, sender)
 
 
-WINDOW_KEY_TTL_SECONDS = 120  # a window's counter outlives its minute, then Redis drops it
-
-# KEYS: the window's counter. ARGV: its TTL. Atomic, so a counter never lives without an expiry.
-_COUNT_HIT = """
-local count = redis.call('incr', KEYS[1])
-if count == 1 then
-  redis.call('expire', KEYS[1], ARGV[1])
-end
-return count
-"""
+# A window's counter is `powerdesk:rate/<sender>/<per minute>/1/minute`; it expires with its minute.
+KEY_PREFIX = "powerdesk"
+WINDOW_NAMESPACE = "rate"
 
 
 def rate_limiter(redis_url: str | None, per_minute: int) -> RateLimiter:

@@ -1,29 +1,45 @@
 """Structured JSON logs with personal data masked.
 
 Logs are read by more people than conversations are, so phone numbers and ID-card numbers
-never reach them in full: every formatted record goes through `mask_personal_data`.
+never reach them in full: every value of a formatted record goes through `mask_personal_data`
+(the patterns of `knowledge_base.personal_numbers`, shared with the replies' guard).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
-_ID_CARD = re.compile(r"(?<!\d)(\d{6})\d{8}(\d{3}[\dXx])(?!\d)")
-_MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
-_LANDLINE = re.compile(r"(?<!\d)(0\d{2,3}-)\d{3,4}(\d{4})(?!\d)")
+from knowledge_base.personal_numbers import mask_personal_numbers
 
 
 def mask_personal_data(text: str) -> str:
-    """Mask mainland ID-card numbers (keep region and last 4) and phone numbers (keep 3+4)."""
-    text = _ID_CARD.sub(lambda m: m.group(1) + "********" + m.group(2), text)
-    text = _MOBILE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
-    text = _LANDLINE.sub(lambda m: m.group(1) + "****" + m.group(2), text)
-    return text
+    """Mask ID-card numbers (keep region and last 4), mobiles (keep 3+4) and landlines."""
+    return mask_personal_numbers(text, landlines=True)
+
+
+def _masked(value: Any) -> Any:
+    """`value` with personal numbers masked in every string (and number) it holds.
+
+    Values are masked before JSON encoding, not the encoded line: an escape like the 'n' of a
+    newline's \\n would sit right before a number and hide it from the ID pattern's boundary.
+    """
+    if isinstance(value, str):
+        return mask_personal_data(value)
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | float):
+        text = str(value)
+        masked = mask_personal_data(text)
+        return value if masked == text else masked
+    if isinstance(value, dict):
+        return {_masked(str(key)): _masked(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_masked(item) for item in value]
+    return mask_personal_data(str(value))
 
 
 _STANDARD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
@@ -44,7 +60,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return mask_personal_data(json.dumps(entry, ensure_ascii=False, default=str))
+        return json.dumps(_masked(entry), ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO") -> None:

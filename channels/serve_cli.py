@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -16,20 +17,17 @@ _WORKER_WARM = "POWERDESK_SERVE_WARM"
 
 
 def warm_up(application: Any) -> None:
-    """Load the intent classifier and the knowledge base before the first customer waits for them."""
-    from agent.local_brain import LocalBrain
-    from agent.nlu import get_classifier
+    """Load the agent, the intent classifier and the knowledge base (logged step by step)."""
+    from channels.startup import warm_up as load
 
-    agent = application.state.services.agent
-    get_classifier()  # every turn is understood locally, whichever brain answers it
-    LocalBrain.preload()
-    knowledge = getattr(agent, "knowledge", None)
-    if callable(knowledge):
-        knowledge().search("电费怎么交")  # the embedder's tokenizer loads on the first query
+    load(application)
 
 
 def worker_app() -> Any:
-    """The app of one uvicorn worker process (`--workers N`): logging and warm-up as `serve` does."""
+    """The app of one uvicorn worker process (`--workers N`): logging and warm-up as `serve` does.
+
+    A worker warms up before it listens, so the kernel never hands a connection to a worker
+    that is still loading (its SO_REUSEPORT socket does not exist yet)."""
     from channels.app import create_app
     from channels.logs import configure_logging
 
@@ -40,6 +38,13 @@ def worker_app() -> Any:
     return application
 
 
+def _monitor(host: str, port: int) -> Any:
+    from channels.monitor import Monitor
+
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    return Monitor(f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}").start()
+
+
 @app.callback(invoke_without_command=True)
 def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址"),
@@ -47,11 +52,14 @@ def serve(
     log_level: str = typer.Option("info", help="日志级别"),
     warm: bool = typer.Option(True, help="启动时先加载智能客服模型（首个请求不必等待）"),
     workers: int = typer.Option(1, min=1, max=32, help="工作进程数（多于 1 个时须配置 POWERDESK_REDIS_URL 共享会话状态）"),
+    monitor: bool = typer.Option(False, help="在本进程内定时运行可用性探测与告警评估（生产环境宜在另一台机器运行 powerdesk ops probe）"),
 ) -> None:
     import uvicorn
 
+    from billing_core.settings import var_dir
     from channels.app import create_app
     from channels.logs import configure_logging
+    from channels.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
 
     if workers > 1:
         # Each worker is its own process: dialogue state, WeChat de-duplication and rate windows
@@ -65,11 +73,28 @@ def serve(
         os.environ[_WORKER_LOG_LEVEL] = log_level  # read by worker_app in each worker process
         os.environ[_WORKER_WARM] = "1" if warm else "0"
         configure_logging(log_level.upper())
-        raise typer.Exit(run_workers(workers, host, port, log_level))
+        # Before any worker starts: each then writes its metrics to files one /metrics adds up.
+        metrics_dir = prepare_multiprocess_dir(var_dir(), f"serve-{port}")
+        logging.getLogger("powerdesk.channels").info(
+            "starting %s workers (each loads its models before it listens)", workers,
+            extra={"workers": workers, "metrics_dir": str(metrics_dir)})
+        watcher = _monitor(host, port) if monitor else None
+        code = run_workers(workers, host, port, log_level)
+        if watcher is not None:
+            watcher.stop()
+        raise typer.Exit(code)
 
     configure_logging(log_level.upper())
+    if os.environ.get(MULTIPROC_ENV):  # an operator's multiprocess directory: this run's files only
+        prepare_multiprocess_dir(var_dir(), f"serve-{port}")
     application = create_app()
     if warm:
-        warm_up(application)
+        from channels.startup import warm_up_in_background
+
+        # Listen at once: /healthz answers 503 "starting" (and says what is loading) until ready.
+        warm_up_in_background(application)
+    watcher = _monitor(host, port) if monitor else None
     uvicorn.run(application, host=host, port=port, log_config=None, log_level=log_level,
                 access_log=False, timeout_graceful_shutdown=5)
+    if watcher is not None:
+        watcher.stop()

@@ -59,6 +59,7 @@ class ChannelSettings:
     wechat_aes_key: str | None = None  # 43 characters; set for 安全模式
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_reply_deadline_seconds: float = 4.5
+    wechat_replay_window_seconds: int = 300  # how far a callback's timestamp may be from our clock
     dedup_ttl_seconds: int = 600
     # Web chat: the key that signs conversation tokens, and how long a token lasts (the
     # conversation state's own lifetime, agent.state.STATE_TTL_SECONDS).
@@ -91,5 +92,6 @@ class ChannelSettings:
             wechat_aes_key=os.environ.get("POWERDESK_WECHAT_AES_KEY") or None,
             wechat_api_base=os.environ.get("POWERDESK_WECHAT_API_BASE", "https://api.weixin.qq.com"),
             wechat_reply_deadline_seconds=_float("POWERDESK_WECHAT_REPLY_DEADLINE", 4.5),
+            wechat_replay_window_seconds=_int("POWERDESK_WECHAT_REPLAY_WINDOW", 300),
             turn_concurrency=_int("POWERDESK_TURN_CONCURRENCY", 0),
         )

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
-_DIGITS = "零一二三四五六七八九"
+from knowledge_base.digit_words import DIGIT_CHARS
+
+_DIGITS = DIGIT_CHARS
 _UNITS = ["", "十", "百", "千"]
 _SECTIONS = ["", "万", "亿", "万亿"]
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 
 
 class TranscriptTurn(BaseModel):
@@ -24,6 +24,7 @@ class TranscriptTurn(BaseModel):
     reply_text: str
     citations: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
+    brain: str = ""  # "local" / "llm", or "staff" for what a person wrote while holding the conversation
     created_at: datetime
 
 
@@ -68,7 +69,7 @@ def load_transcript(conversation_id: str, channel: str | None = None) -> Transcr
         turns = [
             TranscriptTurn(position=t.position, user_text=t.user_text, reply_text=t.reply_text,
                            citations=list(t.citations or []), tool_calls=list(t.tool_calls or []),
-                           created_at=t.created_at)
+                           brain=t.brain, created_at=t.created_at)
             for t in record.turns
         ]
         last = turns[-1].reply_text if turns else ""

@@ -12,6 +12,7 @@ rest is checked by defusedxml before wechatpy's xmltodict parses it.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -82,6 +83,23 @@ def _verify(services: Services, signature: str, timestamp: str, nonce: str) -> N
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="signature: 签名校验失败") from exc
 
 
+def _fresh(services: Services, timestamp: str, nonce: str, body: bytes) -> None:
+    """In plain mode WeChat's signature covers token, timestamp and nonce but not the body, so a
+    signed query seen once (in a log, say) would carry any body. Accept a signature only near its
+    timestamp, and a (timestamp, nonce) pair only with the body it first came with: WeChat's own
+    retries resend the same body and pass; a different body under a used signature is refused."""
+    window = services.settings.wechat_replay_window_seconds
+    if not timestamp.isdigit() or abs(time.time() - int(timestamp)) > window:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="timestamp: 请求时间超出允许范围")
+    key, digest = f"wechat:nonce:{timestamp}:{nonce}", hashlib.sha256(body).hexdigest()
+    if services.once.claim(key):
+        services.once.record(key, {"body": digest})
+        return
+    first = services.once.result(key)
+    if first is not None and first.get("body") != digest:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail="nonce: 该签名已用于另一条消息")
+
+
 def _crypto(services: Services) -> WeChatCrypto:
     settings = services.settings
     if not settings.wechat_aes_key:
@@ -146,6 +164,7 @@ async def receive(
 ) -> Response:
     _verify(services, signature, timestamp, nonce)
     body = await request.body()
+    _fresh(services, timestamp, nonce, body)
     xml = _safe_xml(body)
     encrypted = (encrypt_type or "raw").lower() == "aes"
     crypto = None

@@ -56,6 +56,14 @@ def _worker_main(host: str, port: int, log_level: str) -> None:
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def _forget_metrics_of(pid: int | None) -> None:
+    """A dead worker's live gauges leave the scrape; its counters stay (they are totals so far)."""
+    if pid is not None and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid)
+
+
 def run_workers(count: int, host: str, port: int, log_level: str) -> int:
     """Run `count` workers until SIGINT / SIGTERM; the exit code for `powerdesk serve`."""
     try:  # fail here, with a clear message, rather than in every worker
@@ -89,6 +97,7 @@ def run_workers(count: int, host: str, port: int, log_level: str) -> int:
                 stopping.set()
                 break
             log.warning("worker %s exited (code %s); starting another", process.pid, process.exitcode)
+            _forget_metrics_of(process.pid)
             workers[index] = start()
     for process, _ in workers:
         if process.is_alive():

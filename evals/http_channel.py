@@ -10,6 +10,7 @@ carry. WeChat messages are signed XML callbacks (plain mode) from the scenario's
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +95,7 @@ class HttpChannelClient:
         from wechatpy.utils import WeChatSigner
 
         self._sent += 1
-        timestamp, nonce = str(1782446400 + self._sent), f"n{self._sent}"
+        timestamp, nonce = str(int(time.time())), f"n{self._sent}-{self.wire_id}"
         signer = WeChatSigner()
         signer.add_data(WECHAT_TOKEN, timestamp, nonce)
         body = (f"<xml><ToUserName><![CDATA[gh_powerdesk]]></ToUserName>"

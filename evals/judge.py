@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from billing_core.dunning import late_fee
-from billing_core.models import Customer, WorkOrder
+from billing_core.operations.dunning import late_fee
+from billing_core.db.models import Customer, WorkOrder
 from evals.scenario import SHANGHAI, Fact, FactRef, TicketExpect
 from evals.world import World, payments_snapshot
 from tools.models import HandoffRequest

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from billing_core.db import make_engine
+from billing_core.db.engine import make_engine
 
 
 class ExportError(RuntimeError):

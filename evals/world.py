@@ -1,6 +1,6 @@
 """Build a scenario's `initial_state` into a fresh SQLite database migrated by the real chains.
 
-Every bill is computed by `billing_core.compute.compute_bill` from the scenario's usage, so the
+Every bill is computed by `billing_core.tariffs.compute.compute_bill` from the scenario's usage, so the
 amounts the judge expects are the billing core's, never typed into a YAML file. The migrated
 empty database is built once per process and copied per scenario (migrations are the slow part).
 """
@@ -20,9 +20,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_core.bill_types import BillRequest, ComputedBill, TouUsage, Usage
-from billing_core.compute import compute_bill
-from billing_core.db import make_engine
-from billing_core.models import (
+from billing_core.tariffs.compute import compute_bill
+from billing_core.db.engine import make_engine
+from billing_core.db.models import (
     Bill,
     BillStatus,
     Customer,
@@ -48,7 +48,7 @@ def _migrated_template() -> Path:
     global _TEMPLATE
     if _TEMPLATE is None or not _TEMPLATE.exists():
         from agent.migrate import upgrade as upgrade_agent
-        from billing_core.migrate import upgrade as upgrade_billing
+        from billing_core.db.migrate import upgrade as upgrade_billing
         from tools.migrate import upgrade as upgrade_tools
 
         directory = Path(tempfile.mkdtemp(prefix="powerdesk-eval-template-"))

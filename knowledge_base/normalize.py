@@ -20,6 +20,8 @@ import cn2an
 import opencc
 from pypinyin import Style, lazy_pinyin
 
+from knowledge_base.digit_words import DIGIT_WORDS
+
 MAX_QUERY_CHARS = 200  # longer queries keep their head and tail (problem first, question last)
 
 _T2S = opencc.OpenCC("t2s")
@@ -76,10 +78,10 @@ TYPO_FORMS: tuple[tuple[str, str], ...] = (
     ("亭电", "停电"), ("挺电", "停电"), ("隐私", "隐私"), ("印私", "隐私"),
 )
 
-_CHINESE_DIGITS = {"零": "0", "〇": "0", "洞": "0", "一": "1", "幺": "1", "二": "2", "两": "2",
-                   "三": "3", "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9"}
 # Three or more spoken digits in a row are a number read out digit by digit (九五五九八 → 95598).
-_DIGIT_RUN = re.compile(r"[零〇洞一幺二两三四五六七八九]{3,}")
+# 拐/勾 stay words in a query (「七拐八拐的线路」), as before the table was shared.
+_CHINESE_DIGITS = {word: digit for word, digit in DIGIT_WORDS.items() if word not in "拐勾"}
+_DIGIT_RUN = re.compile(f"[{''.join(_CHINESE_DIGITS)}]{{3,}}")
 _ONE_PEOPLE = re.compile(r"一户多人(?!口)")
 # Spoken quantities with a unit the articles write in digits (「四百度」→400度, 「百分之一百零五」→105%).
 _SPOKEN_QUANTITY = re.compile(

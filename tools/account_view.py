@@ -22,8 +22,8 @@ from typing import Any
 from sqlalchemy import Integer, Row, bindparam, func, select
 from sqlalchemy.orm import Session
 
-from billing_core.dunning import LateFee, late_fee
-from billing_core.models import Bill, BillLine, BillStatus, Customer, Payment, PaymentStatus
+from billing_core.operations.dunning import LateFee, late_fee
+from billing_core.db.models import Bill, BillLine, BillStatus, Customer, Payment, PaymentStatus
 from billing_core.money import ZERO
 from tools.context import Principal
 

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
-from billing_core.models import Customer
+from billing_core.db.models import Customer
 from tools.context import ToolContext
 from tools.models import VerificationMethod
 from tools.results import InvalidInput, NeedsVerification, ToolResult

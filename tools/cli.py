@@ -14,8 +14,16 @@ def serve(
 ) -> None:
     """启动动作服务器：POST /webhook、GET /health、GET /actions。"""
     from billing_core.settings import database_url
-    from tools.rasa_actions import create_action_app
+    from tools.rasa_actions import TOKEN_ENV, action_token, create_action_app
 
-    application = create_action_app(database_url())
+    try:
+        token, token_file = action_token()
+    except ValueError as exc:
+        typer.echo(f"错误：{exc}", err=True)
+        raise typer.Exit(2) from None
+    application = create_action_app(token, database_url())
     typer.echo(f"Rasa 动作服务器：http://{host}:{port}/webhook（数据库 POWERDESK_DATABASE_URL）")
+    where = f"文件 {token_file}" if token_file is not None else f"环境变量 {TOKEN_ENV}"
+    typer.echo(f"调用令牌来自{where}；在 Rasa 的 endpoints.yml 中配置 "
+               f"action_endpoint: {{url: http://{host}:{port}/webhook, token: <该令牌>}}")
     application.run(host=host, port=port, single_process=True, access_log=False, motd=False)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from billing_core.db import utc_now
+from billing_core.db.engine import utc_now
 from tools.channels import ChannelSpec, channel_spec
 from tools.models import VerificationMethod, VerifiedSession
 from tools.service_policy import ServicePolicy, load_policy

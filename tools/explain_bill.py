@@ -18,11 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import CustomerCategory, HouseholdType
-from billing_core.compute import RESIDENTIAL_TIERS, SEASON_CN
+from billing_core.tariffs.compute import RESIDENTIAL_TIERS, SEASON_CN
 from billing_core.errors import BillingError
 from billing_core.money import ZERO
 from billing_core.number_text import quantity_text
-from billing_core.tariff_library import ResidentialTiers, get_library
+from billing_core.tariffs.library import ResidentialTiers, get_library
 from tools.account_view import (
     BillWithLines, CustomerView, customer_of, standing, visible_bills_in_periods, visible_bills_paid,
 )

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing_core.models import WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
+from billing_core.db.models import WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
 from tools.account_view import customer_of
 from tools.context import ToolContext
 from tools.results import NeedsVerification, ToolResult

@@ -1,6 +1,6 @@
 """Schema migrations of the tools tables (own Alembic chain, version table `alembic_version_tools`).
 
-The same machinery as billing (`billing_core.migration_chain`): the environment ships inside the
+The same machinery as billing (`billing_core.db.migration_chain`): the environment ships inside the
 package, and `alembic_config` is what the `powerdesk.migrations` entry point hands to
 `powerdesk db upgrade`, which runs the billing chain first (the tools tables only refer to
 billing data by account number).
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import MetaData
 
-from billing_core.migration_chain import MigrationChain
+from billing_core.db.migration_chain import MigrationChain
 
 
 def tools_metadata() -> MetaData:

@@ -14,11 +14,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Index, Integer, MetaData, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
-from billing_core.db import NAMING_CONVENTION, Base, utc_now
-from billing_core.models import _enum
+from billing_core.db.engine import NAMING_CONVENTION, Base, utc_now
+from billing_core.db.models import _enum
 
 
 class ToolsBase(Base):
@@ -84,11 +84,14 @@ class IdentityAttempt(ToolsBase):
     method: Mapped[VerificationMethod] = mapped_column(_enum(VerificationMethod))
     claimed_account: Mapped[str | None] = mapped_column(String(32))  # as given, may not exist
     success: Mapped[bool] = mapped_column(Boolean)
+    # The answer was right but an active lock refused it: not a wrong answer, so not counted.
+    refused_by_lock: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     attempted_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class IdentityLock(ToolsBase):
-    """A lock-out: a conversation (for good) or a claimed account number (until `locked_until`)."""
+    """A lock-out of a conversation or of a claimed account number, until `locked_until`
+    (durations in service_policy.yaml; `tools.identity_locks` lists them for staff)."""
 
     __tablename__ = "identity_locks"
     __table_args__ = (Index("ix_identity_locks_scope_key", "scope", "key"),)

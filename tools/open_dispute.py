@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_core.models import Bill, WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
+from billing_core.db.models import Bill, WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
 from tools.account_view import customer_of, visible_bills
 from tools.context import ToolContext
 from tools.periods import Period

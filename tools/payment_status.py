@@ -1,5 +1,5 @@
 """`payment_status`: is a bill paid, when and through which channel, what is still owed, the
-late fee so far (the billing core's rule, `billing_core.dunning.late_fee`, counted to today) and
+late fee so far (the billing core's rule, `billing_core.operations.dunning.late_fee`, counted to today) and
 how to pay. Without a month it answers for the latest issued bill."""
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import bindparam, select
 
-from billing_core.models import Payment, PaymentStatus
+from billing_core.db.models import Payment, PaymentStatus
 from billing_core.money import ZERO
-from billing_core.payments import CHANNEL_NAMES
+from billing_core.operations.payments import CHANNEL_NAMES
 from tools.account_view import STATUS_CN, customer_of, standing, unissued_bill, visible_bills_paid
 from tools.context import ToolContext
 from tools.periods import Period

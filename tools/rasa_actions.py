@@ -11,28 +11,48 @@ set when the domain declares them, and secrets (`last4`, `check_answer`) are cle
 
 The app is rasa_sdk's own (`rasa_sdk.endpoint.create_app`): POST /webhook, GET /health,
 GET /actions, 404 for an unknown action.
+
+Who may call it: only the Rasa server. The tracker's metadata decides identity (a WeChat openid
+verifies a bound customer), so an open /webhook would let anyone claim an openid and read that
+customer's bills. Every request but GET /health must carry the shared token, the way Rasa sends
+it when endpoints.yml says `action_endpoint: {url: …, token: …}` — the query parameter `token`
+(rasa.utils.endpoints.EndpointConfig adds `?token=…` to each call) — or as
+`Authorization: Bearer …`. The token is `POWERDESK_RASA_ACTION_TOKEN`, or, when that is unset, a
+random one `powerdesk rasa-actions` writes to `$POWERDESK_VAR_DIR/secrets/rasa_action_token` (mode 0600)
+on first start and reuses afterwards. Compared in constant time; 401 without a token, 403 with a
+wrong one, and neither says anything else.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import os
+import secrets
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.endpoint import create_app
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import ActionExecutor, CollectingDispatcher
-from sanic import Sanic
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse
+from sanic.response import json as json_response
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_core.db import make_engine
+from billing_core.db.engine import make_engine
 from knowledge_base.retriever import KnowledgeRetriever
 from tools.context import ToolContext
 from tools.models import VerificationMethod
 from tools.registry import call_tool
 from tools.results import ToolResult
 
+TOKEN_ENV = "POWERDESK_RASA_ACTION_TOKEN"
+TOKEN_FILE = "rasa_action_token"
+MIN_TOKEN_CHARS = 16
+OPEN_PATHS = frozenset({"/health"})  # liveness probes carry no token and learn nothing
 SECRET_SLOTS = ("last4", "check_answer")
 IVR_CHANNELS = {"ivr", "hotline", "phone", "callback_ivr"}
 
@@ -178,7 +198,79 @@ def build_executor(session_factory: Callable[[], Session],
     return executor
 
 
-def create_action_app(database_url: str | None = None) -> Sanic:
-    """rasa_sdk's Sanic app serving the PowerDesk actions against `database_url`."""
+def action_token(var_dir: Path | None = None) -> tuple[str, Path | None]:
+    """The shared token and where it came from (None: `POWERDESK_RASA_ACTION_TOKEN`).
+
+    Unset variable: this site's token in `var_dir/secrets/rasa_action_token` (the layout of the
+    channels' generated secrets), created with 32 random bytes on first use, so a restart keeps
+    the value Rasa's endpoints.yml holds. A value shorter than 16 characters is refused
+    (ValueError naming the variable or the file): a token must not be guessable.
+    """
+    configured = os.environ.get(TOKEN_ENV, "").strip()
+    if configured:
+        if len(configured) < MIN_TOKEN_CHARS:
+            raise ValueError(f"{TOKEN_ENV}: at least {MIN_TOKEN_CHARS} characters")
+        return configured, None
+    if var_dir is None:
+        from billing_core.settings import var_dir as default_var_dir
+
+        var_dir = default_var_dir()
+    path = var_dir / "secrets" / TOKEN_FILE
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Written whole to a temporary file, then linked into place: never read half-written, and
+        # of two processes starting at once the first link wins and both use its value.
+        temporary = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_urlsafe(32))
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass
+        finally:
+            temporary.unlink()
+    token = path.read_text(encoding="ascii").strip()
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ValueError(f"{path}: at least {MIN_TOKEN_CHARS} characters (delete it to generate a new one)")
+    return token, path
+
+
+def _presented_token(request: Request) -> str | None:
+    """The token as Rasa sends it (`?token=`), or a bearer token."""
+    value = request.args.get("token")
+    if value:
+        return str(value)
+    header = request.headers.get("authorization", "")
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return credential.strip() or None
+
+
+def require_token(app: Sanic, token: str) -> None:
+    """Refuse every request to `app` but GET /health without the shared `token` (401) or with another (403)."""
+    if len(token) < MIN_TOKEN_CHARS:
+        raise ValueError(f"token: at least {MIN_TOKEN_CHARS} characters")
+    expected = token.encode()
+
+    async def check(request: Request) -> HTTPResponse | None:
+        if request.path in OPEN_PATHS and request.method in ("GET", "HEAD"):
+            return None
+        presented = _presented_token(request)
+        if presented is None:
+            return json_response({"error": "需要动作服务器令牌（token）"}, status=401,
+                                 headers={"WWW-Authenticate": 'Bearer realm="rasa-actions"'})
+        if not hmac.compare_digest(presented.encode(), expected):
+            return json_response({"error": "动作服务器令牌无效"}, status=403)
+        return None
+
+    app.register_middleware(check, "request")
+
+
+def create_action_app(token: str, database_url: str | None = None) -> Sanic:
+    """rasa_sdk's Sanic app serving the PowerDesk actions against `database_url`, for callers with `token`."""
     factory = sessionmaker(bind=make_engine(database_url), expire_on_commit=False)
-    return create_app(build_executor(factory), cors_origins=None)
+    app = create_app(build_executor(factory), cors_origins=None)
+    require_token(app, token)
+    return app

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import bindparam, select
 
-from billing_core.models import Customer
+from billing_core.db.models import Customer
 from knowledge_base.retriever import DEFAULT_K, MAX_K, EmptyQueryError, KnowledgeRetriever
 from tools.context import ToolContext
 from tools.results import InvalidInput, NotFound, ToolResult

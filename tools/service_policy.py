@@ -13,7 +13,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 POLICY_PATH = Path(__file__).with_name("service_policy.yaml")
 
@@ -42,7 +42,18 @@ class VerificationPolicy(_Strict):
     max_failures_per_account: int = Field(ge=1)
     account_window_minutes: int = Field(ge=1)
     account_lock_minutes: int = Field(ge=1)
+    # A 户号 locked again within `account_lock_repeat_hours` of an earlier lock is locked twice as
+    # long each time, up to `account_lock_max_minutes`: a patient guesser gets no fresh budget.
+    account_lock_repeat_hours: int = Field(ge=1)
+    account_lock_max_minutes: int = Field(ge=1)
+    conversation_lock_hours: int = Field(ge=1)
     session_minutes: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _max_not_below_first(self) -> VerificationPolicy:
+        if self.account_lock_max_minutes < self.account_lock_minutes:
+            raise ValueError("account_lock_max_minutes must not be below account_lock_minutes")
+        return self
 
 
 class PaymentChannelInfo(_Strict):

@@ -10,34 +10,43 @@ Three ways, as the knowledge-base article privacy-identity-verification describe
   unlike the 区 (about a dozen choices in a city) it cannot be guessed in three tries. The last
   paid amount was rejected: customers on 代扣 rarely know it, and it changes monthly.
 
-Failures: every failed check is recorded; a failed check does not undo an earlier successful one
-in the same conversation (trying a second 户号 and failing leaves the first verified). After
+Failures: every wrong answer is recorded and counted — a wrong phone/ID tail, a wrong hotline
+road, an unknown 户号, and wrong answers sent while a lock is already on — per conversation and per
+claimed 户号 across conversations and channels (a hotline caller whose number is registered is
+counted against that customer's 户号). A failed check does not undo an earlier successful one in
+the same conversation (trying a second 户号 and failing leaves the first verified). After
 `max_failures_per_conversation` the conversation is locked (any earlier verification in it is
 dropped) and handed to a person; after `max_failures_per_account` failures against one claimed
 户号 within the window (from any conversation), that 户号 is locked for online checks for
-`account_lock_minutes`. Locks are rows in the database, so they hold across processes and
-restarts. The failure message is the same whether the 户号 exists or not, and
+`account_lock_minutes`, doubled for each earlier lock within `account_lock_repeat_hours` (up to
+`account_lock_max_minutes`). A locked 户号 refuses even the right answer (recorded as
+`refused_by_lock`, not counted as wrong) on every channel, the bound WeChat included, until the
+lock ends. Checks against one conversation or 户号 are serialised (`_serialize`), so a burst of
+parallel guesses gets no more tries than a sequence. Locks are rows in the database, so they hold
+across processes and restarts. The failure message is the same whether the 户号 exists or not, and
 non-existent 户号 are counted and locked exactly like real ones.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import Row, bindparam, delete, func, insert, select, update
+from sqlalchemy import BigInteger, Row, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from billing_core.models import Customer
+from billing_core.db.models import Customer
+from knowledge_base.digit_words import DIGIT_WORDS
 from tools.context import Principal, ToolContext
 from tools.models import IdentityAttempt, IdentityLock, LockScope, VerificationMethod, VerifiedSession
 from tools.results import InvalidInput, ToolResult
+from tools.service_policy import VerificationPolicy
 from tools.transfer_to_human import HandoffReason, create_handoff
 
 NEUTRAL_FAILURE = "信息核对未通过，请检查户号和验证信息后重试。"
-CONVERSATION_LOCK_DAYS = 1
 # Roads first: 「芳村大道」 is a road, not the village 「芳村」.
 STREET = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?(?:大道|大街|路|街|巷))")
 VILLAGE = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,20}?村)")
@@ -60,11 +69,17 @@ _ACTIVE_LOCK = (
     .order_by(_LOCK.locked_until.desc()).limit(1)
 )
 _INSERT_ATTEMPT = insert(IdentityAttempt.__table__)  # type: ignore[arg-type]
+_MARK_ATTEMPT = update(IdentityAttempt.__table__).where(  # type: ignore[arg-type]
+    _ATTEMPT.id == bindparam("attempt_id"))
+# A wrong answer: not verified, and not a right answer refused by a lock.
+_WRONG = (_ATTEMPT.success.is_(False), _ATTEMPT.refused_by_lock.is_(False))
 _CONVERSATION_FAILURES = select(func.count()).where(
-    _ATTEMPT.conversation_id == bindparam("conversation_id"), _ATTEMPT.success.is_(False))
+    _ATTEMPT.conversation_id == bindparam("conversation_id"), *_WRONG)
 _ACCOUNT_FAILURES = select(func.count()).where(
-    _ATTEMPT.claimed_account == bindparam("claimed"), _ATTEMPT.success.is_(False),
-    _ATTEMPT.attempted_at > bindparam("since"))
+    _ATTEMPT.claimed_account == bindparam("claimed"), *_WRONG, _ATTEMPT.attempted_at > bindparam("since"))
+_RECENT_ACCOUNT_LOCKS = select(func.count()).where(
+    _LOCK.scope == LockScope.ACCOUNT, _LOCK.key == bindparam("key"), _LOCK.locked_at > bindparam("since"))
+_ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
 _UPDATE_SESSION = update(VerifiedSession.__table__).where(  # type: ignore[arg-type]
     _SESSION.conversation_id == bindparam("which_conversation"))
 _INSERT_SESSION = insert(VerifiedSession.__table__)  # type: ignore[arg-type]
@@ -72,8 +87,7 @@ CustomerRow = Row[Any]  # a row of _CUSTOMER's columns
 LockRow = Row[Any] | IdentityLock  # an active lock read back, or one just created
 
 
-CHINESE_DIGITS = {**{c: "0" for c in "〇零洞"}, **{c: "1" for c in "一幺"}, **{c: "2" for c in "二两"},
-                  "三": "3", "四": "4", "五": "5", "六": "6", "七": "7", "八": "8", "九": "9", "拐": "7"}
+CHINESE_DIGITS = DIGIT_WORDS  # a whole value of digit words (「四四零幺…」) is read digit by digit
 
 
 def normalize_digits(value: str) -> str:
@@ -170,18 +184,40 @@ def _active_lock(session: Session, scope: LockScope, key: str, now: datetime) ->
     return session.connection().execute(_ACTIVE_LOCK, {"scope": scope, "key": key, "now": now}).first()
 
 
-def _locked(session: Session, ctx: ToolContext, lock: LockRow,
-            claimed: str | None) -> VerificationLocked:
+def _advisory_key(key: str) -> int:
+    """A signed 64-bit number for `key` (what pg_advisory_xact_lock takes), the same in every process."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _serialize(session: Session, keys: list[str]) -> None:
+    """Let one check at a time count against a conversation or a claimed 户号.
+
+    Without this, parallel guesses each read "4 failures so far", each get their answer checked,
+    and a burst of a hundred requests gets a hundred guesses past a limit of five. PostgreSQL:
+    transaction-scoped advisory locks, taken in a fixed order (no deadlock). SQLite serialises
+    writers already: the attempt row is the first write of the transaction, so the counts read
+    after it are read under the database's write lock.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return
+    for number in sorted({_advisory_key(key) for key in keys}):
+        connection.execute(_ADVISORY_LOCK, {"key": number})
+
+
+def _locked(session: Session, ctx: ToolContext, lock: LockRow, claimed: str | None,
+            named_account: bool) -> VerificationLocked:
     handoff = create_handoff(
         session, ctx, HandoffReason.VERIFICATION_LOCKED,
-        f"身份核实多次未通过，已暂停在线核实（客户自报户号：{claimed or '未提供'}）。"
+        f"身份核实多次未通过，已暂停在线核实（客户自报户号：{claimed if named_account else '未提供'}）。"
         "请人工核实身份后协助办理。",
     )
     until = lock.locked_until if lock.scope == LockScope.ACCOUNT else None
-    wait = f"该户号的在线核实已暂停至 {until.astimezone(ctx.policy.zone):%H:%M}，" if until else ""
+    whose = "该户号的" if named_account else ""
+    wait = f"{whose}在线核实已暂停至 {until.astimezone(ctx.policy.zone):%m月%d日 %H:%M}，" if until else ""
     return VerificationLocked(
         handoff_no=handoff.no, locked_until=until,
-        message=f"身份核实未通过次数过多，为保护账户安全已暂停在线核实。{wait}"
+        message=f"身份核实未通过次数过多，为保护账户安全已暂停在线核实，期间即使信息正确也无法在线核实。{wait}"
                 f"已为您转人工客服（转接单号 {handoff.no}），也可拨打95598或携带户主身份证件到营业厅办理。",
     )
 
@@ -224,71 +260,99 @@ def _candidates(session: Session, ctx: ToolContext,
     if not matches:
         return claimed, None
     customer = matches[0]
-    return claimed, customer if street_matches(customer.address, args.check_answer) else None
+    # A wrong road from the registered phone counts against that 户号 (and the 户号's lock applies),
+    # not only against the caller number: the hotline is one more way to guess the same account.
+    return customer.account_no, customer if street_matches(customer.address, args.check_answer) else None
 
 
 def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
     policy = ctx.policy.verification
     now = ctx.now()
+    named_account = args.account_no is not None or args.method == VerificationMethod.ACCOUNT_SECRET
     with ctx.session_factory() as session:
-        conversation_lock = _active_lock(session, LockScope.CONVERSATION, ctx.conversation_id, now)
-        if conversation_lock is not None:
-            result = _locked(session, ctx, conversation_lock, args.account_no)
+        found = _candidates(session, ctx, args)
+        if isinstance(found, ToolResult):  # nothing to check; a locked conversation stays locked
+            conversation_lock = _active_lock(session, LockScope.CONVERSATION, ctx.conversation_id, now)
+            if conversation_lock is None:
+                return found
+            result = _locked(session, ctx, conversation_lock, args.account_no, named_account)
             session.commit()
             return result
-        found = _candidates(session, ctx, args)
-        if isinstance(found, ToolResult):
-            return found
         claimed, customer = found
-        if claimed is not None:
-            account_lock = _active_lock(session, LockScope.ACCOUNT, claimed, now)
-            if account_lock is not None:
-                customer = None  # a locked 户号 cannot be verified online, even with the right secret
-        success = customer is not None
-        session.connection().execute(_INSERT_ATTEMPT, {
+        _serialize(session, [f"conversation:{ctx.conversation_id}", *([f"account:{claimed}"] if claimed else [])])
+        # The attempt is written first (as a failure), then the locks and counts are read.
+        attempt_id = session.connection().execute(_INSERT_ATTEMPT, {
             "conversation_id": ctx.conversation_id, "channel": ctx.channel, "method": args.method,
-            "claimed_account": claimed, "success": success, "attempted_at": now})
-        if success:
-            assert customer is not None
-            expires = now + timedelta(minutes=policy.session_minutes)
-            values = {"channel": ctx.channel, "account_no": customer.account_no, "method": args.method,
-                      "verified_at": now, "expires_at": expires}
-            updated = session.connection().execute(_UPDATE_SESSION, {"which_conversation": ctx.conversation_id, **values})
-            if updated.rowcount == 0:
-                session.connection().execute(_INSERT_SESSION, {"conversation_id": ctx.conversation_id, **values})
-            session.commit()
-            ctx.principal = Principal(account_no=customer.account_no, method=args.method,
-                                      verified_at=now, expires_at=expires)
-            return Verified(
-                account_no=customer.account_no, method=args.method,
-                customer_name_masked=mask_name(customer.name), expires_at=expires,
-                message=f"身份核实通过，户名 {mask_name(customer.name)}，户号 {customer.account_no}。请问需要办理什么？",
-            )
-        failures = session.connection().scalar(_CONVERSATION_FAILURES, {"conversation_id": ctx.conversation_id}) or 0
-        lock: LockRow | None = None
-        if claimed is not None:
-            since = now - timedelta(minutes=policy.account_window_minutes)
-            account_failures = session.connection().scalar(_ACCOUNT_FAILURES, {"claimed": claimed, "since": since}) or 0
-            lock = _active_lock(session, LockScope.ACCOUNT, claimed, now)
-            if lock is None and account_failures >= policy.max_failures_per_account:
-                lock = IdentityLock(scope=LockScope.ACCOUNT, key=claimed, locked_at=now,
-                                    locked_until=now + timedelta(minutes=policy.account_lock_minutes),
-                                    reason=f"{account_failures}次核实失败")
-                session.add(lock)
-        if failures >= policy.max_failures_per_conversation:
-            lock = IdentityLock(scope=LockScope.CONVERSATION, key=ctx.conversation_id, locked_at=now,
-                                locked_until=now + timedelta(days=CONVERSATION_LOCK_DAYS),
-                                reason=f"本次会话{failures}次核实失败")
-            session.add(lock)
-        if lock is not None:
-            if lock.scope == LockScope.CONVERSATION:  # a locked conversation keeps no verified account
-                session.execute(
-                    delete(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
+            "claimed_account": claimed, "success": False, "refused_by_lock": False,
+            "attempted_at": now}).inserted_primary_key[0]
+        conversation_lock = _active_lock(session, LockScope.CONVERSATION, ctx.conversation_id, now)
+        account_lock = _active_lock(session, LockScope.ACCOUNT, claimed, now) if claimed else None
+        if customer is not None and conversation_lock is None and account_lock is None:
+            session.connection().execute(_MARK_ATTEMPT, {"attempt_id": attempt_id, "success": True,
+                                                         "refused_by_lock": False})
+            return _verified(session, ctx, args, customer, now)
+        left = policy.max_failures_per_conversation
+        if customer is not None:
+            # The right answer while locked: refused, but not a wrong answer, so not counted.
+            session.connection().execute(_MARK_ATTEMPT, {"attempt_id": attempt_id, "success": False,
+                                                         "refused_by_lock": True})
+        else:  # a wrong answer (or an unknown 户号): counted per conversation and per 户号
+            failures = session.connection().scalar(
+                _CONVERSATION_FAILURES, {"conversation_id": ctx.conversation_id}) or 0
+            left -= failures
+            if conversation_lock is None and failures >= policy.max_failures_per_conversation:
+                conversation_lock = IdentityLock(
+                    scope=LockScope.CONVERSATION, key=ctx.conversation_id, locked_at=now,
+                    locked_until=now + timedelta(hours=policy.conversation_lock_hours),
+                    reason=f"本次会话{failures}次核实失败")
+                session.add(conversation_lock)
+                # A locked conversation keeps no verified account.
+                session.execute(delete(VerifiedSession).where(VerifiedSession.conversation_id == ctx.conversation_id))
                 ctx.principal = None
+            if claimed is not None:
+                since = now - timedelta(minutes=policy.account_window_minutes)
+                account_failures = session.connection().scalar(
+                    _ACCOUNT_FAILURES, {"claimed": claimed, "since": since}) or 0
+                left = min(left, policy.max_failures_per_account - account_failures)
+                if account_lock is None and account_failures >= policy.max_failures_per_account:
+                    account_lock = _lock_account(session, claimed, now, account_failures, policy)
+        lock = account_lock or conversation_lock
+        if lock is not None:
             session.flush()
-            result = _locked(session, ctx, lock, claimed)
+            result = _locked(session, ctx, lock, claimed, named_account)
             session.commit()
             return result
         session.commit()
-        left = policy.max_failures_per_conversation - failures
         return VerificationFailed(attempts_left=left, message=f"{NEUTRAL_FAILURE}（还可以再试 {left} 次）")
+
+
+def _lock_account(session: Session, claimed: str, now: datetime, failures: int,
+                  policy: VerificationPolicy) -> IdentityLock:
+    """Lock a claimed 户号; each lock within `account_lock_repeat_hours` of earlier ones lasts twice as long."""
+    earlier = session.connection().scalar(_RECENT_ACCOUNT_LOCKS, {
+        "key": claimed, "since": now - timedelta(hours=policy.account_lock_repeat_hours)}) or 0
+    minutes = min(policy.account_lock_minutes * 2 ** min(earlier, 16), policy.account_lock_max_minutes)
+    lock = IdentityLock(scope=LockScope.ACCOUNT, key=claimed, locked_at=now,
+                        locked_until=now + timedelta(minutes=minutes),
+                        reason=f"{failures}次核实失败" + (
+                            f"（{policy.account_lock_repeat_hours}小时内第{earlier + 1}次锁定）" if earlier else ""))
+    session.add(lock)
+    return lock
+
+
+def _verified(session: Session, ctx: ToolContext, args: VerifyIdentityInput, customer: CustomerRow,
+              now: datetime) -> Verified:
+    expires = now + timedelta(minutes=ctx.policy.verification.session_minutes)
+    values = {"channel": ctx.channel, "account_no": customer.account_no, "method": args.method,
+              "verified_at": now, "expires_at": expires}
+    updated = session.connection().execute(_UPDATE_SESSION, {"which_conversation": ctx.conversation_id, **values})
+    if updated.rowcount == 0:
+        session.connection().execute(_INSERT_SESSION, {"conversation_id": ctx.conversation_id, **values})
+    session.commit()
+    ctx.principal = Principal(account_no=customer.account_no, method=args.method,
+                              verified_at=now, expires_at=expires)
+    return Verified(
+        account_no=customer.account_no, method=args.method,
+        customer_name_masked=mask_name(customer.name), expires_at=expires,
+        message=f"身份核实通过，户名 {mask_name(customer.name)}，户号 {customer.account_no}。请问需要办理什么？",
+    )

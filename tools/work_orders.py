@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from billing_core.models import WorkOrder, next_work_order_no
+from billing_core.db.models import WorkOrder, next_work_order_no
 
 
 def add_work_order(session: Session, local_now: datetime, **fields: Any) -> WorkOrder:

@@ -107,7 +107,7 @@ class SatisfactionLevel(StrEnum):
 @dataclass(frozen=True, slots=True)
 class SatisfactionRating(Entity):
     level: SatisfactionLevel
-    score: int | None  # 1–5 when the customer gave a number
+    score: int | None  # 1–5: the number given, or the scale's word (非常满意 5 … 非常不满意 1); None if vague
 
 
 # ---- patterns (on digitised text) ------------------------------------------------------------
@@ -143,6 +143,24 @@ _RATING_WORDS: tuple[tuple[re.Pattern[str], SatisfactionLevel], ...] = (
 _RATING_CUES = re.compile(r"服务|评价|评分|打分|满意度|感觉|觉得|给你|打个|给个")
 _CLAUSE_BREAK = re.compile(r"[，。！？；,.!?;\n]")
 _BARE_SCORE = re.compile(r"^\s*(?:打|给|评)?\s*([1-5])\s*[。.!！]?\s*$")
+
+
+# The 1–5 scale's words (templates.yaml ask_csat, the web widget): the strong forms first.
+_WORD_SCORES: tuple[tuple[re.Pattern[str], int], ...] = (
+    (re.compile(r"^(?:非常不满意?|很不满意?|好差|差评)$"), 1),
+    (re.compile(r"^(?:不满意|不太满意|唔满意|不是很满意|不咋地)$"), 2),
+    (re.compile(r"^(?:非常满意|很满意|好满意)$"), 5),
+    (re.compile(r"^(?:满意|挺满意|几满意|还算满意|好评)$"), 4),
+)
+
+
+def _word_score(word: str, level: SatisfactionLevel) -> int | None:
+    if level == SatisfactionLevel.NEUTRAL:
+        return 3
+    for pattern, score in _WORD_SCORES:
+        if pattern.match(word):
+            return score
+    return None
 
 
 def _level_for_score(score: int) -> SatisfactionLevel:
@@ -249,7 +267,8 @@ def _find_ratings(dt: DigitisedText, source: str, claims: _Claims) -> list[Entit
                     start, end = position + match.start(), position + match.end()
                     if claims.free(start, end):
                         claims.take(start, end)
-                        found.append(SatisfactionRating(*_span(dt, source, start, end), level, None))
+                        found.append(SatisfactionRating(*_span(dt, source, start, end), level,
+                                                        _word_score(match.group(0), level)))
         position += len(clause) + 1
     return found
 

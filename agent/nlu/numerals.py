@@ -18,17 +18,11 @@ from dataclasses import dataclass
 
 import cn2an
 
-# Digit words read one digit each. 幺/洞/拐/勾 are the radio (and IVR) pronunciations.
-DIGIT_WORDS: dict[str, str] = {
-    "零": "0", "〇": "0", "洞": "0",
-    "一": "1", "幺": "1",
-    "二": "2", "两": "2",
-    "三": "3", "四": "4", "五": "5", "六": "6",
-    "七": "7", "拐": "7",
-    "八": "8", "九": "9", "勾": "9",
-}  # fmt: skip
-# Radio-style words that are also ordinary characters (「墙上有个洞」): digits only inside a run.
-_RADIO_ONLY = frozenset("洞拐勾")
+from knowledge_base.digit_words import DIGIT_WORDS, RADIO_DIGIT_WORDS
+
+# Digit words read one digit each (幺/洞/拐/勾: the radio and IVR pronunciations); radio-style
+# words that are also ordinary characters (「墙上有个洞」) are digits only inside a run.
+_RADIO_ONLY = RADIO_DIGIT_WORDS
 _UNIT_WORDS = "十百千万亿点"
 _NUMERAL_RUN = re.compile(f"[{''.join(DIGIT_WORDS)}{_UNIT_WORDS}]+")
 # Words where a numeral character is not a number.

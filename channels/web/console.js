@@ -1,91 +1,240 @@
-// Staff console: queue, transcript, suggested replies with sources, take-over/hand-back, bills.
+// Staff console: queue, transcript, customer card (open tickets, bills, classes/tags), suggested
+// replies with their sources, take-over / hand-back / staff replies, and open operations alerts.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  let current = null;
+  const el = Staff.el;
+  const BILL_STATUS = { issued: "待缴", paid: "已缴清", partially_paid: "部分缴费", cancelled: "已作废", held: "待复核", draft: "草稿" };
+  const TICKET_STATUS = { open: "待处理", in_progress: "处理中" };
+  const OUTCOME = { resolved: "已解决", ticket: "已建单", transferred: "已转人工", abandoned: "未完成" };
+  let current = null, channelFilter = "";
+
+  function notice(text) { $("message").hidden = !text; $("message").textContent = text || ""; }
+
+  function signedIn(on) {
+    $("login").hidden = on; $("who").hidden = !on;
+    if (on) refresh(); else { $("waiting").replaceChildren(); $("recent").replaceChildren(); $("locks").replaceChildren(); $("alerts").hidden = true; $("alert-count").hidden = true; }
+  }
+
+  async function refresh() {
+    try { await Promise.all([loadQueue(), loadAlerts(), loadLocks()]); notice(""); }
+    catch (err) { notice(err.message); if (err.message.includes("未登录")) { $("login").hidden = false; $("who").hidden = true; } }
+  }
+
+  function item(title, meta, text, onclick, cls) {
+    const li = el("li", undefined, cls);
+    const head = el("div", undefined, "item-head");
+    head.append(el("strong", title), el("span", meta, "muted"));
+    li.append(head, el("div", text, "item-text"));
+    li.tabIndex = 0;
+    li.onclick = onclick;
+    li.onkeydown = (e) => { if (e.key === "Enter") onclick(); };
+    return li;
+  }
 
   async function loadQueue() {
-    const data = await (await Staff.api("/api/assist/queue?limit=50")).json();
+    const data = await (await Staff.api("/api/assist/queue?limit=50" + (channelFilter ? "&channel=" + channelFilter : ""))).json();
     const waiting = $("waiting"), recent = $("recent");
     waiting.replaceChildren(); recent.replaceChildren();
+    $("waiting-count").textContent = String(data.waiting_handoffs.length);
+    $("waiting-count").classList.toggle("hot", data.waiting_handoffs.length > 0);
+    if (!data.waiting_handoffs.length) waiting.appendChild(el("li", "暂无等待人工的客户", "plain muted"));
     for (const h of data.waiting_handoffs) {
-      const li = Staff.el("li", h.no + " · " + h.summary.slice(0, 30));
-      li.onclick = () => open(h.conversation_id || "");
+      const li = item(h.no, Staff.channelName(h.channel) + " · " + Staff.ago(h.created_at), h.summary, () => open(h.conversation_id || ""), "waiting");
+      li.dataset.conversation = h.conversation_id;
       waiting.appendChild(li);
     }
+    if (!data.conversations.length) recent.appendChild(el("li", "暂无会话", "plain muted"));
     for (const c of data.conversations) {
-      const li = Staff.el("li", "[" + c.channel + "] " + (c.account_no || "未核实") + " · " + (c.last_text || "").slice(0, 20));
+      const who = c.account_no ? "户号 " + c.account_no : "未核实客户";
+      const li = item(who, Staff.ago(c.started_at), c.last_text || "（尚无消息）", () => open(c.conversation_id));
       li.dataset.conversation = c.conversation_id;
-      li.onclick = () => open(c.conversation_id);
+      if (c.conversation_id === current) li.classList.add("selected");
+      const tag = el("span", Staff.channelName(c.channel), "chip ch-" + c.channel);
+      li.querySelector(".item-head").prepend(tag);
       recent.appendChild(li);
     }
-    $("who").textContent = "已登录";
+  }
+
+  function lockText(l) {
+    const until = new Date(l.locked_until).toLocaleString("zh-CN", { hour12: false });
+    return "锁定至 " + until + " · 错误 " + l.wrong_answers + " 次（" + l.channels.map(Staff.channelName).join("/") + "，"
+      + l.conversations + " 个会话）" + (l.refused_right_answers ? " · 锁定期间正确回答被拒 " + l.refused_right_answers + " 次" : "");
+  }
+
+  async function loadLocks() {
+    const locks = await (await Staff.api("/api/assist/identity-locks?limit=50")).json();
+    const list = $("locks");
+    list.replaceChildren();
+    $("lock-count").textContent = String(locks.length);
+    $("lock-count").classList.toggle("hot", locks.length > 0);
+    if (!locks.length) list.appendChild(el("li", "无锁定", "plain muted"));
+    for (const l of locks) {
+      const what = l.scope === "account" ? "户号 " + l.key + (l.customer_exists ? "" : "（非本单位户号）") : "会话 " + l.key;
+      const open = l.account_no && l.customer_exists ? () => loadCustomer(l.account_no) : () => {};
+      list.appendChild(item(what, Staff.ago(l.locked_at), lockText(l), open, "lock"));
+    }
+  }
+
+  async function loadAlerts() {
+    const alerts = await (await Staff.api("/api/assist/alerts")).json();
+    const box = $("alerts");
+    box.replaceChildren();
+    box.hidden = alerts.length === 0;
+    $("alert-count").hidden = alerts.length === 0;
+    $("alert-count").textContent = "告警 " + alerts.length;
+    for (const a of alerts) {
+      const row = el("div", undefined, "alert " + a.severity);
+      row.append(el("strong", a.severity === "critical" ? "严重" : "警告"), el("span", a.message),
+        el("span", "当前 " + (a.value || "—") + " · 阈值 " + a.threshold + " · " + Staff.ago(a.first_seen_at) + "起", "muted"));
+      box.appendChild(row);
+    }
+  }
+
+  function bubble(cls, who, text, extra) {
+    const div = el("div", undefined, "bubble " + cls);
+    div.appendChild(el("div", who, "who"));
+    div.appendChild(el("div", text, "text"));
+    if (extra) div.appendChild(extra);
+    return div;
   }
 
   async function open(conversationId) {
     if (!conversationId) return;
     current = conversationId;
-    const detail = await (await Staff.api("/api/assist/conversations/" + encodeURIComponent(conversationId))).json();
-    $("title").textContent = conversationId + (detail.verified_account ? "（户号 " + detail.verified_account + "）" : "（未核实）");
+    for (const li of document.querySelectorAll("#recent li")) li.classList.toggle("selected", li.dataset.conversation === conversationId);
+    let detail;
+    try { detail = await (await Staff.api("/api/assist/conversations/" + encodeURIComponent(conversationId))).json(); }
+    catch (err) { notice(err.message); return; }
+    const t = detail.transcript;
+    $("title").textContent = detail.verified_account ? "户号 " + detail.verified_account : "未核实客户";
+    $("subtitle").textContent = [t ? Staff.channelName(t.channel) : "", conversationId, t && t.outcome ? OUTCOME[t.outcome] || t.outcome : "进行中",
+      t && t.csat_score ? "满意度 " + t.csat_score + " 分" : ""].filter(Boolean).join(" · ");
+    const mode = $("mode");
+    mode.hidden = false;
+    mode.textContent = detail.held_by_staff ? "人工处理中" : "智能客服应答中";
+    mode.className = "chip " + (detail.held_by_staff ? "staff" : "bot");
     const box = $("transcript");
     box.replaceChildren();
-    for (const t of (detail.transcript ? detail.transcript.turns : [])) {
-      if (t.user_text) box.appendChild(Staff.el("div", "客户：" + t.user_text, "turn-user"));
-      if (t.reply_text) box.appendChild(Staff.el("div", t.reply_text, t.tool_calls.length || t.citations.length ? "turn-bot" : "turn-bot"));
+    for (const turn of (t ? t.turns : [])) {
+      const time = new Date(turn.created_at).toLocaleTimeString("zh-CN", { hour: "2-digit", minute: "2-digit" });
+      if (turn.user_text) box.appendChild(bubble("customer", "客户 · " + time, turn.user_text));
+      if (turn.reply_text) {
+        let extra;
+        const sources = (turn.citations || []).map((c) => c.title || c.article_id).filter(Boolean);
+        const tools = (turn.tool_calls || []).map((c) => c.tool).filter(Boolean);
+        if (sources.length || tools.length) {
+          extra = el("div", undefined, "sources");
+          for (const tool of tools) extra.appendChild(el("span", "工具 " + tool, "chip tool"));
+          for (const s of sources) extra.appendChild(el("span", s, "chip source"));
+        }
+        const staff = turn.brain === "staff";
+        box.appendChild(bubble(staff ? "staff" : "bot", (staff ? "人工客服" : "智能客服") + " · " + time, turn.reply_text, extra));
+      }
     }
+    if (!box.children.length) box.appendChild(el("div", "客户尚未发送消息", "empty"));
+    box.scrollTop = box.scrollHeight;
     $("takeover").disabled = detail.held_by_staff;
     $("handback").disabled = !detail.held_by_staff;
     $("reply").querySelector("button").disabled = !detail.held_by_staff;
     loadSuggestions(conversationId);
-    if (detail.verified_account) loadBills(detail.verified_account); else $("bills").textContent = "客户尚未核实身份";
+    if (detail.verified_account) loadCustomer(detail.verified_account);
+    else $("customer").replaceChildren(el("h3", "客户信息"), el("div", "客户尚未核实身份：核实后显示户号、工单与账单。", "muted"));
   }
 
   async function loadSuggestions(conversationId) {
     const list = $("suggestions");
-    list.replaceChildren();
+    list.replaceChildren(el("li", "生成中…", "plain muted"));
     try {
       const items = await (await Staff.api("/api/assist/conversations/" + encodeURIComponent(conversationId) + "/suggestions")).json();
+      list.replaceChildren();
+      if (!items.length) list.appendChild(el("li", "暂无建议", "plain muted"));
       for (const s of items) {
-        const li = Staff.el("li", s.text);
+        const li = el("li");
+        li.appendChild(el("div", s.text, "text"));
         const sources = s.passages.map((p) => p.citation || p.title).concat(s.tool_results.map((r) => "工具：" + (r.tool || "结果")));
-        li.appendChild(Staff.el("small", s.why + (sources.length ? " · 来源：" + sources.join("；") : "")));
-        li.onclick = () => { $("reply-text").value = s.text; };
+        li.appendChild(el("small", s.why + (sources.length ? " · 来源：" + sources.join("；") : "")));
+        const use = el("button", "采用", "ghost");
+        use.type = "button";
+        use.onclick = () => { $("reply-text").value = s.text; $("reply-text").focus(); };
+        li.appendChild(use);
         list.appendChild(li);
       }
-    } catch (e) { list.appendChild(Staff.el("li", e.message)); }
+    } catch (e) { list.replaceChildren(el("li", e.message, "plain muted")); }
   }
 
-  async function loadBills(account) {
-    const data = await (await Staff.api("/api/assist/customers/" + account + "/bills?limit=6")).json();
-    const table = Staff.el("table");
-    table.innerHTML = "<tr><th>账期</th><th>金额(元)</th><th>电量(kWh)</th><th>状态</th></tr>";
-    for (const b of data.bills) {
-      const row = Staff.el("tr");
-      for (const v of [b.period, b.amount, b.total_kwh, b.status]) row.appendChild(Staff.el("td", String(v)));
+  function fact(label, value) { const div = el("div", undefined, "fact"); div.append(el("span", label, "muted"), el("span", value)); return div; }
+
+  async function loadCustomer(account) {
+    const box = $("customer");
+    let c;
+    try { c = await (await Staff.api("/api/assist/customers/" + account + "/card")).json(); }
+    catch (err) { box.replaceChildren(el("h3", "客户信息"), el("div", err.message, "muted")); return; }
+    const head = el("div", undefined, "customer-head");
+    head.append(el("div", c.name.slice(0, 1), "avatar"), el("div", undefined, "id"));
+    head.lastChild.append(el("strong", c.name), el("div", "户号 " + c.account_no + " · " + c.category_label, "muted"));
+    const tags = el("div", undefined, "tags");
+    for (const k of c.classes || []) tags.appendChild(el("span", k, "chip class"));
+    for (const t of c.tags || []) tags.appendChild(el("span", t, "chip tag"));
+    if (c.withholding_agreement) tags.appendChild(el("span", "已签代扣", "chip ok"));
+    if (c.unpaid_bills) tags.appendChild(el("span", "待缴 " + c.unpaid_bills + " 笔 · ¥" + c.unpaid_amount, "chip warn"));
+    if (!tags.children.length) tags.appendChild(el("span", "暂无分类与标签", "muted"));
+    const tickets = el("div", undefined, "tickets");
+    tickets.appendChild(el("h4", "在办工单（" + c.open_tickets.length + "）"));
+    if (!c.open_tickets.length) tickets.appendChild(el("div", "无在办工单", "muted"));
+    for (const t of c.open_tickets) {
+      const row = el("div", undefined, "ticket");
+      row.append(el("span", t.kind_label, "chip"), el("span", t.title), el("span", t.no + " · " + (TICKET_STATUS[t.status] || t.status), "muted"));
+      tickets.appendChild(row);
+    }
+    const table = el("table");
+    const header = el("tr");
+    for (const h of ["账期", "金额（元）", "电量（kWh）", "状态"]) header.appendChild(el("th", h));
+    table.appendChild(header);
+    for (const b of c.bills) {
+      const row = el("tr");
+      row.append(el("td", b.period), el("td", b.amount), el("td", b.total_kwh));
+      const status = el("td");
+      status.appendChild(el("span", BILL_STATUS[b.status] || b.status, "chip st-" + b.status));
+      row.appendChild(status);
       table.appendChild(row);
     }
-    $("bills").replaceChildren(Staff.el("div", data.name + " · " + data.category, "muted"), table);
+    const parts = [el("h3", "客户信息"), head, tags];
+    if (c.identity_lock) parts.push(el("div", "在线身份核实已锁定：" + lockText(c.identity_lock) + "。请人工核实身份后办理。", "lock-warning"));
+    box.replaceChildren(...parts, fact("地址", c.address), tickets, el("h4", "近期账单"), table);
   }
 
   async function hold(action) {
     if (!current) return;
-    await Staff.api("/api/assist/conversations/" + encodeURIComponent(current) + "/" + action, {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: action === "takeover" ? "{}" : undefined });
+    try {
+      await Staff.api("/api/assist/conversations/" + encodeURIComponent(current) + "/" + action, {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: action === "takeover" ? "{}" : undefined });
+    } catch (err) { notice(err.message); }
     open(current);
   }
 
-  $("login").addEventListener("submit", (e) => { e.preventDefault(); Staff.setToken($("token").value); loadQueue().catch((err) => { $("who").textContent = err.message; }); });
+  $("login").addEventListener("submit", (e) => { e.preventDefault(); Staff.setToken($("token").value); $("token").value = ""; signedIn(true); });
+  $("logout").onclick = () => Staff.logout();
   $("takeover").onclick = () => hold("takeover");
   $("handback").onclick = () => hold("handback");
+  for (const b of document.querySelectorAll(".filters button")) {
+    b.onclick = () => {
+      channelFilter = b.dataset.channel;
+      for (const o of document.querySelectorAll(".filters button")) o.classList.toggle("on", o === b);
+      refresh();
+    };
+  }
   $("reply").addEventListener("submit", async (e) => {
     e.preventDefault();
     const text = $("reply-text").value.trim();
     if (!text || !current) return;
-    await Staff.api("/api/assist/conversations/" + encodeURIComponent(current) + "/messages", {
-      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }) });
-    $("reply-text").value = "";
+    try {
+      await Staff.api("/api/assist/conversations/" + encodeURIComponent(current) + "/messages", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ text }) });
+      $("reply-text").value = "";
+    } catch (err) { notice(err.message); }
     open(current);
   });
-  if (Staff.token()) loadQueue().catch((err) => { $("who").textContent = err.message; });
-  setInterval(() => { if (Staff.token()) loadQueue().catch(() => {}); }, 10000);
+  Staff.onSession(signedIn);
+  setInterval(() => { if (Staff.token()) refresh(); }, 10000);
 })();

@@ -1,9 +1,12 @@
-// KPI dashboard: table-1 figures as inline SVG bar charts (no chart library, no CDN) and CSV export.
+// KPI dashboard: each table-1 KPI as a 12-period trend (inline SVG, no chart library or CDN) with
+// its target line from channels/ops_policy.yaml, per channel where it applies, and CSV export.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
-  const CHANNELS = { all: "全部渠道", web: "网页", wechat: "微信服务号", ivr: "热线" };
+  const el = Staff.el;
   const NS = "http://www.w3.org/2000/svg";
+  const SERIES = { all: ["全部渠道", "#0b5ed7"], web: ["网页", "#0ea5e9"], wechat: ["微信", "#16a34a"], ivr: ["热线", "#9333ea"] };
+  let loadedPeriod = "";
 
   function svg(tag, attrs, text) {
     const e = document.createElementNS(NS, tag);
@@ -11,61 +14,137 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
+  const num = (p) => (p && p.value !== null ? Number(p.value) : null);
+  const fmt = (v) => {
+    const s = Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 10 ? v.toFixed(1) : v.toFixed(2);
+    return s.includes(".") ? s.replace(/\.?0+$/, "") : s;
+  };
 
-  // One horizontal bar per row: label, bar scaled to the largest value (or 100 for percentages).
-  function barChart(rows, unit) {
-    const width = 240, rowH = 22, labelW = 70;
-    const max = unit === "%" ? 100 : Math.max(1e-9, ...rows.map((r) => r.value || 0));
-    const chart = svg("svg", { width: width, height: rows.length * rowH + 4, role: "img" });
-    rows.forEach((r, i) => {
-      const y = i * rowH + 2;
-      chart.appendChild(svg("text", { x: 0, y: y + 14, "font-size": 12 }, r.label));
-      const w = r.value === null ? 0 : ((width - labelW - 50) * r.value) / max;
-      chart.appendChild(svg("rect", { x: labelW, y: y + 3, width: Math.max(w, 0), height: 14, fill: "#2680c2" }));
-      chart.appendChild(svg("text", { x: labelW + w + 4, y: y + 14, "font-size": 11 }, r.value === null ? "无数据" : r.value + unit));
+  // A line chart of several series over the same periods, with a dashed target line.
+  function trendChart(periods, series, unit, target) {
+    const W = 320, H = 132, L = 34, R = 16, T = 12, B = 22;
+    const values = series.flatMap((s) => s.points.map(num)).filter((v) => v !== null);
+    if (target !== null) values.push(target);
+    let lo = values.length ? Math.min(...values) : 0, hi = values.length ? Math.max(...values) : 1;
+    const pad = (hi - lo) * 0.15 || Math.max(Math.abs(hi) * 0.1, 1);
+    lo -= pad; hi += pad;
+    lo = Math.max(0, lo);  // every table-1 figure is a share, a time or a count: never below zero
+    if (unit === "%") hi = Math.min(100, hi);
+    if (lo > 0 && lo < (hi - lo)) lo = 0;
+    if (hi <= lo) hi = lo + 1;
+    const x = (i) => L + (i * (W - L - R)) / Math.max(periods.length - 1, 1);
+    const y = (v) => T + (H - T - B) * (1 - (v - lo) / (hi - lo));
+    const chart = svg("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": "近 12 个账期趋势" });
+    for (const tick of [lo, (lo + hi) / 2, hi]) {
+      chart.appendChild(svg("line", { x1: L, x2: W - R, y1: y(tick), y2: y(tick), stroke: "#eef1f5" }));
+      chart.appendChild(svg("text", { x: L - 4, y: y(tick) + 3, "font-size": 9, "text-anchor": "end", fill: "#8592a6" }, fmt(tick)));
+    }
+    periods.forEach((p, i) => {
+      if (i % 3 === 0 || i === periods.length - 1) {
+        const anchor = i === periods.length - 1 ? "end" : i === 0 ? "start" : "middle";
+        chart.appendChild(svg("text", { x: x(i), y: H - 6, "font-size": 9, "text-anchor": anchor, fill: "#8592a6" }, p.slice(2).replace("-", "/")));
+      }
     });
+    if (target !== null) {
+      chart.appendChild(svg("line", { x1: L, x2: W - R, y1: y(target), y2: y(target), stroke: "#dc2626", "stroke-dasharray": "4 3", "stroke-width": 1, class: "target" }));
+      chart.appendChild(svg("text", { x: W - 2, y: y(target) - 3, "font-size": 9, "text-anchor": "end", fill: "#dc2626" }, "目标 " + fmt(target) + unit));
+    }
+    for (const s of series) {
+      // A gap (a period without a figure) breaks the line rather than drawing through zero.
+      let path = "", drawing = false;
+      s.points.forEach((p, i) => {
+        const v = num(p);
+        if (v === null) { drawing = false; return; }
+        path += (drawing ? " L" : " M") + x(i).toFixed(1) + "," + y(v).toFixed(1);
+        drawing = true;
+      });
+      path = path.trim();
+      if (path) chart.appendChild(svg("path", { d: path, fill: "none", stroke: s.color, "stroke-width": s.main ? 2.2 : 1.3, "stroke-linejoin": "round", class: "series", "data-series": s.key }));
+      s.points.forEach((p, i) => {
+        const v = num(p);
+        if (v !== null) chart.appendChild(svg("circle", { cx: x(i), cy: y(v), r: s.main ? 2.6 : 1.8, fill: s.color, class: "point" }));
+        else if (p && p.pending > 0 && s.main) chart.appendChild(svg("text", { x: x(i), y: T + 8, "font-size": 9, "text-anchor": "middle", fill: "#b45309", class: "pending-mark" }, "待定"));
+      });
+    }
     return chart;
   }
 
-  function card(title, figure, chart) {
-    const div = Staff.el("div", undefined, "card");
-    div.appendChild(Staff.el("h3", title));
-    div.appendChild(Staff.el("div", figure.numerator_label + " " + figure.numerator + " / " + figure.denominator_label + " " + figure.denominator, "muted"));
-    if (chart) div.appendChild(chart);
+  // The headline: the end period's figure, or (when it has none) the latest period that has one.
+  function headline(periods, points) {
+    const last = points[points.length - 1];
+    if (last && (last.value !== null || last.pending > 0)) return { point: last, period: periods[periods.length - 1] };
+    for (let i = points.length - 1; i >= 0; i--) if (num(points[i]) !== null) return { point: points[i], period: periods[i] };
+    return { point: last, period: periods[periods.length - 1] };
+  }
+
+  function card(kpi, periods, series, mainPoints) {
+    const div = el("div", undefined, "kpi-card");
+    div.dataset.code = kpi.code;
+    const { point, period } = headline(periods, mainPoints);
+    const title = el("h3", kpi.name);
+    title.appendChild(el("span", "账期 " + period, "muted"));
+    div.appendChild(title);
+    const value = el("div", undefined, "kpi-value");
+    const v = num(point);
+    const target = kpi.target === null ? null : Number(kpi.target);
+    if (v !== null) {
+      value.appendChild(el("strong", point.value + point.unit, "value"));
+      if (target !== null) {
+        const met = kpi.better === "higher" ? v >= target : v <= target;
+        value.appendChild(el("span", (met ? "达标" : "未达标") + " · 目标 " + kpi.target + kpi.unit, "status " + (met ? "met" : "missed")));
+      }
+    } else if (point && point.pending > 0) {
+      value.appendChild(el("strong", "待定", "value pending"));
+    } else {
+      value.appendChild(el("strong", "无数据", "value muted"));
+    }
+    div.appendChild(value);
+    let basis = "";
+    if (point && point.pending > 0) basis = point.pending + " 个首次接触仍在回访窗口内，窗口结束后计入";
+    if (point && point.denominator !== undefined && (v !== null)) basis = point.numerator_label + " " + point.numerator + " / " + point.denominator_label + " " + point.denominator + (basis ? "；" + basis : "");
+    div.appendChild(el("div", basis, "basis"));
+    div.appendChild(trendChart(periods, series, kpi.unit, target));
+    if (series.length > 1) {
+      const legend = el("div", undefined, "legend");
+      for (const s of series) { const item = el("span", s.label); const swatch = el("i"); swatch.style.background = s.color; item.prepend(swatch); legend.appendChild(item); }
+      div.appendChild(legend);
+    }
     return div;
   }
 
   async function load() {
     const period = $("period").value.trim();
-    localStorage.setItem("powerdesk.kpi.period", period);
-    const data = await (await Staff.api("/api/kpi?period=" + encodeURIComponent(period))).json();
-    $("message").textContent = "账期 " + data.period;
-    const billing = $("billing"); billing.replaceChildren();
-    for (const f of data.billing) {
-      billing.appendChild(card(f.name, f, barChart([{ label: "本期", value: f.value === null ? null : Number(f.value) }], "%")));
-    }
-    const service = $("service"); service.replaceChildren();
-    for (const f of data.service.all) {
-      const rows = Object.keys(data.service).map((ch) => {
-        const g = data.service[ch].find((x) => x.code === f.code);
-        return { label: CHANNELS[ch] || ch, value: g.value === null ? null : Number(g.value) };
-      });
-      service.appendChild(card(f.name + "（" + f.unit + "）", f, barChart(rows, f.unit)));
-    }
+    const data = await (await Staff.api("/api/kpi/trend" + (period ? "?end=" + encodeURIComponent(period) : ""))).json();
+    loadedPeriod = data.periods[data.periods.length - 1];
+    $("period").value = loadedPeriod;
+    $("message").textContent = "账期 " + loadedPeriod + " · 近 12 个账期 " + data.periods[0] + " 至 " + loadedPeriod +
+      (period ? "" : "（最近有数据的账期）");
+    const one = (kpi) => [{ key: "all", label: SERIES.all[0], color: SERIES.all[1], main: true, points: kpi.points }];
+    $("billing").replaceChildren(...data.billing.map((k) => card(k, data.periods, one(k), k.points)));
+    $("platform").replaceChildren(...data.platform.map((k) => card(k, data.periods, one(k), k.points)));
+    $("service").replaceChildren(...data.service.map((k) => {
+      const series = Object.keys(k.channels).map((ch) => ({ key: ch, label: (SERIES[ch] || [ch])[0], color: (SERIES[ch] || [0, "#64748b"])[1], main: ch === "all", points: k.channels[ch] }));
+      return card(k, data.periods, series, k.channels.all);
+    }));
   }
 
   async function downloadCsv() {
-    const period = $("period").value.trim();
+    const period = loadedPeriod || $("period").value.trim();
     const blob = await (await Staff.api("/api/kpi.csv?period=" + encodeURIComponent(period))).blob();
-    const link = Staff.el("a");
+    const link = el("a");
     link.href = URL.createObjectURL(blob);
     link.download = "kpi-" + period + ".csv";
     link.click();
   }
 
-  $("period").value = localStorage.getItem("powerdesk.kpi.period") || new Date().toISOString().slice(0, 7);
-  $("token").value = Staff.token();
-  $("login").addEventListener("submit", (e) => { e.preventDefault(); Staff.setToken($("token").value); load().catch((err) => { $("message").textContent = err.message; }); });
-  $("csv").onclick = () => downloadCsv().catch((err) => { $("message").textContent = err.message; });
-  if (Staff.token()) load().catch((err) => { $("message").textContent = err.message; });
+  const fail = (err) => {
+    $("message").textContent = err.message;
+    if (err.message.includes("未登录")) { $("login").hidden = false; $("who").hidden = true; }
+  };
+  function signedIn(on) { $("login").hidden = on; $("who").hidden = !on; if (on) load().catch(fail); }
+  $("login").addEventListener("submit", (e) => { e.preventDefault(); Staff.setToken($("token").value); $("token").value = ""; signedIn(true); });
+  $("logout").onclick = () => Staff.logout();
+  $("controls").addEventListener("submit", (e) => { e.preventDefault(); load().catch(fail); });
+  $("csv").onclick = () => downloadCsv().catch(fail);
+  Staff.onSession(signedIn);
 })();

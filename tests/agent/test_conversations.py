@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from agent.agent import Agent, Reply
 from agent.models import ConversationRecord, Outcome, TurnRecord
-from billing_core.models import WorkOrder, WorkOrderKind
+from billing_core.db.models import WorkOrder, WorkOrderKind
 from tests.agent.world import ACCOUNT_A, ACCOUNT_B, World
 from tests.billing.conftest import postgres_server  # noqa: F401  (fixture)
 from tools.models import AuditEvent
@@ -61,7 +61,7 @@ def test_verify_lookup_explain_dispute_with_confirmation_and_csat(world: World,
     assert thanks.closed
     with world.sessions() as session:
         record = session.scalars(select(ConversationRecord)).one()
-        assert record.csat_score == 5 and record.outcome == Outcome.TICKET
+        assert record.csat_score == 4 and record.outcome == Outcome.TICKET  # 满意 is 4 of the 1–5 scale
         assert record.account_no == ACCOUNT_A and record.tickets == done.tickets
         turns = session.scalars(select(TurnRecord).order_by(TurnRecord.position)).all()
         assert len(turns) == 9 and all(t.grounded for t in turns)
@@ -98,6 +98,23 @@ def test_wrong_secret_three_times_locks_and_hands_off(world: World, make_agent: 
     replies = _talk(agent, "e2e-4", ["查电费", ACCOUNT_A, "0000", ACCOUNT_A, "1111", ACCOUNT_A, "2222"])
     assert replies[-1].handoff and "HO" in replies[-1].text
     assert all(str(world.amounts["A:2026-05"]) not in r.text for r in replies)
+
+
+def test_after_a_wrong_tail_bare_digits_are_counted_guesses(world: World, make_agent: Callable[..., Agent]) -> None:
+    # After one wrong tail the brain asks for the tail again (not the 户号): each bare 4-digit answer
+    # is a verify_identity call counted against the conversation and the 户号.
+    agent = make_agent()
+    replies = _talk(agent, "e2e-bare", ["查电费", f"户号{ACCOUNT_B}", "0000", "1111", "2222"])
+    assert [r.awaiting for r in replies[2:4]] == ["last4", "last4"]
+    assert "户号" in replies[2].text and replies[-1].handoff and "HO" in replies[-1].text
+    with world.sessions() as session:
+        calls = session.scalars(select(AuditEvent.status).where(AuditEvent.conversation_id == "e2e-bare",
+                                                                 AuditEvent.tool == "verify_identity")).all()
+    assert calls == ["failed", "failed", "locked"]
+    # A guesser who opens new conversations keeps counting against the same 户号: locked for the owner.
+    _talk(agent, "e2e-bare-2", [f"户号{ACCOUNT_B}，尾号3333", "4444"])
+    owner = _talk(agent, "e2e-owner", [f"户号{ACCOUNT_B}，尾号9000", "查电费"])
+    assert owner[0].handoff and not any(str(world.amounts["B:2026-05"]) in r.text for r in owner)
 
 
 def test_idempotent_message_id_returns_the_stored_reply(world: World,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from agent.agent import Agent
 from agent.llm_brain import LLMBrain, LLMSettings, make_chat_model
 from agent.models import TurnRecord
-from billing_core.models import WorkOrder
+from billing_core.db.models import WorkOrder
 from tests.agent.llm_fakes import Recorded, ScriptedChatModel, completion, replay_server
 from tests.agent.world import ACCOUNT_A, ACCOUNT_B, World
 

@@ -225,12 +225,12 @@ def test_amount_and_month_in_one_message() -> None:
 @pytest.mark.parametrize(
     ("message", "level", "score"),
     [
-        ("满意", SatisfactionLevel.SATISFIED, None),
-        ("非常满意", SatisfactionLevel.SATISFIED, None),
-        ("一般", SatisfactionLevel.NEUTRAL, None),
-        ("服务一般般吧", SatisfactionLevel.NEUTRAL, None),
-        ("不满意", SatisfactionLevel.DISSATISFIED, None),
-        ("很不满意", SatisfactionLevel.DISSATISFIED, None),
+        ("满意", SatisfactionLevel.SATISFIED, 4),
+        ("非常满意", SatisfactionLevel.SATISFIED, 5),
+        ("一般", SatisfactionLevel.NEUTRAL, 3),
+        ("服务一般般吧", SatisfactionLevel.NEUTRAL, 3),
+        ("不满意", SatisfactionLevel.DISSATISFIED, 2),
+        ("很不满意", SatisfactionLevel.DISSATISFIED, 1),
         ("打5分", SatisfactionLevel.SATISFIED, 5),
         ("给你打三分", SatisfactionLevel.NEUTRAL, 3),
         ("1分", SatisfactionLevel.DISSATISFIED, 1),

@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 from agent.migrate import upgrade
 from agent.models import ConversationRecord, Outcome, TurnRecord
 from agent.records import CsatError, Recorder, first_contact_resolution, parse_csat
-from billing_core.db import make_engine
+from billing_core.db.engine import make_engine
 from tests.billing.conftest import empty_database_url, postgres_server  # noqa: F401  (fixtures)
 
 
@@ -26,7 +26,7 @@ def recorder(empty_database_url: str) -> Iterator[Recorder]:  # noqa: F811
     engine.dispose()
 
 
-@pytest.mark.parametrize(("answer", "score"), [("满意", 5), ("一般", 3), ("不满意", 1), ("非常不满意", 1),
+@pytest.mark.parametrize(("answer", "score"), [("满意", 4), ("非常满意", 5), ("一般", 3), ("不满意", 2), ("非常不满意", 1),
                                                (4, 4), ("2分", 2), ("五", 5), ("3", 3)])
 def test_parse_csat(answer: str | int, score: int) -> None:
     assert parse_csat(answer)[0] == score
@@ -49,7 +49,7 @@ def test_turns_and_conversation_summary_are_recorded(recorder: Recorder) -> None
                                       "result": {"amount": Decimal("242.55")}}],
                          citations=[{"article_id": "bill-001", "title": "如何看账单"}])
     recorder.finish(rid)
-    assert recorder.record_csat(rid, "满意") == 5
+    assert recorder.record_csat(rid, "非常满意") == 5
     with recorder.sessions() as session:
         conv = session.scalar(select(ConversationRecord)
                               .where(ConversationRecord.conversation_id == "conv-1"))

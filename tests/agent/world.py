@@ -11,10 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agent.migrate import upgrade as upgrade_agent
 from billing_core.bill_types import BillRequest, CustomerCategory, Usage
-from billing_core.compute import compute_bill
-from billing_core.db import make_engine
-from billing_core.migrate import upgrade as upgrade_billing
-from billing_core.models import Bill, BillStatus, Customer, Payment, PaymentChannel, bill_from_computed
+from billing_core.tariffs.compute import compute_bill
+from billing_core.db.engine import make_engine
+from billing_core.db.migrate import upgrade as upgrade_billing
+from billing_core.db.models import Bill, BillStatus, Customer, Payment, PaymentChannel, bill_from_computed
 from billing_core.periods import period_bounds
 from tools.migrate import upgrade as upgrade_tools
 

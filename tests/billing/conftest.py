@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from billing_core.db import make_engine
-from billing_core.migrate import upgrade
+from billing_core.db.engine import make_engine
+from billing_core.db.migrate import upgrade
 from tests.servers.postgres import PostgresServer, postgres_server as start_postgres
 
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]

@@ -56,7 +56,7 @@ from datetime import timedelta  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from billing_core.bill_types import CustomerCategory  # noqa: E402
-from billing_core.models import Bill, BillStatus, Customer, Meter, Reading, ReadingRegister  # noqa: E402
+from billing_core.db.models import Bill, BillStatus, Customer, Meter, Reading, ReadingRegister  # noqa: E402
 
 
 def add_customer(

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from billing_core.bill_types import BillRequest
-from billing_core.compute import compute_bill
+from billing_core.tariffs.compute import compute_bill
 from billing_core.errors import InvalidRequestError, UnknownTariffError
 from billing_core.money import to_fen
-from billing_core.power_factor import adjustment_percent, power_factor, table_for
-from billing_core.tariff_library import Agricultural, GovernmentFunds, PowerFactor, get_library
+from billing_core.tariffs.power_factor import adjustment_percent, power_factor, table_for
+from billing_core.tariffs.library import Agricultural, GovernmentFunds, PowerFactor, get_library
 from tests.billing.tariff_helpers import one
 
 D = Decimal

@@ -12,10 +12,10 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from billing_core.bill_types import BillRequest
-from billing_core.compute import compute_bill
+from billing_core.tariffs.compute import compute_bill
 from billing_core.errors import InvalidRequestError, TariffPeriodError, UnknownTariffError
 from billing_core.money import to_fen
-from billing_core.tariff_library import TARIFF_DIR, get_library, load_library
+from billing_core.tariffs.library import TARIFF_DIR, get_library, load_library
 from tests.billing.tariff_helpers import amount, lines, one, two_part
 
 D = Decimal

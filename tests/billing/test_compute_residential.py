@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from billing_core.bill_types import BillRequest, ComputedBill
-from billing_core.compute import compute_bill
+from billing_core.tariffs.compute import compute_bill
 from billing_core.errors import InvalidRequestError, TariffPeriodError, UnknownTariffError
 from billing_core.money import to_fen
 from tests.billing.tariff_helpers import amount, lines, one, residential

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from billing_core.bill_types import BillRequest, ComputedBill
-from billing_core.compute import compute_bill
+from billing_core.tariffs.compute import compute_bill
 from billing_core.number_text import decimals, price_text, quantity_text, tidy_price, tidy_quantity
-from billing_core.tariff_library import AgencyPurchase, get_library
+from billing_core.tariffs.library import AgencyPurchase, get_library
 from tests.billing.tariff_helpers import one, residential, two_part
 
 D = Decimal

@@ -19,7 +19,7 @@ from billing_core.consumption import (
     load_consumption,
 )
 from billing_core.errors import ReadingAnomalyError
-from billing_core.models import Customer, Meter, Reading, ReadingRegister, ReadingSource
+from billing_core.db.models import Customer, Meter, Reading, ReadingRegister, ReadingSource
 
 A = ReadingRegister.ACTIVE_TOTAL
 OCT_1, OCT_31 = date(2026, 10, 1), date(2026, 10, 31)

@@ -25,8 +25,8 @@ from billing_core.consumption import (
     compute_consumption,
     load_consumptions,
 )
-from billing_core.demo import seed_demo
-from billing_core.models import Customer, Meter, Reading, ReadingRegister
+from billing_core.demo.seed import seed_demo
+from billing_core.db.models import Customer, Meter, Reading, ReadingRegister
 from billing_core.periods import period_bounds
 
 A = ReadingRegister.ACTIVE_TOTAL

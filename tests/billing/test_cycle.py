@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.script import ScriptDirectory
 
-from billing_core.migrate import alembic_config
+from billing_core.db.migrate import alembic_config
 
 
 def test_the_billing_migration_chain_has_a_single_head() -> None:
@@ -20,9 +20,9 @@ import pytest  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from billing_core.cycle import release_reviewed_bills, run_cycle  # noqa: E402
-from billing_core.models import Bill, BillLine, BillStatus, WorkOrder, WorkOrderKind, WorkOrderStatus  # noqa: E402
-from billing_core.operations_models import CycleRun, OutboxNotification  # noqa: E402
+from billing_core.cycle.run import release_reviewed_bills, run_cycle  # noqa: E402
+from billing_core.db.models import Bill, BillLine, BillStatus, WorkOrder, WorkOrderKind, WorkOrderStatus  # noqa: E402
+from billing_core.db.operations_models import CycleRun, OutboxNotification  # noqa: E402
 from tests.billing.ops_factories import add_bill, add_customer, add_daily_readings, add_meter  # noqa: E402
 
 ISSUE = date(2026, 8, 2)
@@ -130,8 +130,8 @@ def test_a_bad_period_is_refused() -> None:
 def test_bills_computed_earlier_are_verified_and_issued_not_computed_again(session: Session) -> None:
     """`powerdesk demo cycle` computes without issuing; the cycle then verifies and issues those bills."""
     from billing_core.bill_types import BillRequest, Usage
-    from billing_core.compute import compute_bill
-    from billing_core.models import bill_from_computed
+    from billing_core.tariffs.compute import compute_bill
+    from billing_core.db.models import bill_from_computed
 
     people = seed_july(session)
     steady = people["steady"]
@@ -155,15 +155,15 @@ def test_bills_computed_earlier_are_verified_and_issued_not_computed_again(sessi
 
 def test_bulk_insert_refuses_rows_missing_a_column(session: Session) -> None:
     """Python-side defaults do not run in bulk_insert, so a missing column must fail loudly."""
-    from billing_core.bulk import bulk_insert
+    from billing_core.db.bulk import bulk_insert
 
     with pytest.raises(ValueError, match="computed_at"):
         bulk_insert(session, Bill.__table__, [{"customer_id": 1, "period": "2026-07"}])
 
 
 def test_work_order_numbers_keep_counting_past_9999_in_a_day(session: Session) -> None:
-    from billing_core.models import WorkOrderKind
-    from billing_core.work_order_desk import WorkOrderNumbers, open_work_orders, work_order_row
+    from billing_core.db.models import WorkOrderKind
+    from billing_core.operations.work_orders import WorkOrderNumbers, open_work_orders, work_order_row
 
     rows = [work_order_row(no, WorkOrderKind.REVIEW, "t", "d") for no in ("WO202608029999", "WO2026080210000")]
     open_work_orders(session, rows)
@@ -171,7 +171,7 @@ def test_work_order_numbers_keep_counting_past_9999_in_a_day(session: Session) -
 
 
 def test_a_customer_blocked_by_readings_is_billed_once_the_review_is_resolved(session: Session) -> None:
-    from billing_core.models import Meter, Reading
+    from billing_core.db.models import Meter, Reading
 
     people = seed_july(session)
     run_cycle(session, "2026-07", issue_date=ISSUE)

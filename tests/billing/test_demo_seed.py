@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from billing_core.bill_types import BillRequest, CustomerCategory
-from billing_core.compute import compute_bill
+from billing_core.tariffs.compute import compute_bill
 from billing_core.consumption import AnomalyKind, load_consumption
-from billing_core.db import Base, make_engine
-from billing_core.demo import (
+from billing_core.db.engine import Base, make_engine
+from billing_core.demo.seed import (
     CYCLE_PERIOD,
     STATEMENT_HEADER,
     DemoNotEmptyError,
@@ -27,7 +27,7 @@ from billing_core.demo import (
     compute_period_bills,
     seed_demo,
 )
-from billing_core.models import (
+from billing_core.db.models import (
     Bill,
     BillStatus,
     Customer,
@@ -86,7 +86,7 @@ def seeded(database_url: str, tmp_path: Path) -> tuple[str, SeedSummary]:
 def test_same_seed_same_utility_on_both_backends(seeded: tuple[str, SeedSummary], tmp_path: Path) -> None:
     url, summary = seeded
     reference = f"sqlite:///{tmp_path / 'reference.db'}"
-    from billing_core.migrate import upgrade
+    from billing_core.db.migrate import upgrade
 
     upgrade(reference)
     _seed(reference, tmp_path / "again")
@@ -239,7 +239,7 @@ def test_seeding_a_populated_database_is_refused(seeded: tuple[str, SeedSummary]
 
 def test_cli_if_empty_leaves_a_populated_database_alone(database_url: str, tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    from billing_core.demo_cli import app
+    from billing_core.cli.demo import app
 
     monkeypatch.setenv("POWERDESK_DATABASE_URL", database_url)
     monkeypatch.setenv("POWERDESK_VAR_DIR", str(tmp_path / "var"))

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_core.dunning import days_overdue, late_fee, select_tier
+from billing_core.operations.dunning import days_overdue, late_fee, select_tier
 from billing_core.errors import BillingError
 
 
@@ -74,9 +74,9 @@ from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from billing_core.bill_types import CustomerCategory  # noqa: E402
-from billing_core.dunning_store import run_dunning  # noqa: E402
-from billing_core.models import BillStatus, Payment, PaymentChannel, WorkOrder, WorkOrderKind  # noqa: E402
-from billing_core.operations_models import DunningAction, LateFeeAccrual, OutboxNotification  # noqa: E402
+from billing_core.operations.dunning_store import run_dunning  # noqa: E402
+from billing_core.db.models import BillStatus, Payment, PaymentChannel, WorkOrder, WorkOrderKind  # noqa: E402
+from billing_core.db.operations_models import DunningAction, LateFeeAccrual, OutboxNotification  # noqa: E402
 from tests.billing.ops_factories import add_bill, add_customer  # noqa: E402
 
 DUE = date(2026, 8, 17)

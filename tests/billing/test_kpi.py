@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from billing_core.kpi import DEFINITIONS, KpiFacts, compute_kpis, format_table, percent
+from billing_core.operations.kpi import DEFINITIONS, KpiFacts, compute_kpis, format_table, percent
 
 
 def facts(**kw: object) -> KpiFacts:
@@ -49,13 +49,13 @@ from datetime import UTC, datetime  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from billing_core.cycle import run_cycle  # noqa: E402
-from billing_core.kpi_store import collect_facts, period_kpis  # noqa: E402
-from billing_core.models import Adjustment, AdjustmentStatus, Bill, BillStatus  # noqa: E402
-from billing_core.payments import PaymentRequest  # noqa: E402
-from billing_core.payments_store import post_payment  # noqa: E402
-from billing_core.reconciliation import STATEMENT_HEADER  # noqa: E402
-from billing_core.reconciliation_store import import_statement  # noqa: E402
+from billing_core.cycle.run import run_cycle  # noqa: E402
+from billing_core.operations.kpi_store import collect_facts, period_kpis  # noqa: E402
+from billing_core.db.models import Adjustment, AdjustmentStatus, Bill, BillStatus  # noqa: E402
+from billing_core.operations.payments import PaymentRequest  # noqa: E402
+from billing_core.operations.payments_store import post_payment  # noqa: E402
+from billing_core.operations.reconciliation import STATEMENT_HEADER  # noqa: E402
+from billing_core.operations.reconciliation_store import import_statement  # noqa: E402
 from tests.billing.test_cycle import ISSUE, seed_july  # noqa: E402
 
 

@@ -13,12 +13,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import LATE_FEE_LINE_CODE, Usage
-from billing_core.cycle import release_reviewed_bills, run_cycle
-from billing_core.db import make_engine
-from billing_core.dunning_store import run_dunning
-from billing_core.kpi_store import period_kpis
-from billing_core.models import Bill, BillLine, BillStatus, Customer, WorkOrder, WorkOrderStatus
-from billing_core.operations_models import LateFeeAccrual, OutboxNotification
+from billing_core.cycle.run import release_reviewed_bills, run_cycle
+from billing_core.db.engine import make_engine
+from billing_core.operations.dunning_store import run_dunning
+from billing_core.operations.kpi_store import period_kpis
+from billing_core.db.models import Bill, BillLine, BillStatus, Customer, WorkOrder, WorkOrderStatus
+from billing_core.db.operations_models import LateFeeAccrual, OutboxNotification
 from tests.billing.ops_factories import add_bill, add_customer
 
 JUNE_DUE = date(2026, 7, 17)

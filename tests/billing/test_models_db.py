@@ -21,9 +21,9 @@ from billing_core.bill_types import (
     LineItem,
     PurchaseMode,
 )
-from billing_core.db import make_engine
-from billing_core.migrate import VERSION_TABLE, billing_metadata, current_revision, head_revision, upgrade
-from billing_core.models import (
+from billing_core.db.engine import make_engine
+from billing_core.db.migrate import VERSION_TABLE, billing_metadata, current_revision, head_revision, upgrade
+from billing_core.db.models import (
     Bill,
     BillStatus,
     Customer,
@@ -284,7 +284,7 @@ def test_work_order_numbers_keep_counting_past_9999_a_day(session: Session) -> N
 
 
 def test_session_scope_commits_or_rolls_back(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from billing_core.db import get_engine, session_scope
+    from billing_core.db.engine import get_engine, session_scope
 
     monkeypatch.setenv("POWERDESK_DATABASE_URL", database_url)
     assert str(get_engine().url) == str(make_engine(database_url).url)

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from billing_core.cli import app
-from billing_core.db import make_engine
-from billing_core.models import Bill, Payment, WorkOrder
-from billing_core.operations_models import CycleRun, StatementImport
-from billing_core.reconciliation import STATEMENT_HEADER
+from billing_core.cli.billing import app
+from billing_core.db.engine import make_engine
+from billing_core.db.models import Bill, Payment, WorkOrder
+from billing_core.db.operations_models import CycleRun, StatementImport
+from billing_core.operations.reconciliation import STATEMENT_HEADER
 from tests.billing.test_cycle import seed_july
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from billing_core.errors import PaymentError
-from billing_core.payments import (
+from billing_core.operations.payments import (
     BillBalance,
     PaymentOutcome,
     PaymentRequest,
@@ -106,8 +106,8 @@ from datetime import date  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from billing_core.models import Bill, BillStatus, Customer, Payment, WorkOrder, WorkOrderKind  # noqa: E402
-from billing_core.payments_store import post_payment  # noqa: E402
+from billing_core.db.models import Bill, BillStatus, Customer, Payment, WorkOrder, WorkOrderKind  # noqa: E402
+from billing_core.operations.payments_store import post_payment  # noqa: E402
 from tests.billing.ops_factories import add_bill, add_customer  # noqa: E402
 
 BILL_NO = "GD202607440100000001"
@@ -202,8 +202,8 @@ def test_concurrent_posts_of_one_payment_and_of_two_payments(postgres_server) ->
     """Two channels racing on one bill, on a real server: one payment per key, one settles the bill."""
     import threading
 
-    from billing_core.db import make_engine
-    from billing_core.migrate import upgrade
+    from billing_core.db.engine import make_engine
+    from billing_core.db.migrate import upgrade
 
     url = postgres_server.create_database()
     try:

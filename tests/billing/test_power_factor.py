@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing_core.compute import compute_bill
+from billing_core.tariffs.compute import compute_bill
 from billing_core.errors import InvalidRequestError
 from billing_core.money import to_fen
-from billing_core.power_factor import adjustment_percent, power_factor, table_for
-from billing_core.tariff_library import PowerFactor, get_library
+from billing_core.tariffs.power_factor import adjustment_percent, power_factor, table_for
+from billing_core.tariffs.library import PowerFactor, get_library
 from tests.billing.tariff_helpers import one, two_part
 
 D = Decimal

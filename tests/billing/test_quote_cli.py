@@ -14,8 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from billing_core.bill_types import BillRequest
-from billing_core.cli import app
-from billing_core.compute import compute_bill
+from billing_core.cli.billing import app
+from billing_core.tariffs.compute import compute_bill
 from billing_core.request_schema import EXAMPLES_DIR, SCHEMA_PATH, bill_request_schema, render
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +39,7 @@ def test_app_is_a_typer_app_with_quote() -> None:
 
 def test_quote_runs_as_a_real_process_and_prints_the_bill() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "billing_core.cli", "quote", str(EXAMPLES_DIR / "residential.json")],
+        [sys.executable, "-m", "billing_core.cli.billing", "quote", str(EXAMPLES_DIR / "residential.json")],
         capture_output=True, text=True, cwd=REPO, timeout=120, check=False,
     )
     assert result.returncode == 0, result.stderr

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing_core.reconciliation import (
+from billing_core.operations.reconciliation import (
     STATEMENT_HEADER,
     KnownPayment,
     MatchStatus,
@@ -155,10 +155,10 @@ from datetime import UTC, datetime  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-import billing_core.reconciliation_store as store  # noqa: E402
-from billing_core.models import BillStatus, Payment, PaymentChannel, WorkOrder, WorkOrderKind  # noqa: E402
-from billing_core.operations_models import StatementImport, StatementLineRow  # noqa: E402
-from billing_core.reconciliation_store import import_statement  # noqa: E402
+import billing_core.operations.reconciliation_store as store  # noqa: E402
+from billing_core.db.models import BillStatus, Payment, PaymentChannel, WorkOrder, WorkOrderKind  # noqa: E402
+from billing_core.db.operations_models import StatementImport, StatementLineRow  # noqa: E402
+from billing_core.operations.reconciliation_store import import_statement  # noqa: E402
 from tests.billing.ops_factories import add_bill, add_customer  # noqa: E402
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from billing_core.errors import TariffDataError, TariffPeriodError, UnknownTariffError
-from billing_core.tariff_library import (
+from billing_core.tariffs.library import (
     TARIFF_DIR,
     AgencyPurchase,
     Agricultural,

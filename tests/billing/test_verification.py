@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from billing_core.errors import BillingError
-from billing_core.operations_policy import DEFAULT_POLICY_PATH, load_policy, parse_policy
-from billing_core.verification import RegisterReading, VerificationContext, verify_bill
+from billing_core.operations.policy import DEFAULT_POLICY_PATH, load_policy, parse_policy
+from billing_core.cycle.verification import RegisterReading, VerificationContext, verify_bill
 from tests.billing.ops_factories import bill, line, residential_july
 
 

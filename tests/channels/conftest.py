@@ -21,10 +21,10 @@ from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from billing_core.db import session_scope
-from billing_core.db_cli import migration_chains
-from billing_core.demo import is_empty, seed_demo
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope
+from billing_core.cli.db import migration_chains
+from billing_core.demo.seed import is_empty, seed_demo
+from billing_core.db.models import Bill, Customer
 from channels.app import create_app
 from channels.ivr_auth import signed_headers
 from channels.settings import ChannelSettings

@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from agent.models import ConversationRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from channels.app import create_app
 from tests.channels.conftest import STAFF_TOKEN, DemoCustomer, make_settings
 

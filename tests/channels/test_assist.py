@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from billing_core.db import session_scope
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope
+from billing_core.db.models import Bill, Customer
 from tests.channels.conftest import STAFF_TOKEN, DemoCustomer
 from tools.models import HandoffRequest, HandoffStatus
 

@@ -19,17 +19,18 @@ from decimal import Decimal
 from itertools import count
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from billing_core.db import session_scope
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import session_scope
+from billing_core.db.models import Bill, Customer
 from channels.ivr_auth import signed_headers
 from tests.channels.serve_process import ServeProcess, serve_process, web_conversation
 from tests.channels.test_alipay import FORM, Keys, gateway_form, make_keys, message_xml, signed_answer
-from tests.channels.wechat_messages import plain_request, text_xml
+from tests.channels.wechat_messages import plain_request, signature, text_xml
 from tools.verify_identity import address_street
 
 WECHAT_TOKEN = "attack-test-wechat-token"
@@ -220,6 +221,17 @@ def test_wechat_callbacks_must_be_signed_by_wechat(server: ServeProcess, session
         url, body = plain_request(token, text_xml(wechat.openid, "查一下最近的电费", next(_msg_ids)),
                                   wechat.openid)
         assert attacker.request("POST", url, content=body).status_code == 403
+    # Plain mode signs the query, not the body: a signed query seen once (say, in a log) must not
+    # carry the attacker's body, nor may a signature from an hour ago.
+    genuine_url, genuine_body = plain_request(WECHAT_TOKEN, text_xml("o_someone_else", "电费怎么交", next(_msg_ids)))
+    assert httpx.post(server.url + genuine_url, content=genuine_body, timeout=60).status_code == 200
+    forged = text_xml(wechat.openid, "查一下最近的电费", next(_msg_ids)).encode()
+    assert attacker.request("POST", genuine_url, content=forged).status_code == 403
+    old = int(time.time()) - 3600
+    query = {"signature": signature(WECHAT_TOKEN, str(old), "oldnonce"), "timestamp": str(old), "nonce": "oldnonce"}
+    assert attacker.request("POST", "/wechat?" + urlencode(query), content=forged).status_code == 403
+    # WeChat's own retry of the first message (same query, same body) is still answered.
+    assert httpx.post(server.url + genuine_url, content=genuine_body, timeout=60).status_code == 200
     _assert_no_leak(attacker, sessions.victims)
 
 

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from channels.spoken import amount_to_spoken
 from tests.channels.conftest import DemoCustomer, ivr_post
 

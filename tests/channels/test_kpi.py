@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from agent.models import ConversationRecord, Outcome, TurnRecord
 from agent.records import Recorder
-from billing_core.db import session_factory, session_scope
+from billing_core.db.engine import session_factory, session_scope
 from channels.kpi import PeriodError, kpi_report, period_bounds, to_csv
 from channels.kpi_cli import app as kpi_app
 
@@ -82,7 +82,7 @@ def test_service_kpis_per_channel(recorded: None) -> None:
 
 
 def test_billing_kpis_are_the_billing_cores(recorded: None) -> None:
-    from billing_core.kpi_store import period_kpis
+    from billing_core.operations.kpi_store import period_kpis
 
     with session_scope() as session:
         report = kpi_report(session, "2026-08")
@@ -96,7 +96,7 @@ def test_csv_has_one_row_per_figure(recorded: None) -> None:
         report = kpi_report(session, PERIOD)
     lines = to_csv(report).strip().splitlines()
     assert lines[0].startswith("账期,类别,渠道")
-    assert len(lines) == 1 + len(report.billing) + 4 * 5  # all + web, wechat, ivr, alipay
+    assert len(lines) == 1 + len(report.billing) + len(report.platform) + 4 * 5  # all + web, wechat, ivr, alipay
     assert any("一次性问题解决率" in line and "微信服务号" in line for line in lines)
 
 

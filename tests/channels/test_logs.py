@@ -44,3 +44,14 @@ def test_each_turn_is_logged_as_json_without_the_customers_words(
     assert entry["channel"] == "web" and entry["conversation_id"] == cid
     assert isinstance(entry["ms"], float) and entry["ms"] > 0
     assert "13812345678" not in json.dumps(entry, ensure_ascii=False)
+
+
+def test_numbers_after_an_escaped_newline_and_numeric_fields_are_masked() -> None:
+    record = logging.LogRecord("powerdesk", logging.INFO, __file__, 1, "证件\n44010619900101123X", (), None)
+    record.caller = 13700001111
+    record.bill_no = "GD202612440100000001"
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["message"] == "证件\n440106********123X"
+    assert entry["caller"] == "137****1111"
+    assert entry["bill_no"] == "GD202612440100000001"  # a bill number is not an ID

@@ -20,8 +20,8 @@ import xmltodict
 from sqlalchemy import func, select
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import make_engine
-from billing_core.models import Bill, Customer
+from billing_core.db.engine import make_engine
+from billing_core.db.models import Bill, Customer
 from tests.channels.cs_api_server import CustomerServiceApi, customer_service_api
 from tests.channels.serve_process import POWERDESK, ServeProcess, serve_process, web_conversation
 from tests.channels.wechat_messages import plain_request, text_xml

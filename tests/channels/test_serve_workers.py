@@ -36,8 +36,8 @@ def test_two_workers_share_one_conversation_through_redis(tmp_path: Path) -> Non
     import httpx
     from sqlalchemy import select
 
-    from billing_core.db import make_engine
-    from billing_core.models import Bill, Customer
+    from billing_core.db.engine import make_engine
+    from billing_core.db.models import Bill, Customer
     from tests.servers.ports import free_port, wait_until
     from tests.servers.redis import redis_server
 
@@ -110,17 +110,34 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _healthz_requests(scrape: str) -> float:
+    """powerdesk_http_requests_total of /healthz in one /metrics text, over every status."""
+    total = 0.0
+    for line in scrape.splitlines():
+        if line.startswith("powerdesk_http_requests_total{") and 'route="/healthz"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
 def test_workers_share_long_lived_connections_evenly(tmp_path: Path) -> None:
     """Each worker listens on its own SO_REUSEPORT socket, so 40 keep-alive connections opened at
-    once spread over both workers (with one shared socket a burst could land on one worker)."""
+    once spread over both workers (with one shared socket a burst could land on one worker).
+
+    One scrape of /metrics, answered by one worker, counts the requests of both: the workers write
+    to this run's PROMETHEUS_MULTIPROC_DIR, which `serve` empties first (a stale file would break
+    the scrape or add an earlier run's counts)."""
     import httpx
 
     from tests.servers.ports import free_port, listening_sockets, wait_until
     from tests.servers.redis import redis_server
 
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_999999.db").write_bytes(b"left over from an earlier run")
     with redis_server() as redis:
         env = {**os.environ, "POWERDESK_VAR_DIR": str(tmp_path), "POWERDESK_REDIS_URL": redis.url,
-               "POWERDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'spread.db'}"}
+               "POWERDESK_DATABASE_URL": f"sqlite:///{tmp_path / 'spread.db'}",
+               "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         subprocess.run([str(POWERDESK), "db", "upgrade"], env=env, check=True, capture_output=True)
         port = free_port()
         log = (tmp_path / "serve.log").open("wb")
@@ -139,6 +156,12 @@ def test_workers_share_long_lived_connections_evenly(tmp_path: Path) -> None:
             assert sum(held.values()) == 40, (held, (tmp_path / "serve.log").read_text()[-2000:])
             busy = [count for count in held.values() if count]
             assert len(busy) == 2 and min(busy) >= 8, held  # binomial(40, ½) below 8: ~1 in 200,000
+            scrape = httpx.get(url + "/metrics", timeout=30)
+            assert scrape.status_code == 200, scrape.text
+            assert _healthz_requests(scrape.text) == 40  # both workers' requests, not the scraped one's
+            assert not (metrics_dir / "counter_999999.db").exists()
+            writers = {f.stem.rsplit("_", 1)[1] for f in metrics_dir.glob("counter_*.db")}
+            assert writers >= {str(pid) for pid in workers}, writers
         finally:
             for client in clients:
                 client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -49,6 +50,22 @@ def test_redis_rate_window_is_shared(redis_url: str) -> None:
     results = [one.allow("wechat:o1"), two.allow("wechat:o1"), one.allow("wechat:o1"), two.allow("wechat:o1")]
     assert results == [True, True, True, False]
     assert one.allow("wechat:o2") is True
+
+
+@pytest.mark.redis
+def test_redis_rate_window_counts_every_thread_once(redis_url: str) -> None:
+    limiter = RedisRateLimiter(redis_url, 50)  # each thread talks over its own connection
+    results: list[bool] = []
+
+    def hit() -> None:
+        results.extend(limiter.allow("web:threads") for _ in range(20))
+
+    threads = [threading.Thread(target=hit) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert results.count(True) == 50 and results.count(False) == 30
 
 
 @pytest.mark.redis

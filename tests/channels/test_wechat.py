@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from wechatpy.crypto import WeChatCrypto
 
 from agent.models import ConversationRecord, TurnRecord
-from billing_core.db import session_scope
+from billing_core.db.engine import session_scope
 from channels.app import create_app
 from channels.wechat import VOICE_NOT_UNDERSTOOD, WELCOME
 from tests.channels.conftest import make_settings

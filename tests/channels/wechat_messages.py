@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlencode
@@ -49,7 +50,7 @@ def event_xml(openid: str, event: str, key: str = "", create_time: int | None = 
 
 def plain_request(token: str, xml: str, openid: str = "") -> tuple[str, bytes]:
     """(URL with signature query, body) for 明文模式."""
-    timestamp, nonce = str(int(time.time())), "nonce123"
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
     query = {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce}
     if openid:
         query["openid"] = openid
@@ -58,7 +59,7 @@ def plain_request(token: str, xml: str, openid: str = "") -> tuple[str, bytes]:
 
 def encrypted_request(crypto: WeChatCrypto, token: str, xml: str) -> tuple[str, bytes, dict[str, Any]]:
     """(URL, body, params) for 安全模式: the body is wechatpy's encrypted envelope."""
-    timestamp, nonce = str(int(time.time())), "nonce456"
+    timestamp, nonce = str(int(time.time())), secrets.token_hex(8)
     envelope = crypto.encrypt_message(xml, nonce, timestamp)
     msg_signature = parse_envelope_signature(envelope)
     query = {"signature": signature(token, timestamp, nonce), "timestamp": timestamp, "nonce": nonce,

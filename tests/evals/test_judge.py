@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from billing_core.bill_types import BillRequest, TariffAttributes, Usage
-from billing_core.compute import compute_bill
-from billing_core.models import Payment, PaymentChannel, WorkOrder, WorkOrderKind
+from billing_core.tariffs.compute import compute_bill
+from billing_core.db.models import Payment, PaymentChannel, WorkOrder, WorkOrderKind
 from billing_core.periods import period_bounds
 from evals.judge import TurnLog, judge, money_text
 from evals.scenario import load_scenario
@@ -64,12 +64,12 @@ def _open_dispute(world, account_no: str = "440100100001", period: str = "2026-0
 def test_world_bills_are_the_billing_cores(world):
     assert world.bills[("me", "2026-05")].computed.total == _may_amount()
     with world.sessions() as session:
-        from billing_core.models import Bill
+        from billing_core.db.models import Bill
 
         statuses = {b.period: b.status.value for b in session.query(Bill).filter(Bill.customer_id == 1)}
     assert statuses == {"2026-04": "paid", "2026-05": "issued"}
     with world.sessions() as session:
-        from billing_core.models import Meter
+        from billing_core.db.models import Meter
 
         assert [m.asset_no for m in session.query(Meter)] == ["0300012345"]
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from agent.models import ConversationRecord, Outcome
 from agent.records import Recorder
-from billing_core.db import make_engine
+from billing_core.db.engine import make_engine
 from channels.kpi import kpi_report
 from evals.records_export import export_records
 from evals.runner import _records

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from billing_core.db import make_engine
-from billing_core.migrate import upgrade as upgrade_billing
+from billing_core.db.engine import make_engine
+from billing_core.db.migrate import upgrade as upgrade_billing
 from tests.billing.conftest import empty_database_url, postgres_server  # noqa: F401  (fixtures)
 from tools.migrate import upgrade as upgrade_tools
 
@@ -42,7 +42,7 @@ from datetime import date  # noqa: E402
 from decimal import Decimal  # noqa: E402
 
 from billing_core.bill_types import BasicChargeMode, CustomerCategory  # noqa: E402
-from billing_core.models import BillStatus, PaymentChannel  # noqa: E402
+from billing_core.db.models import BillStatus, PaymentChannel  # noqa: E402
 from tests.tools.factories import NOW, add_bill, add_customer, pay  # noqa: E402
 from tools.context import ToolContext  # noqa: E402
 

@@ -9,8 +9,8 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import BillRequest, CustomerCategory, Usage
-from billing_core.compute import compute_bill
-from billing_core.models import Bill, BillStatus, Customer, Payment, PaymentChannel, bill_from_computed
+from billing_core.tariffs.compute import compute_bill
+from billing_core.db.models import Bill, BillStatus, Customer, Payment, PaymentChannel, bill_from_computed
 from billing_core.periods import period_bounds
 
 # Friday 2026-06-26 10:00 in Guangzhou.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from billing_core.models import WorkOrder
+from billing_core.db.models import WorkOrder
 from tests.tools.conftest import ACCOUNT_A, ACCOUNT_B, World
 from tools.audit import audited_call
 from tools.lookup_bill import LookupBillInput
@@ -44,7 +44,7 @@ def test_a_principal_for_a_only_ever_sees_a(world: World) -> None:
     ctx = world.ctx()
     call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"})
     with world.sessions() as session:
-        from billing_core.models import Bill
+        from billing_core.db.models import Bill
 
         b_bill = session.get(Bill, world.bill_ids["B:2026-05"])
         b_amount = str(b_bill.amount)

@@ -9,8 +9,8 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from billing_core.dunning import late_fee
-from billing_core.models import Bill, BillStatus, Customer, PaymentChannel, PaymentStatus
+from billing_core.operations.dunning import late_fee
+from billing_core.db.models import Bill, BillStatus, Customer, PaymentChannel, PaymentStatus
 from billing_core.number_text import quantity_text
 from tests.tools.conftest import ACCOUNT_A, ACCOUNT_C, World
 from tests.tools.factories import add_bill, pay
@@ -139,7 +139,7 @@ def test_payment_status_overdue_bill_has_the_billing_core_late_fee(world: World)
 
 
 def test_partial_payment_leaves_the_rest_owed_and_the_late_fee_on_the_rest(world: World) -> None:
-    from billing_core.models import PaymentChannel
+    from billing_core.db.models import PaymentChannel
     from tests.tools.factories import pay
 
     with world.sessions() as session:

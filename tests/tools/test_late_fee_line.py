@@ -7,10 +7,10 @@ from datetime import date
 from sqlalchemy import select
 
 from billing_core.bill_types import LATE_FEE_LINE_CODE
-from billing_core.dunning_store import run_dunning
-from billing_core.late_fee_billing import put_late_fees_on_bills
-from billing_core.models import Bill, Customer
-from billing_core.operations_models import LateFeeAccrual
+from billing_core.operations.dunning_store import run_dunning
+from billing_core.operations.late_fees import put_late_fees_on_bills
+from billing_core.db.models import Bill, Customer
+from billing_core.db.operations_models import LateFeeAccrual
 from tests.tools.conftest import ACCOUNT_A, World
 from tests.tools.factories import add_bill
 from tools.registry import call_tool

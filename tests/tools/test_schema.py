@@ -6,9 +6,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, MetaData, String, inspect
 
-from billing_core.db import make_engine
-from billing_core.db_cli import migration_chains
-from billing_core.migrate import upgrade as upgrade_billing
+from billing_core.db.engine import make_engine
+from billing_core.cli.db import migration_chains
+from billing_core.db.migrate import upgrade as upgrade_billing
 from tools.migrate import VERSION_TABLE, current_revision, head_revision, tools_metadata, upgrade
 from tools.models import TOOLS_TABLES
 
@@ -59,7 +59,7 @@ def test_db_upgrade_discovers_the_tools_chain_after_billing() -> None:
 def test_powerdesk_db_upgrade_runs_billing_then_tools(empty_database_url: str, monkeypatch) -> None:
     from typer.testing import CliRunner
 
-    from billing_core.db_cli import app
+    from billing_core.cli.db import app
 
     monkeypatch.setenv("POWERDESK_DATABASE_URL", empty_database_url)
     result = CliRunner().invoke(app, ["upgrade"])

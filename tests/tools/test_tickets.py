@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
-from billing_core.models import WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
+from billing_core.db.models import WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
 from tests.tools.conftest import ACCOUNT_A, ACCOUNT_B, World
 from tools.models import HandoffRequest
 from tools.registry import call_tool

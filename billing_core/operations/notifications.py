@@ -1,0 +1,123 @@
+"""Outbox messages for issued bills and dunning (T/CI 1281 §7.5, §7.9).
+
+Rows are written in the same transaction as the bill or the dunning action, and a channel
+(SMS gateway, WeChat template message, e-mail) delivers them later; `dedupe_key` makes sure a
+re-run never queues the same message twice. Every figure in the text comes from the billing core.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from billing_core.db.operations_models import NotificationChannel, NotificationStatus
+
+BILL_TEMPLATE = "bill_issued_v1"
+DUNNING_TEMPLATE = "dunning_{tier}_v1"
+
+
+def period_label(period: str) -> str:
+    """'2026-07' → '2026年7月'."""
+    year, month = period.split("-")
+    return f"{year}年{int(month)}月"
+
+
+def recipients(phone: str | None, wechat_openid: str | None, email: str | None = None) -> dict[str, str]:
+    """The channels a customer can be reached on (the customers table has no e-mail yet)."""
+    found = {}
+    if phone:
+        found[NotificationChannel.SMS.value] = phone
+    if wechat_openid:
+        found[NotificationChannel.WECHAT_TEMPLATE.value] = wechat_openid
+    if email:
+        found[NotificationChannel.EMAIL.value] = email
+    return found
+
+
+def bill_issued_rows(
+    *,
+    bill_id: int,
+    bill_no: str,
+    account_no: str,
+    name: str,
+    period: str,
+    amount: Decimal,
+    total_kwh: Decimal,
+    due_date: date,
+    channels: list[str],
+    reachable: dict[str, str],
+) -> list[dict[str, Any]]:
+    """One outbox row per channel the policy asks for and the customer can be reached on."""
+    now = datetime.now(UTC)
+    body = (
+        f"尊敬的{name}客户：您户号{account_no}的{period_label(period)}电费{amount}元"
+        f"（电量{total_kwh.normalize():f}千瓦时），账单号{bill_no}，请于{due_date.isoformat()}前缴纳。"
+    )
+    payload = {
+        "bill_no": bill_no,
+        "period": period,
+        "amount": str(amount),
+        "total_kwh": str(total_kwh),
+        "due_date": due_date.isoformat(),
+    }
+    return [
+        {
+            "dedupe_key": f"bill_issued:{bill_id}:{channel}",
+            "channel": channel,
+            "kind": "bill_issued",
+            "account_no": account_no,
+            "bill_id": bill_id,
+            "recipient": reachable[channel],
+            "template": BILL_TEMPLATE,
+            "body": body,
+            "payload": payload,
+            "status": NotificationStatus.PENDING,
+            "created_at": now,
+            "sent_at": None,
+        }
+        for channel in channels
+        if channel in reachable
+    ]
+
+
+def dunning_rows(
+    *,
+    bill_id: int,
+    bill_no: str,
+    account_no: str,
+    name: str,
+    period: str,
+    tier: str,
+    owed: Decimal,
+    late_fee: Decimal,
+    days: int,
+    channels: list[str],
+    reachable: dict[str, str],
+) -> list[dict[str, Any]]:
+    """Reminder messages of one dunning tier."""
+    now = datetime.now(UTC)
+    urgency = "温馨提醒" if tier == "reminder" else "再次提醒"
+    body = (
+        f"{urgency}：尊敬的{name}客户，您户号{account_no}的{period_label(period)}电费（账单号{bill_no}）"
+        f"已逾期{days}天，尚欠{owed}元，截至目前违约金{late_fee}元，请尽快缴纳。"
+    )
+    payload = {"bill_no": bill_no, "tier": tier, "owed": str(owed), "late_fee": str(late_fee), "days": days}
+    return [
+        {
+            "dedupe_key": f"dunning:{bill_id}:{tier}:{channel}",
+            "channel": channel,
+            "kind": f"dunning_{tier}",
+            "account_no": account_no,
+            "bill_id": bill_id,
+            "recipient": reachable[channel],
+            "template": DUNNING_TEMPLATE.format(tier=tier),
+            "body": body,
+            "payload": payload,
+            "status": NotificationStatus.PENDING,
+            "created_at": now,
+            "sent_at": None,
+        }
+        for channel in channels
+        if channel in reachable
+    ]
