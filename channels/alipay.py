@@ -305,7 +305,9 @@ async def _answer(services: Services, key: str, sender: str, text: str | None, f
             return
         assert text is not None
         conversation_id = conversation_id_for(sender)
-        reply = await services.turn(conversation_id, "alipay", text, key, identity=ADAPTER.identity(sender))
+        message_id = key if len(key) <= 128 else "alipay:msg:h" + hashlib.sha256(key.encode()).hexdigest()
+        reply = await services.turn(conversation_id, "alipay", text, message_id,
+                                    identity=ADAPTER.identity(sender))
         if reply.held_by_staff:
             await services.record_held(conversation_id, "alipay", text)
             return  # a person answers from the console (pushed through this channel)
