@@ -17,10 +17,11 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.assist import Suggestion, suggest_replies
+from agent.flows import TASKS
 from agent.graph import build_graph
 from agent.grounding import mask_personal_numbers
 from agent.llm_brain import LLMBrain
-from agent.local_brain import LocalBrain, TASKS
+from agent.local_brain import LocalBrain
 from agent.models import Outcome
 from agent.records import CsatError, Recorder, parse_csat
 from agent.replies import render
@@ -86,11 +87,18 @@ def nlu_understand(text: str, today: date) -> Parsed:
 
 
 def parsed_from_understanding(result: Any) -> Parsed:
+    from agent.nlu import intent_catalogue
+
+    catalogue = intent_catalogue()
     intents: list[str] = []
     for item in getattr(result, "intents", None) or []:
         name = item if isinstance(item, str) else getattr(item, "name", None) or getattr(item, "intent", None)
         if name and name != "unclear":
-            intents.append(str(name))
+            # An intent without a flow yet is served as the one intents.yaml names (`served_as`).
+            spec = catalogue.get(str(name))
+            served = spec.served_as if spec is not None and spec.served_as else str(name)
+            if served not in intents:
+                intents.append(served)
     if not intents:
         top = getattr(result, "intent", None)
         if isinstance(top, str) and top != "unclear":

@@ -1,36 +1,32 @@
-"""The local brain: flows with slot filling, confirmation before writes, conversation repair.
+"""The local brain's engine: routing, slot filling, verification, confirmation, repair.
 
 No network, no model calls: intents and entities come from `agent.nlu`, every figure in a reply
-comes from a template slot filled with a tool result or a cited passage. A reply that asks for
-something says which slot it awaits (`Rendered.awaiting`), so channels and simulated users know
-what to answer. Writes (dispute, complaint) are read back and run only after a clear "是".
+comes from a template slot filled with a tool result or a cited passage. The tasks themselves are
+flows in `agent.flows` (one module each, declaring their intents, slots, tools and templates);
+this module routes a message to them, fills the slots they read, verifies the customer before
+an account flow, runs the multi-intent queue, and handles what is not a task: confirmation of a
+write (read back, run only after a clear 「是」), cancel, correction, hand-off, clarification,
+CSAT. A reply that asks for something says which slot it awaits (`Rendered.awaiting`), so
+channels and simulated users know what to answer.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Any
 
+from agent.flows import BY_INTENT, BY_WRITE, FLOW_FREE_TEXT_SLOTS, HANDOFF_BY_INTENT, TASKS
+from agent.flows.base import say_result
+from agent.flows.handoff import hand_off
 from agent.models import Outcome
+from agent.nlu.questions import is_general_question
 from agent.records import CsatError, parse_csat
-from agent.replies import format_value, period_text, render
-from agent.state import PendingAction
+from agent.replies import render
 from agent.turn import Turn
+from knowledge_base.rerank import article_sections
 from tools.models import VerificationMethod
 
-# Task intents and what they need.
-NEEDS_IDENTITY = frozenset({"lookup_bill", "explain_bill", "payment_status", "overdue_late_fee",
-                            "open_dispute", "complaint"})
-KB_TASKS = frozenset({"policy_question", "how_to_pay"})
-TASKS = NEEDS_IDENTITY | KB_TASKS
-HANDOFF_INTENTS = {"transfer_to_human": "customer_asked", "outage_report": "out_of_scope",
-                   "new_connection": "out_of_scope"}
-OUT_OF_SCOPE_ADVICE = {"outage_report": "停电抢修、用电安全问题请直接拨打95598。",
-                       "new_connection": "新装、增容、过户等业务可通过南网在线或到营业厅办理。"}
-FREE_TEXT_SLOTS = frozenset({"reason", "description", "check_answer"})
-KB_CANDIDATES = 5  # passages fetched for a policy question; the best-titled one answers
-UNPAID_LOOKBACK = 12  # bills checked for arrears when the customer names no month
+FREE_TEXT_SLOTS = FLOW_FREE_TEXT_SLOTS | {"check_answer"}
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
 _CSAT_LEVELS: dict[str, int] = {"satisfied": 4, "neutral": 3, "dissatisfied": 2}  # 满意 / 一般 / 不满意 on 1–5
 
@@ -42,42 +38,9 @@ _ONLY_LAST4 = re.compile(r"^\D*?([0-9]{3}[0-9Xx])\D*$")
 _TAIL_DIGITS = re.compile(r"^[0-9]{3}[0-9Xx]$")
 _PERIOD = re.compile(r"(20[0-9]{2})\s*(?:年|-|/)\s*([01]?[0-9])(?:\s*月)?")
 
-DISPUTE_CATEGORIES = (
-    (re.compile(r"重复|扣了两次|交了两次|多扣"), "duplicate_payment"),
-    (re.compile(r"违约金|滞纳金"), "late_fee"),
-    (re.compile(r"退补|补收|追补"), "back_charge"),
-    (re.compile(r"读数|抄表|电量|度数|表不准|电表"), "reading_wrong"),
-    (re.compile(r"电价|类别|倍率|单价"), "tariff_wrong"),
-    (re.compile(r"高|多|贵|不对|有误|错"), "amount_too_high"),
-)
-COMPLAINT_CATEGORIES = (
-    (re.compile(r"态度|骂|凶|不耐烦|没礼貌"), "service_attitude"),
-    (re.compile(r"拖|慢|一直没|没人管|没处理|推诿"), "delay"),
-    (re.compile(r"核查结果|异议|处理结果"), "dispute_handling"),
-    (re.compile(r"承诺|答应|说好"), "promise_broken"),
-    (re.compile(r"算错|电费错|多收|乱收"), "billing_error"),
-)
-# A general "how / what / how long / will it" question about rules or procedures ...
-_GENERAL_QUESTION = re.compile(
-    r"(?:怎么|怎样|如何)(?:算|计算|收|申请|办|办理|绑定|查|处理|退)|怎么办|多久|多长时间|几个?工作日|是什么|什么是|"
-    r"什么叫|为什么要|为啥要|去哪|哪里|在哪|哪些|会不会|会被.{0,6}吗|能不能退|规定|标准是")
-# ... unless it is about the customer's own bill or payment (then it is an account task).
-_ABOUT_MY_ACCOUNT = re.compile(
-    r"我家|我们|我的?(?:[0-9一二三四五六七八九十]+月|这期|本期|账单)|我.{0,4}(?:欠了|没交|忘交|交了没|逾期了)|"
-    r"我(?:要|想)|我.{0,8}要(?:申请|办)|本期|这期|这个月|上个月|上上个月|帮我|给我查|查一下|查下|有没有欠|欠了多少|要交多少|多少钱")
 # Intents a general question overrides: the question is answered from the knowledge base instead.
-_GENERAL_OVERRIDABLE = frozenset({"lookup_bill", "explain_bill", "payment_status", "overdue_late_fee",
-                                  "open_dispute", "complaint", "provide_identity", "new_connection",
-                                  "policy_question", "how_to_pay"})
-_DISPUTE_REASON_HINT = re.compile(r"读数|抄表|电量|度数|偏高|太高|高了|多了|不对|有误|算错|重复|违约金|退补|电价|倍率")
-_COMPLAINT_MIN_CHARS = 10
-
-
-def _category(text: str, table: tuple[tuple[re.Pattern[str], str], ...]) -> str:
-    for pattern, category in table:
-        if pattern.search(text):
-            return category
-    return "other"
+_GENERAL_OVERRIDABLE = TASKS | {"provide_identity"} | {h.intent for h in HANDOFF_BY_INTENT.values()
+                                                      if h.general_question_to_kb}
 
 
 class LocalBrain:
@@ -89,7 +52,7 @@ class LocalBrain:
     def preload() -> None:
         """Read what the first answers would otherwise load (the articles' sections, ~0.5 s), so that
         no customer's turn pays for it — on the event loop it would hold up every other turn."""
-        _article_sections()
+        article_sections()
 
     # ------------------------------------------------------------ entry point
     def respond(self, turn: Turn) -> None:
@@ -110,8 +73,8 @@ class LocalBrain:
             self._cancel(turn)
             return
         for intent in intents:
-            if intent in HANDOFF_INTENTS:
-                self._handoff(turn, intent)
+            if intent in HANDOFF_BY_INTENT:
+                hand_off(turn, HANDOFF_BY_INTENT[intent], self._summary(turn, intent))
                 return
         if state.flow and state.awaiting in FREE_TEXT_SLOTS:
             self._run_flows(turn)  # the message is the answer (a reason, a description), not a new task
@@ -166,8 +129,7 @@ class LocalBrain:
             return intents  # the message answers what we asked
         if turn.parsed.entities.get("period") or turn.parsed.entities.get("account_no"):
             return intents
-        text = turn.text
-        if not _GENERAL_QUESTION.search(text) or _ABOUT_MY_ACCOUNT.search(text):
+        if not is_general_question(turn.text):
             return intents
         if any(i not in _GENERAL_OVERRIDABLE and i not in ("greeting", "chitchat") for i in intents):
             return intents  # e.g. a hand-off request, an injection, someone else's account
@@ -216,10 +178,8 @@ class LocalBrain:
             state.slots.pop("period", None)
         if state.awaiting == "check_answer":
             state.slots["check_answer"] = str(last4).upper() if last4 else text.strip()
-        if state.awaiting == "reason" and not _DENY.match(text):
-            state.slots["reason"] = text.strip()
-        if state.awaiting == "description" and not _DENY.match(text):
-            state.slots["description"] = text.strip()
+        if state.awaiting in FLOW_FREE_TEXT_SLOTS and not _DENY.match(text):
+            state.slots[state.awaiting] = text.strip()  # a flow's reason, description …
         return foreign
 
     # ------------------------------------------------------------ identity
@@ -304,149 +264,18 @@ class LocalBrain:
 
     # ------------------------------------------------------------ flows
     def _run_flows(self, turn: Turn) -> None:
+        """Run the current flow, then the queued ones, until one waits for the customer."""
         state = turn.state
         while state.flow:
             flow = state.flow
-            if flow in NEEDS_IDENTITY and not self._ensure_verified(turn):
+            spec = BY_INTENT[flow]
+            if spec.needs_identity and not self._ensure_verified(turn):
                 return
-            done = getattr(self, f"_flow_{flow}")(turn)
+            done = spec.run(turn)
             if not done:
                 return  # waiting for a slot or a confirmation
             state.slots["last_flow"] = flow
             state.flow = state.queue.pop(0) if state.queue else None
-
-    def _flow_lookup_bill(self, turn: Turn) -> bool:
-        period = turn.state.slots.get("period")
-        latest = int(turn.state.slots.get("latest") or 1)
-        result = turn.toolbox.call("lookup_bill", {"period": period} if period else {"latest": latest})
-        if result.status == "ok":
-            for bill in result.bills:
-                due = f"，缴费截止日{format_value(bill.due_date)}" if bill.due_date else ""
-                turn.say(render("bill_line", period=period_text(bill.period), total_kwh=_kwh(bill.total_kwh),
-                                amount=bill.amount, due=due, status_cn=_status_text(bill)))
-            turn.actions.append("lookup_bill")
-            turn.outcome = turn.outcome or Outcome.RESOLVED
-        else:
-            self._tool_message(turn, result)
-            if result.status == "not_found" and period:
-                latest_bill = turn.toolbox.call("lookup_bill", {"latest": 1})
-                if latest_bill.status == "ok":  # say what there is, so the customer is not left empty-handed
-                    turn.say(render("latest_instead"))
-                    for bill in latest_bill.bills:
-                        due = f"，缴费截止日{format_value(bill.due_date)}" if bill.due_date else ""
-                        turn.say(render("bill_line", period=period_text(bill.period),
-                                        total_kwh=_kwh(bill.total_kwh), amount=bill.amount, due=due,
-                                        status_cn=_status_text(bill)))
-                    turn.state.slots["period"] = latest_bill.bills[0].period
-                    turn.outcome = turn.outcome or Outcome.RESOLVED
-        return True
-
-    def _flow_explain_bill(self, turn: Turn) -> bool:
-        period = turn.state.slots.get("period")
-        result = self._with_latest_fallback(turn, "explain_bill", period)
-        self._tool_message(turn, result)
-        if result.status == "ok":
-            turn.actions.append("explain_bill")
-            turn.outcome = turn.outcome or Outcome.RESOLVED
-        return True
-
-    def _flow_payment_status(self, turn: Turn) -> bool:
-        period = turn.state.slots.get("period")
-        if not period and self._all_unpaid(turn):
-            return True
-        result = self._with_latest_fallback(turn, "payment_status", period)
-        self._tool_message(turn, result)
-        if result.status == "ok":
-            turn.actions.append("payment_status")
-            turn.outcome = turn.outcome or Outcome.RESOLVED
-        return True
-
-    _flow_overdue_late_fee = _flow_payment_status
-
-    def _all_unpaid(self, turn: Turn) -> bool:
-        """「有没有欠费」 without a month: the status of every bill still owed, oldest first.
-
-        The latest bill alone can be paid while an older one is overdue. Returns False when nothing
-        is owed (the latest bill's status then answers) or the bills cannot be listed.
-        """
-        bills = turn.toolbox.call("lookup_bill", {"latest": UNPAID_LOOKBACK})
-        if bills.status != "ok":
-            return False
-        owed = sorted((b for b in bills.bills if b.status != "paid"), key=lambda b: b.period)
-        if not owed:
-            return False
-        for bill in owed:
-            result = turn.toolbox.call("payment_status", {"period": bill.period})
-            self._tool_message(turn, result)
-        turn.actions.append("payment_status")
-        turn.outcome = turn.outcome or Outcome.RESOLVED
-        return True
-
-    def _with_latest_fallback(self, turn: Turn, tool: str, period: str | None) -> Any:
-        """Run `tool` for `period`; if that month has no issued bill, say so and use the latest one."""
-        result = turn.toolbox.call(tool, {"period": period} if period else {})
-        if result.status == "not_found" and period:
-            latest = turn.toolbox.call(tool, {})
-            if latest.status == "ok":
-                self._tool_message(turn, result)
-                turn.say(render("latest_instead"))
-                turn.state.slots["period"] = getattr(latest, "period", period)
-                return latest
-        return result
-
-    def _flow_policy_question(self, turn: Turn) -> bool:
-        query = turn.state.slots.get("trigger_text") or turn.text
-        result = turn.toolbox.search(query, k=KB_CANDIDATES)
-        if not result["results"]:
-            turn.say(render("kb_not_found"))
-            return True
-        hit = _best_hit(query, result["results"])
-        text = _with_article_context(hit)
-        turn.say(render("kb_answer", title=hit["title"], section=hit["section"], text=_excerpt(text)))
-        citation = {k: hit[k] for k in ("article_id", "title", "section", "source", "citation")}
-        turn.citations.append({**citation, "excerpt": _excerpt(hit["text"], 200)})
-        turn.passages.append(text)
-        turn.actions.append("search_knowledge_base")
-        turn.outcome = turn.outcome or Outcome.RESOLVED
-        return True
-
-    _flow_how_to_pay = _flow_policy_question
-
-    def _flow_open_dispute(self, turn: Turn) -> bool:
-        state = turn.state
-        period = state.slots.get("period")
-        if not period:
-            turn.say(render("ask_dispute_period"))
-            return False
-        reason = state.slots.get("reason")
-        if not reason:
-            trigger = state.slots.get("trigger_text", "")
-            if _DISPUTE_REASON_HINT.search(trigger):
-                reason = state.slots["reason"] = trigger.strip()
-            else:
-                turn.say(render("ask_dispute_reason", period=period_text(period)))
-                return False
-        arguments = {"period": period, "category": _category(reason, DISPUTE_CATEGORIES), "reason": reason}
-        confirm = render("confirm_dispute", period=period_text(period), reason=reason)
-        state.pending = PendingAction(tool="open_dispute", arguments=arguments, summary=confirm.text)
-        turn.say(confirm)
-        return False
-
-    def _flow_complaint(self, turn: Turn) -> bool:
-        state = turn.state
-        description = state.slots.get("description")
-        if not description:
-            trigger = state.slots.get("trigger_text", "").strip()
-            if len(trigger) >= _COMPLAINT_MIN_CHARS:
-                description = state.slots["description"] = trigger
-            else:
-                turn.say(render("ask_complaint_description"))
-                return False
-        arguments = {"category": _category(description, COMPLAINT_CATEGORIES), "description": description}
-        confirm = render("confirm_complaint", description=description)
-        state.pending = PendingAction(tool="intake_complaint", arguments=arguments, summary=confirm.text)
-        turn.say(confirm)
-        return False
 
     # ------------------------------------------------------------ confirmation, repair
     def _confirmation(self, turn: Turn) -> bool:
@@ -459,14 +288,14 @@ class LocalBrain:
             if not self._ensure_verified(turn):
                 return True
             result = turn.toolbox.call(pending.tool, pending.arguments)
-            self._tool_message(turn, result)
+            say_result(turn, result)
             if result.status == "opened":
                 turn.tickets.append(result.ticket_no)
                 turn.actions.append(pending.tool)
                 turn.outcome = Outcome.TICKET
             elif result.status == "duplicate":
                 turn.outcome = turn.outcome or Outcome.RESOLVED
-            for key in ("reason", "description"):
+            for key in FLOW_FREE_TEXT_SLOTS:
                 state.slots.pop(key, None)
             state.slots["last_flow"] = state.flow
             state.flow = state.queue.pop(0) if state.queue else None
@@ -476,14 +305,15 @@ class LocalBrain:
         if _DENY.match(turn.text) or "deny" in intents or "cancel" in intents:
             self._cancel(turn)
             return True
-        entities = turn.parsed.entities
-        if "correction" in intents or entities.get("period"):
-            if pending.tool == "open_dispute" and state.slots.get("period"):
-                state.pending = None
+        entities, writer = turn.parsed.entities, BY_WRITE.get(pending.tool)
+        corrected_by = writer.corrected_by if writer is not None else ()
+        if "correction" in intents or any(entities.get(slot) for slot in corrected_by):
+            if corrected_by and any(state.slots.get(slot) for slot in corrected_by):
+                state.pending = None  # read it back again with the corrected value
                 turn.say(render("corrected"))
                 self._run_flows(turn)
                 return True
-        if any(i in TASKS or i in HANDOFF_INTENTS for i in intents):
+        if any(i in TASKS or i in HANDOFF_BY_INTENT for i in intents):
             state.pending = None  # the customer moved on: nothing is written
             return False
         turn.say(render("confirm_again"))
@@ -493,27 +323,11 @@ class LocalBrain:
         state = turn.state
         had_something = state.pending is not None or state.flow is not None
         state.pending, state.flow, state.queue = None, None, []
-        for key in ("reason", "description", "period"):
+        for key in (*FLOW_FREE_TEXT_SLOTS, "period"):
             state.slots.pop(key, None)
         turn.say(render("cancelled" if had_something else "nothing_to_cancel"))
         if had_something:
             turn.actions.append("cancel")
-
-    def _handoff(self, turn: Turn, intent: str) -> None:
-        state = turn.state
-        reason = HANDOFF_INTENTS[intent]
-        summary = self._summary(turn, intent)
-        result = turn.toolbox.call("transfer_to_human", {"reason": reason, "summary": summary})
-        state.pending, state.flow, state.queue = None, None, []
-        if result.status != "transferred":
-            turn.say(render("handoff_unavailable"))
-            return
-        if intent in OUT_OF_SCOPE_ADVICE:
-            turn.say(render("out_of_scope", advice=OUT_OF_SCOPE_ADVICE[intent], handoff_no=result.handoff_no))
-        else:
-            turn.say(render("handoff", handoff_no=result.handoff_no))
-        turn.handoff, turn.outcome = True, Outcome.TRANSFERRED
-        turn.actions.append("transfer_to_human")
 
     def _summary(self, turn: Turn, intent: str) -> str:
         state = turn.state
@@ -549,7 +363,7 @@ class LocalBrain:
         try:
             score, _ = parse_csat(_CSAT_LEVELS.get(str(rating), rating) if rating is not None else turn.text)
         except CsatError:
-            if any(i in TASKS or i in HANDOFF_INTENTS for i in turn.parsed.intents):
+            if any(i in TASKS or i in HANDOFF_BY_INTENT for i in turn.parsed.intents):
                 return False
             turn.say(render("csat_retry"))
             return True
@@ -557,93 +371,3 @@ class LocalBrain:
         turn.state.closed = True
         turn.say(render("csat_thanks"))
         return True
-
-    def _tool_message(self, turn: Turn, result: Any) -> None:
-        if result.status == "needs_verification":
-            turn.state.verified = False
-        if result.status == "error":
-            turn.say(render("tool_error"))
-            return
-        turn.say(render("tool_message", message=result.message))
-
-
-def _question_part(query: str) -> str:
-    """The clauses of `query` that ask the question (「怀疑电表走得快，怎么申请校验电表」 → the second)."""
-    parts = [p for p in re.split(r"[，,。？?！!；;\s]+", query) if p]
-    asking = [p for p in parts if _GENERAL_QUESTION.search(p)]
-    return "".join(asking) or query
-
-
-# Modal pairs that many questions and titles share without saying which article is meant.
-_FILLER_PAIRS = frozenset({"可以", "能不", "不能"})
-
-
-def _bigrams(text: str) -> set[str]:
-    chars = re.sub(r"[^\u4e00-\u9fff0-9A-Za-z]", "", text)
-    return {chars[i:i + 2] for i in range(len(chars) - 1)} - _FILLER_PAIRS
-
-
-def _best_hit(query: str, hits: list[dict[str, Any]]) -> dict[str, Any]:
-    """The passage whose article title (a customer question) best matches what was asked.
-
-    Hybrid retrieval puts the right article among the first few, but often a neighbour first
-    (「投诉多久答复」 → the article on how to raise a dispute). Article titles are written as the
-    customer's question, so the title sharing most character pairs with the asking clause wins;
-    retrieval order breaks ties.
-    """
-    asked = _bigrams(_question_part(query))
-    ranked = sorted(enumerate(hits), key=lambda item: (-len(asked & _bigrams(item[1]["title"])), item[0]))
-    return ranked[0][1]
-
-
-@lru_cache(maxsize=1)
-def _article_sections() -> dict[str, list[tuple[str, str]]]:
-    """Each article's (heading, text) sections, to add context around a short passage."""
-    from knowledge_base.articles import load_articles
-
-    sections: dict[str, list[tuple[str, str]]] = {}
-    for article in load_articles().articles:
-        found = re.findall(r"^##\s*(.+?)\s*\n(.*?)(?=^##\s|\Z)", article.body, flags=re.M | re.S)
-        sections[article.id] = [(head.strip(), body.strip()) for head, body in found if body.strip()]
-    return sections
-
-
-def _with_article_context(hit: dict[str, Any], limit: int = 240) -> str:
-    """The passage, then the article's other sections while they fit in `limit` characters.
-
-    A short passage alone can answer a different question than the one asked: 「有哪些缴费方式」
-    matches the 「线下缴费」 section, but the answer is the whole short list (online channels too).
-    """
-    text = hit["text"]
-    for head, body in _article_sections().get(hit.get("article_id", ""), []):
-        if head == hit.get("section") or body in text:
-            continue
-        addition = f"{head}：{body}"
-        if len(re.sub(r"\s+", "", text + addition)) > limit:
-            break
-        text = f"{text}\n{addition}"
-    return text
-
-
-def _status_text(bill: Any) -> str:
-    """A bill's payment state; a partly paid or overdue bill also says what is still owed."""
-    outstanding = getattr(bill, "outstanding", None)
-    if bill.status != "paid" and getattr(bill, "paid", None) and outstanding:
-        return f"{bill.status_cn}，已缴{format_value(bill.paid)}元，尚欠{format_value(outstanding)}元"
-    return str(bill.status_cn)
-
-
-def _kwh(value: Any) -> str:
-    from decimal import Decimal
-
-    number = value if isinstance(value, Decimal) else Decimal(str(value))
-    return format(number.normalize(), "f")
-
-
-def _excerpt(text: str, limit: int = 240) -> str:
-    """The passage up to a sentence end near `limit` (never cut inside a number)."""
-    text = re.sub(r"\s+", "", text)
-    if len(text) <= limit:
-        return text
-    cut = text.rfind("。", 0, limit)
-    return text[: cut + 1] if cut > 0 else text[:limit] + "……"

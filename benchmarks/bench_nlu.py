@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_nlu.py [--messages 1000]
 
-Prints the training time from YAML, held-out accuracy (classifier alone, and the clause
+Prints the training time from YAML, held-out and blind-set accuracy (classifier alone, and the clause
 pipeline the agent uses: classifier + whose-account check), the misses, and p50/p95/p99 latency
 of `understand()` over mixed messages: single intents from the held-out set, multi-intent
 messages, ASR transcripts with spoken digits, and entity-heavy identity messages. The target is
@@ -32,9 +32,9 @@ from agent.nlu.classifier import (  # noqa: E402
     embed_in_batches,
     get_classifier,
 )
-from agent.nlu.intent_data import load_dataset  # noqa: E402
+from agent.nlu.intent_data import load_blind_set, load_dataset  # noqa: E402
 from agent.nlu.normalize import normalize_text  # noqa: E402
-from agent.nlu.understanding import rank_clauses  # noqa: E402
+from agent.nlu.understanding import SURE_PROBABILITY, rank_clauses  # noqa: E402
 from knowledge_base.embeddings import Embedder, get_embedder  # noqa: E402
 
 MULTI_INTENT = [
@@ -79,6 +79,49 @@ def accuracy(classifier: IntentClassifier) -> None:
         print(f"  {text!r}: {gold_intent} → {predicted}")
 
 
+def reliability(label: str, confidence: list[float], right: list[bool]) -> None:
+    """How often a prediction is right at each confidence, and at / below SURE_PROBABILITY."""
+    bins = [(0.0, 0.5), (0.5, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 0.97), (0.97, 1.01)]
+    rows, error = [], 0.0
+    for low, high in bins:
+        picked = [(c, r) for c, r in zip(confidence, right, strict=True) if low <= c < high]
+        if picked:
+            accuracy = sum(r for _, r in picked) / len(picked)
+            error += len(picked) * abs(accuracy - statistics.mean(c for c, _ in picked))
+            rows.append(f"[{low:.2f},{min(high, 1):.2f}) n={len(picked)} right {accuracy:.2f}")
+    sure = [r for c, r in zip(confidence, right, strict=True) if c >= SURE_PROBABILITY]
+    unsure = [r for c, r in zip(confidence, right, strict=True) if c < SURE_PROBABILITY]
+    print(f"  {label} reliability: " + "; ".join(rows) + f"; calibration error {error / len(right):.3f}")
+    print(f"  {label} sure (p ≥ {SURE_PROBABILITY}): {len(sure) / len(right):.3f} of messages, right "
+          f"{sum(sure) / max(len(sure), 1):.3f}; unsure right {sum(unsure) / max(len(unsure), 1):.3f}")
+
+
+def blind(classifier: IntentClassifier) -> None:
+    """The blind set (written before tuning, never trained on): whole messages, then `understand()`."""
+    pairs = [(text, intent) for intent, lines in load_blind_set().items() for text in lines]
+    rankings = rank_clauses([normalize_text(text) for text, _ in pairs], classifier)
+    predicted = [r[0].intent for r in rankings]
+    correct = sum(p == g for p, (_, g) in zip(predicted, pairs, strict=True))
+    print(f"blind-set accuracy (whole message, clause pipeline): {correct / len(pairs):.3f}  ({correct}/{len(pairs)})")
+    long = [(p, g) for p, (t, g) in zip(predicted, pairs, strict=True) if len(t) >= 60]
+    print(f"  of which long messages (≥ 60 chars): {sum(p == g for p, g in long)}/{len(long)}")
+    catalogue = load_dataset().intents
+    today = date(2026, 6, 15)
+    understood = [understand(text, today) for text, _ in pairs]
+    served = sum(gold in u.intent_names for u, (_, gold) in zip(understood, pairs, strict=True))
+    sent_away = sum(
+        catalogue[gold].in_scope and any(not catalogue[i].in_scope for i in u.intent_names)
+        for u, (_, gold) in zip(understood, pairs, strict=True)
+    )
+    print(f"  understand(): gold intent among the reported intents {served / len(pairs):.3f}; "
+          f"in-scope messages given an out-of-scope intent: {sent_away}")
+    reliability("blind-set", [r[0].score for r in rankings], [p == g for p, (_, g) in zip(predicted, pairs, strict=True)])
+    misses = [(t, g, p) for (t, g), p in zip(pairs, predicted, strict=True) if p != g]
+    print("  misses by gold intent:", dict(Counter(g for _, g, _ in misses)))
+    for text, gold_intent, guess in misses:
+        print(f"    {text!r}: {gold_intent} → {guess}")
+
+
 def cross_validation(embedder: Embedder, folds: int = 5) -> None:
     """Stratified k-fold accuracy on the training set: a figure no data edit was tuned against."""
     import numpy as np
@@ -89,6 +132,8 @@ def cross_validation(embedder: Embedder, folds: int = 5) -> None:
     gold = np.array([intent for _, intent in pairs])
     embeddings = embed_in_batches(embedder, texts)
     correct = 0
+    confidence: list[float] = []
+    right: list[bool] = []
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=7)
     for train_rows, test_rows in splitter.split(texts, gold):
         model = IntentClassifier.fit(
@@ -98,9 +143,13 @@ def cross_validation(embedder: Embedder, folds: int = 5) -> None:
             embeddings=embeddings[train_rows],
         )
         model.cache_size = 0
-        predicted = [r[0].intent for r in rank_clauses([texts[i] for i in test_rows], model)]
+        rankings = rank_clauses([texts[i] for i in test_rows], model)
+        predicted = [r[0].intent for r in rankings]
         correct += sum(p == g for p, g in zip(predicted, gold[test_rows], strict=True))
+        confidence += [r[0].score for r in rankings]
+        right += [p == g for p, g in zip(predicted, gold[test_rows], strict=True)]
     print(f"{folds}-fold cross-validation accuracy on the training set: {correct / len(texts):.3f}")
+    reliability("out-of-fold", confidence, right)
 
 
 def _measure(messages: list[str], today: date) -> tuple[list[float], list[float], list[int]]:
@@ -169,6 +218,7 @@ def main() -> None:
           f"{len(load_dataset().intents)} intents): {time.perf_counter() - started:.2f} s")
     classifier = get_classifier(embedder)
     accuracy(classifier)
+    blind(classifier)
     if args.cv:
         cross_validation(embedder)
     latency(classifier, args.messages)

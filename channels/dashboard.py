@@ -16,7 +16,8 @@ from channels.ops_policy import load_policy
 
 router = APIRouter(prefix="/api/kpi", tags=["运营看板"], responses=STAFF_ONLY)
 
-Period = Annotated[str, Query(description="账期 YYYY-MM", pattern=r"^[12]\d{3}-(0[1-9]|1[0-2])$")]
+PERIOD_PATTERN = r"^[12]\d{3}-(0[1-9]|1[0-2])$"
+Period = Annotated[str, Query(description="账期 YYYY-MM", pattern=PERIOD_PATTERN)]
 
 
 def _report(period: str) -> Any:
@@ -42,7 +43,7 @@ def kpi_csv(period: Period, _staff: StaffDep) -> Response:
 @router.get("/trend", summary="各指标近 12 个账期趋势（含目标值）")
 def kpi_trend_json(_staff: StaffDep,
                    end: Annotated[str | None, Query(description="最后一个账期 YYYY-MM；缺省为最近有数据的账期",
-                                                    max_length=7)] = None,
+                                                    pattern=PERIOD_PATTERN)] = None,
                    periods: Annotated[int, Query(ge=1, le=24, description="账期个数")] = 12) -> dict[str, Any]:
     targets = load_policy().targets
     try:

@@ -17,18 +17,16 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from billing_core.bill_types import CustomerCategory, HouseholdType
-from billing_core.tariffs.compute import RESIDENTIAL_TIERS, SEASON_CN
-from billing_core.errors import BillingError
+from billing_core.bill_types import CustomerCategory
 from billing_core.money import ZERO
 from billing_core.number_text import quantity_text
-from billing_core.tariffs.library import ResidentialTiers, get_library
+from billing_core.tariffs.residential import TierRules, tier_rules_on
 from tools.account_view import (
-    BillWithLines, CustomerView, customer_of, standing, visible_bills_in_periods, visible_bills_paid,
+    BillWithLines, CustomerView, standing, visible_bills_in_periods, visible_bills_paid,
 )
 from tools.context import ToolContext
 from tools.periods import Period
-from tools.results import NeedsVerification, NotFound, ToolResult
+from tools.results import NotFound, ToolResult
 
 
 class ExplainBillInput(BaseModel):
@@ -178,25 +176,11 @@ def _amount(bill: BillWithLines, code: str) -> Decimal:
     return sum((line.amount for line in bill.lines if line.code == code), ZERO)
 
 
-def _tier_rules(customer: CustomerView, bill: BillWithLines) -> tuple[str, tuple[int, int]] | None:
-    """(season, monthly limits) of the residential tier tariff in force at the period start."""
+def _tier_rules(customer: CustomerView, bill: BillWithLines) -> TierRules | None:
+    """Season and monthly limits of the residential tier tariff in force at the period start."""
     if customer.category != CustomerCategory.RESIDENTIAL:
         return None
-    if customer.household_type == HouseholdType.SHARED_METER:
-        return None
-    tariff_id = RESIDENTIAL_TIERS.get(customer.region)
-    if tariff_id is None:
-        return None
-    try:
-        data = get_library().in_force(tariff_id, bill.period_start).data
-    except BillingError:
-        return None
-    if not isinstance(data, ResidentialTiers):
-        return None
-    household = "many_person" if customer.household_type == HouseholdType.MANY_PERSON else "ordinary"
-    season = data.season(bill.period_start.month)
-    low, high = data.limits[household][season]  # type: ignore[index]
-    return season, (int(low), int(high))
+    return tier_rules_on(customer.region, customer.household_type, bill.period_start)
 
 
 def _percent(change: Decimal, base: Decimal) -> Decimal | None:
@@ -226,21 +210,21 @@ def _reasons(session: Session, customer: CustomerView, this: BillWithLines, othe
     if (t2, t3) != (o2, o3) and (t2 + t3 > ZERO or o2 + o3 > ZERO):
         limits = ""
         if this_rules:
-            limits = f"（本期第一档上限 {this_rules[1][0]}、第二档上限 {this_rules[1][1]} 千瓦时）"
+            limits = f"（本期第一档上限 {this_rules.limits[0]}、第二档上限 {this_rules.limits[1]} 千瓦时）"
         reasons.append(TierCrossing(
             this_tier_2_kwh=t2, this_tier_3_kwh=t3, other_tier_2_kwh=o2, other_tier_3_kwh=o3,
-            this_limits=this_rules[1] if this_rules else None,
-            other_limits=other_rules[1] if other_rules else None,
+            this_limits=this_rules.limits if this_rules else None,
+            other_limits=other_rules.limits if other_rules else None,
             text=f"阶梯电量不同：本期第二档 {quantity_text(t2)}、第三档 {quantity_text(t3)} 千瓦时，"
                  f"{other.period} 第二档 {quantity_text(o2)}、第三档 {quantity_text(o3)} 千瓦时"
                  f"{limits}；超过档位上限的电量按更高的档位电价计费。"))
-    if this_rules and other_rules and this_rules[0] != other_rules[0]:
+    if this_rules and other_rules and this_rules.season != other_rules.season:
         reasons.append(SeasonChange(
-            this_season=this_rules[0], other_season=other_rules[0], this_limits=this_rules[1],
-            other_limits=other_rules[1],
-            text=f"本期属于{SEASON_CN[this_rules[0]]}，阶梯上限 {this_rules[1][0]}/{this_rules[1][1]} 千瓦时；"
-                 f"{other.period} 属于{SEASON_CN[other_rules[0]]}，"
-                 f"阶梯上限 {other_rules[1][0]}/{other_rules[1][1]} 千瓦时。"))
+            this_season=this_rules.season, other_season=other_rules.season, this_limits=this_rules.limits,
+            other_limits=other_rules.limits,
+            text=f"本期属于{this_rules.season_text}，阶梯上限 {this_rules.limits[0]}/{this_rules.limits[1]} 千瓦时；"
+                 f"{other.period} 属于{other_rules.season_text}，"
+                 f"阶梯上限 {other_rules.limits[0]}/{other_rules.limits[1]} 千瓦时。"))
     if _days(this) != _days(other):
         reasons.append(PeriodDaysChange(
             this_days=_days(this), other_days=_days(other),
@@ -310,45 +294,41 @@ def _summary(bill: BillWithLines, comparison: Comparison | None, label: str) -> 
     return head + "：" + "".join(r.text for r in comparison.reasons)
 
 
-def explain_bill(ctx: ToolContext, args: ExplainBillInput) -> ToolResult:
-    principal = ctx.verified()
-    if principal is None:
-        return NeedsVerification()
+def explain_bill(ctx: ToolContext, session: Session, customer: CustomerView,
+                 args: ExplainBillInput) -> ToolResult:
     today = ctx.today()
-    with ctx.session_factory() as session:
-        customer = customer_of(session, principal)
-        period = args.period
-        if period is None:
-            latest = visible_bills_paid(session, customer, latest=1)
-            period = latest[0][0].period if latest else None
-        # The bill and both bills it is compared with, lines included, in one go.
-        found = visible_bills_in_periods(session, customer, (period, _shift(period, 1), _shift(period, 12))
-                                         ) if period is not None else {}
-        if period not in found:
-            return NotFound(message=f"没有查到{args.period + ' 的' if args.period else ''}已发行账单。")
-        bill = found[period]
-        paid = {b.id: b.paid for b in found.values()}
-        comparisons: dict[str, Comparison | None] = {}
-        missing = []
-        for key, months, label in (("previous_month", 1, "上月"), ("same_month_last_year", 12, "去年同期")):
-            other = found.get(_shift(bill.period, months))
-            comparisons[key] = _compare(session, customer, bill, other, key, today, paid) if other else None
-            if other is None:
-                missing.append(f"没有{label}（{_shift(bill.period, months)}）的账单可比较")
-        lines = [ExplainedLine(code=l.code, name=l.name, quantity=l.quantity, unit=l.unit,
-                               unit_price=l.unit_price, amount=l.amount, explanation=l.explanation,
-                               tariff_version=l.tariff_version, source=l.source,
-                               period_start=l.period_start, period_end=l.period_end) for l in bill.lines]
-        message = (f"{bill.period} 账单共 {bill.amount} 元，用电 {quantity_text(bill.total_kwh)} 千瓦时。"
-                   + "".join(f"{l.name} {l.amount} 元；" for l in lines)
-                   + _summary(bill, comparisons["previous_month"], "上月")
-                   + _summary(bill, comparisons["same_month_last_year"], "去年同期"))
-        return BillExplained(
-            period=bill.period, bill_no=bill.bill_no,
-            period_start=bill.period_start, period_end=bill.period_end,
-            days=_days(bill), total_kwh=bill.total_kwh, amount=bill.amount, lines=lines,
-            notes=list(bill.notes or []), tariff_versions=list(bill.tariff_versions or []),
-            vs_previous_month=comparisons["previous_month"],
-            vs_same_month_last_year=comparisons["same_month_last_year"],
-            missing_comparisons=missing, message=message,
-        )
+    period = args.period
+    if period is None:
+        latest = visible_bills_paid(session, customer, latest=1)
+        period = latest[0][0].period if latest else None
+    # The bill and both bills it is compared with, lines included, in one go.
+    found = visible_bills_in_periods(session, customer, (period, _shift(period, 1), _shift(period, 12))
+                                     ) if period is not None else {}
+    if period not in found:
+        return NotFound(message=f"没有查到{args.period + ' 的' if args.period else ''}已发行账单。")
+    bill = found[period]
+    paid = {b.id: b.paid for b in found.values()}
+    comparisons: dict[str, Comparison | None] = {}
+    missing = []
+    for key, months, label in (("previous_month", 1, "上月"), ("same_month_last_year", 12, "去年同期")):
+        other = found.get(_shift(bill.period, months))
+        comparisons[key] = _compare(session, customer, bill, other, key, today, paid) if other else None
+        if other is None:
+            missing.append(f"没有{label}（{_shift(bill.period, months)}）的账单可比较")
+    lines = [ExplainedLine(code=l.code, name=l.name, quantity=l.quantity, unit=l.unit,
+                           unit_price=l.unit_price, amount=l.amount, explanation=l.explanation,
+                           tariff_version=l.tariff_version, source=l.source,
+                           period_start=l.period_start, period_end=l.period_end) for l in bill.lines]
+    message = (f"{bill.period} 账单共 {bill.amount} 元，用电 {quantity_text(bill.total_kwh)} 千瓦时。"
+               + "".join(f"{l.name} {l.amount} 元；" for l in lines)
+               + _summary(bill, comparisons["previous_month"], "上月")
+               + _summary(bill, comparisons["same_month_last_year"], "去年同期"))
+    return BillExplained(
+        period=bill.period, bill_no=bill.bill_no,
+        period_start=bill.period_start, period_end=bill.period_end,
+        days=_days(bill), total_kwh=bill.total_kwh, amount=bill.amount, lines=lines,
+        notes=list(bill.notes or []), tariff_versions=list(bill.tariff_versions or []),
+        vs_previous_month=comparisons["previous_month"],
+        vs_same_month_last_year=comparisons["same_month_last_year"],
+        missing_comparisons=missing, message=message,
+    )

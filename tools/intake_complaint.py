@@ -15,9 +15,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_core.db.models import WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
-from tools.account_view import customer_of
+from tools.account_view import CustomerView
 from tools.context import ToolContext
-from tools.results import NeedsVerification, ToolResult
+from tools.results import ToolResult
 from tools.work_orders import add_work_order
 
 
@@ -86,39 +86,35 @@ def _open_in_conversation(session: Session, ctx: ToolContext, account_no: str,
     return None
 
 
-def intake_complaint(ctx: ToolContext, args: IntakeComplaintInput) -> ToolResult:
-    principal = ctx.verified()
-    if principal is None:
-        return NeedsVerification()
+def intake_complaint(ctx: ToolContext, session: Session, customer: CustomerView,
+                     args: IntakeComplaintInput) -> ToolResult:
     policy, now = ctx.policy, ctx.now()
     rules = policy.complaint
     hours = rules.urgent_contact_hours if args.urgent else rules.contact_hours
     contact_due = (now + timedelta(hours=hours)).astimezone(policy.zone)
     answer_due = policy.add_working_days(now, rules.answer_working_days)
-    with ctx.session_factory() as session:
-        customer = customer_of(session, principal)
-        earlier = _open_in_conversation(session, ctx, customer.account_no, args.category)
-        if earlier is not None:
-            return DuplicateComplaint(
-                open_ticket_no=earlier.no, opened_at=earlier.created_at,
-                message=f"本次对话已登记过同类投诉，工单号 {earlier.no}，正在处理中，无需重复提交。")
-        contact = args.contact or customer.phone
-        label = CATEGORY_CN[args.category.value]
-        order = add_work_order(
-            session, now.astimezone(policy.zone),
-            kind=WorkOrderKind.COMPLAINT, account_no=customer.account_no, status=WorkOrderStatus.OPEN,
-            priority=WorkOrderPriority.URGENT if args.urgent else WorkOrderPriority.HIGH,
-            title=f"投诉：{label}" + ("（紧急）" if args.urgent else ""), description=args.description,
-            contact=contact, channel=ctx.channel, sla_due_at=contact_due, created_at=now,
-            payload={"category": args.category.value, "urgent": args.urgent,
-                     "conversation_id": ctx.conversation_id, "contact_due_at": contact_due.isoformat(),
-                     "answer_due_at": answer_due.isoformat(), "policy": policy.version},
-        )
-        session.commit()
-        commitment = rules.urgent_commitment if args.urgent else rules.commitment
-        return ComplaintOpened(
-            ticket_no=order.no, category=args.category, urgent=args.urgent, created_at=now,
-            contact_due_at=contact_due, answer_due_at=answer_due, commitment=commitment,
-            message=f"已受理您的投诉（{label}），工单号 {order.no}。我们将在 {contact_due:%Y-%m-%d %H:%M} 前"
-                    f"联系您，{answer_due:%Y-%m-%d %H:%M} 前答复处理结果。",
-        )
+    earlier = _open_in_conversation(session, ctx, customer.account_no, args.category)
+    if earlier is not None:
+        return DuplicateComplaint(
+            open_ticket_no=earlier.no, opened_at=earlier.created_at,
+            message=f"本次对话已登记过同类投诉，工单号 {earlier.no}，正在处理中，无需重复提交。")
+    contact = args.contact or customer.phone
+    label = CATEGORY_CN[args.category.value]
+    order = add_work_order(
+        session, now.astimezone(policy.zone),
+        kind=WorkOrderKind.COMPLAINT, account_no=customer.account_no, status=WorkOrderStatus.OPEN,
+        priority=WorkOrderPriority.URGENT if args.urgent else WorkOrderPriority.HIGH,
+        title=f"投诉：{label}" + ("（紧急）" if args.urgent else ""), description=args.description,
+        contact=contact, channel=ctx.channel, sla_due_at=contact_due, created_at=now,
+        payload={"category": args.category.value, "urgent": args.urgent,
+                 "conversation_id": ctx.conversation_id, "contact_due_at": contact_due.isoformat(),
+                 "answer_due_at": answer_due.isoformat(), "policy": policy.version},
+    )
+    session.commit()
+    commitment = rules.urgent_commitment if args.urgent else rules.commitment
+    return ComplaintOpened(
+        ticket_no=order.no, category=args.category, urgent=args.urgent, created_at=now,
+        contact_due_at=contact_due, answer_due_at=answer_due, commitment=commitment,
+        message=f"已受理您的投诉（{label}），工单号 {order.no}。我们将在 {contact_due:%Y-%m-%d %H:%M} 前"
+                f"联系您，{answer_due:%Y-%m-%d %H:%M} 前答复处理结果。",
+    )

@@ -8,12 +8,13 @@ from decimal import Decimal
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.orm import Session
 
 from billing_core.money import ZERO
-from tools.account_view import STATUS_CN, customer_of, standing, unissued_bill, visible_bills_paid
+from tools.account_view import STATUS_CN, CustomerView, standing, unissued_bill, visible_bills_paid
 from tools.context import ToolContext
 from tools.periods import Period
-from tools.results import NeedsVerification, NotFound, ToolResult
+from tools.results import NotFound, ToolResult
 
 
 class LookupBillInput(BaseModel):
@@ -59,37 +60,33 @@ def _describe(b: BillSummary) -> str:
     return text + "。"
 
 
-def lookup_bill(ctx: ToolContext, args: LookupBillInput) -> ToolResult:
-    principal = ctx.verified()
-    if principal is None:
-        return NeedsVerification()
+def lookup_bill(ctx: ToolContext, session: Session, customer: CustomerView,
+                args: LookupBillInput) -> ToolResult:
     today = ctx.today()
-    with ctx.session_factory() as session:
-        customer = customer_of(session, principal)
-        # Every issued bill, once: the ones shown are among them, and arrears cover them all.
-        every = visible_bills_paid(session, customer)
-        shown = ([(b, paid) for b, paid in every if b.period == args.period] if args.period
-                 else every[:args.latest])
-        if not shown:
-            if args.period and unissued_bill(session, customer, args.period) is not None:
-                return NotFound(message=f"{args.period} 的账单正在核算，尚未发行，发行后会通知您。")
-            which = f"{args.period} 的" if args.period else ""
-            return NotFound(message=f"没有查到{which}已发行账单。")
-        standings = {bill.id: standing(session, customer, bill, today, paid) for bill, paid in every}
-        summaries = []
-        for bill, _ in shown:
-            s = standings[bill.id]
-            summaries.append(BillSummary(
-                period=bill.period, bill_no=bill.bill_no, period_start=bill.period_start,
-                period_end=bill.period_end, total_kwh=bill.total_kwh, amount=bill.amount,
-                due_date=bill.due_date, status=s.state, status_cn=STATUS_CN[s.state], paid=s.paid,
-                outstanding=s.outstanding, late_fee_so_far=s.late_fee.amount if s.late_fee else ZERO,
-            ))
-        owed = list(standings.values())
-        arrears = sum((s.outstanding for s in owed), ZERO)
-        fees = sum((s.late_fee.amount for s in owed if s.late_fee), ZERO)
-        message = "".join(_describe(b) for b in summaries)
-        if arrears > ZERO:
-            message += f"目前共欠费 {arrears} 元" + (f"，另有违约金 {fees} 元" if fees > ZERO else "") + "。"
-        return BillsFound(account_no=customer.account_no, bills=summaries, arrears_total=arrears,
-                          late_fees_total=fees, prepaid_balance=customer.prepaid_balance, message=message)
+    # Every issued bill, once: the ones shown are among them, and arrears cover them all.
+    every = visible_bills_paid(session, customer)
+    shown = ([(b, paid) for b, paid in every if b.period == args.period] if args.period
+             else every[:args.latest])
+    if not shown:
+        if args.period and unissued_bill(session, customer, args.period) is not None:
+            return NotFound(message=f"{args.period} 的账单正在核算，尚未发行，发行后会通知您。")
+        which = f"{args.period} 的" if args.period else ""
+        return NotFound(message=f"没有查到{which}已发行账单。")
+    standings = {bill.id: standing(session, customer, bill, today, paid) for bill, paid in every}
+    summaries = []
+    for bill, _ in shown:
+        s = standings[bill.id]
+        summaries.append(BillSummary(
+            period=bill.period, bill_no=bill.bill_no, period_start=bill.period_start,
+            period_end=bill.period_end, total_kwh=bill.total_kwh, amount=bill.amount,
+            due_date=bill.due_date, status=s.state, status_cn=STATUS_CN[s.state], paid=s.paid,
+            outstanding=s.outstanding, late_fee_so_far=s.late_fee.amount if s.late_fee else ZERO,
+        ))
+    owed = list(standings.values())
+    arrears = sum((s.outstanding for s in owed), ZERO)
+    fees = sum((s.late_fee.amount for s in owed if s.late_fee), ZERO)
+    message = "".join(_describe(b) for b in summaries)
+    if arrears > ZERO:
+        message += f"目前共欠费 {arrears} 元" + (f"，另有违约金 {fees} 元" if fees > ZERO else "") + "。"
+    return BillsFound(account_no=customer.account_no, bills=summaries, arrears_total=arrears,
+                      late_fees_total=fees, prepaid_balance=customer.prepaid_balance, message=message)

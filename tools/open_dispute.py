@@ -17,10 +17,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from billing_core.db.models import Bill, WorkOrder, WorkOrderKind, WorkOrderPriority, WorkOrderStatus
-from tools.account_view import customer_of, visible_bills
+from tools.account_view import CustomerView, visible_bills
 from tools.context import ToolContext
 from tools.periods import Period
-from tools.results import NeedsVerification, NotFound, ToolResult
+from tools.results import NotFound, ToolResult
 from tools.work_orders import add_work_order, is_open_dispute_clash
 
 
@@ -87,52 +87,48 @@ def _duplicate(existing: WorkOrder, period: str, ctx: ToolContext) -> DuplicateD
     )
 
 
-def open_dispute(ctx: ToolContext, args: OpenDisputeInput) -> ToolResult:
-    principal = ctx.verified()
-    if principal is None:
-        return NeedsVerification()
+def open_dispute(ctx: ToolContext, session: Session, customer: CustomerView,
+                 args: OpenDisputeInput) -> ToolResult:
     policy = ctx.policy
     now = ctx.now()
-    with ctx.session_factory() as session:
-        customer = customer_of(session, principal)
-        bills = visible_bills(session, customer, period=args.period)
-        if not bills:
-            return NotFound(message=f"没有查到 {args.period} 的已发行账单，无法对该月发起电费异议。")
-        # Lock the bill row (PostgreSQL) so two simultaneous requests cannot both pass the check.
-        bill = session.scalar(select(Bill).where(Bill.id == bills[0].id).with_for_update())
-        assert bill is not None
-        existing = _first_open_dispute(session, bill.id)
-        if existing is not None:
-            return _duplicate(existing, bill.period, ctx)
-        contact_due = policy.add_working_days(now, policy.dispute.contact_working_days)
-        answer_due = policy.add_working_days(now, policy.dispute.answer_working_days)
-        label = CATEGORY_CN[args.category.value]
-        try:
-            order = add_work_order(
-                session, now.astimezone(policy.zone),
-                kind=WorkOrderKind.DISPUTE, account_no=customer.account_no, bill_id=bill.id,
-                period=bill.period,
-                status=WorkOrderStatus.OPEN, priority=WorkOrderPriority.NORMAL,
-                title=f"电费异议：{bill.period} {label}", description=args.reason, contact=customer.phone,
-                channel=ctx.channel, sla_due_at=contact_due, created_at=now,
-                payload={"category": args.category.value, "conversation_id": ctx.conversation_id,
-                         "contact_due_at": contact_due.isoformat(), "answer_due_at": answer_due.isoformat(),
-                         "policy": policy.version},
-            )
-        except IntegrityError as exc:
-            # The database's one-open-dispute-per-bill index refused a twin opened at the same
-            # moment (SQLite has no row locks to stop it earlier): answer with the one that stands.
-            if not is_open_dispute_clash(exc):
-                raise
-            session.rollback()
-            existing = _first_open_dispute(session, bill.id)
-            assert existing is not None
-            return _duplicate(existing, bill.period, ctx)
-        session.commit()
-        return DisputeOpened(
-            ticket_no=order.no, period=bill.period, bill_no=bill.bill_no, category=args.category,
-            created_at=now, contact_due_at=contact_due, answer_due_at=answer_due,
-            commitment=policy.dispute.commitment,
-            message=f"已受理您对 {bill.period} 账单的电费异议（{label}），工单号 {order.no}。"
-                    f"我们将在 {contact_due:%Y-%m-%d %H:%M} 前联系您核实，{answer_due:%Y-%m-%d %H:%M} 前答复结果。",
+    bills = visible_bills(session, customer, period=args.period)
+    if not bills:
+        return NotFound(message=f"没有查到 {args.period} 的已发行账单，无法对该月发起电费异议。")
+    # Lock the bill row (PostgreSQL) so two simultaneous requests cannot both pass the check.
+    bill = session.scalar(select(Bill).where(Bill.id == bills[0].id).with_for_update())
+    assert bill is not None
+    existing = _first_open_dispute(session, bill.id)
+    if existing is not None:
+        return _duplicate(existing, bill.period, ctx)
+    contact_due = policy.add_working_days(now, policy.dispute.contact_working_days)
+    answer_due = policy.add_working_days(now, policy.dispute.answer_working_days)
+    label = CATEGORY_CN[args.category.value]
+    try:
+        order = add_work_order(
+            session, now.astimezone(policy.zone),
+            kind=WorkOrderKind.DISPUTE, account_no=customer.account_no, bill_id=bill.id,
+            period=bill.period,
+            status=WorkOrderStatus.OPEN, priority=WorkOrderPriority.NORMAL,
+            title=f"电费异议：{bill.period} {label}", description=args.reason, contact=customer.phone,
+            channel=ctx.channel, sla_due_at=contact_due, created_at=now,
+            payload={"category": args.category.value, "conversation_id": ctx.conversation_id,
+                     "contact_due_at": contact_due.isoformat(), "answer_due_at": answer_due.isoformat(),
+                     "policy": policy.version},
         )
+    except IntegrityError as exc:
+        # The database's one-open-dispute-per-bill index refused a twin opened at the same
+        # moment (SQLite has no row locks to stop it earlier): answer with the one that stands.
+        if not is_open_dispute_clash(exc):
+            raise
+        session.rollback()
+        existing = _first_open_dispute(session, bill.id)
+        assert existing is not None
+        return _duplicate(existing, bill.period, ctx)
+    session.commit()
+    return DisputeOpened(
+        ticket_no=order.no, period=bill.period, bill_no=bill.bill_no, category=args.category,
+        created_at=now, contact_due_at=contact_due, answer_due_at=answer_due,
+        commitment=policy.dispute.commitment,
+        message=f"已受理您对 {bill.period} 账单的电费异议（{label}），工单号 {order.no}。"
+                f"我们将在 {contact_due:%Y-%m-%d %H:%M} 前联系您核实，{answer_due:%Y-%m-%d %H:%M} 前答复结果。",
+    )

@@ -1,17 +1,23 @@
 """Every tool in one list: name, description, input and output types, and whether it needs a
-verified customer or writes. `call_tool` is the one way in (validation, authorization result,
-audit); the LangChain and Rasa adapters are built from this list, so the three faces agree.
+verified customer or writes. `call_tool` is the one way in (validation, authorisation, audit);
+the LangChain and Rasa adapters are built from this list, so the three faces agree.
+
+`needs_principal` is enforced here, not in each tool: an account tool is written as
+`(ctx, session, customer, args)` and `call_tool` runs it through
+`tools.authorize.for_verified_customer` (no principal → `needs_verification`, else the verified
+customer's row). Other tools are `(ctx, args)`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
 from tools.audit import audited_call
+from tools.authorize import PlainTool, for_verified_customer
 from tools.bind_wechat import BindWechatInput, bind_wechat
 from tools.context import ToolContext
 from tools.explain_bill import ExplainBillInput, explain_bill
@@ -30,9 +36,14 @@ class ToolSpec:
     name: str
     description: str
     input_model: type[BaseModel]
-    func: Callable[[ToolContext, Any], ToolResult]
+    # (ctx, session, customer, args) when `needs_principal`, else (ctx, args)
+    func: Callable[..., ToolResult]
     needs_principal: bool
     writes: bool  # changes state the customer cares about: confirm with the customer first
+    run: PlainTool = field(init=False, repr=False, compare=False)  # (ctx, args), authorised
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run", for_verified_customer(self.func) if self.needs_principal else self.func)
 
 
 TOOLS: tuple[ToolSpec, ...] = (
@@ -74,4 +85,4 @@ def get_tool(name: str) -> ToolSpec:
 def call_tool(ctx: ToolContext, name: str, arguments: dict[str, Any] | None = None) -> ToolResult:
     """Run tool `name` for the conversation in `ctx` (validated, authorized by ctx, audited)."""
     spec = get_tool(name)
-    return audited_call(ctx, spec.name, spec.input_model, spec.func, dict(arguments or {}))
+    return audited_call(ctx, spec.name, spec.input_model, spec.run, dict(arguments or {}))

@@ -9,9 +9,16 @@ from tests.tools.conftest import ACCOUNT_A, ACCOUNT_B, World
 from tools.audit import audited_call
 from tools.lookup_bill import LookupBillInput
 from tools.models import AuditEvent
-from tools.registry import TOOLS, call_tool
+from tools.registry import TOOLS, ToolSpec, call_tool
+from tools.results import ToolResult
 
 READ_TOOLS = ("lookup_bill", "explain_bill", "payment_status")
+# Valid arguments for each account tool, so only the missing principal can refuse the call.
+ACCOUNT_TOOL_ARGS = {
+    "bind_wechat": {}, "lookup_bill": {}, "explain_bill": {}, "payment_status": {},
+    "open_dispute": {"period": "2026-05", "category": "other", "reason": "读数不对"},
+    "intake_complaint": {"category": "other", "description": "营业厅办事太慢了"},
+}
 
 
 def test_no_billing_tool_accepts_an_account_number() -> None:
@@ -29,6 +36,29 @@ def test_every_read_tool_needs_verification(world: World) -> None:
         result = call_tool(ctx, name, {})
         assert result.status == "needs_verification", name
         assert "户号" in result.message
+
+
+def test_call_tool_enforces_needs_principal_for_every_account_tool(world: World) -> None:
+    assert {spec.name for spec in TOOLS if spec.needs_principal} == set(ACCOUNT_TOOL_ARGS)
+    ctx = world.ctx("anon-writes")
+    for name, args in ACCOUNT_TOOL_ARGS.items():
+        assert call_tool(ctx, name, args).status == "needs_verification", name
+    with world.sessions() as session:
+        assert session.scalars(select(WorkOrder)).all() == []  # nothing written for nobody
+
+
+def test_an_account_tool_is_handed_the_principals_customer_only(world: World) -> None:
+    seen: list[str] = []
+
+    def probe(_ctx, _session, customer, _args) -> ToolResult:
+        seen.append(customer.account_no)
+        return ToolResult(status="ok", message="")
+
+    spec = ToolSpec("probe", "", LookupBillInput, probe, needs_principal=True, writes=False)
+    ctx = world.ctx("conv-probe")
+    assert spec.run(ctx, LookupBillInput()).status == "needs_verification" and seen == []
+    call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_A, "last4": "8000"})
+    assert spec.run(ctx, LookupBillInput()).status == "ok" and seen == [ACCOUNT_A]
 
 
 def test_an_account_number_in_the_arguments_is_refused(world: World) -> None:

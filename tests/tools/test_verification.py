@@ -8,7 +8,6 @@ from sqlalchemy import func, select
 
 from tests.tools.conftest import ACCOUNT_A, ACCOUNT_B, World
 from tests.tools.factories import NOW
-from tools.bind_wechat import BindWechatInput, bind_wechat
 from tools.models import HandoffRequest, IdentityAttempt, IdentityLock, LockScope, VerifiedSession
 from tools.registry import call_tool
 
@@ -114,7 +113,7 @@ def test_hotline_needs_the_registered_caller_and_the_road_of_the_address(world: 
 
 def test_bind_wechat_after_verification(world: World) -> None:
     ctx = world.ctx("wx-bind", channel="wechat", identity="openid-B")
-    assert bind_wechat(ctx, BindWechatInput()).status == "needs_verification"
+    assert call_tool(ctx, "bind_wechat", {}).status == "needs_verification"
     assert call_tool(ctx, "verify_identity", {"account_no": ACCOUNT_B, "last4": "5678"}).status == "verified"
     assert call_tool(ctx, "bind_wechat", {}).status == "bound"
     assert call_tool(ctx, "bind_wechat", {}).status == "already_bound"

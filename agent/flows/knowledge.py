@@ -1,0 +1,48 @@
+"""「阶梯电价怎么算」「有哪些缴费方式」: a cited knowledge-base passage; no verification needed.
+
+The engine also routes here any general rules/procedure question (`agent.nlu.questions`) that
+does not name the customer's own bill.
+"""
+
+from __future__ import annotations
+
+import re
+
+from agent.flows.base import Flow, resolved
+from agent.nlu.questions import question_part
+from agent.replies import render
+from agent.turn import Turn
+from knowledge_base.rerank import best_hit, with_article_context
+
+KB_CANDIDATES = 5  # passages fetched for a policy question; the best-titled one answers
+
+
+def excerpt(text: str, limit: int = 240) -> str:
+    """The passage up to a sentence end near `limit` (never cut inside a number)."""
+    text = re.sub(r"\s+", "", text)
+    if len(text) <= limit:
+        return text
+    cut = text.rfind("。", 0, limit)
+    return text[: cut + 1] if cut > 0 else text[:limit] + "……"
+
+
+def policy_question(turn: Turn) -> bool:
+    query = turn.state.slots.get("trigger_text") or turn.text
+    result = turn.toolbox.search(query, k=KB_CANDIDATES)
+    if not result["results"]:
+        turn.say(render("kb_not_found"))
+        return True
+    hit = best_hit(question_part(query), result["results"])
+    text = with_article_context(hit)
+    turn.say(render("kb_answer", title=hit["title"], section=hit["section"], text=excerpt(text)))
+    citation = {k: hit[k] for k in ("article_id", "title", "section", "source", "citation")}
+    turn.citations.append({**citation, "excerpt": excerpt(hit["text"], 200)})
+    turn.passages.append(text)
+    resolved(turn, "search_knowledge_base")
+    return True
+
+
+FLOW = Flow(
+    name="knowledge", intents=("policy_question", "how_to_pay"), run=policy_question, needs_identity=False,
+    slots=("trigger_text",), tools=("search_knowledge_base",), templates=("kb_answer", "kb_not_found"),
+)
