@@ -16,6 +16,9 @@ class AgentLike(Protocol):
     def handle(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
                **kwargs: Any) -> Any: ...
 
+    def record_held_turn(self, conversation_id: str, user_text: str = "", reply_text: str = "",
+                         channel: str | None = None) -> None: ...
+
 
 class Citation(BaseModel):
     """A knowledge-base passage behind an answer, shown under it."""
@@ -73,6 +76,7 @@ def reply_out(conversation_id: str, reply: Any) -> ReplyOut:
         awaiting=data.get("awaiting") or data.get("awaiting_slot"),
         actions=actions,
         handoff=bool(handoff),
+        held_by_staff=bool(data.get("held_by_staff")),
     )
 
 

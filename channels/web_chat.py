@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Path, Request, status
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from channels.adapter import ChannelAdapter
 from channels.agent_port import ReplyOut
-from channels.assist import held_by_staff, record_held_turn
 from channels.conversation_tokens import new_web_conversation_id
-from channels.deps import ServicesDep, enforce_rate_limit
+from channels.deps import Services, ServicesDep, enforce_rate_limit
 from channels.responses import BUSY, RATE_LIMITED, TOO_LARGE, error_response
 from agent.agent import AgentInputError
 from channels.transcripts import Transcript, load_transcript
 from channels.web_stream import stream_turn, streams_sentences
+from tools.channels import channel_spec
 
 COOKIE = "powerdesk_conversation"
 TOKEN_HEADER = "X-Conversation-Token"
@@ -120,21 +122,23 @@ def _chunks(text: str, size: int = 12) -> list[str]:
 async def send_message(conversation_id: ConversationId, message: ChatMessage, services: ServicesDep,
                        stream: bool = True) -> Response | ReplyOut:
     enforce_rate_limit(services, "web", conversation_id)
-    if await services.blocking(held_by_staff, conversation_id, services):
-        await services.blocking(record_held_turn, services, conversation_id, message.text, "")
-        reply = ReplyOut(conversation_id=conversation_id, text=HELD_TEXT, held_by_staff=True)
-    elif stream and streams_sentences(services):
+    shown = partial(_as_shown, services, conversation_id, message.text)
+    if stream and streams_sentences(services):
         # The LLM brain: a live stream, each sentence sent once the guard passed it (channels/web_stream.py).
-        return await stream_turn(services, conversation_id, message.text, message.message_id,
-                                 _as_sent, _single_body)
-    else:
-        reply = await services.turn(conversation_id, "web", message.text, message.message_id)
+        return await stream_turn(services, conversation_id, message.text, message.message_id, shown,
+                                 _single_body)
+    reply = await shown(await services.turn(conversation_id, "web", message.text, message.message_id))
     if not stream:
         return reply
     return _single_body(reply)
 
 
-async def _as_sent(reply: ReplyOut) -> ReplyOut:
+async def _as_shown(services: Services, conversation_id: str, text: str, reply: ReplyOut) -> ReplyOut:
+    """The reply the page gets: while a person holds the conversation, the message is recorded for
+    them and the page says so."""
+    if reply.held_by_staff:
+        await services.record_held(conversation_id, "web", text)
+        return ReplyOut(conversation_id=conversation_id, text=HELD_TEXT, held_by_staff=True)
     return reply
 
 
@@ -159,3 +163,7 @@ async def rate_conversation(conversation_id: ConversationId, rating: CsatIn,
     except AgentInputError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="会话不存在，无法评价") from exc
     return CsatOut(conversation_id=conversation_id, score=rating.score, label=label)
+
+
+# The page reads staff replies from the transcript: nothing is pushed.
+ADAPTER = ChannelAdapter(spec=channel_spec("web"), router=router)
