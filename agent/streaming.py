@@ -32,7 +32,9 @@ class Sentence:
 class Retract:
     """Everything shown of this reply so far is withdrawn; the final reply replaces it."""
 
-    reason: str  # "ungrounded" (a held sentence) or "fallback" (the endpoint failed mid-stream)
+    # "ungrounded": a held sentence, the safe template follows; "replaced": a held sentence, a
+    # grounded regeneration follows; "fallback": the endpoint failed mid-stream, the local brain answered.
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -127,5 +129,6 @@ class Relay:
     def finish(self, reply: Any) -> None:
         shown = "".join(self.sent)
         if shown and shown != reply.text:
-            self.on_event(Retract("fallback" if reply.brain == "local" else "ungrounded"))
+            reason = "fallback" if reply.brain == "local" else "ungrounded" if not reply.grounded else "replaced"
+            self.on_event(Retract(reason))
         self.on_event(Final(reply))

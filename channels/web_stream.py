@@ -2,7 +2,7 @@
 
 Events, in the format the page already reads (`channels/web/chat.js`):
 - `delta` `{"text": …}` — a sentence of the reply that passed the grounding guard;
-- `retract` `{"reason": "ungrounded" | "fallback"}` — what was shown of this reply is withdrawn:
+- `retract` `{"reason": "ungrounded" | "replaced" | "fallback"}` — what was shown is withdrawn:
   a later sentence carried a figure no tool returned (held, never sent; the reply was regenerated
   or replaced by the safe template), or the endpoint failed mid-stream and the local brain
   answered. The page clears the bubble; the final reply's `delta`s follow;

@@ -86,7 +86,7 @@ def test_regenerated_reply_replaces_the_retracted_sentences(world: World,
                 Recorded(completion(f"您5月电费{amount}元，与上月的对比请以账单为准。"))]
     with replay_server(recorded) as server:
         events = list(_agent(make_agent, server.url).stream("st-3", "web", f"户号{ACCOUNT_A}尾号123X，5月电费多少"))
-    assert [type(e) for e in events] == [Sentence, Retract, Final]
+    assert [type(e) for e in events] == [Sentence, Retract, Final] and events[1].reason == "replaced"
     assert events[-1].reply.text == f"您5月电费{amount}元，与上月的对比请以账单为准。"
 
 
