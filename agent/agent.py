@@ -55,6 +55,7 @@ class Reply:
     grounded: bool = True
     message_id: str | None = None
     latency_ms: int = 0
+    choices: list[str] = field(default_factory=list)  # quick replies: web buttons, numbered on WeChat/hotline
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,7 +101,18 @@ def parsed_from_understanding(result: Any) -> Parsed:
             intents.append(top)
     entities = entities_for_slots(getattr(result, "entities", None) or [])
     confidence = float(getattr(result, "confidence", 1.0) or 1.0)
-    return Parsed(intents=intents, entities=entities, confidence=confidence)
+    parsed = Parsed(intents=intents, entities=entities, confidence=confidence)
+    if hasattr(result, "candidates"):  # `agent.nlu.Understanding`: what a clarifying question offers
+        served_name = {n: (s.served_as or n) for n, s in catalogue.items()}
+        for score in result.candidates(4):
+            name = served_name.get(score.intent, score.intent)
+            if name != "unclear" and all(name != c for c, _ in parsed.candidates):
+                parsed.candidates.append((name, float(score.score)))
+        parsed.out_of_scope_sure = result.out_of_scope_is_sure()
+        for clause in result.clauses:
+            name = served_name.get(clause.intent, clause.intent)
+            parsed.clause_of.setdefault(name, clause.text)
+    return parsed
 
 
 def entities_for_slots(found: Any) -> dict[str, Any]:
@@ -234,7 +246,7 @@ class Agent:
         return Reply(conversation_id=conversation_id, text=reply_text, citations=turn.citations,
                      awaiting=state.awaiting, actions=turn.actions, handoff=turn.handoff, brain=turn.brain,
                      tickets=turn.tickets, outcome=state.outcome, closed=state.closed, grounded=turn.grounded,
-                     message_id=message_id, latency_ms=latency_ms)
+                     message_id=message_id, latency_ms=latency_ms, choices=list(turn.choices))
 
     def _record(self, state: ConversationState, turn: Turn, text: str, reply_text: str,
                 message_id: str | None, latency_ms: int, ctx: ToolContext) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.flows import BY_INTENT, BY_WRITE, FLOW_FREE_TEXT_SLOTS, HANDOFF_BY_INTENT, TASKS
+from agent.flows import BY_INTENT, BY_WRITE, FLOW_FREE_TEXT_SLOTS, HANDOFF_BY_INTENT, TASKS, clarify
 from agent.flows.base import say_result
 from agent.flows.handoff import hand_off
 from agent.models import Outcome
@@ -41,6 +41,8 @@ _PERIOD = re.compile(r"(20[0-9]{2})\s*(?:年|-|/)\s*([01]?[0-9])(?:\s*月)?")
 # Intents a general question overrides: the question is answered from the knowledge base instead.
 _GENERAL_OVERRIDABLE = TASKS | {"provide_identity"} | {h.intent for h in HANDOFF_BY_INTENT.values()
                                                       if h.general_question_to_kb}
+# What a clarifying question may offer: the tasks, and the hand-offs (a person, another desk).
+OFFERABLE = TASKS | frozenset(HANDOFF_BY_INTENT)
 
 
 class LocalBrain:
@@ -69,9 +71,14 @@ class LocalBrain:
             return
         if state.pending is not None and self._confirmation(turn):
             return
+        if state.awaiting == "choice" and self._choice(turn):
+            return
         if "cancel" in intents or (state.flow and _DENY.match(turn.text)):
             self._cancel(turn)
             return
+        if self._unsure_out_of_scope(turn):
+            return
+        intents = turn.parsed.intents
         for intent in intents:
             if intent in HANDOFF_BY_INTENT:
                 hand_off(turn, HANDOFF_BY_INTENT[intent], self._summary(turn, intent))
@@ -88,6 +95,10 @@ class LocalBrain:
             verifying = state.awaiting in ("account_no", "last4", "check_answer")
             if state.flow and state.flow not in tasks and verifying:
                 tasks = [state.flow, *tasks]  # verification in progress: keep the waiting task first
+            elif state.flow in tasks and state.awaiting in ("period", "reason", "description"):
+                # 「10月份那张账单，电表读数不对」 answering the dispute's month: the same task, with
+                # its slots given up front — not a bill lookup first.
+                tasks = [state.flow, *(t for t in tasks if t not in (state.flow, "lookup_bill"))]
             state.flow, state.queue = tasks[0], [t for t in tasks[1:] if t != tasks[0]]
             state.slots["trigger_text"] = turn.text
             self._run_flows(turn)
@@ -116,6 +127,49 @@ class LocalBrain:
             turn.say(render("ask_more"))
             return
         self._unclear(turn)
+
+    def _unsure_out_of_scope(self, turn: Turn) -> bool:
+        """An out-of-scope guess the model is not sure of is never a hand-off by default.
+
+        With a task waiting for its slot, or other tasks in the message, the guess is dropped and
+        the message served as those; alone, the customer is asked which task was meant. Returns
+        True when that question was asked.
+        """
+        parsed, state = turn.parsed, turn.state
+        guesses = [i for i in parsed.intents
+                   if i in HANDOFF_BY_INTENT and HANDOFF_BY_INTENT[i].reason == "out_of_scope"]
+        if not guesses or parsed.out_of_scope_sure:
+            return False
+        rest = [i for i in parsed.intents if i not in guesses]
+        if state.flow or any(i in TASKS for i in rest):
+            parsed.intents = rest
+            return False
+        if clarify.offer(turn, OFFERABLE):
+            return True
+        return False
+
+    def _choice(self, turn: Turn) -> bool:
+        """The answer to 「您是想办理以下哪一项？」: continue the picked task with the first message."""
+        state = turn.state
+        pick = clarify.chosen(turn, affirm=bool(_AFFIRM.match(turn.text)))
+        if pick is None:
+            if _DENY.match(turn.text) or "都不是" in turn.text:
+                clarify.forget(turn)
+                self._unclear(turn)
+                return True
+            clarify.forget(turn)
+            return False  # something else: route it as a new message
+        original = clarify.forget(turn) or turn.text
+        state.slots["unclear"] = 0
+        if pick in HANDOFF_BY_INTENT:
+            hand_off(turn, HANDOFF_BY_INTENT[pick], self._summary(turn, pick))
+            return True
+        if pick not in TASKS:
+            return False
+        state.flow, state.queue = pick, []
+        state.slots["trigger_text"] = original
+        self._run_flows(turn)
+        return True
 
     def _general_question(self, turn: Turn) -> list[str]:
         """Intents with a general rules/procedure question routed to the knowledge base.
@@ -370,6 +424,8 @@ class LocalBrain:
                 turn.handoff, turn.outcome = True, Outcome.TRANSFERRED
                 turn.actions.append("transfer_to_human")
                 return
+        if clarify.offer(turn, OFFERABLE):
+            return
         turn.say(render("clarify"))
 
     def _goodbye(self, turn: Turn) -> None:

@@ -10,7 +10,7 @@ module's line in `FLOWS` below. A tool it needs is a `ToolSpec` in `tools/regist
 
 from __future__ import annotations
 
-from agent.flows import bill, complaint, dispute, explain, handoff, knowledge, payment
+from agent.flows import bill, clarify, complaint, dispute, explain, handoff, knowledge, payment
 from agent.flows.base import Flow, Handoff
 
 FLOWS: tuple[Flow, ...] = (
@@ -44,6 +44,6 @@ NEEDS_IDENTITY = frozenset(i for i, flow in BY_INTENT.items() if flow.needs_iden
 FLOW_FREE_TEXT_SLOTS = frozenset(slot for flow in FLOWS for slot in flow.free_text_slots)
 
 __all__ = [
-    "BY_INTENT", "BY_WRITE", "FLOWS", "FLOW_FREE_TEXT_SLOTS", "HANDOFFS", "HANDOFF_BY_INTENT", "NEEDS_IDENTITY",
+    "BY_INTENT", "clarify", "BY_WRITE", "FLOWS", "FLOW_FREE_TEXT_SLOTS", "HANDOFFS", "HANDOFF_BY_INTENT", "NEEDS_IDENTITY",
     "TASKS", "Flow", "Handoff",
 ]

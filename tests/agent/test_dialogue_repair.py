@@ -36,3 +36,25 @@ def test_a_description_typed_at_the_read_back_is_written_and_read_back(
     with world.sessions() as session:
         order = session.scalars(select(WorkOrder).where(WorkOrder.no == done.tickets[0])).one()
     assert "在小区门口" in order.description and "态度很差" in order.description
+
+
+def test_an_unsure_message_gets_a_question_with_choices_and_a_number_continues(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    asked = agent.handle("choice", "web", "那个电的事情我想问问")
+    assert asked.awaiting == "choice" and not asked.handoff
+    assert 2 <= len(asked.choices) <= 3 and "查询电费账单" in asked.choices
+    number = asked.choices.index("查询电费账单") + 1
+    assert f"{number}. 查询电费账单" in asked.text  # WeChat and the hotline read the numbered list
+    picked = agent.handle("choice", "web", str(number))
+    assert picked.awaiting == "account_no" and not picked.handoff  # the bill lookup asks who it is for
+
+
+def test_an_out_of_scope_guess_while_a_task_waits_is_the_answer_to_its_slot(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    *_, waiting, answer, done = _talk(agent, "case1", [VERIFY, "我要申请电费核查", "5月份那张账单，电表读数不对，我家根本没用那么多电", "确认"])
+    assert waiting.awaiting == "period"
+    assert not answer.handoff and answer.awaiting == "confirm" and "2026年5月" in answer.text
+    assert "电表读数不对" in answer.text and "lookup_bill" not in answer.actions
+    assert done.tickets and "open_dispute" in done.actions
