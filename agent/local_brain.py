@@ -101,6 +101,7 @@ class LocalBrain:
                 tasks = [state.flow, *(t for t in tasks if t not in (state.flow, "lookup_bill"))]
             state.flow, state.queue = tasks[0], [t for t in tasks[1:] if t != tasks[0]]
             state.slots["trigger_text"] = turn.text
+            state.slots["task_started_at"] = state.turns
             self._run_flows(turn)
             return
         if state.flow:  # an answer to the slot we asked for
@@ -168,6 +169,7 @@ class LocalBrain:
             return False
         state.flow, state.queue = pick, []
         state.slots["trigger_text"] = original
+        state.slots["task_started_at"] = state.turns - 1  # the task was asked for in the first message
         self._run_flows(turn)
         return True
 
@@ -226,6 +228,7 @@ class LocalBrain:
                 period = f"{match.group(1)}-{int(match.group(2)):02d}"
         if period:
             state.slots["period"] = period
+            state.slots["period_said_at"] = state.turns  # a flow tells a month said for it from an older one
             state.slots.pop("latest", None)
         elif entities.get("latest"):
             state.slots["latest"] = int(entities["latest"])

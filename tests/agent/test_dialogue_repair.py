@@ -58,3 +58,29 @@ def test_an_out_of_scope_guess_while_a_task_waits_is_the_answer_to_its_slot(
     assert not answer.handoff and answer.awaiting == "confirm" and "2026年5月" in answer.text
     assert "电表读数不对" in answer.text and "lookup_bill" not in answer.actions
     assert done.tickets and "open_dispute" in done.actions
+
+
+def _overdue_march(world: World) -> None:
+    from datetime import date
+
+    from billing_core.db.models import Customer
+    from tests.agent.world import ACCOUNT_A, add_bill
+
+    with world.sessions() as session:
+        customer = session.scalars(select(Customer).where(Customer.account_no == ACCOUNT_A)).one()
+        add_bill(session, customer, "2026-03", "210", date(2026, 4, 15))  # unpaid, past due
+        session.commit()
+
+
+def test_paid_or_not_leads_with_the_latest_bill_on_web_and_wechat(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    _overdue_march(world)
+    agent = make_agent()
+    *_, web = _talk(agent, "paid-web", [VERIFY, "查一下3月的账单", "电费交了没有"])
+    wechat = agent.handle("paid-wechat", "wechat", "电费交了没有", identity={"openid": "openid-A"})
+    for reply in (web, wechat):
+        assert "payment_status" in reply.actions
+        text = reply.text[reply.text.index("2026-0"):]  # from the first bill it names
+        assert text.startswith("2026-05"), text  # the latest issued bill first …
+        assert "2026-03" in text and "逾期" in text  # … then the overdue one
+        assert text.index("2026-05") < text.index("2026-03")
