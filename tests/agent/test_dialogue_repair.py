@@ -84,3 +84,31 @@ def test_paid_or_not_leads_with_the_latest_bill_on_web_and_wechat(
         assert text.startswith("2026-05"), text  # the latest issued bill first …
         assert "2026-03" in text and "逾期" in text  # … then the overdue one
         assert text.index("2026-05") < text.index("2026-03")
+
+
+def test_why_so_high_about_a_bill_that_went_down_says_so_first(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    from datetime import date
+
+    from billing_core.db.models import Customer
+    from tests.agent.world import ACCOUNT_B, add_bill
+
+    with world.sessions() as session:
+        customer = session.scalars(select(Customer).where(Customer.account_no == ACCOUNT_B)).one()
+        april = add_bill(session, customer, "2026-04", "400", date(2026, 5, 15))
+        session.commit()
+        april_amount = april.amount
+    may_amount = world.amounts["B:2026-05"]
+    agent = make_agent()
+    *_, reply = _talk(agent, "down", ["户号440100000002，手机尾号9000", "这个月电费为什么这么高"])
+    body = reply.text.split("最近一期已发行的账单是：")[-1]  # 「这个月」 (June) is not issued yet: May answers
+    assert "explain_bill" in reply.actions and body.startswith("您2026年5月的电费其实比上月低") and reply.grounded
+    assert f"少了{april_amount - may_amount}元" in reply.text  # the tool's figures, not the model's
+    assert "第一档电费" not in reply.text and len(body) < 160  # short: no line-by-line figures
+
+
+def test_why_so_high_about_a_bill_that_went_up_still_explains_the_lines(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    *_, reply = _talk(agent, "up", [VERIFY, "这个月电费为什么这么高"])
+    assert "其实比上月低" not in reply.text and "增加" in reply.text
