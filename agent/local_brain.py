@@ -102,6 +102,9 @@ class LocalBrain:
             state.flow, state.queue = tasks[0], [t for t in tasks[1:] if t != tasks[0]]
             state.slots["trigger_text"] = turn.text
             state.slots["task_started_at"] = state.turns
+            labels = [clarify.label(t) for t in tasks]
+            if len(tasks) > 1 and all(labels):
+                turn.say(render("serving_each", tasks="、".join(str(x) for x in labels)))  # says what it will do
             self._run_flows(turn)
             return
         if state.flow:  # an answer to the slot we asked for
@@ -350,7 +353,10 @@ class LocalBrain:
                 turn.tickets.append(result.ticket_no)
                 turn.actions.append(pending.tool)
                 turn.outcome = Outcome.TICKET
-            elif result.status == "duplicate":
+            elif result.status == "changed":  # a write with no ticket (the contact phone)
+                turn.actions.append(pending.tool)
+                turn.outcome = turn.outcome or Outcome.RESOLVED
+            elif result.status in ("duplicate", "unchanged"):
                 turn.outcome = turn.outcome or Outcome.RESOLVED
             for key in FLOW_FREE_TEXT_SLOTS:
                 state.slots.pop(key, None)

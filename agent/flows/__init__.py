@@ -10,7 +10,7 @@ module's line in `FLOWS` below. A tool it needs is a `ToolSpec` in `tools/regist
 
 from __future__ import annotations
 
-from agent.flows import bill, clarify, complaint, dispute, explain, handoff, knowledge, payment
+from agent.flows import arrangement, bill, change_phone, clarify, complaint, contact, dispute, explain, handoff, knowledge, payment
 from agent.flows.base import Flow, Handoff
 
 FLOWS: tuple[Flow, ...] = (
@@ -20,6 +20,9 @@ FLOWS: tuple[Flow, ...] = (
     knowledge.FLOW,
     dispute.FLOW,
     complaint.FLOW,
+    contact.CONTACT_INFO,
+    change_phone.FLOW,
+    arrangement.FLOW,
 )
 HANDOFFS: tuple[Handoff, ...] = handoff.HANDOFFS
 

@@ -112,3 +112,46 @@ def test_why_so_high_about_a_bill_that_went_up_still_explains_the_lines(
     agent = make_agent()
     *_, reply = _talk(agent, "up", [VERIFY, "这个月电费为什么这么高"])
     assert "其实比上月低" not in reply.text and "增加" in reply.text
+
+
+def test_contact_details_on_file_are_masked_and_need_verification(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    asked = agent.handle("contact", "web", "我登记的手机号是多少？地址呢？")
+    assert asked.awaiting == "account_no" and "138" not in asked.text
+    *_, reply = _talk(agent, "contact", [VERIFY])
+    assert "contact_info" in reply.actions
+    assert "138****8000" in reply.text and "13800138000" not in reply.text
+    assert "体育西路" in reply.text and "1 号" not in reply.text and "1号" not in reply.text
+
+
+def test_changing_the_contact_phone_validates_reads_back_and_writes_after_yes(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    from billing_core.db.models import Customer
+    from tests.agent.world import ACCOUNT_A
+    from tools.models import AuditEvent
+
+    agent = make_agent()
+    *_, ask, bad, confirm = _talk(agent, "phone", [VERIFY, "我要改一下联系电话", "1391234", "139 1234 5678"])
+    assert ask.awaiting == "new_phone" and bad.awaiting == "new_phone"
+    assert confirm.awaiting == "confirm" and "139****5678" in confirm.text
+    with world.sessions() as session:  # nothing written before the 「是」
+        assert session.scalars(select(Customer.phone).where(Customer.account_no == ACCOUNT_A)).one() == "13800138000"
+    done = agent.handle("phone", "web", "是")
+    assert "change_contact_phone" in done.actions and "139****5678" in done.text
+    with world.sessions() as session:
+        assert session.scalars(select(Customer.phone).where(Customer.account_no == ACCOUNT_A)).one() == "13912345678"
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.tool == "change_contact_phone")).one()
+    assert audit.account_no == ACCOUNT_A and audit.status == "changed"
+    assert "13912345678" not in str(audit.arguments) and "13912345678" not in str(audit.result)
+
+
+def test_a_long_message_serves_every_task_and_answers_the_instalment_question(
+        world: World, make_agent: Callable[..., Agent], knowledge) -> None:
+    agent = make_agent(knowledge=knowledge)
+    reply = agent.handle("long", "web", "你好我姓陈户号440100000001手机尾号8000我家这个月电费好像比上个月多了不少"
+                         "我也不知道是不是家里空调开多了还是表有问题我老婆说让我问问你们到底怎么回事"
+                         "另外我想问一下如果钱一下子交不上能不能分期交？")
+    assert not reply.handoff and "explain_bill" in reply.actions and "search_knowledge_base" in reply.actions
+    assert "逐一为您办理" in reply.text and "分期" in reply.text and "转人工" in reply.text
+    assert reply.grounded
