@@ -109,9 +109,13 @@ def parsed_from_understanding(result: Any) -> Parsed:
             if name != "unclear" and all(name != c for c, _ in parsed.candidates):
                 parsed.candidates.append((name, float(score.score)))
         parsed.out_of_scope_sure = result.out_of_scope_is_sure()
+        sure: set[str] = set()
         for clause in result.clauses:
             name = served_name.get(clause.intent, clause.intent)
             parsed.clause_of.setdefault(name, clause.text)
+            if clause.is_sure:
+                sure.add(name)
+        parsed.unsure = {name for name in intents if name not in sure}
     return parsed
 
 

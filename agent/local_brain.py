@@ -39,7 +39,8 @@ _TAIL_DIGITS = re.compile(r"^[0-9]{3}[0-9Xx]$")
 _PERIOD = re.compile(r"(20[0-9]{2})\s*(?:年|-|/)\s*([01]?[0-9])(?:\s*月)?")
 
 # Intents a general question overrides: the question is answered from the knowledge base instead.
-_GENERAL_OVERRIDABLE = TASKS | {"provide_identity"} | {h.intent for h in HANDOFF_BY_INTENT.values()
+# 「我的地址登记的是哪里」 asks about this customer's own record: the contact flows are never overridden.
+_GENERAL_OVERRIDABLE = (TASKS - {"query_contact_info", "change_contact_phone"}) | {"provide_identity"} | {h.intent for h in HANDOFF_BY_INTENT.values()
                                                       if h.general_question_to_kb}
 # What a clarifying question may offer: the tasks, and the hand-offs (a person, another desk).
 OFFERABLE = TASKS | frozenset(HANDOFF_BY_INTENT)
@@ -140,17 +141,20 @@ class LocalBrain:
         True when that question was asked.
         """
         parsed, state = turn.parsed, turn.state
-        guesses = [i for i in parsed.intents
-                   if i in HANDOFF_BY_INTENT and HANDOFF_BY_INTENT[i].reason == "out_of_scope"]
-        if not guesses or parsed.out_of_scope_sure:
+        out_of_scope = [i for i in parsed.intents
+                        if i in HANDOFF_BY_INTENT and HANDOFF_BY_INTENT[i].reason == "out_of_scope"]
+        guesses = [] if parsed.out_of_scope_sure else out_of_scope
+        # 「人也没变多」 in a long story read as 转人工 by an unsure clause: not a hand-off when a task is there
+        guesses += [i for i in parsed.intents if i in HANDOFF_BY_INTENT and i in parsed.unsure and i not in guesses]
+        if not guesses:
             return False
         rest = [i for i in parsed.intents if i not in guesses]
         if state.flow or any(i in TASKS for i in rest):
             parsed.intents = rest
             return False
-        if clarify.offer(turn, OFFERABLE):
-            return True
-        return False
+        if any(i not in out_of_scope for i in guesses):
+            return False  # an unsure 转人工 alone: a person is still what the customer gets
+        return clarify.offer(turn, OFFERABLE)
 
     def _choice(self, turn: Turn) -> bool:
         """The answer to 「您是想办理以下哪一项？」: continue the picked task with the first message."""

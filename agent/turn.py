@@ -26,6 +26,7 @@ class Parsed:
     candidates: list[tuple[str, float]] = field(default_factory=list)  # likeliest intents, best first
     out_of_scope_sure: bool = True  # an out-of-scope intent is handed off only when sure
     clause_of: dict[str, str] = field(default_factory=dict)  # intent -> the clause that asked for it
+    unsure: set[str] = field(default_factory=set)  # reported intents no clause is sure of
 
 
 @dataclass
