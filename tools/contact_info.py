@@ -63,7 +63,7 @@ def contact_info(ctx: ToolContext, session: Session, customer: CustomerView, arg
 class ChangeContactPhoneInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    phone: str = Field(description="新的11位手机号码", json_schema_extra={"secret": True})
+    new_phone: str = Field(description="新的11位手机号码", json_schema_extra={"secret": True})
 
 
 class ContactPhoneChanged(ToolResult):
@@ -75,10 +75,10 @@ class ContactPhoneChanged(ToolResult):
 def change_contact_phone(ctx: ToolContext, session: Session, customer: CustomerView,
                          args: ChangeContactPhoneInput) -> ToolResult:
     try:
-        old, new = change_phone_in_core(session, customer.id, args.phone)
-    except BillingError as error:
+        old, new = change_phone_in_core(session, customer.id, args.new_phone)
+    except BillingError:
         session.rollback()
-        return InvalidInput(field=error.field or "phone", message=f"{error.field or 'phone'}: 新号码需要是11位手机号码。")
+        return InvalidInput(field="new_phone", message="new_phone: 新号码需要是11位手机号码。")
     old_masked, new_masked = mask_phone(old), mask_phone(new)
     if old == new:
         session.rollback()

@@ -33,7 +33,7 @@ def change_contact_phone(turn: Turn) -> bool:
         return False
     state.slots["new_phone"] = phone
     confirm = render("confirm_new_phone", phone_masked=mask_phone(phone))
-    state.pending = PendingAction(tool="change_contact_phone", arguments={"phone": phone}, summary=confirm.text)
+    state.pending = PendingAction(tool="change_contact_phone", arguments={"new_phone": phone}, summary=confirm.text)
     turn.say(confirm)
     return False
 

@@ -33,11 +33,11 @@ def test_change_contact_phone_validates_writes_and_audits_without_the_number(wor
     from tools.models import AuditEvent
 
     ctx = _verified(world)
-    assert call_tool(world.ctx("contact-0"), "change_contact_phone", {"phone": "13912345678"}).status \
+    assert call_tool(world.ctx("contact-0"), "change_contact_phone", {"new_phone": "13912345678"}).status \
         == "needs_verification"
-    bad = call_tool(ctx, "change_contact_phone", {"phone": "1391234"})
-    assert bad.status == "invalid_input" and bad.field == "phone" and _phone(world) != "1391234"
-    done = call_tool(ctx, "change_contact_phone", {"phone": "139-1234-5678"})
+    bad = call_tool(ctx, "change_contact_phone", {"new_phone": "1391234"})
+    assert bad.status == "invalid_input" and bad.field == "new_phone" and _phone(world) != "1391234"
+    done = call_tool(ctx, "change_contact_phone", {"new_phone": "139-1234-5678"})
     assert done.status == "changed" and done.new_phone_masked == "139****5678"
     assert _phone(world) == "13912345678"
     with world.sessions() as session:
