@@ -30,7 +30,9 @@ from agent.toolbox import ToolBox
 from agent.turn import Parsed, Turn
 from billing_core.db.engine import session_factory, utc_now
 from tools.audit import flush_audit, insert_audit_rows
-from tools.context import CHANNELS, Principal, ToolContext
+from tools.channels import UnknownChannel, channel_spec
+from tools.context import Principal, ToolContext
+from tools.transfer_to_human import held_by_staff
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +57,9 @@ class Reply:
     grounded: bool = True
     message_id: str | None = None
     latency_ms: int = 0
+    # A person holds the conversation (staff took it over): no turn ran, `text` is empty, and the
+    # channel tells the customer so and records the message (`Agent.record_held_turn`).
+    held_by_staff: bool = False
     choices: list[str] = field(default_factory=list)  # quick replies: web buttons, numbered on WeChat/hotline
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,10 +174,17 @@ class Agent:
 
     def handle(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
                identity: dict[str, str] | None = None) -> Reply:
-        """Answer one customer message. `identity` is what the channel vouches for (openid, caller)."""
+        """Answer one customer message. `identity` is what the channel vouches for, under its spec's
+        `identity_key` (`tools.channels`: `{"openid": …}` on WeChat, `{"caller": …}` on the hotline).
+
+        While a person holds the conversation, no turn runs: the reply says `held_by_staff`, decided
+        on the state this turn loads under the conversation's lock anyway (the hand-off row is asked
+        only when that state says it was handed off)."""
         conversation_id = _require(conversation_id, "conversation_id", 128)
-        if channel not in CHANNELS:
-            raise AgentInputError(f"channel: {channel!r} is not one of {', '.join(CHANNELS)}")
+        try:
+            channel_spec(channel)
+        except UnknownChannel as exc:
+            raise AgentInputError(str(exc)) from exc
         if not isinstance(text, str) or not text.strip():
             raise AgentInputError("text: message is empty")
         if len(text) > MAX_MESSAGE_CHARS:
@@ -195,11 +207,15 @@ class Agent:
         state = self.store.load(conversation_id)
         if state is not None and state.channel != channel:
             raise ConversationNotFound(f"conversation_id: no {channel} conversation {conversation_id!r}")
+        if state is not None and state.handed_off and self._held(conversation_id):
+            return Reply(conversation_id=conversation_id, text="", brain="staff", held_by_staff=True,
+                         awaiting=state.awaiting, latency_ms=int((time.perf_counter() - started) * 1000))
         if state is None or state.closed:
             state = ConversationState(conversation_id=conversation_id if state is None else
                                       f"{conversation_id}", channel=channel)
         state.channel_identity.update({k: str(v) for k, v in identity.items() if v})
-        channel_identity = state.channel_identity.get("openid") or state.channel_identity.get("caller")
+        identity_key = channel_spec(channel).identity_key
+        channel_identity = state.channel_identity.get(identity_key) if identity_key else None
         ctx = ToolContext(conversation_id=conversation_id, channel=channel, session_factory=self.sessions,
                           channel_identity=channel_identity, clock=self.clock,
                           knowledge=self.knowledge, pending_audit=[])
@@ -311,6 +327,35 @@ class Agent:
 
     def state(self, conversation_id: str) -> ConversationState | None:
         return self.store.load(conversation_id)
+
+    def _held(self, conversation_id: str) -> bool:
+        with self.sessions() as session:
+            return held_by_staff(session, conversation_id)
+
+    def held_by_staff(self, conversation_id: str) -> bool:
+        """True while a person holds the conversation. A take-over accepts the hand-off request and
+        sets the state's `handed_off` under the conversation's lock, so a state without it is not
+        held and the database is not asked."""
+        state = self.store.load(conversation_id)
+        return state is not None and state.handed_off and self._held(conversation_id)
+
+    def record_held_turn(self, conversation_id: str, user_text: str = "", reply_text: str = "",
+                         channel: str | None = None) -> None:
+        """A message while a person holds the conversation — the customer's (after `handle` said
+        `held_by_staff`) or the staff's reply: kept in the record and the dialogue history."""
+        with self.store.lock(conversation_id):
+            state = self.store.load(conversation_id)
+            if state is None or state.record_id is None or (channel is not None and state.channel != channel):
+                raise ConversationNotFound(f"conversation_id: no recorded conversation {conversation_id!r}")
+            if self.recorder is not None:
+                self.recorder.record_turn(state.record_id, user_text=user_text,
+                                          reply_text=reply_text, brain="staff", intents=[], tool_calls=[],
+                                          citations=[], latency_ms=0)
+            if user_text:
+                state.history.append({"role": "user", "text": user_text})
+            if reply_text:
+                state.history.append({"role": "assistant", "text": reply_text})
+            self.store.save(state)
 
     def suggest(self, conversation_id: str, limit: int = 3) -> list[Suggestion]:
         """Top next replies for a human agent, each with the tool results and passages behind it."""

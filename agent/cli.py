@@ -11,15 +11,10 @@ import re
 import uuid
 
 import typer
-from sqlalchemy import inspect
 
-from billing_core.db.engine import get_engine
+from billing_core.cli.schema_check import ensure_schema
 
 app = typer.Typer(help="在终端与电费智能客服对话（演示数据库）。")
-
-
-def _ready() -> bool:
-    return inspect(get_engine()).has_table("agent_conversations")
 
 
 @app.callback(invoke_without_command=True)
@@ -33,9 +28,7 @@ def chat(account: str | None = typer.Option(None, "--account", help="12位户号
     if account is not None and not re.fullmatch(r"\d{12}", account.strip()):
         typer.echo("--account：户号应为12位数字", err=True)
         raise typer.Exit(2)
-    if not _ready():
-        typer.echo("数据库尚未初始化：请先运行 powerdesk db upgrade 和 powerdesk demo seed。", err=True)
-        raise typer.Exit(1)
+    ensure_schema("billing", "tools", "agent")  # a terminal conversation: no channel tables
     from agent.agent import Agent
     from agent.llm_brain import LLMSettings
 

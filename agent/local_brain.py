@@ -24,6 +24,7 @@ from agent.records import CsatError, parse_csat
 from agent.replies import render
 from agent.turn import Turn
 from knowledge_base.rerank import article_sections
+from tools.models import VerificationMethod
 
 FREE_TEXT_SLOTS = FLOW_FREE_TEXT_SLOTS | {"check_answer"}
 MIN_DETAIL_CHARS = 6  # a shorter message at a read-back is an answer to it, not more of the description
@@ -253,7 +254,7 @@ class LocalBrain:
         if state.verified and ctx.verified() is not None:
             return True
         state.verified = False
-        if ctx.channel == "wechat" and ctx.channel_identity and not state.slots.get("wechat_tried"):
+        if ctx.allows(VerificationMethod.WECHAT_OPENID) and not state.slots.get("wechat_tried"):
             state.slots["wechat_tried"] = True
             result = box.call("verify_identity", {"method": "wechat_openid"})
             if result.status == "verified":
@@ -265,7 +266,7 @@ class LocalBrain:
                     state.flow, state.queue = None, []
                     return False
                 return True
-        if ctx.channel == "ivr" and ctx.channel_identity and not state.slots.get("ivr_failed"):
+        if ctx.allows(VerificationMethod.HOTLINE) and not state.slots.get("ivr_failed"):
             answer = state.slots.pop("check_answer", None)
             if not answer:
                 turn.say(render("ask_check_answer"))

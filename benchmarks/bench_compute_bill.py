@@ -4,7 +4,7 @@ Single process, requests validated beforehand (as the billing cycle does when it
 so the figure is the engine's own speed. Prints bills/s as the median of several runs and the
 peak memory of one run. Target: >= 5,000 bills/s on the 2-core development machine.
 
-    .venv/bin/python benchmarks/bench_compute_bill.py [--bills 20000] [--runs 5]
+    .venv/bin/python benchmarks/bench_compute_bill.py [--bills 20000] [--runs 5] [--quick]
 """
 
 from __future__ import annotations
@@ -90,7 +90,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bills", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="5,000 bills, 3 runs: a before/after check")
     args = parser.parse_args()
+    if args.quick:
+        args.bills, args.runs = 5_000, 3
     get_library()  # loading the tariff files is start-up cost, not per-bill cost
     requests = make_requests(args.bills)
     run_once(requests[:500])  # warm the derived-price caches

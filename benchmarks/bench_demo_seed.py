@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy.orm import Session  # noqa: E402
 
 from billing_core.db.engine import make_engine  # noqa: E402
-from billing_core.demo.seed import compute_period_bills, seed_demo  # noqa: E402
+from billing_core.cycle.run import compute_period  # noqa: E402
+from billing_core.demo.seed import CYCLE_PERIOD, seed_demo  # noqa: E402
 from billing_core.db.migrate import upgrade  # noqa: E402
 
 
@@ -43,7 +44,7 @@ def one_run(customers: int, seed: int, trace_memory: bool) -> tuple[float, float
             tracemalloc.stop()
         wall, cpu = time.perf_counter(), time.process_time()
         with Session(engine) as session:
-            cycle = compute_period_bills(session)
+            cycle = compute_period(session, CYCLE_PERIOD)
             session.commit()
         cycle_wall, cycle_cpu = time.perf_counter() - wall, time.process_time() - cpu
         engine.dispose()

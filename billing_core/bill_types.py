@@ -120,14 +120,35 @@ class Usage(_Strict):
         return self
 
 
-class InlinePrices(_Strict):
-    """Prices given with the request (a market user's contract, or a what-if quote).
+class PeriodPrices(_Strict):
+    """One TOU period's per-kWh components as a bill prints them (元/kWh, funds excluded), at the
+    precision the announcement publishes (0.642117, 0.0689). A component left out is derived
+    from the flat price × the period's ratio as usual."""
 
-    Overrides the agency-purchase energy price; other components still come from tariff data.
+    energy: Decimal | None = Field(default=None, ge=0)  # 电能量
+    transmission: Decimal | None = Field(default=None, ge=0)  # 输配电
+    line_loss: Decimal | None = Field(default=None, ge=0)  # 上网环节线损
+    system_operation: Decimal | None = None  # 系统运行 (may be negative)
+
+
+class InlinePrices(_Strict):
+    """Prices given with the request: a market user's contract, the figures printed on a real
+    bill (from the month's agency-purchase announcement), or a what-if quote.
+
+    Each overrides the tariff data's figure; what is not given still comes from tariff data.
     """
 
     energy_price: Decimal | None = Field(default=None, ge=0)  # 元/kWh, flat-period base
     market_allocation_price: Decimal | None = None  # 市场化分摊 元/kWh (may be negative)
+    market_allocation_amount: Decimal | None = None  # 市场化分摊 as the amount a bill/announcement gives, 元
+    periods: dict[TouPeriod, PeriodPrices] | None = None  # per TOU period, used as given
+
+    @model_validator(mode="after")
+    def _one_allocation(self) -> InlinePrices:
+        if self.market_allocation_price is not None and self.market_allocation_amount is not None:
+            raise ValueError("give market_allocation_price or market_allocation_amount, not both"
+                             "（市场化分摊只能按单价或按金额给出其一）")
+        return self
 
 
 class BillRequest(_Strict):
@@ -179,3 +200,6 @@ class ComputedBill(_Strict):
     rounding: str = "每行金额按四舍五入保留到分，合计为各行之和"
     notes: list[str] = []
     tariff_versions: list[str] = []
+    # 「version field：note」 of each unconfirmed tariff figure the lines used; reported by the computation,
+    # not stored with a bill (its notes keep the version-level caveat)
+    unconfirmed_figures: list[str] = []

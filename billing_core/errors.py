@@ -41,3 +41,7 @@ class PaymentError(BillingError):
 
 class TariffDataError(BillingError):
     """A tariff data file is malformed; `field` names the file and the field inside it."""
+
+
+class SchemaNotReadyError(BillingError):
+    """The database has not been migrated (or not to this code's newest revision)."""

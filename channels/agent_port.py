@@ -16,6 +16,9 @@ class AgentLike(Protocol):
     def handle(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
                **kwargs: Any) -> Any: ...
 
+    def record_held_turn(self, conversation_id: str, user_text: str = "", reply_text: str = "",
+                         channel: str | None = None) -> None: ...
+
 
 class Citation(BaseModel):
     """A knowledge-base passage behind an answer, shown under it."""
@@ -74,6 +77,7 @@ def reply_out(conversation_id: str, reply: Any) -> ReplyOut:
         awaiting=data.get("awaiting") or data.get("awaiting_slot"),
         actions=actions,
         handoff=bool(handoff),
+        held_by_staff=bool(data.get("held_by_staff")),
         choices=[str(c) for c in data.get("choices") or []],
     )
 

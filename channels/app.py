@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from channels import assist, dashboard, ivr, ops, web_chat, wechat
+from channels import assist, dashboard, ops
 from agent.agent import AgentInputError, ConversationNotFound
 from agent.state import LockTimeout
 from channels.agent_port import AgentLike, default_agent
@@ -26,6 +26,7 @@ from channels.dedup import once_store
 from channels.deps import Services
 from channels.limits import BodySizeLimitMiddleware, rate_limiter
 from channels.metrics import RequestMetricsMiddleware, ServiceMetrics
+from channels.registry import ADAPTERS
 from channels.responses import use_error_schema
 from channels.settings import ChannelSettings
 from channels.startup import Readiness, StartingGate
@@ -94,9 +95,8 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
 
     app.include_router(ops.router)
-    app.include_router(web_chat.router)
-    app.include_router(wechat.router)
-    app.include_router(ivr.router)
+    for adapter in ADAPTERS:  # every customer channel (channels.registry)
+        app.include_router(adapter.router)
     app.include_router(assist.router)
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")

@@ -24,9 +24,13 @@ from billing_core.db.models import Bill, BillStatus, Customer, WorkOrder, WorkOr
 from channels.deps import Services, ServicesDep, StaffDep
 from channels.models import OpsAlert
 from channels.responses import CONFLICT, NOT_FOUND, STAFF_ONLY, TOO_LARGE
+from channels.registry import push_to_customer
 from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations
+from agent.agent import ConversationNotFound
+from tools.channels import channel_spec
 from tools.identity_locks import IdentityLockView, account_identity_lock, active_identity_locks
 from tools.models import HandoffRequest, HandoffStatus, LockScope
+from tools.transfer_to_human import held_by_staff
 
 router = APIRouter(prefix="/api/assist", tags=["坐席辅助"], responses={**STAFF_ONLY, **NOT_FOUND, **TOO_LARGE})
 
@@ -130,25 +134,7 @@ def conversation(conversation_id: ConversationId, services: ServicesDep,
 
 def _held(conversation_id: str) -> bool:
     with session_scope() as session:
-        return session.scalar(select(HandoffRequest.id).where(
-            HandoffRequest.conversation_id == conversation_id,
-            HandoffRequest.status == HandoffStatus.ACCEPTED)) is not None
-
-
-def held_by_staff(conversation_id: str, services: Services | None = None) -> bool:
-    """True while a person holds the conversation: the bot must not answer it.
-
-    With `services`, the dialogue state is asked first: a take-over accepts the hand-off request and
-    sets the state's `handed_off` under the same conversation lock, so a state without it is not
-    held, and ordinary turns skip the database query (~10 % of a web-chat turn's CPU under load).
-    """
-    if services is not None:
-        load_state = getattr(services.agent, "state", None)
-        if callable(load_state):
-            state = load_state(conversation_id)
-            if state is None or not state.handed_off:
-                return False
-    return _held(conversation_id)
+        return held_by_staff(session, conversation_id)
 
 
 def _suggestions(services: Services, conversation_id: str) -> list[SuggestionOut]:
@@ -159,7 +145,8 @@ def _suggestions(services: Services, conversation_id: str) -> list[SuggestionOut
     state = agent.state(conversation_id)
     if state is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="conversation_id: 没有进行中的会话状态")
-    identity = state.channel_identity.get("openid") or state.channel_identity.get("caller")
+    key = channel_spec(state.channel).identity_key
+    identity = state.channel_identity.get(key) if key else None
     ctx = ToolContext(conversation_id=conversation_id, channel=state.channel, session_factory=agent.sessions,
                       channel_identity=identity, clock=agent.clock, knowledge=agent.knowledge)
     ctx.restore_principal()
@@ -352,33 +339,18 @@ class StaffMessageOut(BaseModel):
     recorded: bool
 
 
-def record_held_turn(services: Services, conversation_id: str, user_text: str, reply_text: str) -> None:
-    """A message while a person holds the conversation: kept in the record and the dialogue history."""
-    agent: Any = services.agent
-    with agent.store.lock(conversation_id):
-        state = agent.state(conversation_id)
-        if state is None or state.record_id is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="conversation_id: 没有进行中的会话")
-        agent.recorder.record_turn(state.record_id, user_text=user_text, reply_text=reply_text, brain="staff",
-                                   intents=[], tool_calls=[], citations=[], latency_ms=0)
-        if user_text:
-            state.history.append({"role": "user", "text": user_text})
-        if reply_text:
-            state.history.append({"role": "assistant", "text": reply_text})
-        agent.store.save(state)
-
-
 @router.post("/conversations/{conversation_id}/messages", response_model=StaffMessageOut, summary="坐席回复客户",
              responses=CONFLICT)
 async def staff_message(conversation_id: ConversationId, body: StaffMessageIn, services: ServicesDep,
                         _staff: StaffDep) -> StaffMessageOut:
-    if not await run_in_threadpool(held_by_staff, conversation_id):
+    if not await run_in_threadpool(_held, conversation_id):
         raise HTTPException(status.HTTP_409_CONFLICT, detail="conversation_id: 请先接管会话再回复")
-    await run_in_threadpool(record_held_turn, services, conversation_id, "", body.text)
-    state = services.agent.state(conversation_id)
-    openid = state.channel_identity.get("openid") if state is not None else None
-    if state is not None and state.channel == "wechat" and openid:
-        from channels.wechat import customer_service_client
-
-        await run_in_threadpool(customer_service_client(services).send_text, openid, body.text)
+    agent: Any = services.agent
+    try:
+        await run_in_threadpool(agent.record_held_turn, conversation_id, "", body.text)
+    except ConversationNotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="conversation_id: 没有进行中的会话") from exc
+    # Channels that can reach a customer unasked (WeChat's customer-service API …) get it pushed;
+    # the web page reads it from the transcript.
+    await push_to_customer(services, agent.state(conversation_id), body.text)
     return StaffMessageOut(conversation_id=conversation_id, recorded=True)

@@ -42,6 +42,7 @@ class Services:
     metrics: ServiceMetrics
     conversation_tokens: ConversationTokens
     wechat_client: Any = None  # channels.wechat_client.CustomerServiceClient
+    channel_clients: dict[str, Any] = field(default_factory=dict)  # a channel's own settings/clients, built on first use
     _agent: AgentLike | None = None
     _agent_guard: threading.Lock = field(default_factory=threading.Lock)
     _turn_limiter: anyio.CapacityLimiter | None = None
@@ -83,16 +84,25 @@ class Services:
         started = time.perf_counter()
         reply = await self.blocking(partial(self.agent.handle, conversation_id, channel, text, message_id,
                                             **kwargs), off_loop=off_loop)
+        out = reply_out(conversation_id, reply)
+        if out.held_by_staff:  # a person holds it: no turn ran, the channel records the message
+            log.info("held by staff", extra={"channel": channel, "conversation_id": conversation_id})
+            return out
         self.metrics.turns.labels(channel).inc()
         self.metrics.turn_seconds.labels(channel).observe(time.perf_counter() - started)
         elapsed = time.perf_counter() - started
-        out = reply_out(conversation_id, reply)
         if out.handoff:
             self.metrics.handoffs.labels(channel).inc()
         log.info("turn", extra={"channel": channel, "conversation_id": conversation_id,
                                 "ms": round(elapsed * 1000, 1), "awaiting": out.awaiting,
                                 "actions": out.actions, "handoff": out.handoff})
         return out
+
+    async def record_held(self, conversation_id: str, channel: str, user_text: str, *,
+                          off_loop: bool = False) -> None:
+        """Keep a customer message the agent did not answer because a person holds the conversation."""
+        await self.blocking(partial(self.agent.record_held_turn, conversation_id, user_text, "", channel),
+                            off_loop=off_loop)
 
 
 def get_services(request: Request) -> Services:

@@ -11,17 +11,18 @@ from __future__ import annotations
 import logging
 import re
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from channels.adapter import ChannelAdapter
 from channels.agent_port import ReplyOut
-from channels.assist import held_by_staff
 from channels.deps import Services, ServicesDep, enforce_rate_limit
 from channels.ivr_auth import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, IvrAuthError, check_signature
 from channels.responses import BUSY, RATE_LIMITED, TOO_LARGE, error_response
 from channels.spoken import to_speech
+from tools.channels import channel_spec
 
 log = logging.getLogger("powerdesk.channels")
 
@@ -120,11 +121,8 @@ def _out(call_id: str, text: str, action: IvrAction, awaiting: str | None = None
 
 
 async def _ask_agent(services: Services, turn: IvrTurnIn, text: str) -> ReplyOut:
-    return await services.turn(f"ivr-{turn.call_id}", "ivr", text, None, **_identity(turn))
-
-
-def _identity(turn: IvrTurnIn) -> dict[str, Any]:
-    return {"identity": {"caller": turn.caller_number}} if turn.caller_number else {}
+    return await services.turn(f"ivr-{turn.call_id}", "ivr", text, None,
+                               identity=ADAPTER.identity(turn.caller_number))
 
 
 @router.post("/turn", response_model=IvrTurnOut, summary="热线一轮：识别文本 → 可播报的回复")
@@ -145,8 +143,6 @@ async def ivr_turn(turn: IvrTurnIn, services: ServicesDep) -> IvrTurnOut:
         await save()
         return _out(turn.call_id, reply.text if reply.handoff else TRANSFER, IvrAction.HANDOFF)
 
-    if await services.blocking(held_by_staff, f"ivr-{turn.call_id}", services):
-        return _out(turn.call_id, TRANSFER, IvrAction.HANDOFF)
     if text and HANDOFF_REQUEST.search(text):
         return await handoff()
 
@@ -177,7 +173,13 @@ async def ivr_turn(turn: IvrTurnIn, services: ServicesDep) -> IvrTurnOut:
         return _out(turn.call_id, f"您是说「{text}」吗？请说是或者不是。", IvrAction.CONFIRM, "confirm")
 
     reply = await _ask_agent(services, turn, text)
+    if reply.held_by_staff:  # a person holds the call: put it through to them
+        return _out(turn.call_id, TRANSFER, IvrAction.HANDOFF)
     state.failures = 0
     await save()
     action = IvrAction.HANDOFF if reply.handoff else IvrAction.CONTINUE
     return _out(turn.call_id, reply.text, action, reply.awaiting)
+
+
+# The platform asks and we answer within the call: nothing is pushed.
+ADAPTER = ChannelAdapter(spec=channel_spec("ivr"), router=router)

@@ -23,12 +23,16 @@ from agent.models import ConversationRecord, TurnRecord
 from agent.records import first_contact_resolution
 from billing_core.operations.kpi_store import period_kpis
 from billing_core.db.models import Bill
+from channels import registry as _channel_registry  # noqa: F401 - every channel registers its spec
 from channels.models import AvailabilityInterval
 from channels.probe import availability
+from tools.channels import reported_channels
 
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
-CHANNELS = ("web", "wechat", "ivr")
-CHANNEL_NAMES = {"all": "全部渠道", "web": "网页", "wechat": "微信服务号", "ivr": "热线"}
+# One column per customer-facing channel; channels.registry imports every channel module, so
+# a channel that registers its own spec (Alipay) is listed too.
+CHANNELS = tuple(spec.name for spec in reported_channels())
+CHANNEL_NAMES = {"all": "全部渠道", **{spec.name: spec.label for spec in reported_channels()}}
 SATISFIED_FROM = 4  # 1–5 scale: 4 满意, 5 非常满意
 _PERIOD = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 

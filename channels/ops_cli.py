@@ -6,6 +6,8 @@ import time
 
 import typer
 
+from billing_core.cli.schema_check import ensure_schema
+
 app = typer.Typer(help="运维：可用性探测（智能服务平台/系统故障率）与告警规则。", no_args_is_help=True)
 
 
@@ -30,6 +32,7 @@ def probe(
     if not url.startswith(("http://", "https://")):
         typer.echo("错误：url: 应以 http:// 或 https:// 开头", err=True)
         raise typer.Exit(2)
+    ensure_schema()  # the probe records up/down intervals in the database
     configure_logging("INFO")
     if once:
         result = probe_once(url, max_gap(every), timeout)
@@ -51,6 +54,7 @@ def alerts(
     from channels.alerts import run_alerts_once
     from channels.logs import configure_logging
 
+    ensure_schema()
     configure_logging("INFO")
     while True:
         open_alerts = run_alerts_once()

@@ -56,6 +56,7 @@ def serve(
 ) -> None:
     import uvicorn
 
+    from billing_core.cli.schema_check import ensure_schema
     from billing_core.settings import var_dir
     from channels.app import create_app
     from channels.logs import configure_logging
@@ -68,6 +69,8 @@ def serve(
             print("workers: 多于 1 个工作进程时须设置 POWERDESK_REDIS_URL（会话状态、消息去重须跨进程共享）",
                   file=sys.stderr)
             raise typer.Exit(2)
+    ensure_schema()  # after the options are checked: bad input is named first
+    if workers > 1:
         from channels.workers import run_workers
 
         os.environ[_WORKER_LOG_LEVEL] = log_level  # read by worker_app in each worker process

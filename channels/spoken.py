@@ -11,56 +11,38 @@ from __future__ import annotations
 import re
 from decimal import Decimal, InvalidOperation
 
+import cn2an
+
 from knowledge_base.digit_words import DIGIT_CHARS
 
 _DIGITS = DIGIT_CHARS
-_UNITS = ["", "十", "百", "千"]
-_SECTIONS = ["", "万", "亿", "万亿"]
 
 MAX_SENTENCE_CHARS = 40
 
 
-def _four_digits(number: int) -> str:
-    """0..9999 in Chinese, with 零 for inner gaps (1005 → 一千零五)."""
-    text = ""
-    zero_pending = False
-    for position in range(3, -1, -1):
-        digit = number // (10**position) % 10
-        if digit == 0:
-            if text:
-                zero_pending = True
-            continue
-        if zero_pending:
-            text += "零"
-            zero_pending = False
-        text += _DIGITS[digit] + _UNITS[position]
-    return text
+_LARGE_UNITS = ((10**12, "万亿"), (10**8, "亿"))  # the readings cn2an writes otherwise (see below)
 
 
 def integer_to_chinese(number: int) -> str:
-    """An integer read as a quantity: 123 → 一百二十三, 10 → 十, 100005 → 十万零五."""
+    """An integer read as a quantity: 123 → 一百二十三, 10 → 十, 100005 → 十万零五.
+
+    cn2an writes it below one 亿. Above, its text differs from how the hotline reads a number:
+    it drops the 零 of an empty 万 section (一亿零三千, not 一亿三千) and says 一万六千亿 for
+    一万亿六千亿; so 亿 and 万亿 are split off here and each part is written by cn2an.
+    """
     if number < 0:
         return "负" + integer_to_chinese(-number)
-    if number == 0:
-        return "零"
-    sections: list[int] = []
-    while number:
-        sections.append(number % 10000)
-        number //= 10000
-    text = ""
-    need_zero = False
-    for index in range(len(sections) - 1, -1, -1):
-        section = sections[index]
-        if section == 0:
-            need_zero = bool(text)
-            continue
-        if text and (need_zero or section < 1000):
-            text += "零"
-        text += _four_digits(section) + _SECTIONS[index]
-        need_zero = False
-    if text.startswith("一十"):
-        text = text[1:]  # 十二, not 一十二
-    return text
+    for size, unit in _LARGE_UNITS:
+        if number >= size:
+            high, low = divmod(number, size)
+            text = integer_to_chinese(high) + unit
+            if not low:
+                return text
+            low_text = integer_to_chinese(low)
+            if low_text.startswith("十"):
+                low_text = "一" + low_text  # 一亿零一十, as inside a number
+            return text + ("零" if low < size // 10 else "") + low_text
+    return str(cn2an.an2cn(number, "low"))
 
 
 def digits_to_chinese(digits: str) -> str:

@@ -18,13 +18,14 @@ from fastapi import APIRouter, Cookie, Depends, Header, HTTPException, Path, Req
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
+from channels.adapter import ChannelAdapter
 from channels.agent_port import ReplyOut
-from channels.assist import held_by_staff, record_held_turn
 from channels.conversation_tokens import new_web_conversation_id
 from channels.deps import ServicesDep, enforce_rate_limit
 from channels.responses import BUSY, RATE_LIMITED, TOO_LARGE, error_response
 from agent.agent import AgentInputError
 from channels.transcripts import Transcript, load_transcript
+from tools.channels import channel_spec
 
 COOKIE = "powerdesk_conversation"
 TOKEN_HEADER = "X-Conversation-Token"
@@ -119,11 +120,10 @@ def _chunks(text: str, size: int = 12) -> list[str]:
 async def send_message(conversation_id: ConversationId, message: ChatMessage, services: ServicesDep,
                        stream: bool = True) -> Response | ReplyOut:
     enforce_rate_limit(services, "web", conversation_id)
-    if await services.blocking(held_by_staff, conversation_id, services):
-        await services.blocking(record_held_turn, services, conversation_id, message.text, "")
+    reply = await services.turn(conversation_id, "web", message.text, message.message_id)
+    if reply.held_by_staff:
+        await services.record_held(conversation_id, "web", message.text)
         reply = ReplyOut(conversation_id=conversation_id, text=HELD_TEXT, held_by_staff=True)
-    else:
-        reply = await services.turn(conversation_id, "web", message.text, message.message_id)
     if not stream:
         return reply
 
@@ -147,3 +147,7 @@ async def rate_conversation(conversation_id: ConversationId, rating: CsatIn,
     except AgentInputError as exc:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="会话不存在，无法评价") from exc
     return CsatOut(conversation_id=conversation_id, score=rating.score, label=label)
+
+
+# The page reads staff replies from the transcript: nothing is pushed.
+ADAPTER = ChannelAdapter(spec=channel_spec("web"), router=router)

@@ -29,10 +29,11 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
-from channels.assist import held_by_staff, record_held_turn
+from channels.adapter import ChannelAdapter
 from channels.deps import Services, ServicesDep
 from channels.responses import BAD_XML, FORBIDDEN, TOO_LARGE
 from channels.wechat_client import CustomerServiceClient, WeChatCustomerServiceClient
+from tools.channels import channel_spec
 
 log = logging.getLogger("powerdesk.channels.wechat")
 
@@ -206,19 +207,20 @@ async def receive(
         return render(fixed)
 
     conversation_id = f"wechat-{message.source}"
-    if await services.blocking(held_by_staff, conversation_id, services):
-        await services.blocking(record_held_turn, services, conversation_id, text, "")
-        services.once.record(key, {"mode": "staff"})
-        return success  # a person answers through the customer-service API
-    turn = asyncio.ensure_future(
-        services.turn(conversation_id, "wechat", text, key, off_loop=True, identity={"openid": message.source}))
+    turn = asyncio.ensure_future(services.turn(conversation_id, "wechat", text, key, off_loop=True,
+                                               identity=ADAPTER.identity(message.source)))
     try:
         reply = await asyncio.wait_for(asyncio.shield(turn), services.settings.wechat_reply_deadline_seconds)
     except TimeoutError:
         services.once.record(key, {"mode": "customer_service"})
-        _background.add(task := asyncio.ensure_future(_send_later(services, key, message.source, turn)))
+        _background.add(task := asyncio.ensure_future(
+            _send_later(services, key, conversation_id, text, message.source, turn)))
         task.add_done_callback(_background.discard)
         return success
+    if reply.held_by_staff:
+        await services.record_held(conversation_id, "wechat", text, off_loop=True)
+        services.once.record(key, {"mode": "staff"})
+        return success  # a person answers through the customer-service API
     services.once.record(key, {"mode": "passive", "text": reply.text})
     return render(reply.text)
 
@@ -236,11 +238,23 @@ async def _answer_duplicate(services: Services, key: str, render: Any, success: 
     return success
 
 
-async def _send_later(services: Services, key: str, openid: str, turn: asyncio.Future[Any]) -> None:
+async def _send_later(services: Services, key: str, conversation_id: str, text: str, openid: str,
+                      turn: asyncio.Future[Any]) -> None:
     try:
         reply = await turn
-        client = customer_service_client(services)
-        await run_in_threadpool(client.send_text, openid, reply.text)
+        if reply.held_by_staff:
+            await services.record_held(conversation_id, "wechat", text, off_loop=True)
+            services.once.record(key, {"mode": "staff"})
+            return
+        await push_text(services, openid, reply.text)
         services.once.record(key, {"mode": "customer_service", "sent": True})
     except Exception:  # noqa: BLE001 - logged; the customer can ask again
         log.exception("wechat customer-service send failed", extra={"message_key": key})
+
+
+async def push_text(services: Services, openid: str, text: str) -> None:
+    """A message outside WeChat's passive reply: through the customer-service API."""
+    await run_in_threadpool(customer_service_client(services).send_text, openid, text)
+
+
+ADAPTER = ChannelAdapter(spec=channel_spec("wechat"), router=router, push=push_text)

@@ -44,20 +44,22 @@ _TEMPLATE: Path | None = None
 
 
 def _migrated_template() -> Path:
-    """An empty database with every Alembic chain applied (billing, tools, agent), built once."""
+    """An empty database with every registered Alembic chain applied (billing first), built once.
+
+    Every chain, as `powerdesk db upgrade` runs them: the KPI report now also reads the channels'
+    availability table, which a hand-written billing/tools/agent list left out."""
     global _TEMPLATE
     if _TEMPLATE is None or not _TEMPLATE.exists():
-        from agent.migrate import upgrade as upgrade_agent
-        from billing_core.db.migrate import upgrade as upgrade_billing
-        from tools.migrate import upgrade as upgrade_tools
+        from alembic import command
+
+        from billing_core.db.schema import migration_chains
 
         directory = Path(tempfile.mkdtemp(prefix="powerdesk-eval-template-"))
         atexit.register(shutil.rmtree, directory, True)
         path = directory / "template.db"
         url = f"sqlite:///{path}"
-        upgrade_billing(url)
-        upgrade_tools(url)
-        upgrade_agent(url)
+        for _name, config in migration_chains(url):
+            command.upgrade(config, "head")
         _TEMPLATE = path
     return _TEMPLATE
 

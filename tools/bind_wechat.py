@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from billing_core.db.models import Customer
 from tools.account_view import CustomerView
 from tools.context import ToolContext
+from tools.models import VerificationMethod
 from tools.results import InvalidInput, ToolResult
 
 
@@ -35,7 +36,7 @@ class BindingRefused(ToolResult):
 
 def bind_wechat(ctx: ToolContext, session: Session, customer: CustomerView,
                 args: BindWechatInput) -> ToolResult:
-    if ctx.channel != "wechat" or not ctx.channel_identity:
+    if not ctx.allows(VerificationMethod.WECHAT_OPENID):
         return InvalidInput(field="channel", message="channel: 只能在微信服务号里绑定当前微信")
     openid = ctx.channel_identity
     account = session.get(Customer, customer.id)  # `customer` is a read-only view: load the model to change it

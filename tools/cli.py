@@ -13,6 +13,7 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址"),
 ) -> None:
     """启动动作服务器：POST /webhook、GET /health、GET /actions。"""
+    from billing_core.cli.schema_check import ensure_schema
     from billing_core.settings import database_url
     from tools.rasa_actions import TOKEN_ENV, action_token, create_action_app
 
@@ -21,6 +22,7 @@ def serve(
     except ValueError as exc:
         typer.echo(f"错误：{exc}", err=True)
         raise typer.Exit(2) from None
+    ensure_schema("billing", "tools")
     application = create_action_app(token, database_url())
     typer.echo(f"Rasa 动作服务器：http://{host}:{port}/webhook（数据库 POWERDESK_DATABASE_URL）")
     where = f"文件 {token_file}" if token_file is not None else f"环境变量 {TOKEN_ENV}"

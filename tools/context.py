@@ -19,15 +19,12 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from billing_core.db.engine import utc_now
+from tools.channels import ChannelSpec, channel_spec
 from tools.models import VerificationMethod, VerifiedSession
 from tools.service_policy import ServicePolicy, load_policy
 
 if TYPE_CHECKING:
     from knowledge_base.retriever import KnowledgeRetriever
-
-# Channels a conversation can come from. The channel decides which identity the envelope
-# carries: a WeChat openid, or the caller number of a hotline (IVR) call.
-CHANNELS = ("web", "wechat", "ivr", "app", "cli", "rasa", "eval")
 
 # Built once; a plain-table read on the session's connection (no ORM compile or loading step).
 _STORED = VerifiedSession.__table__.c
@@ -51,7 +48,8 @@ class ToolContext:
     """Everything a tool call needs besides its arguments.
 
     `channel_identity` comes from the channel's envelope, never from the user's words: the
-    openid WeChat attaches to a message, or the caller number (ANI) of a hotline call.
+    openid WeChat attaches to a message, or the caller number (ANI) of a hotline call — whatever
+    the channel's spec (`tools.channels`) names as its `identity_key`.
     """
 
     conversation_id: str
@@ -69,8 +67,18 @@ class ToolContext:
     def __post_init__(self) -> None:
         if not self.conversation_id or not self.conversation_id.strip():
             raise ValueError("conversation_id: must not be empty")
-        if self.channel not in CHANNELS:
-            raise ValueError(f"channel: {self.channel!r} is not one of {', '.join(CHANNELS)}")
+        channel_spec(self.channel)  # UnknownChannel (a ValueError) names the field
+
+    @property
+    def spec(self) -> ChannelSpec:
+        return channel_spec(self.channel)
+
+    def allows(self, method: VerificationMethod | str) -> bool:
+        """Whether this conversation may verify with `method`: its channel allows it and, for a
+        check on the envelope's identity, the envelope carried one."""
+        if not self.spec.allows(method):
+            return False
+        return VerificationMethod(method) == VerificationMethod.ACCOUNT_SECRET or bool(self.channel_identity)
 
     def now(self) -> datetime:
         """The current time (aware, UTC); tests pass a fixed clock."""

@@ -17,12 +17,10 @@ from typing import Annotated, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
-from billing_core.bill_types import CustomerCategory, HouseholdType
-from billing_core.tariffs.compute import RESIDENTIAL_TIERS, SEASON_CN
-from billing_core.errors import BillingError
+from billing_core.bill_types import CustomerCategory
 from billing_core.money import ZERO
 from billing_core.number_text import quantity_text
-from billing_core.tariffs.library import ResidentialTiers, get_library
+from billing_core.tariffs.residential import TierRules, tier_rules_on
 from tools.account_view import (
     BillWithLines, CustomerView, standing, visible_bills_in_periods, visible_bills_paid,
 )
@@ -182,25 +180,11 @@ def _amount(bill: BillWithLines, code: str) -> Decimal:
     return sum((line.amount for line in bill.lines if line.code == code), ZERO)
 
 
-def _tier_rules(customer: CustomerView, bill: BillWithLines) -> tuple[str, tuple[int, int]] | None:
-    """(season, monthly limits) of the residential tier tariff in force at the period start."""
+def _tier_rules(customer: CustomerView, bill: BillWithLines) -> TierRules | None:
+    """Season and monthly limits of the residential tier tariff in force at the period start."""
     if customer.category != CustomerCategory.RESIDENTIAL:
         return None
-    if customer.household_type == HouseholdType.SHARED_METER:
-        return None
-    tariff_id = RESIDENTIAL_TIERS.get(customer.region)
-    if tariff_id is None:
-        return None
-    try:
-        data = get_library().in_force(tariff_id, bill.period_start).data
-    except BillingError:
-        return None
-    if not isinstance(data, ResidentialTiers):
-        return None
-    household = "many_person" if customer.household_type == HouseholdType.MANY_PERSON else "ordinary"
-    season = data.season(bill.period_start.month)
-    low, high = data.limits[household][season]  # type: ignore[index]
-    return season, (int(low), int(high))
+    return tier_rules_on(customer.region, customer.household_type, bill.period_start)
 
 
 def _percent(change: Decimal, base: Decimal) -> Decimal | None:
@@ -230,21 +214,21 @@ def _reasons(session: Session, customer: CustomerView, this: BillWithLines, othe
     if (t2, t3) != (o2, o3) and (t2 + t3 > ZERO or o2 + o3 > ZERO):
         limits = ""
         if this_rules:
-            limits = f"（本期第一档上限 {this_rules[1][0]}、第二档上限 {this_rules[1][1]} 千瓦时）"
+            limits = f"（本期第一档上限 {this_rules.limits[0]}、第二档上限 {this_rules.limits[1]} 千瓦时）"
         reasons.append(TierCrossing(
             this_tier_2_kwh=t2, this_tier_3_kwh=t3, other_tier_2_kwh=o2, other_tier_3_kwh=o3,
-            this_limits=this_rules[1] if this_rules else None,
-            other_limits=other_rules[1] if other_rules else None,
+            this_limits=this_rules.limits if this_rules else None,
+            other_limits=other_rules.limits if other_rules else None,
             text=f"阶梯电量不同：本期第二档 {quantity_text(t2)}、第三档 {quantity_text(t3)} 千瓦时，"
                  f"{other.period} 第二档 {quantity_text(o2)}、第三档 {quantity_text(o3)} 千瓦时"
                  f"{limits}；超过档位上限的电量按更高的档位电价计费。"))
-    if this_rules and other_rules and this_rules[0] != other_rules[0]:
+    if this_rules and other_rules and this_rules.season != other_rules.season:
         reasons.append(SeasonChange(
-            this_season=this_rules[0], other_season=other_rules[0], this_limits=this_rules[1],
-            other_limits=other_rules[1],
-            text=f"本期属于{SEASON_CN[this_rules[0]]}，阶梯上限 {this_rules[1][0]}/{this_rules[1][1]} 千瓦时；"
-                 f"{other.period} 属于{SEASON_CN[other_rules[0]]}，"
-                 f"阶梯上限 {other_rules[1][0]}/{other_rules[1][1]} 千瓦时。"))
+            this_season=this_rules.season, other_season=other_rules.season, this_limits=this_rules.limits,
+            other_limits=other_rules.limits,
+            text=f"本期属于{this_rules.season_text}，阶梯上限 {this_rules.limits[0]}/{this_rules.limits[1]} 千瓦时；"
+                 f"{other.period} 属于{other_rules.season_text}，"
+                 f"阶梯上限 {other_rules.limits[0]}/{other_rules.limits[1]} 千瓦时。"))
     if _days(this) != _days(other):
         reasons.append(PeriodDaysChange(
             this_days=_days(this), other_days=_days(other),

@@ -45,6 +45,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from billing_core.db.engine import make_engine
 from knowledge_base.retriever import KnowledgeRetriever
 from tools.context import ToolContext
+from tools.models import VerificationMethod
 from tools.registry import call_tool
 from tools.results import ToolResult
 
@@ -68,9 +69,9 @@ def _text(tracker: Tracker) -> str:
 def _verify_args(tracker: Tracker, ctx: ToolContext) -> dict[str, Any]:
     method = _slot(tracker, "verification_method")
     if method is None:
-        if ctx.channel == "wechat" and ctx.channel_identity and _slot(tracker, "last4") is None:
+        if ctx.allows(VerificationMethod.WECHAT_OPENID) and _slot(tracker, "last4") is None:
             method = "wechat_openid"
-        elif ctx.channel == "ivr" and _slot(tracker, "check_answer") is not None:
+        elif ctx.spec.allows(VerificationMethod.HOTLINE) and _slot(tracker, "check_answer") is not None:
             method = "hotline"
         else:
             method = "account_secret"

@@ -122,3 +122,10 @@ def waiting_handoffs(session: Session, limit: int = 100) -> list[WaitingHandoff]
                            account_no=r.account_no, reason=r.reason, summary=r.summary,
                            created_at=r.created_at)
             for r in rows]
+
+
+def held_by_staff(session: Session, conversation_id: str) -> bool:
+    """Whether a person holds the conversation (its hand-off was accepted): the bot must not answer."""
+    return session.scalar(select(HandoffRequest.id).where(
+        HandoffRequest.conversation_id == conversation_id,
+        HandoffRequest.status == HandoffStatus.ACCEPTED).limit(1)) is not None

@@ -237,14 +237,14 @@ def _candidates(session: Session, ctx: ToolContext,
         secrets = {s for s in ((customer.phone or "")[-4:], (customer.id_last4 or "").upper()) if len(s) == 4}
         return args.account_no, customer if args.last4 in secrets else None
     if method == VerificationMethod.WECHAT_OPENID:
-        if ctx.channel != "wechat" or not ctx.channel_identity:
+        if not ctx.allows(method):
             return InvalidInput(field="method", message="method: 只有在微信渠道、由微信带来的身份才能用绑定的微信核实")
         customer = session.connection().execute(_CUSTOMER_BY_OPENID, {"openid": ctx.channel_identity}).first()
         if customer is None:
             return NotBound(message="您的微信还没有绑定户号。请提供户号，以及登记手机号后4位或户主身份证号后4位完成核实。")
         return customer.account_no, customer
     # hotline
-    if ctx.channel != "ivr" or not ctx.channel_identity:
+    if not ctx.allows(method):
         return InvalidInput(field="method", message="method: 只有热线来电（带来电号码）才能用来电号码核实")
     if not args.check_answer:
         return InvalidInput(field="check_answer", message="check_answer: 请说出您用电地址所在的路或街道名称")

@@ -10,12 +10,15 @@ import json
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
 
 from billing_core.errors import BillingError, TariffPeriodError
+
+if TYPE_CHECKING:
+    from billing_core.bill_types import ComputedBill
 
 app = typer.Typer(
     name="billing",
@@ -71,11 +74,8 @@ def describe_validation_error(error: ValidationError) -> str:
     return "；".join(parts)
 
 
-@app.command("quote")
-def quote(
-    request_file: Annotated[Path, typer.Argument(help="账单试算请求 JSON 文件（见 billing_core/schemas/bill_request.schema.json）")],
-) -> None:
-    """Compute a bill for REQUEST_FILE and print it as JSON (amounts as strings)."""
+def _compute_request_file(request_file: Path) -> ComputedBill:
+    """Read, validate and compute a request file; any refusal exits 2 naming the field."""
     from billing_core.bill_types import BillRequest
     from billing_core.tariffs.compute import compute_bill
 
@@ -95,7 +95,34 @@ def quote(
         bill = compute_bill(request)
     except BillingError as exc:
         fail(str(exc))
+    if bill.unconfirmed_figures:  # on stderr, so stdout stays the bill (JSON for quote)
+        typer.echo("警告：本账单用到未经官方公告确认的电价数据，金额仅供核对演示：", err=True)
+        for item in bill.unconfirmed_figures:
+            typer.echo(f"  {item}", err=True)
+    return bill
+
+
+@app.command("quote")
+def quote(
+    request_file: Annotated[Path, typer.Argument(help="账单试算请求 JSON 文件（见 billing_core/schemas/bill_request.schema.json）")],
+) -> None:
+    """Compute a bill for REQUEST_FILE and print it as JSON (amounts as strings).
+
+    A bill that uses a tariff figure marked unconfirmed gets a warning on stderr naming it."""
+    bill = _compute_request_file(request_file)
     sys.stdout.write(bill.model_dump_json(indent=2) + "\n")
+
+
+@app.command("explain")
+def explain(
+    request_file: Annotated[Path, typer.Argument(help="账单试算请求 JSON 文件（见 billing_core/schemas/bill_request.schema.json）")],
+    why: Annotated[bool, typer.Option("--why", help="每行下附计算说明")] = False,
+) -> None:
+    """按客户看到的纸质账单逐行列出电费（分组小计、合计、说明），便于与实际账单核对。"""
+    from billing_core.tariffs.printed_bill import printed_bill
+
+    bill = _compute_request_file(request_file)
+    typer.echo("\n".join(printed_bill(bill, why=why)))
 
 
 # run-cycle, release, pay, reconcile, dun, kpi: the monthly operations (billing_core/cli/operations.py).

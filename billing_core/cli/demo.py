@@ -9,7 +9,9 @@ from __future__ import annotations
 import typer
 
 from billing_core.db.engine import session_scope
-from billing_core.demo.seed import CYCLE_PERIOD, DemoNotEmptyError, compute_period_bills, is_empty, seed_demo
+from billing_core.cli.schema_check import ensure_schema
+from billing_core.cycle.run import compute_period
+from billing_core.demo.seed import CYCLE_PERIOD, DemoNotEmptyError, is_empty, seed_demo
 from billing_core.errors import BillingError
 from billing_core.money import yuan
 
@@ -27,6 +29,7 @@ def seed(
     if_empty: bool = typer.Option(False, "--if-empty", help="数据库已有客户时什么也不做"),
 ) -> None:
     """生成演示电力公司（约 2000 户、13 个月逐日读数、12 个月账单与缴费、2026-09 银行对账单）。"""
+    ensure_schema("billing")
     try:
         with session_scope() as session:
             if not is_empty(session):
@@ -59,9 +62,10 @@ def seed(
 @app.command()
 def cycle(period: str = typer.Option(CYCLE_PERIOD, help="账期 YYYY-MM")) -> None:
     """计算账期内尚无账单客户的电费（只计算、不发行），并打印摘要与一张示例账单。"""
+    ensure_schema("billing")
     try:
         with session_scope() as session:
-            summary = compute_period_bills(session, period)
+            summary = compute_period(session, period)
     except BillingError as exc:
         typer.echo(f"错误：{exc}", err=True)
         raise typer.Exit(2) from exc

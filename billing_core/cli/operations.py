@@ -19,6 +19,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from billing_core.cli.schema_check import ensure_schema
 from billing_core.errors import BillingError
 
 BAD_INPUT_EXIT_CODE = 2
@@ -56,6 +57,7 @@ def _transaction() -> Iterator[Session]:
     """One unit of work on the configured database; a refusal or a failure rolls it all back."""
     from billing_core.db.engine import session_scope
 
+    ensure_schema("billing")
     try:
         with session_scope() as session:
             yield session

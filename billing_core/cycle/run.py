@@ -23,7 +23,7 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session, aliased, selectinload
 from tqdm import tqdm
 
-from billing_core.bill_types import BillRequest, ComputedBill, TariffAttributes, Usage
+from billing_core.bill_types import BillRequest, ComputedBill, CustomerCategory, TariffAttributes, Usage
 from billing_core.db.bulk import bulk_insert
 from billing_core.tariffs.compute import compute_bill
 from billing_core.consumption import AnomalyKind, Consumption, load_consumptions
@@ -252,6 +252,38 @@ def _stored_computed_bills(session: Session, ids: Sequence[int], period: str) ->
     return found
 
 
+def _compute(customer: _Customer, start: date, end: date, usage: Usage) -> ComputedBill:
+    """The customer's bill for the period: the one place the cycle (and `compute_period`) calls the engine."""
+    return compute_bill(BillRequest(account_no=customer.account_no, attributes=customer.attributes,
+                                    period_start=start, period_end=end, usage=usage))
+
+
+def _line_rows(bill_id: int, bill: ComputedBill) -> list[dict[str, Any]]:
+    return [
+        {
+            "bill_id": bill_id, "position": position, "code": item.code, "name": item.name,
+            "quantity": item.quantity, "unit": item.unit, "unit_price": item.unit_price,
+            "amount": item.amount, "tariff_version": item.tariff_version, "source": item.source,
+            "explanation": item.explanation, "period_start": item.period_start, "period_end": item.period_end,
+        }
+        for position, item in enumerate(bill.lines, start=1)
+    ]
+
+
+def _insert_bills(session: Session, period: str, bill_rows: list[dict[str, Any]]) -> dict[int, int]:
+    """Insert bill rows; customer id → new bill id.
+
+    Core executemany (no RETURNING, no ORM bookkeeping) is several times faster for bulk rows;
+    the ids are then read back with one query (one bill per customer and period).
+    """
+    if not bill_rows:
+        return {}
+    bulk_insert(session, Bill.__table__, bill_rows)
+    chunk_ids = [row["customer_id"] for row in bill_rows]
+    return {row[0]: row[1] for row in session.execute(
+        select(Bill.customer_id, Bill.id).where(Bill.period == period, Bill.customer_id.in_(chunk_ids)))}
+
+
 def _review_description(hits: Iterable[VerificationHit]) -> str:
     return "\n".join(f"[{hit.rule}] {hit.message}" for hit in hits)
 
@@ -315,6 +347,69 @@ def run_cycle(
     return result
 
 
+@dataclass
+class PeriodBills:
+    """What `compute_period` did (printed by `powerdesk demo cycle`)."""
+
+    period: str
+    computed: int = 0
+    total: Decimal = ZERO
+    already_billed: int = 0
+    held_for_review: list[tuple[str, str]] = field(default_factory=list)  # (account_no, why)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    sample: tuple[str, str, ComputedBill] | None = None  # (account_no, name, bill)
+
+
+def compute_period(
+    session: Session, period: str, *, chunk_size: int = 2000, usage_loader: UsageLoader = default_usage_loader,
+) -> PeriodBills:
+    """Compute, not verify or issue, the period's bill of every customer that has none yet; caller commits.
+
+    The first half of `run_cycle`, with the same customers, usage and engine call: the bills are
+    stored *computed*, and a later `run_cycle` of the period verifies and issues them. Readings
+    needing review (a backwards reading, no readings) get no bill and are listed, so a person
+    looks at them first. Re-running for a period changes nothing that exists.
+    """
+    start, end = period_bounds(period)
+    result = PeriodBills(period)
+    billed = set(session.scalars(select(Bill.customer_id).where(Bill.period == period)))
+    result.already_billed = len(billed)
+    todo = [cid for cid in session.scalars(select(Customer.id).order_by(Customer.id)) if cid not in billed]
+    now = datetime.now(UTC)
+    for offset in range(0, len(todo), chunk_size):
+        ids = todo[offset : offset + chunk_size]
+        usages = usage_loader(session, ids, start, end)
+        bills: list[tuple[_Customer, ComputedBill]] = []
+        for customer in _load_customers(session, ids):
+            source = usages.get(customer.id)
+            if source is None:
+                result.held_for_review.append((customer.account_no, "本期没有任何抄表数据，需人工复核。"))
+                continue
+            if isinstance(source, Consumption):
+                if source.needs_review:
+                    why = "；".join(a.message for a in source.anomalies if a.blocks_billing)
+                    result.held_for_review.append((customer.account_no, why))
+                    continue
+                source = source.to_usage()
+            try:
+                bill = _compute(customer, start, end, source)
+            except BillingError as exc:
+                result.failed.append((customer.account_no, str(exc)))
+                continue
+            bills.append((customer, bill))
+            result.computed += 1
+            result.total += bill.total
+            if result.sample is None or (customer.attributes.category is CustomerCategory.CI_TWO_PART
+                                         and len(bill.lines) > len(result.sample[2].lines)):
+                result.sample = (customer.account_no, customer.name, bill)  # the richest bill shows most
+        bill_ids = _insert_bills(session, period, [
+            _bill_row(customer, period, bill, BillStatus.COMPUTED, None, None, None, now) for customer, bill in bills])
+        line_rows = [row for customer, bill in bills for row in _line_rows(bill_ids[customer.id], bill)]
+        if line_rows:
+            bulk_insert(session, BillLine.__table__, line_rows)
+    return result
+
+
 def _run_chunk(
     session: Session, ids: list[int], period: str, start: date, end: date, policy: OperationsPolicy,
     result: CycleResult, numbers: WorkOrderNumbers, due_date: date, issued_at: datetime, now: datetime,
@@ -357,9 +452,7 @@ def _run_chunk(
         else:
             usage = source
         try:
-            request = BillRequest(account_no=customer.account_no, attributes=customer.attributes,
-                                  period_start=start, period_end=end, usage=usage)
-            bill = compute_bill(request)
+            bill = _compute(customer, start, end, usage)
         except (BillingError, ValueError) as exc:
             blocked.append((customer, [*hits, VerificationHit("compute_failed", f"电费计算失败：{exc}", {})]))
             continue
@@ -368,14 +461,7 @@ def _run_chunk(
         bill_rows.append(row)
         computed.append((customer, bill, hits, row))
 
-    bill_ids: dict[int, int] = {}
-    if bill_rows:
-        # Core executemany (no RETURNING, no ORM bookkeeping) is several times faster for bulk rows;
-        # the ids are then read back with one query (one bill per customer and period).
-        bulk_insert(session, Bill.__table__, bill_rows)
-        chunk_ids = [row["customer_id"] for row in bill_rows]
-        bill_ids = {row[0]: row[1] for row in session.execute(
-            select(Bill.customer_id, Bill.id).where(Bill.period == period, Bill.customer_id.in_(chunk_ids)))}
+    bill_ids = _insert_bills(session, period, bill_rows)
     if updates:
         table = Bill.__table__
         session.execute(
@@ -398,13 +484,8 @@ def _run_chunk(
     for customer, bill, hits, row in computed:
         stored_bill = "id" in row  # computed earlier: its lines are already stored
         bill_id = row["id"] if stored_bill else bill_ids[customer.id]
-        for position, item in enumerate(() if stored_bill else bill.lines, start=1):
-            line_rows.append({
-                "bill_id": bill_id, "position": position, "code": item.code, "name": item.name,
-                "quantity": item.quantity, "unit": item.unit, "unit_price": item.unit_price,
-                "amount": item.amount, "tariff_version": item.tariff_version, "source": item.source,
-                "explanation": item.explanation, "period_start": item.period_start, "period_end": item.period_end,
-            })
+        if not stored_bill:
+            line_rows.extend(_line_rows(bill_id, bill))
         for hit in hits:
             result.hits_by_rule[hit.rule] = result.hits_by_rule.get(hit.rule, 0) + 1
         if hits:

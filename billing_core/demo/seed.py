@@ -18,8 +18,7 @@ import csv
 from bisect import bisect_left, bisect_right
 import random
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
+from collections.abc import Callable, Iterable
 from itertools import accumulate, repeat
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Date, Enum, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from billing_core.demo import names
@@ -41,7 +40,8 @@ from billing_core.bill_types import (
     PurchaseMode,
     TariffAttributes,
 )
-from billing_core.consumption import MeterInfo, ReadingValue, compute_consumption, load_consumptions
+from billing_core.db.bulk import bulk_insert
+from billing_core.consumption import MeterInfo, ReadingValue, compute_consumption
 from billing_core.errors import BillingError
 from billing_core.db.models import (
     Adjustment,
@@ -61,7 +61,6 @@ from billing_core.db.models import (
     WorkOrderKind,
     WorkOrderPriority,
     WorkOrderStatus,
-    bill_from_computed,
     tariff_attributes_of,
 )
 from billing_core.periods import period_bounds, periods_between
@@ -383,43 +382,6 @@ def _external_ref(channel: PaymentChannel, when: datetime, serial: int) -> str:
     return f"{prefix}{local:%Y%m%d}{serial:08d}"
 
 
-def _bulk(session: Session, model: type, rows: Sequence[Any], columns: Sequence[str] | None = None) -> None:
-    """Insert plain rows fast: the column types' own bind processors, then one executemany / COPY.
-
-    SQLAlchemy's generic executemany spends ~10 µs a row on parameter bookkeeping; a million
-    readings would take most of a minute. Values still go through each column's type (Decimal to
-    SQLite REAL, enum validation, UTC timestamps), so rows read back exactly as the ORM writes them.
-    `rows` are dicts, or tuples in the order of `columns`.
-    """
-    if not rows:
-        return
-    table = model.__table__  # type: ignore[attr-defined]
-    connection = session.connection()
-    dialect = connection.dialect
-    names = list(columns) if columns is not None else list(rows[0])
-    by_column = []
-    for position, name in enumerate(names):
-        column_type = table.columns[name].type
-        processor = column_type._cached_bind_processor(dialect)
-        raw = [row[position] for row in rows] if columns is not None else [row[name] for row in rows]
-        if processor is not None and isinstance(column_type, Date | Enum):
-            processor = lru_cache(maxsize=8192)(processor)  # few distinct days and enum values
-        by_column.append(list(map(processor, raw)) if processor else raw)
-    values = list(zip(*by_column, strict=True))
-    column_list = ", ".join(names)
-    cursor = connection.connection.cursor()
-    try:
-        if dialect.name == "postgresql":
-            with cursor.copy(f"COPY {table.name} ({column_list}) FROM STDIN") as copy:  # type: ignore[attr-defined]
-                for row in values:
-                    copy.write_row(row)
-        else:
-            marks = ", ".join("?" for _ in names)
-            cursor.executemany(f"INSERT INTO {table.name} ({column_list}) VALUES ({marks})", values)
-    finally:
-        cursor.close()
-
-
 def _fix_sequences(session: Session) -> None:
     """PostgreSQL: explicit ids do not advance SERIAL sequences; move them past the seeded rows."""
     if session.get_bind().dialect.name != "postgresql":
@@ -578,13 +540,13 @@ def seed_demo(
                             "amount": f"{amount:.2f}", "currency": "CNY", "channel": channel.value,
                             "payer_name": row["name"],
                         })
-        _bulk(session, Customer, customer_rows)
-        _bulk(session, Meter, [m for m in meter_rows if m["replaced_meter_id"] is None])
-        _bulk(session, Meter, [m for m in meter_rows if m["replaced_meter_id"] is not None])
-        _bulk(session, Reading, reading_rows, columns=ReadingValue._fields)
-        _bulk(session, Bill, bill_rows)
-        _bulk(session, BillLine, line_rows)
-        _bulk(session, Payment, payment_rows)
+        bulk_insert(session, Customer.__table__, customer_rows)
+        bulk_insert(session, Meter.__table__, [m for m in meter_rows if m["replaced_meter_id"] is None])
+        bulk_insert(session, Meter.__table__, [m for m in meter_rows if m["replaced_meter_id"] is not None])
+        bulk_insert(session, Reading.__table__, reading_rows, columns=ReadingValue._fields)
+        bulk_insert(session, Bill.__table__, bill_rows)
+        bulk_insert(session, BillLine.__table__, line_rows)
+        bulk_insert(session, Payment.__table__, payment_rows)
         summary.readings += len(reading_rows)
 
     summary.overdue_accounts = len(debtors | late_last | partial)
@@ -663,65 +625,6 @@ def _add_adjustments_and_work_orders(session: Session, rng: random.Random, custo
             resolved_at=created + timedelta(days=2) if status in (WorkOrderStatus.RESOLVED, WorkOrderStatus.CLOSED) else None,
             payload={"source": "demo"},
         ))
-
-
-@dataclass
-class CycleSummary:
-    """What `compute_period_bills` did (printed by `powerdesk demo cycle`)."""
-
-    period: str
-    computed: int = 0
-    total: Decimal = Decimal("0")
-    already_billed: int = 0
-    held_for_review: list[tuple[str, str]] = field(default_factory=list)  # (account_no, why)
-    failed: list[tuple[str, str]] = field(default_factory=list)
-    sample: tuple[str, str, ComputedBill] | None = None  # (account_no, name, bill)
-
-
-def compute_period_bills(
-    session: Session,
-    period: str = CYCLE_PERIOD,
-    compute: Callable[[BillRequest], ComputedBill] | None = None,
-    batch: int = 2000,
-) -> CycleSummary:
-    """Compute (not issue) the period's bill of every customer that has none yet; caller commits.
-
-    Readings needing review (a backwards reading, no readings) get no bill and are listed, so a
-    person looks at them first. Re-running for a period changes nothing that exists.
-    """
-    if compute is None:
-        from billing_core.tariffs.compute import compute_bill as compute
-    start, end = period_bounds(period)
-    summary = CycleSummary(period)
-    billed = set(session.scalars(select(Bill.customer_id).where(Bill.period == period)))
-    summary.already_billed = len(billed)
-    ids = [cid for cid in session.scalars(select(Customer.id).order_by(Customer.id)) if cid not in billed]
-    for offset in range(0, len(ids), batch):
-        chunk = ids[offset : offset + batch]
-        customers = {c.id: c for c in session.scalars(select(Customer).where(Customer.id.in_(chunk)))}
-        consumptions = load_consumptions(session, chunk, start, end)
-        for cid in chunk:
-            customer, consumption = customers[cid], consumptions[cid]
-            if consumption.needs_review:
-                why = "；".join(a.message for a in consumption.anomalies if a.blocks_billing)
-                summary.held_for_review.append((customer.account_no, why))
-                continue
-            try:
-                computed = compute(BillRequest(account_no=customer.account_no,
-                                               attributes=customer.tariff_attributes(),
-                                               period_start=start, period_end=end, usage=consumption.to_usage()))
-            except BillingError as exc:
-                summary.failed.append((customer.account_no, str(exc)))
-                continue
-            session.add(bill_from_computed(cid, period, computed))
-            summary.computed += 1
-            summary.total += computed.total
-            if summary.sample is None or (customer.category is CustomerCategory.CI_TWO_PART
-                                          and len(computed.lines) > len(summary.sample[2].lines)):
-                summary.sample = (customer.account_no, customer.name, computed)  # the richest bill shows most
-        session.flush()
-        session.expunge_all()
-    return summary
 
 
 def iter_statement(path: Path) -> Iterable[dict[str, str]]:

@@ -140,14 +140,26 @@ class HotDays(_Data):
         return frozenset(d.day for d in self.days)
 
 
+class AgencyPeriodPrices(_Data):
+    """One TOU period's components as the announcement prints them; a missing one is derived."""
+
+    energy: Decimal | None = Field(default=None, ge=0)
+    transmission: Decimal | None = Field(default=None, ge=0)
+    line_loss: Decimal | None = Field(default=None, ge=0)
+    system_operation: Decimal | None = None
+
+
 class AgencyComponents(_Data):
-    """One row of an agency-purchase table: flat-period 元/kWh, funds excluded."""
+    """One row of an agency-purchase table: flat-period 元/kWh, funds excluded, at the precision
+    the announcement publishes (energy 0.377716, 输配电 0.0405). `periods` carries the per-period
+    prices the announcement prints, used as printed instead of flat × ratio."""
 
     energy: Decimal = Field(ge=0)
     transmission: Decimal = Field(ge=0)
     line_loss: Decimal = Field(ge=0)
     system_operation: Decimal
     market_allocation: Decimal
+    periods: dict[Literal["critical_peak", "peak", "flat", "valley"], AgencyPeriodPrices] = {}
 
 
 class BasicCharges(_Data):
@@ -268,6 +280,28 @@ class TariffVersion(_Data):
         if self.confirmed and self.unconfirmed:
             raise ValueError("confirmed: true but unconfirmed figures are listed")
         return self
+
+    @functools.cached_property
+    def figure_caveats(self) -> tuple[tuple[str, str], ...]:
+        """(field, note) of the unconfirmed *figures* (prices, rates, limits, days); an assumed
+        effective date is a caveat about the version, not a figure a bill line uses."""
+        return tuple((u.field, u.note) for u in self.unconfirmed if u.field not in ("effective_from", "effective_to"))
+
+    @functools.cached_property
+    def _caveat_matches(self) -> dict[str, tuple[str, ...]]:
+        return {}
+
+    def caveats_for(self, path: str) -> tuple[str, ...]:
+        """「key field：note」 of the unconfirmed figures covering `path` (or inside it), memoised:
+        bills ask for the same few paths again and again."""
+        matches = self._caveat_matches.get(path)
+        if matches is None:
+            matches = tuple(
+                f"{self.key} {name}：{note}" for name, note in self.figure_caveats
+                if path == name or path.startswith(name + ".") or name.startswith(path + ".")
+            )
+            self._caveat_matches[path] = matches
+        return matches
 
     @functools.cached_property
     def key(self) -> str:

@@ -5,7 +5,7 @@
   const $ = (id) => document.getElementById(id);
   const el = Staff.el;
   const NS = "http://www.w3.org/2000/svg";
-  const SERIES = { all: ["全部渠道", "#0b5ed7"], web: ["网页", "#0ea5e9"], wechat: ["微信", "#16a34a"], ivr: ["热线", "#9333ea"] };
+  const SERIES = { all: ["全部渠道", "#0b5ed7"], web: ["网页", "#0ea5e9"], wechat: ["微信", "#16a34a"], ivr: ["热线", "#9333ea"], alipay: ["支付宝", "#f59e0b"] };
   let loadedPeriod = "";
 
   function svg(tag, attrs, text) {

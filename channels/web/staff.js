@@ -33,7 +33,7 @@ const Staff = (function () {
       return response;
     },
     el(tag, text, cls) { const e = document.createElement(tag); if (text !== undefined && text !== null) e.textContent = text; if (cls) e.className = cls; return e; },
-    channelName(ch) { return { web: "网页", wechat: "微信", ivr: "热线" }[ch] || ch; },
+    channelName(ch) { return { web: "网页", wechat: "微信", ivr: "热线", alipay: "支付宝" }[ch] || ch; },
     ago(iso) {
       const s = Math.max(0, (Date.now() - new Date(iso).getTime()) / 1000);
       if (s < 60) return "刚刚";

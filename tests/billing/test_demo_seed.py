@@ -19,12 +19,12 @@ from billing_core.bill_types import BillRequest, CustomerCategory
 from billing_core.tariffs.compute import compute_bill
 from billing_core.consumption import AnomalyKind, load_consumption
 from billing_core.db.engine import Base, make_engine
+from billing_core.cycle.run import compute_period
 from billing_core.demo.seed import (
     CYCLE_PERIOD,
     STATEMENT_HEADER,
     DemoNotEmptyError,
     SeedSummary,
-    compute_period_bills,
     seed_demo,
 )
 from billing_core.db.models import (
@@ -169,7 +169,9 @@ def test_stored_bills_are_what_compute_bill_gives_for_the_stored_readings(seeded
             usage = load_consumption(session, customer.id, start, end).to_usage()
             expected = compute_bill(BillRequest(account_no=customer.account_no, attributes=customer.tariff_attributes(),
                                                 period_start=start, period_end=end, usage=usage))
-            assert bill.to_computed() == expected, (customer.account_no, bill.period)
+            # unconfirmed_figures is what a computation reports, not stored (the notes keep the caveat)
+            assert bill.to_computed() == expected.model_copy(update={"unconfirmed_figures": []}), (
+                customer.account_no, bill.period)
             checked[customer.category] += 1
         assert checked[CustomerCategory.RESIDENTIAL] and checked[CustomerCategory.CI_TWO_PART]
     engine.dispose()
@@ -211,7 +213,7 @@ def test_the_cycle_computes_the_unbilled_month_once(seeded: tuple[str, SeedSumma
     engine = make_engine(url)
     with Session(engine) as session:
         assert session.scalar(select(func.count()).select_from(Bill).where(Bill.period == CYCLE_PERIOD)) == 0
-        result = compute_period_bills(session, CYCLE_PERIOD)
+        result = compute_period(session, CYCLE_PERIOD)
         session.commit()
         held = {account for account, _ in result.held_for_review}
         assert set(summary.backwards_accounts) <= held
@@ -220,7 +222,7 @@ def test_the_cycle_computes_the_unbilled_month_once(seeded: tuple[str, SeedSumma
         stored = session.scalars(select(Bill).where(Bill.period == CYCLE_PERIOD)).all()
         assert len(stored) == result.computed and all(b.status is BillStatus.COMPUTED for b in stored)
         assert sum(b.amount for b in stored) == result.total
-        again = compute_period_bills(session, CYCLE_PERIOD)
+        again = compute_period(session, CYCLE_PERIOD)
         assert again.computed == 0 and again.already_billed == result.computed
         # A held account's readings really are anomalous, never negative consumption.
         customer = session.scalars(select(Customer).where(Customer.account_no == summary.backwards_accounts[0])).one()

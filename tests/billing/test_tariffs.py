@@ -104,8 +104,16 @@ def test_agency_tables_cover_every_month_of_2025_and_2026(library) -> None:
         assert set(data.prices["single"]) >= {"<1kV", "1-10kV"}
         assert data.basic_charges["1-10kV"].capacity == Decimal("22.6")
         assert data.basic_charges["1-10kV"].demand == Decimal("36.1")
-        # the per-kWh figures are placeholders: the file must say so
-        assert not version.confirmed and any(u.field == "prices" for u in version.unconfirmed)
+        # the per-kWh figures are placeholders: the file must say so, figure by figure; only the
+        # 2026-05 two-part 1-10kV row holds a real bill's figures (its market allocation excepted)
+        assert not version.confirmed
+        for kind, rows in data.prices.items():
+            for voltage in rows:
+                for figure in ("energy", "transmission", "market_allocation"):
+                    path = f"prices.{kind}.{voltage}.{figure}"
+                    covered = any(path == f or path.startswith(f + ".") for f, _ in version.figure_caveats)
+                    real = version.version == "2026-05" and (kind, voltage) == ("two_part", "1-10kV")
+                    assert covered != (real and figure != "market_allocation"), (version.key, path)
         day = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from billing_core.db.engine import session_scope
-from billing_core.cli.db import migration_chains
+from billing_core.db.schema import migration_chains
 from billing_core.demo.seed import is_empty, seed_demo
 from billing_core.db.models import Bill, Customer
 from channels.app import create_app

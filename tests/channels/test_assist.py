@@ -86,7 +86,7 @@ def test_staff_cannot_reply_without_taking_over(client: TestClient) -> None:
 def test_kpi_dashboard_json_and_csv(client: TestClient) -> None:
     data = client.get("/api/kpi?period=2026-08", headers=STAFF).json()
     assert data["period"] == "2026-08" and len(data["billing"]) == 7
-    assert set(data["service"]) == {"all", "web", "wechat", "ivr"}
+    assert set(data["service"]) == {"all", "web", "wechat", "ivr", "alipay"}  # alipay: registered by its module
     csv_response = client.get("/api/kpi.csv?period=2026-08", headers=STAFF)
     assert csv_response.headers["content-type"].startswith("text/csv")
     assert "电费回收率" in csv_response.text

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import count
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ from billing_core.db.engine import session_scope
 from billing_core.db.models import Bill, Customer
 from channels.ivr_auth import signed_headers
 from tests.channels.serve_process import ServeProcess, serve_process, web_conversation
+from tests.channels.test_alipay import FORM, Keys, gateway_form, make_keys, message_xml, signed_answer
 from tests.channels.wechat_messages import plain_request, signature, text_xml
 from tools.verify_identity import address_street
 
@@ -85,10 +87,15 @@ def _victims() -> list[Victim]:
 
 
 @pytest.fixture(scope="module")
-def server(seeded_database: str) -> Iterator[ServeProcess]:
+def alipay_keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return make_keys(tmp_path_factory.mktemp("attack-alipay"))
+
+
+@pytest.fixture(scope="module")
+def server(seeded_database: str, alipay_keys: Keys) -> Iterator[ServeProcess]:
     env = {"POWERDESK_VAR_DIR": tempfile.mkdtemp(prefix="powerdesk-attack-"),
            "POWERDESK_WECHAT_TOKEN": WECHAT_TOKEN, "POWERDESK_IVR_SECRET": IVR_SECRET,
-           "POWERDESK_WECHAT_REPLY_DEADLINE": "60"}
+           "POWERDESK_WECHAT_REPLY_DEADLINE": "60", **alipay_keys.env}
     with serve_process(env) as process:
         yield process
 
@@ -153,7 +160,7 @@ def test_web_routes_do_not_open_other_conversations(server: ServeProcess, sessio
     attacker = Attacker(server)
     _own_id, own_token = web_conversation(server.url)  # the attacker's own valid web conversation
     targets = [sessions.web_id, sessions.wechat_id, f"ivr-{sessions.ivr_call}",
-               "web-" + "0" * 32]  # the last was never issued: everything must look like it
+               "alipay-2088000000000001", "web-" + "0" * 32]  # the last was never issued: everything must look like it
     for target in targets:
         for headers in ({}, own_token, {"X-Conversation-Token": sessions.web_token["X-Conversation-Token"] + "x"},
                         {"Cookie": f"powerdesk_conversation={own_token['X-Conversation-Token']}"}):
@@ -225,6 +232,21 @@ def test_wechat_callbacks_must_be_signed_by_wechat(server: ServeProcess, session
     assert attacker.request("POST", "/wechat?" + urlencode(query), content=forged).status_code == 403
     # WeChat's own retry of the first message (same query, same body) is still answered.
     assert httpx.post(server.url + genuine_url, content=genuine_body, timeout=60).status_code == 200
+    _assert_no_leak(attacker, sessions.victims)
+
+
+def test_alipay_callbacks_must_be_signed_by_alipay(server: ServeProcess, sessions: Sessions,
+                                                   alipay_keys: Keys) -> None:
+    attacker = Attacker(server)
+    verify = "<XML><CreateTime>1</CreateTime><MsgType>event</MsgType><EventType>verifygw</EventType></XML>"
+    genuine = httpx.post(server.url + "/alipay", content=gateway_form(alipay_keys, "alipay.service.check", verify),
+                         headers=FORM, timeout=30)
+    assert genuine.status_code == 200 and signed_answer(alipay_keys, genuine).findtext("success") == "true"
+    stranger = make_keys(Path(tempfile.mkdtemp(prefix="powerdesk-attacker-")))
+    notify = "alipay.mobile.public.message.notify"
+    for user in ("2088000000000001", sessions.wechat_id.removeprefix("wechat-")):  # a guess, a known openid
+        forged = gateway_form(alipay_keys, notify, message_xml(user, "查一下最近的电费"), signer=stranger.alipay)
+        assert attacker.request("POST", "/alipay", content=forged, headers=FORM).status_code == 403
     _assert_no_leak(attacker, sessions.victims)
 
 

@@ -96,7 +96,7 @@ def test_csv_has_one_row_per_figure(recorded: None) -> None:
         report = kpi_report(session, PERIOD)
     lines = to_csv(report).strip().splitlines()
     assert lines[0].startswith("账期,类别,渠道")
-    assert len(lines) == 1 + len(report.billing) + len(report.platform) + 4 * 4
+    assert len(lines) == 1 + len(report.billing) + len(report.platform) + 4 * 5  # all + web, wechat, ivr, alipay
     assert any("一次性问题解决率" in line and "微信服务号" in line for line in lines)
 
 

@@ -10,29 +10,36 @@ are bounded (`EXAMPLES`) to keep the suite fast; hypothesis shrinks any failure 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import schemathesis
+from schemathesis.checks import positive_data_acceptance
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
 from channels.app import create_app
 from channels.ivr_auth import signed_headers
 from tests.channels.conftest import IVR_SECRET, STAFF_TOKEN, make_settings, new_web_conversation
+from tests.channels.test_alipay import Keys, make_keys, signed_fields
 
 EXAMPLES = 20
 STAFF_PREFIXES = ("/api/assist", "/api/kpi")
 WEB_CONVERSATION = "/api/chat/conversations/{conversation_id}"
 
 
-def _send(client: TestClient, case: Any) -> Any:
+def _send(client: TestClient, case: Any, alipay: Keys) -> Any:
     if case.operation.path.startswith(WEB_CONVERSATION):
         case.path_parameters = {**(case.path_parameters or {}), "conversation_id": new_web_conversation(client)}
     kwargs = case.as_transport_kwargs(base_url=str(client.base_url))
     headers = {k: v for k, v in kwargs["headers"].items() if k.lower() != "x-conversation-token"}
     cookies = {k: v for k, v in (kwargs.get("cookies") or {}).items() if k != "powerdesk_conversation"}
-    if "json" in kwargs:
+    if case.operation.path == "/alipay":  # signed by Alipay's key, whatever the fields say
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        fields = kwargs.get("data") if isinstance(kwargs.get("data"), dict) else {}
+        content = signed_fields(alipay, {str(k): str(v) for k, v in fields.items()})
+    elif "json" in kwargs:
         content = json.dumps(kwargs["json"], ensure_ascii=False).encode()
     else:
         raw = kwargs.get("data") or b""
@@ -47,7 +54,10 @@ def _send(client: TestClient, case: Any) -> Any:
                           params=kwargs.get("params"))
 
 
-def test_every_operation_answers_as_documented(agent: Any) -> None:
+def test_every_operation_answers_as_documented(agent: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    alipay = make_keys(tmp_path)
+    for name, value in alipay.env.items():
+        monkeypatch.setenv(name, value)
     app = create_app(make_settings(), agent)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
@@ -61,9 +71,12 @@ def test_every_operation_answers_as_documented(agent: Any) -> None:
             @settings(max_examples=EXAMPLES, deadline=None, database=None,
                       suppress_health_check=list(HealthCheck))
             def check(case: Any) -> None:
-                response = _send(client, case)
+                response = _send(client, case, alipay)
                 assert response.status_code < 500, f"{response.status_code}: {response.text[:300]}"
-                case.validate_response(response)
+                # A schema cannot say "well-formed <XML> message": a signed Alipay form around a generated
+                # biz_content is rightly 400, so only that one check is left out for /alipay.
+                skipped = [positive_data_acceptance] if case.operation.path == "/alipay" else None
+                case.validate_response(response, excluded_checks=skipped)
 
             try:
                 check()

@@ -218,7 +218,7 @@ def test_trend_opens_on_the_latest_period_with_data_and_carries_targets(client: 
     assert collection["target"] == str(load_policy().targets["collection_rate"].target)
     assert any(p is not None and p["value"] is not None for p in collection["points"])
     fcr = next(k for k in data["service"] if k["code"] == "first_contact_resolution")
-    assert set(fcr["channels"]) == {"all", "web", "wechat", "ivr"}
+    assert set(fcr["channels"]) == {"all", "web", "wechat", "ivr", "alipay"}  # every reported channel spec
     assert data["platform"][0]["code"] == "platform_fault_rate"
     assert client.get("/api/kpi/trend?end=2024-13", headers=STAFF).status_code == 422
 

@@ -7,7 +7,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Column, MetaData, String, inspect
 
 from billing_core.db.engine import make_engine
-from billing_core.cli.db import migration_chains
+from billing_core.db.schema import migration_chains
 from billing_core.db.migrate import upgrade as upgrade_billing
 from tools.migrate import VERSION_TABLE, current_revision, head_revision, tools_metadata, upgrade
 from tools.models import TOOLS_TABLES
