@@ -63,6 +63,7 @@ class Reply:
     # A person holds the conversation (staff took it over): no turn ran, `text` is empty, and the
     # channel tells the customer so and records the message (`Agent.record_held_turn`).
     held_by_staff: bool = False
+    choices: list[str] = field(default_factory=list)  # quick replies: web buttons, numbered on WeChat/hotline
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -108,7 +109,22 @@ def parsed_from_understanding(result: Any) -> Parsed:
             intents.append(top)
     entities = entities_for_slots(getattr(result, "entities", None) or [])
     confidence = float(getattr(result, "confidence", 1.0) or 1.0)
-    return Parsed(intents=intents, entities=entities, confidence=confidence)
+    parsed = Parsed(intents=intents, entities=entities, confidence=confidence)
+    if hasattr(result, "candidates"):  # `agent.nlu.Understanding`: what a clarifying question offers
+        served_name = {n: (s.served_as or n) for n, s in catalogue.items()}
+        for score in result.candidates(4):
+            name = served_name.get(score.intent, score.intent)
+            if name != "unclear" and all(name != c for c, _ in parsed.candidates):
+                parsed.candidates.append((name, float(score.score)))
+        parsed.out_of_scope_sure = result.out_of_scope_is_sure()
+        sure: set[str] = set()
+        for clause in result.clauses:
+            name = served_name.get(clause.intent, clause.intent)
+            parsed.clause_of.setdefault(name, clause.text)
+            if clause.is_sure:
+                sure.add(name)
+        parsed.unsure = {name for name in intents if name not in sure}
+    return parsed
 
 
 def entities_for_slots(found: Any) -> dict[str, Any]:
@@ -293,7 +309,7 @@ class Agent:
         return Reply(conversation_id=conversation_id, text=reply_text, citations=turn.citations,
                      awaiting=state.awaiting, actions=turn.actions, handoff=turn.handoff, brain=turn.brain,
                      tickets=turn.tickets, outcome=state.outcome, closed=state.closed, grounded=turn.grounded,
-                     message_id=message_id, latency_ms=latency_ms)
+                     message_id=message_id, latency_ms=latency_ms, choices=list(turn.choices))
 
     def _record(self, state: ConversationState, turn: Turn, text: str, reply_text: str,
                 message_id: str | None, latency_ms: int, ctx: ToolContext) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.flows import BY_INTENT, BY_WRITE, FLOW_FREE_TEXT_SLOTS, HANDOFF_BY_INTENT, TASKS
+from agent.flows import BY_INTENT, BY_WRITE, FLOW_FREE_TEXT_SLOTS, HANDOFF_BY_INTENT, TASKS, clarify
 from agent.flows.base import say_result
 from agent.flows.handoff import hand_off
 from agent.models import Outcome
@@ -27,6 +27,7 @@ from knowledge_base.rerank import article_sections
 from tools.models import VerificationMethod
 
 FREE_TEXT_SLOTS = FLOW_FREE_TEXT_SLOTS | {"check_answer"}
+MIN_DETAIL_CHARS = 6  # a shorter message at a read-back is an answer to it, not more of the description
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
 _CSAT_LEVELS: dict[str, int] = {"satisfied": 4, "neutral": 3, "dissatisfied": 2}  # 满意 / 一般 / 不满意 on 1–5
 
@@ -39,8 +40,11 @@ _TAIL_DIGITS = re.compile(r"^[0-9]{3}[0-9Xx]$")
 _PERIOD = re.compile(r"(20[0-9]{2})\s*(?:年|-|/)\s*([01]?[0-9])(?:\s*月)?")
 
 # Intents a general question overrides: the question is answered from the knowledge base instead.
-_GENERAL_OVERRIDABLE = TASKS | {"provide_identity"} | {h.intent for h in HANDOFF_BY_INTENT.values()
+# 「我的地址登记的是哪里」 asks about this customer's own record: the contact flows are never overridden.
+_GENERAL_OVERRIDABLE = (TASKS - {"query_contact_info", "change_contact_phone"}) | {"provide_identity"} | {h.intent for h in HANDOFF_BY_INTENT.values()
                                                       if h.general_question_to_kb}
+# What a clarifying question may offer: the tasks, and the hand-offs (a person, another desk).
+OFFERABLE = TASKS | frozenset(HANDOFF_BY_INTENT)
 
 
 class LocalBrain:
@@ -69,9 +73,14 @@ class LocalBrain:
             return
         if state.pending is not None and self._confirmation(turn):
             return
+        if state.awaiting == "choice" and self._choice(turn):
+            return
         if "cancel" in intents or (state.flow and _DENY.match(turn.text)):
             self._cancel(turn)
             return
+        if self._unsure_out_of_scope(turn):
+            return
+        intents = turn.parsed.intents
         for intent in intents:
             if intent in HANDOFF_BY_INTENT:
                 hand_off(turn, HANDOFF_BY_INTENT[intent], self._summary(turn, intent))
@@ -88,8 +97,16 @@ class LocalBrain:
             verifying = state.awaiting in ("account_no", "last4", "check_answer")
             if state.flow and state.flow not in tasks and verifying:
                 tasks = [state.flow, *tasks]  # verification in progress: keep the waiting task first
+            elif state.flow in tasks and state.awaiting in ("period", "reason", "description"):
+                # 「10月份那张账单，电表读数不对」 answering the dispute's month: the same task, with
+                # its slots given up front — not a bill lookup first.
+                tasks = [state.flow, *(t for t in tasks if t not in (state.flow, "lookup_bill"))]
             state.flow, state.queue = tasks[0], [t for t in tasks[1:] if t != tasks[0]]
             state.slots["trigger_text"] = turn.text
+            state.slots["task_started_at"] = state.turns
+            labels = [clarify.label(t) for t in tasks]
+            if len(tasks) > 1 and all(labels):
+                turn.say(render("serving_each", tasks="、".join(str(x) for x in labels)))  # says what it will do
             self._run_flows(turn)
             return
         if state.flow:  # an answer to the slot we asked for
@@ -116,6 +133,53 @@ class LocalBrain:
             turn.say(render("ask_more"))
             return
         self._unclear(turn)
+
+    def _unsure_out_of_scope(self, turn: Turn) -> bool:
+        """An out-of-scope guess the model is not sure of is never a hand-off by default.
+
+        With a task waiting for its slot, or other tasks in the message, the guess is dropped and
+        the message served as those; alone, the customer is asked which task was meant. Returns
+        True when that question was asked.
+        """
+        parsed, state = turn.parsed, turn.state
+        out_of_scope = [i for i in parsed.intents
+                        if i in HANDOFF_BY_INTENT and HANDOFF_BY_INTENT[i].reason == "out_of_scope"]
+        guesses = [] if parsed.out_of_scope_sure else out_of_scope
+        # 「人也没变多」 in a long story read as 转人工 by an unsure clause: not a hand-off when a task is there
+        guesses += [i for i in parsed.intents if i in HANDOFF_BY_INTENT and i in parsed.unsure and i not in guesses]
+        if not guesses:
+            return False
+        rest = [i for i in parsed.intents if i not in guesses]
+        if state.flow or any(i in TASKS for i in rest):
+            parsed.intents = rest
+            return False
+        if any(i not in out_of_scope for i in guesses):
+            return False  # an unsure 转人工 alone: a person is still what the customer gets
+        return clarify.offer(turn, OFFERABLE)
+
+    def _choice(self, turn: Turn) -> bool:
+        """The answer to 「您是想办理以下哪一项？」: continue the picked task with the first message."""
+        state = turn.state
+        pick = clarify.chosen(turn, affirm=bool(_AFFIRM.match(turn.text)))
+        if pick is None:
+            if _DENY.match(turn.text) or "都不是" in turn.text:
+                clarify.forget(turn)
+                self._unclear(turn)
+                return True
+            clarify.forget(turn)
+            return False  # something else: route it as a new message
+        original = clarify.forget(turn) or turn.text
+        state.slots["unclear"] = 0
+        if pick in HANDOFF_BY_INTENT:
+            hand_off(turn, HANDOFF_BY_INTENT[pick], self._summary(turn, pick))
+            return True
+        if pick not in TASKS:
+            return False
+        state.flow, state.queue = pick, []
+        state.slots["trigger_text"] = original
+        state.slots["task_started_at"] = state.turns - 1  # the task was asked for in the first message
+        self._run_flows(turn)
+        return True
 
     def _general_question(self, turn: Turn) -> list[str]:
         """Intents with a general rules/procedure question routed to the knowledge base.
@@ -172,6 +236,7 @@ class LocalBrain:
                 period = f"{match.group(1)}-{int(match.group(2)):02d}"
         if period:
             state.slots["period"] = period
+            state.slots["period_said_at"] = state.turns  # a flow tells a month said for it from an older one
             state.slots.pop("latest", None)
         elif entities.get("latest"):
             state.slots["latest"] = int(entities["latest"])
@@ -293,7 +358,10 @@ class LocalBrain:
                 turn.tickets.append(result.ticket_no)
                 turn.actions.append(pending.tool)
                 turn.outcome = Outcome.TICKET
-            elif result.status == "duplicate":
+            elif result.status == "changed":  # a write with no ticket (the contact phone)
+                turn.actions.append(pending.tool)
+                turn.outcome = turn.outcome or Outcome.RESOLVED
+            elif result.status in ("duplicate", "unchanged"):
                 turn.outcome = turn.outcome or Outcome.RESOLVED
             for key in FLOW_FREE_TEXT_SLOTS:
                 state.slots.pop(key, None)
@@ -313,10 +381,33 @@ class LocalBrain:
                 turn.say(render("corrected"))
                 self._run_flows(turn)
                 return True
+        if writer is not None and self._adds_detail(turn, writer):
+            return True
         if any(i in TASKS or i in HANDOFF_BY_INTENT for i in intents):
             state.pending = None  # the customer moved on: nothing is written
             return False
         turn.say(render("confirm_again"))
+        return True
+
+    def _adds_detail(self, turn: Turn, writer: Any) -> bool:
+        """「就是上周三下午，在小区门口」 typed at the read-back: more of the description, not a new task.
+
+        It is added to the flow's free-text slot and the write is read back again with it, so what is
+        written is what the customer said.
+        """
+        state, text = turn.state, turn.text.strip()
+        if not writer.free_text_slots or len(re.sub(r"\W", "", text)) < MIN_DETAIL_CHARS:
+            return False
+        if any((i in TASKS and i not in writer.intents) or i in HANDOFF_BY_INTENT for i in turn.parsed.intents):
+            return False
+        slot = writer.free_text_slots[-1]
+        before = str(state.slots.get(slot) or "").rstrip("。，,. ")
+        if not before or text in before:
+            return False
+        state.slots[slot] = f"{before}；{text}"
+        state.pending = None
+        turn.say(render("detail_added"))
+        self._run_flows(turn)
         return True
 
     def _cancel(self, turn: Turn) -> None:
@@ -347,6 +438,8 @@ class LocalBrain:
                 turn.handoff, turn.outcome = True, Outcome.TRANSFERRED
                 turn.actions.append("transfer_to_human")
                 return
+        if clarify.offer(turn, OFFERABLE):
+            return
         turn.say(render("clarify"))
 
     def _goodbye(self, turn: Turn) -> None:

@@ -24,6 +24,10 @@ class Parsed:
     intents: list[str]
     entities: dict[str, Any] = field(default_factory=dict)
     confidence: float = 1.0
+    candidates: list[tuple[str, float]] = field(default_factory=list)  # likeliest intents, best first
+    out_of_scope_sure: bool = True  # an out-of-scope intent is handed off only when sure
+    clause_of: dict[str, str] = field(default_factory=dict)  # intent -> the clause that asked for it
+    unsure: set[str] = field(default_factory=set)  # reported intents no clause is sure of
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Turn:
     llm_turn: Any = None  # the LLM brain's turn, kept for a regeneration
     reply_text: str | None = None  # free text (LLM brain) instead of rendered parts
     awaiting: str | None = None
+    choices: list[str] = field(default_factory=list)  # quick replies offered (web buttons, numbered text)
     grounded: bool = True
     violations: list[str] = field(default_factory=list)
     fell_back: bool = False

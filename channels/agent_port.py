@@ -39,6 +39,7 @@ class ReplyOut(BaseModel):
     actions: list[str] = Field(default_factory=list)
     handoff: bool = False
     held_by_staff: bool = False  # a person holds the conversation; the bot did not answer
+    choices: list[str] = Field(default_factory=list)  # quick replies (buttons); the text numbers them too
 
 
 def _as_dict(value: Any) -> dict[str, Any]:
@@ -77,6 +78,7 @@ def reply_out(conversation_id: str, reply: Any) -> ReplyOut:
         actions=actions,
         handoff=bool(handoff),
         held_by_staff=bool(data.get("held_by_staff")),
+        choices=[str(c) for c in data.get("choices") or []],
     )
 
 

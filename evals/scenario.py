@@ -23,11 +23,14 @@ SHANGHAI = timezone(timedelta(hours=8))
 DEFAULT_NOW = datetime(2026, 6, 26, 10, 0, tzinfo=SHANGHAI)
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CHANNELS = ("web", "wechat", "ivr")
-SLOTS = ("account_no", "last4", "check_answer", "period", "reason", "description", "confirm", "csat")
-KNOWABLE = SLOTS[:6]  # what a customer can know; confirm/csat answers are `confirm` and `rating`
+SLOTS = ("account_no", "last4", "check_answer", "period", "reason", "description", "new_phone", "confirm", "csat",
+         "choice")
+KNOWABLE = SLOTS[:7]  # what a customer can know; confirm/csat answers are `confirm` and `rating`, a
+# clarifying question's `choice` only a scripted answer
 # What `Reply.actions` may name: the tools, and the agent's own "cancel".
 ACTIONS = ("verify_identity", "bind_wechat", "lookup_bill", "explain_bill", "payment_status", "open_dispute",
-           "intake_complaint", "transfer_to_human", "search_knowledge_base", "cancel")
+           "intake_complaint", "transfer_to_human", "search_knowledge_base", "contact_info", "change_contact_phone",
+           "cancel")
 
 
 class ScenarioError(ValueError):

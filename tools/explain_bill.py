@@ -156,6 +156,10 @@ class BillExplained(ToolResult):
     vs_previous_month: Comparison | None
     vs_same_month_last_year: Comparison | None
     missing_comparisons: list[str]
+    # 「为什么这么高」 about a bill that went down: by how much it is lower than last month (元, > 0),
+    # None when it is not lower — so the reply can say so plainly before any detail.
+    decrease_vs_previous_month: Decimal | None = None
+    consumption_reason: str | None = None  # the kWh change against last month, in words, if any
 
 
 def _shift(period: str, months: int) -> str:
@@ -331,4 +335,18 @@ def explain_bill(ctx: ToolContext, session: Session, customer: CustomerView,
         vs_previous_month=comparisons["previous_month"],
         vs_same_month_last_year=comparisons["same_month_last_year"],
         missing_comparisons=missing, message=message,
+        decrease_vs_previous_month=_decrease(comparisons["previous_month"]),
+        consumption_reason=_consumption_reason(comparisons["previous_month"]),
     )
+
+
+def _decrease(comparison: Comparison | None) -> Decimal | None:
+    if comparison is None or comparison.amount_change >= ZERO:
+        return None
+    return -comparison.amount_change
+
+
+def _consumption_reason(comparison: Comparison | None) -> str | None:
+    if comparison is None:
+        return None
+    return next((r.text for r in comparison.reasons if r.kind == "consumption_change"), None)

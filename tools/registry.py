@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from tools.audit import audited_call
 from tools.authorize import PlainTool, for_verified_customer
 from tools.bind_wechat import BindWechatInput, bind_wechat
+from tools.contact_info import ChangeContactPhoneInput, ContactInfoInput, change_contact_phone, contact_info
 from tools.context import ToolContext
 from tools.explain_bill import ExplainBillInput, explain_bill
 from tools.intake_complaint import IntakeComplaintInput, intake_complaint
@@ -65,6 +66,10 @@ TOOLS: tuple[ToolSpec, ...] = (
              OpenDisputeInput, open_dispute, needs_principal=True, writes=True),
     ToolSpec("intake_complaint", "为已核实客户登记投诉工单（先向客户确认），返回工单号和联系、答复时限。",
              IntakeComplaintInput, intake_complaint, needs_principal=True, writes=True),
+    ToolSpec("contact_info", "查询已核实客户登记的联系电话（打码）和用电地址（到街道）。",
+             ContactInfoInput, contact_info, needs_principal=True, writes=False),
+    ToolSpec("change_contact_phone", "把已核实客户登记的联系电话改为新的11位手机号（先向客户读回确认），留有审计记录。",
+             ChangeContactPhoneInput, change_contact_phone, needs_principal=True, writes=True),
     ToolSpec("transfer_to_human", "转人工客服，附上给人工的对话小结。",
              TransferToHumanInput, transfer_to_human, needs_principal=False, writes=True),
     ToolSpec("search_knowledge_base",

@@ -10,7 +10,7 @@ module's line in `FLOWS` below. A tool it needs is a `ToolSpec` in `tools/regist
 
 from __future__ import annotations
 
-from agent.flows import bill, complaint, dispute, explain, handoff, knowledge, payment
+from agent.flows import arrangement, bill, change_phone, clarify, complaint, contact, dispute, explain, handoff, knowledge, payment
 from agent.flows.base import Flow, Handoff
 
 FLOWS: tuple[Flow, ...] = (
@@ -20,6 +20,9 @@ FLOWS: tuple[Flow, ...] = (
     knowledge.FLOW,
     dispute.FLOW,
     complaint.FLOW,
+    contact.CONTACT_INFO,
+    change_phone.FLOW,
+    arrangement.FLOW,
 )
 HANDOFFS: tuple[Handoff, ...] = handoff.HANDOFFS
 
@@ -44,6 +47,6 @@ NEEDS_IDENTITY = frozenset(i for i, flow in BY_INTENT.items() if flow.needs_iden
 FLOW_FREE_TEXT_SLOTS = frozenset(slot for flow in FLOWS for slot in flow.free_text_slots)
 
 __all__ = [
-    "BY_INTENT", "BY_WRITE", "FLOWS", "FLOW_FREE_TEXT_SLOTS", "HANDOFFS", "HANDOFF_BY_INTENT", "NEEDS_IDENTITY",
+    "BY_INTENT", "clarify", "BY_WRITE", "FLOWS", "FLOW_FREE_TEXT_SLOTS", "HANDOFFS", "HANDOFF_BY_INTENT", "NEEDS_IDENTITY",
     "TASKS", "Flow", "Handoff",
 ]

@@ -27,8 +27,15 @@ def excerpt(text: str, limit: int = 240) -> str:
 
 
 def policy_question(turn: Turn) -> bool:
-    query = turn.state.slots.get("trigger_text") or turn.text
-    result = turn.toolbox.search(query, k=KB_CANDIDATES)
+    # In a long message, the clause that asked (「能不能分期交？」), not the whole story.
+    flow = turn.state.flow or ""
+    query = turn.parsed.clause_of.get(flow) if len(turn.parsed.intents) > 1 else None
+    query = query or turn.state.slots.get("trigger_text") or turn.text
+    return answer_from_knowledge_base(turn, query, turn.toolbox.search(query, k=KB_CANDIDATES))
+
+
+def answer_from_knowledge_base(turn: Turn, query: str, result: dict) -> bool:
+    """The best-titled passage of a search for `query`, cited; or 「没有找到」."""
     if not result["results"]:
         turn.say(render("kb_not_found"))
         return True

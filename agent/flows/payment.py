@@ -8,27 +8,31 @@ from agent.turn import Turn
 UNPAID_LOOKBACK = 12  # bills checked for arrears when the customer names no month
 
 
-def _all_unpaid(turn: Turn) -> bool:
-    """「有没有欠费」 without a month: the status of every bill still owed, oldest first.
+def _latest_then_owed(turn: Turn) -> bool:
+    """「电费交了没有」 without a month: the latest issued bill first, then every older bill still
+    owed, newest first — the same order on every channel, whatever was asked before.
 
-    The latest bill alone can be paid while an older one is overdue. Returns False when nothing
-    is owed (the latest bill's status then answers) or the bills cannot be listed.
+    The latest bill alone can be paid while an older one is overdue, so those follow it. Returns
+    False when the bills cannot be listed (the single-bill answer is given instead).
     """
     bills = turn.toolbox.call("lookup_bill", {"latest": UNPAID_LOOKBACK})
-    if bills.status != "ok":
+    if bills.status != "ok" or not bills.bills:
         return False
-    owed = sorted((b for b in bills.bills if b.status != "paid"), key=lambda b: b.period)
-    if not owed:
-        return False
-    for bill in owed:
+    ordered = sorted(bills.bills, key=lambda b: b.period, reverse=True)
+    latest, older = ordered[0], ordered[1:]
+    for bill in [latest, *(b for b in older if b.status != "paid")]:
         say_result(turn, turn.toolbox.call("payment_status", {"period": bill.period}))
     resolved(turn, "payment_status")
     return True
 
 
 def payment_status(turn: Turn) -> bool:
-    period = turn.state.slots.get("period")
-    if not period and _all_unpaid(turn):
+    # A month counts only when this message names it: one left from an earlier question (「10月的账单」)
+    # must not decide which bill 「交了没有」 leads with.
+    slots = turn.state.slots
+    fresh = int(slots.get("period_said_at", -1)) >= int(slots.get("task_started_at", 0))
+    period = slots.get("period") if fresh else None
+    if not period and _latest_then_owed(turn):
         return True
     result = with_latest_fallback(turn, "payment_status", period)
     say_result(turn, result)
@@ -39,5 +43,5 @@ def payment_status(turn: Turn) -> bool:
 
 FLOW = Flow(
     name="payment_status", intents=("payment_status", "overdue_late_fee"), run=payment_status,
-    needs_identity=True, slots=("period",), tools=("lookup_bill", "payment_status"),
+    needs_identity=True, slots=("period", "period_said_at", "task_started_at"), tools=("lookup_bill", "payment_status"),
 )

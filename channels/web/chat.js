@@ -42,6 +42,22 @@
     div.appendChild(list);
   }
 
+  function showChoices(div, choices) {
+    // Quick replies of a clarifying question: a button sends the option's words as the answer.
+    if (!choices || !choices.length) return;
+    const row = document.createElement("div");
+    row.className = "choices";
+    for (const choice of choices) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "choice";
+      button.textContent = choice;
+      button.addEventListener("click", () => { row.remove(); send(choice); });
+      row.appendChild(button);
+    }
+    div.appendChild(row);
+  }
+
   function applyAwaiting(awaiting) {
     const identity = /account|identity|verif|phone|last4|id_/i.test(awaiting || "");
     $("identity").hidden = !identity;
@@ -125,6 +141,7 @@
       try {
         const reply = await streamReply(text, messageId, div);
         showCitations(div, reply.citations);
+        showChoices(div, reply.choices);
         applyAwaiting(reply.awaiting);
         if (reply.handoff) bubble("system", "已为您转接人工客服");
         if (reply.held_by_staff) watchStaffReplies();

@@ -99,6 +99,21 @@ def test_explain_bill_gives_typed_reasons_versus_last_month(world: World) -> Non
     last_year = result.vs_same_month_last_year
     assert last_year.other_period == "2025-05"
     assert "season_change" not in {r.kind for r in last_year.reasons}
+    assert result.decrease_vs_previous_month is None  # May went up: nothing to say about a drop
+    assert result.consumption_reason == kinds["consumption_change"].text
+
+
+def test_explain_bill_says_by_how_much_a_lower_bill_went_down(world: World) -> None:
+    april = _bill(world, "A:2026-04")
+    with world.sessions() as session:
+        customer = session.scalars(select(Customer).where(Customer.account_no == ACCOUNT_A)).one()
+        march = add_bill(session, customer, "2026-03", "520", due_date=date(2026, 4, 15))
+        session.commit()
+        march_amount = march.amount
+    result = call_tool(_verified(world), "explain_bill", {"period": "2026-04"})
+    assert march_amount > april.amount
+    assert result.decrease_vs_previous_month == march_amount - april.amount  # the billing core's figures
+    assert result.consumption_reason is not None and "减少" in result.consumption_reason
 
 
 def test_explain_bill_two_part_customer_pf_and_monthly_price_versions(world: World) -> None:
