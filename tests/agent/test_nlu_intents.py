@@ -278,18 +278,18 @@ def test_clause_cache_returns_the_same_probabilities(classifier: IntentClassifie
     assert classifier.labels[int(again[1].argmax())] == "transfer_to_human"
 
 
-def test_an_intent_without_a_flow_reaches_the_dialogue_as_its_served_as_intent() -> None:
-    """query_contact_info etc. are recognised now; until their flows exist the brain sees a known intent."""
+def test_the_intents_issue_13_added_have_flows_of_their_own() -> None:
+    """query_contact_info, change_contact_phone and payment_arrangement were served as other intents
+    until their flows existed; now the dialogue sees each as itself."""
     from agent.agent import parsed_from_understanding
     from agent.flows import TASKS
 
     catalogue = load_dataset().intents
-    waiting = {name: spec.served_as for name, spec in catalogue.items() if spec.served_as}
-    assert {"query_contact_info", "change_contact_phone", "payment_arrangement"} <= set(waiting)
-    assert all(target in TASKS or target == "provide_identity" for target in waiting.values()), waiting
+    for name in ("query_contact_info", "change_contact_phone", "payment_arrangement"):
+        assert name in TASKS and not catalogue[name].served_as, name
     result = say("电费能不能分期交")
     assert result.intent_names == ["payment_arrangement"]
-    assert parsed_from_understanding(result).intents == ["policy_question"]
+    assert parsed_from_understanding(result).intents == ["payment_arrangement"]
 
 
 def test_served_as_must_name_an_intent_with_its_own_flow(tmp_path: Path) -> None:
