@@ -130,11 +130,17 @@ def parsed_from_understanding(result: Any) -> Parsed:
 def entities_for_slots(found: Any) -> dict[str, Any]:
     """NLU entities (typed objects from `agent.nlu.entities`) as the flows' slot values.
 
-    The first entity of each kind wins, as the customer usually says the main one first.
+    The first entity of each kind wins, as the customer usually says the main one first — except
+    that a month named as such (「5月」) wins over a relative one (「这个月突然变成四百八十度」), which
+    is as often the time of the story as the bill meant.
     """
     if isinstance(found, dict):
         return dict(found)
     slots: dict[str, Any] = {}
+    months = [e for e in found if type(e).__name__ == "BillingMonth"]
+    named = [m for m in months if not getattr(m, "relative", False)]
+    if named:
+        found = [e for e in found if type(e).__name__ != "BillingMonth" or e is named[0]]
     for entity in found:
         kind = type(entity).__name__
         if kind == "AccountNumber":

@@ -72,6 +72,7 @@ class DigitSequence(Entity):
 class BillingMonth(Entity):
     year: int
     month: int
+    relative: bool = False  # named as 「这个月」「上个月」 rather than 「5月」
 
     @property
     def period(self) -> str:
@@ -233,7 +234,8 @@ def _find_periods(dt: DigitisedText, source: str, today: date, claims: _Claims) 
     for month in find_months(dt.text, today):
         if claims.free(month.start, month.end):
             claims.take(month.start, month.end)
-            found.append(BillingMonth(*_span(dt, source, month.start, month.end), month.year, month.month))
+            found.append(BillingMonth(*_span(dt, source, month.start, month.end), month.year, month.month,
+                                      month.relative))
     return found
 
 

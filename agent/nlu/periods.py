@@ -34,6 +34,7 @@ class MonthMatch:
     month: int
     start: int
     end: int
+    relative: bool = False  # 「这个月」「上个月」: said about time, often not the bill meant
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +65,10 @@ def find_months(text: str, today: date) -> Iterator[MonthMatch]:
 
     found: list[MonthMatch] = []
 
-    def add(year: int, month: int, start: int, end: int) -> None:
+    def add(year: int, month: int, start: int, end: int, relative: bool = False) -> None:
         if _valid(month) and free(start, end):
             claimed.append((start, end))
-            found.append(MonthMatch(year, month, start, end))
+            found.append(MonthMatch(year, month, start, end, relative))
 
     for match in _YEAR_MONTH.finditer(text):
         year = int(match.group(1))
@@ -81,7 +82,7 @@ def find_months(text: str, today: date) -> Iterator[MonthMatch]:
     for match in _RELATIVE_MONTH.finditer(text):
         word = match.group(0)
         delta = next((d for prefix, d in _RELATIVE_OFFSET.items() if word.startswith(prefix)), 0)
-        add(*shift_month(today.year, today.month, delta), *match.span())
+        add(*shift_month(today.year, today.month, delta), *match.span(), relative=True)
     for match in _BARE_MONTH.finditer(text):
         month = int(match.group(1))
         # A bare month is the latest one that has happened: in March, 「5月」 is last May.

@@ -271,3 +271,15 @@ def test_consumption_in_kwh(message: str, kwh: Decimal) -> None:
 def test_temperatures_are_not_consumption() -> None:
     assert not [e for e in entities("空调开26度是不是很费电") if isinstance(e, Energy)]
     assert not [e for e in entities("今天气温三十五度") if isinstance(e, Energy)]
+
+
+def test_a_named_month_wins_the_period_slot_over_a_relative_one() -> None:
+    """「这个月突然变成四百八十度 … 核查一下5月的电费」: the story's 这个月 is not the bill meant."""
+    from agent.agent import entities_for_slots
+
+    text = "这个月突然变成四百八十度，家里也没添电器，想申请核查一下5月的电费"
+    months = [e for e in extract_entities(text, TODAY) if isinstance(e, BillingMonth)]
+    assert [(m.month, m.relative) for m in months] == [(6, True), (5, False)]
+    assert entities_for_slots(extract_entities(text, TODAY))["period"] == "2026-05"
+    assert entities_for_slots(extract_entities("上个月的电费多少", TODAY))["period"] == "2026-05"
+    assert entities_for_slots(extract_entities("3月和4月的电费", TODAY))["period"] == "2026-03"  # first named
