@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from billing_core.db.engine import session_scope, utc_now
@@ -208,15 +209,24 @@ async def handback(conversation_id: ConversationId, services: ServicesDep, staff
     return TakeoverOut(conversation_id=conversation_id, held_by_staff=False, handoff_no=None, staff=staff)
 
 
+def _customer(session: Session, account_no: str) -> Customer:
+    customer = session.scalar(select(Customer).where(Customer.account_no == account_no))
+    if customer is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail="account_no: 户号不存在")
+    return customer
+
+
+def _recent_bills(session: Session, customer: Customer, limit: int) -> list[Bill]:
+    return list(session.scalars(select(Bill).where(Bill.customer_id == customer.id)
+                                .order_by(Bill.period.desc()).limit(limit)))
+
+
 @router.get("/customers/{account_no}/bills", response_model=CustomerBills, summary="客户近期账单一览")
 def customer_bills(account_no: AccountNo, _staff: StaffDep,
                    limit: Annotated[int, Query(ge=1, le=36)] = 12) -> CustomerBills:
     with session_scope() as session:
-        customer = session.scalar(select(Customer).where(Customer.account_no == account_no))
-        if customer is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="account_no: 户号不存在")
-        bills = list(session.scalars(select(Bill).where(Bill.customer_id == customer.id)
-                                     .order_by(Bill.period.desc()).limit(limit)))
+        customer = _customer(session, account_no)
+        bills = _recent_bills(session, customer, limit)
         return CustomerBills(
             account_no=customer.account_no, name=customer.name[0] + "*" * (len(customer.name) - 1),
             category=str(customer.category),
@@ -274,11 +284,8 @@ def _mask_address(address: str) -> str:
 def customer_card(account_no: AccountNo, _staff: StaffDep,
                   bills: Annotated[int, Query(ge=1, le=24)] = 6) -> CustomerCard:
     with session_scope() as session:
-        customer = session.scalar(select(Customer).where(Customer.account_no == account_no))
-        if customer is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail="account_no: 户号不存在")
-        recent = list(session.scalars(select(Bill).where(Bill.customer_id == customer.id)
-                                      .order_by(Bill.period.desc()).limit(bills)))
+        customer = _customer(session, account_no)
+        recent = _recent_bills(session, customer, bills)
         unpaid = list(session.scalars(select(Bill).where(Bill.customer_id == customer.id, Bill.status.in_(_UNPAID))))
         tickets = list(session.scalars(
             select(WorkOrder).where(WorkOrder.account_no == account_no,

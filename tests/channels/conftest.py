@@ -74,6 +74,15 @@ def ivr_post(client: Any, payload: dict[str, Any], secret: str = IVR_SECRET) -> 
     return client.post("/ivr/turn", content=body, headers=signed_headers(secret, body))
 
 
+def sse_events(body: str) -> list[tuple[str, dict[str, Any]]]:
+    """The (event, data) pairs of a web-chat SSE body."""
+    events = []
+    for block in body.strip().split("\n\n"):
+        lines = dict(line.split(": ", 1) for line in block.splitlines())
+        events.append((lines["event"], json.loads(lines["data"])))
+    return events
+
+
 def new_web_conversation(client: Any) -> str:
     """Start a web conversation; its token stays in the client's cookie jar."""
     response = client.post("/api/chat/conversations")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -11,15 +10,7 @@ from sqlalchemy import select
 from agent.models import ConversationRecord
 from billing_core.db.engine import session_scope
 from channels.app import create_app
-from tests.channels.conftest import DemoCustomer, make_settings, new_web_conversation
-
-
-def _events(body: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
+from tests.channels.conftest import DemoCustomer, make_settings, new_web_conversation, sse_events as _events
 
 
 def _say(client: TestClient, cid: str, text: str, message_id: str | None = None) -> dict[str, Any]:

@@ -5,7 +5,6 @@ single SSE body."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -15,15 +14,7 @@ from agent.llm_brain import LLMBrain, LLMSettings, make_chat_model
 from agent.state import InMemoryStateStore
 from channels.app import create_app
 from tests.agent.llm_fakes import Recorded, completion, replay_server
-from tests.channels.conftest import make_settings, new_web_conversation
-
-
-def _events(body: str) -> list[tuple[str, dict[str, Any]]]:
-    events = []
-    for block in body.strip().split("\n\n"):
-        lines = dict(line.split(": ", 1) for line in block.splitlines())
-        events.append((lines["event"], json.loads(lines["data"])))
-    return events
+from tests.channels.conftest import make_settings, new_web_conversation, sse_events as _events
 
 
 def _post(recorded: list[Recorded], text: str) -> tuple[Any, list[tuple[str, dict[str, Any]]]]:
