@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import os
-import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from sanic.response import json as json_response
 from sqlalchemy.orm import Session, sessionmaker
 
 from billing_core.db.engine import make_engine
+from billing_core.settings import generated_secret
 from knowledge_base.retriever import KnowledgeRetriever
 from tools.context import ToolContext
 from tools.models import VerificationMethod
@@ -201,8 +201,8 @@ def build_executor(session_factory: Callable[[], Session],
 def action_token(var_dir: Path | None = None) -> tuple[str, Path | None]:
     """The shared token and where it came from (None: `POWERDESK_RASA_ACTION_TOKEN`).
 
-    Unset variable: this site's token in `var_dir/secrets/rasa_action_token` (the layout of the
-    channels' generated secrets), created with 32 random bytes on first use, so a restart keeps
+    Unset variable: this site's token in `var_dir/secrets/rasa_action_token` (generated like the
+    channels' secrets, `billing_core.settings.generated_secret`), created on first use, so a restart keeps
     the value Rasa's endpoints.yml holds. A value shorter than 16 characters is refused
     (ValueError naming the variable or the file): a token must not be guessable.
     """
@@ -211,25 +211,7 @@ def action_token(var_dir: Path | None = None) -> tuple[str, Path | None]:
         if len(configured) < MIN_TOKEN_CHARS:
             raise ValueError(f"{TOKEN_ENV}: at least {MIN_TOKEN_CHARS} characters")
         return configured, None
-    if var_dir is None:
-        from billing_core.settings import var_dir as default_var_dir
-
-        var_dir = default_var_dir()
-    path = var_dir / "secrets" / TOKEN_FILE
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # Written whole to a temporary file, then linked into place: never read half-written, and
-        # of two processes starting at once the first link wins and both use its value.
-        temporary = path.with_name(f".{TOKEN_FILE}.{os.getpid()}.{secrets.token_hex(4)}")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
-            handle.write(secrets.token_urlsafe(32))
-        try:
-            os.link(temporary, path)
-        except FileExistsError:
-            pass
-        finally:
-            temporary.unlink()
+    path, _created = generated_secret(TOKEN_FILE, None if var_dir is None else var_dir / "secrets")
     token = path.read_text(encoding="ascii").strip()
     if len(token) < MIN_TOKEN_CHARS:
         raise ValueError(f"{path}: at least {MIN_TOKEN_CHARS} characters (delete it to generate a new one)")
