@@ -32,6 +32,7 @@ from tools.channels import channel_spec
 from tools.identity_locks import IdentityLockView, account_identity_lock, active_identity_locks
 from tools.models import HandoffRequest, HandoffStatus, LockScope
 from tools.transfer_to_human import held_by_staff
+from tools.verify_identity import mask_name
 
 router = APIRouter(prefix="/api/assist", tags=["坐席辅助"], responses={**STAFF_ONLY, **NOT_FOUND, **TOO_LARGE})
 
@@ -228,8 +229,7 @@ def customer_bills(account_no: AccountNo, _staff: StaffDep,
         customer = _customer(session, account_no)
         bills = _recent_bills(session, customer, limit)
         return CustomerBills(
-            account_no=customer.account_no, name=customer.name[0] + "*" * (len(customer.name) - 1),
-            category=str(customer.category),
+            account_no=customer.account_no, name=mask_name(customer.name), category=str(customer.category),
             bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
                                 due_date=b.due_date, bill_no=b.bill_no) for b in bills],
             identity_lock=account_identity_lock(session, customer.account_no, utc_now()),
@@ -293,8 +293,7 @@ def customer_card(account_no: AccountNo, _staff: StaffDep,
             .order_by(WorkOrder.created_at.desc()).limit(20)))
         category = str(customer.category)
         return CustomerCard(
-            account_no=customer.account_no, name=customer.name[0] + "*" * (len(customer.name) - 1),
-            category=category, category_label=_CATEGORY_LABELS.get(category, category),
+            account_no=customer.account_no, name=mask_name(customer.name), category=category, category_label=_CATEGORY_LABELS.get(category, category),
             address=_mask_address(customer.address), withholding_agreement=bool(customer.withholding_agreement),
             open_tickets=[TicketAtGlance(no=t.no, kind=str(t.kind), kind_label=_KIND_LABELS.get(t.kind, str(t.kind)),
                                          title=t.title, status=str(t.status), period=t.period,
