@@ -7,16 +7,26 @@ character pairs with the asking words; retrieval order breaks ties. A short sect
 answer a different question than the one asked (「有哪些缴费方式」 matches the 「线下缴费」 section,
 but the answer is the whole short list), so `with_article_context` adds the article's other
 sections while they fit.
+
+`best_hit` always picks something, and the best of five can still answer a neighbouring question
+(「可以开增值税专用发票吗」 → how to get an e-invoice). `covers` says whether the picked article names
+the point that was asked, by the rules of `coverage.yaml` (data, validated at load).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, TypeVar
 
+import yaml
+
 from knowledge_base.articles import load_articles
+from knowledge_base.normalize import QueryNormalizer, normalize_text
 
 Hit = TypeVar("Hit", bound=Mapping[str, Any])
 
@@ -64,3 +74,123 @@ def with_article_context(hit: Mapping[str, Any], limit: int = 240) -> str:
             break
         text = f"{text}\n{addition}"
     return text
+
+
+COVERAGE_PATH = Path(__file__).resolve().parent / "coverage.yaml"
+
+
+class CoverageRulesError(ValueError):
+    """A coverage file that cannot be used; the message names the file and the field."""
+
+    def __init__(self, path: Path, field_name: str, message: str) -> None:
+        super().__init__(f"{path} [{field_name}]: {message}")
+
+
+@dataclass(frozen=True)
+class CoveragePoint:
+    """A point a customer can ask about, and what an article must say to answer it."""
+
+    name: str
+    asked: tuple[re.Pattern[str], ...]
+    answered_by: tuple[re.Pattern[str], ...]
+
+    def asked_in(self, question: str) -> bool:
+        return any(p.search(question) for p in self.asked)
+
+    def answered_in(self, article: str) -> bool:
+        return any(p.search(article) for p in self.answered_by)
+
+
+@dataclass(frozen=True)
+class CoverageRules:
+    threshold: float
+    min_pairs: int
+    stop_pairs: frozenset[str]
+    points: tuple[CoveragePoint, ...]
+    effective_date: dt.date
+    source: str
+
+
+def _patterns(path: Path, field_name: str, value: Any) -> tuple[re.Pattern[str], ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+        raise CoverageRulesError(path, field_name, "must be a non-empty list of non-empty strings")
+    compiled = []
+    for i, text in enumerate(value):
+        try:
+            compiled.append(re.compile(normalize_text(text)))
+        except re.error as exc:
+            raise CoverageRulesError(path, f"{field_name}[{i}]", f"not a regular expression: {exc}") from exc
+    return tuple(compiled)
+
+
+def load_coverage_rules(path: Path = COVERAGE_PATH) -> CoverageRules:
+    """Read and check `coverage.yaml`; a malformed file is refused, naming the file and field."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise CoverageRulesError(path, "<file>", f"cannot be read: {exc}") from exc
+    if not isinstance(data, dict):
+        raise CoverageRulesError(path, "<file>", "must be a mapping")
+    threshold = data.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not 0 <= threshold < 1:
+        raise CoverageRulesError(path, "threshold", f"must be a number in [0, 1), got {threshold!r}")
+    min_pairs = data.get("min_pairs")
+    if isinstance(min_pairs, bool) or not isinstance(min_pairs, int) or min_pairs < 1:
+        raise CoverageRulesError(path, "min_pairs", f"must be a positive integer, got {min_pairs!r}")
+    stop = data.get("stop_pairs")
+    if not isinstance(stop, list) or not all(isinstance(s, str) and len(s) == 2 for s in stop):
+        raise CoverageRulesError(path, "stop_pairs", "must be a list of two-character strings")
+    effective = data.get("effective_date")
+    if not isinstance(effective, dt.date):
+        raise CoverageRulesError(path, "effective_date", f"must be a date (YYYY-MM-DD), got {effective!r}")
+    source = data.get("source")
+    if not isinstance(source, str) or not source.strip():
+        raise CoverageRulesError(path, "source", "must say where the rules come from")
+    raw_points = data.get("points")
+    if not isinstance(raw_points, list):
+        raise CoverageRulesError(path, "points", "must be a list")
+    points = []
+    for i, raw in enumerate(raw_points):
+        where = f"points[{i}]"
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str) or not raw["name"].strip():
+            raise CoverageRulesError(path, f"{where}.name", "each point needs a name")
+        points.append(CoveragePoint(raw["name"], _patterns(path, f"{where}.asked", raw.get("asked")),
+                                    _patterns(path, f"{where}.answered_by", raw.get("answered_by"))))
+    return CoverageRules(float(threshold), min_pairs, frozenset(stop), tuple(points), effective, source.strip())
+
+
+@lru_cache(maxsize=1)
+def coverage_rules() -> CoverageRules:
+    return load_coverage_rules()
+
+
+@lru_cache(maxsize=1)
+def _question_normalizer() -> QueryNormalizer:
+    return QueryNormalizer()  # no pinyin corrector: a point is matched as the customer wrote it
+
+
+@lru_cache(maxsize=1)
+def _article_texts() -> dict[str, str]:
+    """Each article's title and sections, normalised as queries are (what an answer could say)."""
+    return {a.id: normalize_text(f"{a.title}\n{a.body}") for a in load_articles().articles}
+
+
+def covers(question: str, hit: Mapping[str, Any], topic: str = "",
+           rules: CoverageRules | None = None) -> bool:
+    """Whether the article of `hit` answers the point of `question` (the customer's asking words).
+
+    `topic` is what a flow already knows the question is about (the arrangement flow searches for
+    「电费分期缴纳 缓交 延期缴费」 beside the customer's words): the share of shared pairs is then
+    judged on the topic, while the points are still looked for in the customer's words only, so
+    an appended topic neither hides a point nor makes a colloquial question look uncovered.
+    """
+    rules = rules or coverage_rules()
+    asked = _question_normalizer().normalize(question)
+    own = normalize_text(" ".join(str(hit.get(k, "")) for k in ("title", "section", "text")))
+    article = f"{_article_texts().get(str(hit.get('article_id', '')), '')}\n{own}"
+    if any(point.asked_in(asked) and not point.answered_in(article) for point in rules.points):
+        return False
+    pairs = _bigrams(_question_normalizer().normalize(topic) if topic else asked) - rules.stop_pairs
+    if len(pairs) < rules.min_pairs:
+        return True
+    return len(pairs & _bigrams(article)) / len(pairs) >= rules.threshold

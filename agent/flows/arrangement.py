@@ -13,8 +13,7 @@ TOPIC = "电费分期缴纳 缓交 延期缴费"  # what the article is found by
 
 def payment_arrangement(turn: Turn) -> bool:
     asked = turn.parsed.clause_of.get("payment_arrangement") or turn.state.slots.get("trigger_text") or turn.text
-    query = f"{asked} {TOPIC}"
-    answer_from_knowledge_base(turn, query, turn.toolbox.search(query, k=KB_CANDIDATES))
+    answer_from_knowledge_base(turn, asked, turn.toolbox.search(f"{asked} {TOPIC}", k=KB_CANDIDATES), topic=TOPIC)
     turn.say(render("arrangement_offer_person"))
     return True
 
@@ -22,5 +21,5 @@ def payment_arrangement(turn: Turn) -> bool:
 FLOW = Flow(
     name="payment_arrangement", intents=("payment_arrangement",), run=payment_arrangement, needs_identity=False,
     slots=("trigger_text",), tools=("search_knowledge_base",),
-    templates=("arrangement_offer_person",),  # and the knowledge flow's kb_answer / kb_not_found
+    templates=("arrangement_offer_person",),  # and the knowledge flow's kb_answer / kb_not_found / kb_not_covered
 )

@@ -12,7 +12,7 @@ from agent.flows.base import Flow, resolved
 from agent.nlu.questions import question_part
 from agent.replies import render
 from agent.turn import Turn
-from knowledge_base.rerank import best_hit, with_article_context
+from knowledge_base.rerank import best_hit, covers, with_article_context
 
 KB_CANDIDATES = 5  # passages fetched for a policy question; the best-titled one answers
 
@@ -34,12 +34,23 @@ def policy_question(turn: Turn) -> bool:
     return answer_from_knowledge_base(turn, query, turn.toolbox.search(query, k=KB_CANDIDATES))
 
 
-def answer_from_knowledge_base(turn: Turn, query: str, result: dict) -> bool:
-    """The best-titled passage of a search for `query`, cited; or 「没有找到」."""
+def answer_from_knowledge_base(turn: Turn, query: str, result: dict, topic: str = "") -> bool:
+    """The best-titled passage of a search for `query` that covers the asked point, cited; else
+    「没有找到」, or 「没有说到这一点」 when every passage answers a neighbouring question.
+
+    `query` is the customer's words; `topic` is what the caller appended to them for the search
+    (the arrangement flow's 分期/缓交 terms): it helps pick the title but is not taken for something
+    the customer asked (`knowledge_base.rerank.covers`).
+    """
     if not result["results"]:
         turn.say(render("kb_not_found"))
         return True
-    hit = best_hit(question_part(query), result["results"])
+    asked = question_part(query)
+    covering = [h for h in result["results"] if covers(asked, h, topic=topic)]
+    if not covering:
+        turn.say(render("kb_not_covered"))
+        return True
+    hit = best_hit(question_part(f"{query} {topic}" if topic else query), covering)
     text = with_article_context(hit)
     turn.say(render("kb_answer", title=hit["title"], section=hit["section"], text=excerpt(text)))
     citation = {k: hit[k] for k in ("article_id", "title", "section", "source", "citation")}
@@ -51,5 +62,5 @@ def answer_from_knowledge_base(turn: Turn, query: str, result: dict) -> bool:
 
 FLOW = Flow(
     name="knowledge", intents=("policy_question", "how_to_pay"), run=policy_question, needs_identity=False,
-    slots=("trigger_text",), tools=("search_knowledge_base",), templates=("kb_answer", "kb_not_found"),
+    slots=("trigger_text",), tools=("search_knowledge_base",), templates=("kb_answer", "kb_not_found", "kb_not_covered"),
 )

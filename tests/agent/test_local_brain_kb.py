@@ -1,8 +1,13 @@
-"""The local brain's knowledge-base answer: which passage answers, and which questions are general."""
+"""The local brain's knowledge-base answer: which passage answers, whether it covers the asked point,
+and which questions are general."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from agent.agent import Agent
 from agent.nlu.questions import ABOUT_MY_ACCOUNT, is_general_question, question_part
+from agent.replies import render
 from knowledge_base.rerank import best_hit, with_article_context
 
 
@@ -37,3 +42,34 @@ def test_general_and_personal_questions_are_told_apart() -> None:
     personal = ["我4月电费忘交了，现在要交多少违约金", "帮我查一下这个月电费多少钱"]
     assert all(is_general_question(t) for t in general)
     assert all(ABOUT_MY_ACCOUNT.search(t) and not is_general_question(t) for t in personal)
+
+
+def test_a_neighbouring_article_is_not_given_as_the_answer(make_agent: Callable[..., Agent],
+                                                           knowledge: Callable) -> None:
+    agent = make_agent(knowledge=knowledge)
+    for i, question in enumerate(["电费能用信用卡交吗", "电费可以用数字人民币交吗"]):
+        reply = agent.handle(f"kb-nc-{i}", "web", question)
+        assert reply.text == render("kb_not_covered").text and "人工" in reply.text
+        assert not reply.citations and not reply.actions  # nothing resolved: a person is offered
+
+
+def test_the_questions_that_got_a_neighbour_before_now_get_their_own_article(
+        make_agent: Callable[..., Agent], knowledge: Callable) -> None:
+    agent = make_agent(knowledge=knowledge)
+    expected = {"可以开增值税专用发票吗": "payment-vat-special-invoice", "欠费多久会停电？": "due-power-cut-timeline",
+                "交了钱多久来电": "due-reconnection", "居民阶梯电价是怎么算的": "tariff-residential-tiers"}
+    for i, (question, article_id) in enumerate(expected.items()):
+        reply = agent.handle(f"kb-ok-{i}", "web", question)
+        assert [c["article_id"] for c in reply.citations] == [article_id], question
+        assert reply.citations[0]["title"] in reply.text and reply.grounded
+
+
+def test_the_arrangement_flow_judges_the_customers_words_not_its_appended_topic(
+        make_agent: Callable[..., Agent], knowledge: Callable) -> None:
+    agent = make_agent(knowledge=knowledge)
+    colloquial = agent.handle("kb-arr-1", "web", "缓几天交行不行")  # shares no word with the article
+    assert [c["article_id"] for c in colloquial.citations] == ["due-payment-plan"]
+    assert render("arrangement_offer_person").text in colloquial.text
+    interest = agent.handle("kb-arr-2", "web", "分期交电费要利息吗")  # the article never says 利息
+    assert interest.text.startswith(render("kb_not_covered").text) and not interest.citations
+    assert render("arrangement_offer_person").text in interest.text
