@@ -227,6 +227,16 @@ def opt_in(session: Session, account_no: str, kind: str, source: str = "customer
     return True
 
 
+def in_flight(session: Session, channels: Iterable[str] | None = None, now: datetime | None = None) -> int:
+    """Pending rows some worker holds a live lease on (a draining worker waits for them: if that
+    worker died, they come back when the lease ends)."""
+    now = now or utc_now()
+    condition = and_(T.c.status == NotificationStatus.PENDING.value, T.c.claimed_until >= now)
+    if channels is not None:
+        condition = and_(condition, T.c.channel.in_(list(channels)))
+    return session.scalar(select(func.count()).select_from(T).where(condition)) or 0
+
+
 def counts(session: Session) -> dict[str, int]:
     """Rows per status (the `notify status` command)."""
     return {status: n for status, n in session.execute(select(T.c.status, func.count()).group_by(T.c.status))}

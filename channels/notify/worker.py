@@ -147,14 +147,17 @@ class OutboxWorker:
 
     # -- the loop ---------------------------------------------------------------------------
     def run(self, *, drain: bool = False) -> Counter[str]:
-        """Work until stopped (SIGTERM / `stop()`); `drain`: stop once nothing is due."""
+        """Work until stopped (SIGTERM / `stop()`); `drain`: stop once nothing is due and no other
+        worker holds a lease (a dead worker's rows are taken over when its lease ends)."""
         while not self._stop.is_set():
             report = self.run_once()
             if report.claimed:
                 log.info("outbox batch", extra={"claimed": report.claimed, **dict(report.outcomes)})
                 continue
             if drain:
-                break
+                with session_scope(self.url) as session:
+                    if not outbox.in_flight(session, self.senders):
+                        break
             self._stop.wait(self.poll_seconds)
         return self.totals
 

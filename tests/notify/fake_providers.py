@@ -16,6 +16,8 @@ Used by tests/notify and benchmarks/bench_outbox.py.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import re
 import threading
 import time
@@ -75,6 +77,7 @@ class FakeWeChat:
     busy_next: int = 0  # answer -1 (system busy) to this many sends
     hang_seconds: float = 0.0  # sleep before answering a send (time-outs)
     delay_seconds: float = 0.0  # a provider's normal latency
+    kill_at: tuple[int, int] | None = None  # (pid, n): SIGKILL pid once n messages are delivered
     attempts: Counter[str] = field(default_factory=Counter)  # client_msg_id -> sends received
     delivered: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (openid, id) -> body
     rejected: list[str] = field(default_factory=list)
@@ -108,6 +111,10 @@ class FakeWeChat:
                 return {"errcode": 0, "errmsg": "ok", "msgid": self.delivered[slot]["msgid"]}
             self._next_msgid += 1
             self.delivered[slot] = {**body, "msgid": self._next_msgid}
+            if self.kill_at and len(self.delivered) == self.kill_at[1]:
+                # The worker dies after the provider took the message, before it hears the answer:
+                # the crash window between send and record.
+                os.kill(self.kill_at[0], signal.SIGKILL)
             return {"errcode": 0, "errmsg": "ok", "msgid": self._next_msgid}
 
 
