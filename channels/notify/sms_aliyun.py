@@ -18,13 +18,11 @@ import hmac
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import quote
-
-import httpx
 
 from billing_core.db.operations_models import NotificationChannel
 from billing_core.operations.outbox import ClaimedMessage
+from channels.notify.http import HttpError, KeepAliveHttp
 from channels.notify.policy import DeliveryPolicy
 from channels.notify.senders import SendResult, idempotency_key, template_values
 
@@ -52,13 +50,11 @@ class AliyunSmsSender:
     idempotent = False
 
     def __init__(self, access_key_id: str, access_key_secret: str, sign_name: str, endpoint: str,
-                 policy: DeliveryPolicy, region: str = "cn-hangzhou", timeout: float = 5.0,
-                 client: httpx.Client | None = None) -> None:
+                 policy: DeliveryPolicy, region: str = "cn-hangzhou", timeout: float = 5.0) -> None:
         self._key_id, self._secret = access_key_id, access_key_secret
         self._sign_name, self._region = sign_name, region
-        self._endpoint = endpoint.rstrip("/") + "/"
         self._policy = policy
-        self._http = client or httpx.Client(timeout=timeout, limits=httpx.Limits(max_keepalive_connections=32))
+        self._http = KeepAliveHttp(endpoint, timeout)
 
     def params(self, message: ClaimedMessage, now: datetime | None = None) -> dict[str, str]:
         rule = self._policy.templates.get(message.template)
@@ -84,18 +80,19 @@ class AliyunSmsSender:
         except KeyError:
             return SendResult("failed", "no_template", f"no SMS template for {message.template!r} in the policy")
         try:
-            response = self._http.post(self._endpoint, data=params)
-            answer: dict[str, Any] = response.json()
-        except httpx.TimeoutException:
+            status, answer = self._http.post_form("/", params)
+        except TimeoutError:
             return SendResult("retry", "timeout", "the SMS gateway did not answer in time")
-        except (httpx.HTTPError, ValueError) as exc:
-            return SendResult("retry", "transport", f"{type(exc).__name__}: {exc}")
-        code = str(answer.get("Code", f"HTTP{response.status_code}"))
+        except HttpError as exc:
+            return SendResult("retry", "transport", str(exc))
+        if not isinstance(answer, dict):
+            return SendResult("retry", "transport", f"HTTP {status}: not a JSON object")
+        code = str(answer.get("Code", f"HTTP{status}"))
         text = str(answer.get("Message", ""))
         if code == "OK":
             return SendResult("sent", code, text, provider_message_id=answer.get("BizId"),
                               raw={"RequestId": answer.get("RequestId")})
-        if code in RETRYABLE or response.status_code >= 500:
+        if code in RETRYABLE or status >= 500:
             return SendResult("retry", code, text, raw=answer)
         return SendResult("failed", code, text, raw=answer)  # bad number, template, signature, key…
 

@@ -14,10 +14,9 @@ import threading
 import time
 from typing import Any
 
-import httpx
-
 from billing_core.db.operations_models import NotificationChannel
 from billing_core.operations.outbox import ClaimedMessage
+from channels.notify.http import HttpError, KeepAliveHttp
 from channels.notify.policy import DeliveryPolicy
 from channels.notify.senders import SendResult, idempotency_key, template_values
 
@@ -33,11 +32,10 @@ class WeChatTemplateSender:
     idempotent = True
 
     def __init__(self, app_id: str, app_secret: str, api_base: str, policy: DeliveryPolicy,
-                 timeout: float = 5.0, client: httpx.Client | None = None) -> None:
+                 timeout: float = 5.0) -> None:
         self._app_id, self._secret = app_id, app_secret
-        self._base = api_base.rstrip("/")
         self._policy = policy
-        self._http = client or httpx.Client(timeout=timeout, limits=httpx.Limits(max_keepalive_connections=32))
+        self._http = KeepAliveHttp(api_base, timeout)
         self._lock = threading.Lock()
         self._token: str | None = None
         self._token_expires = 0.0
@@ -46,10 +44,9 @@ class WeChatTemplateSender:
         with self._lock:
             if self._token and self._token != stale and time.monotonic() < self._token_expires:
                 return self._token
-            response = self._http.get(f"{self._base}/cgi-bin/token", params={
+            _status, answer = self._http.get_json("/cgi-bin/token", {
                 "grant_type": "client_credential", "appid": self._app_id, "secret": self._secret})
-            answer = response.json()
-            if "access_token" not in answer:
+            if not isinstance(answer, dict) or "access_token" not in answer:
                 raise TokenError(answer)
             self._token = str(answer["access_token"])
             lifetime = float(answer.get("expires_in", 7200))
@@ -79,10 +76,10 @@ class WeChatTemplateSender:
         except TokenError as exc:
             return SendResult("retry", str(exc.answer.get("errcode", "token")), str(exc.answer.get("errmsg", "")),
                               raw=exc.answer)
-        except httpx.TimeoutException:
+        except TimeoutError:
             return SendResult("retry", "timeout", "WeChat did not answer in time")
-        except (httpx.HTTPError, ValueError) as exc:
-            return SendResult("retry", "transport", f"{type(exc).__name__}: {exc}")
+        except HttpError as exc:
+            return SendResult("retry", "transport", str(exc))
         code = answer.get("errcode", 0)
         text = str(answer.get("errmsg", ""))
         if code == 0:
@@ -94,11 +91,9 @@ class WeChatTemplateSender:
         return SendResult("retry", str(code), text, raw=answer)  # -1 busy, 45009 rate limit, others
 
     def _post(self, token: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._http.post(f"{self._base}/cgi-bin/message/template/send", params={"access_token": token},
-                                   json=body)
-        if response.status_code != 200:
-            raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
-        answer: dict[str, Any] = response.json()
+        status, answer = self._http.post_json("/cgi-bin/message/template/send", body, {"access_token": token})
+        if status != 200 or not isinstance(answer, dict):
+            raise HttpError(f"HTTP {status}")
         return answer
 
     def close(self) -> None:
@@ -106,6 +101,6 @@ class WeChatTemplateSender:
 
 
 class TokenError(Exception):
-    def __init__(self, answer: dict[str, Any]) -> None:
-        super().__init__(answer.get("errmsg", "no access_token"))
-        self.answer = answer
+    def __init__(self, answer: Any) -> None:
+        self.answer: dict[str, Any] = answer if isinstance(answer, dict) else {"errmsg": str(answer)[:200]}
+        super().__init__(self.answer.get("errmsg", "no access_token"))
