@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from billing_core.db.engine import utc_now
 from billing_core.db.models import Customer
+from billing_core.operations.notifications import NEW_DELIVERY_STATE
 from billing_core.db.operations_models import (
     NotificationChannel,
     NotificationOptIn,
@@ -179,7 +180,7 @@ def fallback_sms_row(message: ClaimedMessage, phone: str) -> dict[str, Any]:
         "kind": message.kind, "account_no": message.account_no, "bill_id": None,
         "recipient": phone, "template": message.template, "body": message.body,
         "payload": message.payload, "status": NotificationStatus.PENDING.value,
-        "created_at": utc_now(), "sent_at": None, "attempts": 0,
+        "created_at": utc_now(), "sent_at": None, **NEW_DELIVERY_STATE,
     }
 
 
