@@ -121,4 +121,4 @@ def serve(
     if watcher is not None:
         watcher.stop()
     if sender is not None:
-        sender.stop()
+        sender.close()

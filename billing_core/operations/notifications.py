@@ -174,3 +174,46 @@ def due_soon_rows(
         for channel in channels
         if channel in reachable
     ]
+
+
+OPT_IN_KINDS = ("anomaly_alert", "forecast_above_usual")
+
+
+def insight_rows(
+    *,
+    kind: str,
+    account_no: str,
+    ref: str,
+    body: str,
+    payload: dict[str, Any],
+    channels: list[str],
+    reachable: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The hook for the insights (用电异常提醒, 电费预计偏高提醒): opt-in notices, one row per channel.
+
+    `body` and `payload` are written by the billing core's insight code with its own figures; `ref`
+    names the occurrence (e.g. "2026-12-03" for a day's anomaly, "2026-12" for a month's forecast)
+    so the same alert is queued once. The worker sends them only to customers who opted in.
+    """
+    if kind not in OPT_IN_KINDS:
+        raise ValueError(f"kind: {kind!r} is not an insight notice ({', '.join(OPT_IN_KINDS)})")
+    now = datetime.now(UTC)
+    return [
+        {
+            "dedupe_key": f"{kind}:{account_no}:{ref}:{channel}",
+            "channel": channel,
+            "kind": kind,
+            "account_no": account_no,
+            "bill_id": None,
+            "recipient": reachable[channel],
+            "template": f"{kind}_v1",
+            "body": body,
+            "payload": payload,
+            "status": NotificationStatus.PENDING,
+            "created_at": now,
+            "sent_at": None,
+            **NEW_DELIVERY_STATE,
+        }
+        for channel in channels
+        if channel in reachable
+    ]

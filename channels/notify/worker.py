@@ -57,6 +57,7 @@ class OutboxWorker:
         self._stop = threading.Event()
         self._rng = random.Random(seed)
         self.totals: Counter[str] = Counter()
+        self._thread: threading.Thread | None = None
 
     # -- one batch -------------------------------------------------------------------------
     def run_once(self, now: datetime | None = None) -> BatchReport:
@@ -165,15 +166,18 @@ class OutboxWorker:
         self._stop.set()
 
     def close(self) -> None:
+        if self._thread is not None:  # let the loop record the batch in hand first
+            self._stop.set()
+            self._thread.join(timeout=30)
         self._pool.shutdown(wait=True)
         for sender in self.senders.values():
             sender.close()
 
     def start_thread(self) -> threading.Thread:
         """Run in a daemon thread (inside `powerdesk serve --notify`)."""
-        thread = threading.Thread(target=self.run, name="outbox-worker", daemon=True)
-        thread.start()
-        return thread
+        self._thread = threading.Thread(target=self.run, name="outbox-worker", daemon=True)
+        self._thread.start()
+        return self._thread
 
 
 def senders_from_env(policy: DeliveryPolicy, timeout: float | None = None) -> dict[str, Sender]:

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from billing_core.db.engine import session_scope
+from billing_core.operations.notifications import insight_rows
 from billing_core.operations.outbox import opt_in, queue_new
 from channels.notify.policy import POLICY_PATH, PolicyError, load_policy, parse_policy
 from channels.notify.sms_aliyun import AliyunSmsSender
@@ -116,11 +117,17 @@ def test_the_daily_cap_defers_the_rest_to_tomorrow(db_url: str) -> None:
 
 
 def opt_in_row(account: str, kind: str) -> dict:
-    row = bill_rows(account, 900 + int(account[-2:]), {"wechat_template": f"openid-{account}"})[0]
-    row.update(bill_id=None, kind=kind, template=f"{kind}_v1", dedupe_key=f"{kind}:{account}:2026-12:wechat_template",
-               body="您本月1日至3日日均用电18.6千瓦时，为近12个月同期平均的2.4倍，请留意。",
-               payload={"figures_from": "billing_core.insights"})
-    return row
+    """What the insights hook queues (body and figures as the billing core's insight code wrote them)."""
+    return insight_rows(kind=kind, account_no=account, ref="2026-12", channels=["wechat_template"],
+                        body="您本月1日至3日日均用电18.6千瓦时，为近12个月同期平均的2.4倍，请留意。",
+                        payload={"daily_kwh": "18.6", "ratio": "2.4"},
+                        reachable={"wechat_template": f"openid-{account}"})[0]
+
+
+def test_the_insights_hook_refuses_a_kind_that_is_no_insight() -> None:
+    with pytest.raises(ValueError, match="kind"):
+        insight_rows(kind="bill_issued", account_no="440100000001", ref="x", body="", payload={},
+                     channels=["sms"], reachable={"sms": "13800138000"})
 
 
 def test_opt_in_kinds_reach_only_customers_who_asked(db_url: str) -> None:
