@@ -9,12 +9,14 @@ client_msg_id. Two runs:
 
 1. steady: both workers to the end; throughput = messages / (last delivery − first delivery),
    and the wall time including process start-up;
-2. kill: worker A is SIGKILLed by the fake right after it has taken message N/3 (between the
-   provider's acceptance and the worker's record); B takes A's rows over after the lease.
+2. kill: worker A is SIGKILLed by the fake right after it has taken one of A's messages, once N/3
+   are delivered (between the
+   provider's acceptance and the worker's record: the fake knows the sender by its User-Agent);
+   B takes A's rows over after the lease.
 
 Counted at the provider: delivered (unique openid + key), duplicates (a key delivered twice: must be
 0), lost (rows not sent, or keys never delivered: must be 0), resent over the wire (requests beyond
-one per key, absorbed by client_msg_id). Target: ≥ 1,000 messages/s with 2 workers, 0 duplicates, 0 lost.
+one per key, absorbed by client_msg_id: > 0 shows the crash window was hit). Target: ≥ 1,000 messages/s with 2 workers, 0 duplicates, 0 lost.
 
     .venv/bin/python benchmarks/bench_outbox.py [--messages 20000] [--backend postgresql|sqlite]
 """
@@ -80,8 +82,8 @@ def one_run(url: str, args: argparse.Namespace, kill: bool) -> dict[str, float]:
     with fake_wechat() as api:
         original = api.answer_send
 
-        def timed(token: str | None, body: dict) -> dict:
-            answer = original(token, body)
+        def timed(token: str | None, body: dict, agent: str = "") -> dict:
+            answer = original(token, body, agent)
             if not first_delivery:
                 first_delivery.append(time.perf_counter())
             return answer

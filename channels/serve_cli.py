@@ -102,7 +102,7 @@ def serve(
         if watcher is not None:
             watcher.stop()
         if sender is not None:
-            sender.stop()
+            sender.close()
         raise typer.Exit(code)
 
     configure_logging(log_level.upper())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import threading
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -55,7 +56,9 @@ class KeepAliveHttp:
                 body: bytes | None = None, content_type: str | None = None) -> tuple[int, bytes]:
         """(status, body) of one request; raises TimeoutError or HttpError."""
         target = self.prefix + path + (f"?{urlencode(query)}" if query else "")
-        headers = {"Content-Type": content_type} if content_type else {}
+        headers = {"User-Agent": f"powerdesk-notify/{os.getpid()}"}  # which worker process sent it
+        if content_type:
+            headers["Content-Type"] = content_type
         for attempt in range(2):
             connection, reused = self._connection()
             try:

@@ -77,7 +77,8 @@ class FakeWeChat:
     busy_next: int = 0  # answer -1 (system busy) to this many sends
     hang_seconds: float = 0.0  # sleep before answering a send (time-outs)
     delay_seconds: float = 0.0  # a provider's normal latency
-    kill_at: tuple[int, int] | None = None  # (pid, n): SIGKILL pid once n messages are delivered
+    # (pid, n): once n messages are delivered, SIGKILL worker pid right after WeChat took one of its own
+    kill_at: tuple[int, int] | None = None
     attempts: Counter[str] = field(default_factory=Counter)  # client_msg_id -> sends received
     delivered: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (openid, id) -> body
     rejected: list[str] = field(default_factory=list)
@@ -89,7 +90,7 @@ class FakeWeChat:
         with self.lock:
             self.token = f"TOKEN-{int(self.token.split('-')[1]) + 1}"
 
-    def answer_send(self, token: str | None, body: dict[str, Any]) -> dict[str, Any]:
+    def answer_send(self, token: str | None, body: dict[str, Any], agent: str = "") -> dict[str, Any]:
         with self.lock:
             if token != self.token:
                 return {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}
@@ -111,10 +112,12 @@ class FakeWeChat:
                 return {"errcode": 0, "errmsg": "ok", "msgid": self.delivered[slot]["msgid"]}
             self._next_msgid += 1
             self.delivered[slot] = {**body, "msgid": self._next_msgid}
-            if self.kill_at and len(self.delivered) == self.kill_at[1]:
-                # The worker dies after the provider took the message, before it hears the answer:
+            if (self.kill_at and len(self.delivered) >= self.kill_at[1]
+                    and agent.endswith(f"/{self.kill_at[0]}")):
+                # The worker dies after the provider took its message, before it hears the answer:
                 # the crash window between send and record.
                 os.kill(self.kill_at[0], signal.SIGKILL)
+                self.kill_at = None
             return {"errcode": 0, "errmsg": "ok", "msgid": self._next_msgid}
 
 
@@ -154,7 +157,8 @@ class _WeChatHandler(BaseHTTPRequestHandler):
         except ValueError:
             _json_reply(self, {"errcode": 47001, "errmsg": "data format error"})
             return
-        _json_reply(self, state.answer_send(parse_qs(url.query).get("access_token", [None])[0], body))
+        _json_reply(self, state.answer_send(parse_qs(url.query).get("access_token", [None])[0], body,
+                                            self.headers.get("User-Agent", "")))
 
 
 @contextmanager

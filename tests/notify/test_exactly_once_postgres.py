@@ -23,7 +23,7 @@ def test_two_workers_on_postgresql_share_the_outbox_and_survive_a_kill(pg_url: s
             assert wait_for(b) == 0, b.stderr.read().decode()[-2000:]
     assert_each_delivered_once(pg_url, api, count)
     # SKIP LOCKED: the two never claimed the same row; only rows of a's last batch were sent again
-    assert sum(api.attempts.values()) - count <= BATCH
+    assert 1 <= sum(api.attempts.values()) - count <= BATCH  # a was killed mid-send: its batch resent, absorbed
     assert max(r.attempts for r in rows(pg_url)) <= 2
 
 
