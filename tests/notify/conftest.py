@@ -4,7 +4,8 @@ rows queued as the billing core queues them, and a worker wired to the local fak
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,6 @@ from billing_core.operations.notifications import bill_issued_rows
 from billing_core.operations.outbox import queue_new
 from channels.notify.policy import load_policy
 from tests.billing.conftest import postgres_server  # noqa: F401  (fixture)
-
-from decimal import Decimal
-from datetime import date
 
 POLICY = load_policy()
 DAYTIME = datetime(2026, 12, 4, 3, 0, tzinfo=UTC)  # 11:00 in Shanghai: no quiet hours
