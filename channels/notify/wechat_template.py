@@ -1,6 +1,8 @@
 """WeChat template messages (模板消息): `POST /cgi-bin/message/template/send?access_token=…`.
 
-The access token comes from `GET /cgi-bin/token` and is cached until shortly before it expires;
+The access token comes from `GET /cgi-bin/token` (or, with `stable_token`, `POST /cgi-bin/stable_token`,
+which hands every caller the same token while it is valid: use it when several processes send,
+since each plain fetch retires the token the others hold) and is cached until shortly before it expires;
 an answer of 40001 / 42001 / 40014 (token invalid or expired, e.g. fetched anew elsewhere) drops
 the cache and the send is retried once with a fresh token. 43004 (the customer unfollowed the
 account) cannot be delivered here: the worker queues the same notice as an SMS. Every send
@@ -32,8 +34,9 @@ class WeChatTemplateSender:
     idempotent = True
 
     def __init__(self, app_id: str, app_secret: str, api_base: str, policy: DeliveryPolicy,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, stable_token: bool = False) -> None:
         self._app_id, self._secret = app_id, app_secret
+        self._stable = stable_token
         self._policy = policy
         self._http = KeepAliveHttp(api_base, timeout)
         self._lock = threading.Lock()
@@ -44,8 +47,13 @@ class WeChatTemplateSender:
         with self._lock:
             if self._token and self._token != stale and time.monotonic() < self._token_expires:
                 return self._token
-            _status, answer = self._http.get_json("/cgi-bin/token", {
-                "grant_type": "client_credential", "appid": self._app_id, "secret": self._secret})
+            if self._stable:
+                _status, answer = self._http.post_json("/cgi-bin/stable_token", {
+                    "grant_type": "client_credential", "appid": self._app_id, "secret": self._secret,
+                    "force_refresh": False})
+            else:
+                _status, answer = self._http.get_json("/cgi-bin/token", {
+                    "grant_type": "client_credential", "appid": self._app_id, "secret": self._secret})
             if not isinstance(answer, dict) or "access_token" not in answer:
                 raise TokenError(answer)
             self._token = str(answer["access_token"])

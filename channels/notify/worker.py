@@ -190,7 +190,8 @@ def senders_from_env(policy: DeliveryPolicy, timeout: float | None = None) -> di
 
         senders[NotificationChannel.WECHAT_TEMPLATE.value] = WeChatTemplateSender(
             env.get("POWERDESK_WECHAT_APP_ID", ""), env["POWERDESK_WECHAT_APP_SECRET"],
-            env.get("POWERDESK_WECHAT_API_BASE", "https://api.weixin.qq.com"), policy, timeout=timeout)
+            env.get("POWERDESK_WECHAT_API_BASE", "https://api.weixin.qq.com"), policy, timeout=timeout,
+            stable_token=env.get("POWERDESK_WECHAT_STABLE_TOKEN", "0") == "1")
     if env.get("POWERDESK_SMS_ACCESS_KEY_SECRET"):
         from channels.notify.sms_aliyun import AliyunSmsSender
 

@@ -72,7 +72,8 @@ class FakeWeChat:
     secret: str = "wechat-test-secret"
     base_url: str = ""
     token: str = "TOKEN-1"
-    token_requests: int = 0
+    token_requests: int = 0  # GET /cgi-bin/token
+    stable_token_requests: int = 0  # POST /cgi-bin/stable_token
     unsubscribed: set[str] = field(default_factory=set)
     busy_next: int = 0  # answer -1 (system busy) to this many sends
     hang_seconds: float = 0.0  # sleep before answering a send (time-outs)
@@ -86,7 +87,7 @@ class FakeWeChat:
     _next_msgid: int = 1000
 
     def expire_token(self) -> None:
-        """The token we handed out stops working (as when it is fetched anew elsewhere)."""
+        """The token handed out stops working (as when another process fetched a new one)."""
         with self.lock:
             self.token = f"TOKEN-{int(self.token.split('-')[1]) + 1}"
 
@@ -145,6 +146,19 @@ class _WeChatHandler(BaseHTTPRequestHandler):
         state: FakeWeChat = self.server.state  # type: ignore[attr-defined]
         url = urlparse(self.path)
         raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if url.path == "/cgi-bin/stable_token":
+            asked = json.loads(raw or b"{}")
+            if (asked.get("grant_type"), asked.get("appid"), asked.get("secret")) != (
+                    "client_credential", state.app_id, state.secret):
+                _json_reply(self, {"errcode": 40013, "errmsg": "invalid appid"})
+                return
+            with state.lock:
+                state.stable_token_requests += 1
+                if asked.get("force_refresh"):
+                    state.token = f"TOKEN-{int(state.token.split('-')[1]) + 1}"
+                token = state.token  # the same token to every caller while it is valid
+            _json_reply(self, {"access_token": token, "expires_in": 7200})
+            return
         if url.path != "/cgi-bin/message/template/send":
             _json_reply(self, {"errcode": 404, "errmsg": "not found"}, 404)
             return

@@ -48,6 +48,17 @@ def test_wechat_refreshes_an_expired_token_once_and_resends() -> None:
     assert ("o2", "k2:wechat_template") in api.delivered
 
 
+def test_wechat_stable_token_is_shared_by_several_senders() -> None:
+    with fake_wechat() as api:
+        senders = [WeChatTemplateSender(api.app_id, api.secret, api.base_url, POLICY, timeout=2, stable_token=True)
+                   for _ in range(2)]
+        results = [s.send(message("wechat_template", f"o{i}", key=f"k{i}")) for i, s in enumerate(senders)]
+        api.expire_token()  # rotated at WeChat: each sender fetches the current one, without force_refresh
+        results += [s.send(message("wechat_template", f"p{i}", key=f"j{i}")) for i, s in enumerate(senders)]
+    assert [r.verdict for r in results] == ["sent"] * 4
+    assert api.token_requests == 0 and api.stable_token_requests == 4 and api.token == "TOKEN-2"
+
+
 def test_wechat_dedupes_on_client_msg_id_so_a_resend_is_not_delivered_twice() -> None:
     with fake_wechat() as api:
         sender = wechat_sender(api)
