@@ -51,6 +51,9 @@ class KeepAliveHttp:
         self._local.connection = None
         if connection is not None:
             connection.close()
+            with self._lock:
+                if connection in self._all:
+                    self._all.remove(connection)
 
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                 body: bytes | None = None, content_type: str | None = None) -> tuple[int, bytes]:
