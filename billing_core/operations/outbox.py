@@ -53,6 +53,7 @@ class ClaimedMessage:
     payload: dict[str, Any]
     attempts: int
     claim_token: str
+    bill_id: int | None = None
 
 
 @dataclass
@@ -103,7 +104,7 @@ def claim(session: Session, limit: int, lease_seconds: float, channels: Iterable
         ClaimedMessage(id=r["id"], dedupe_key=r["dedupe_key"], channel=r["channel"], kind=r["kind"],
                        account_no=r["account_no"], recipient=r["recipient"], template=r["template"],
                        body=r["body"], payload=dict(r["payload"] or {}), attempts=r["attempts"],
-                       claim_token=token)
+                       claim_token=token, bill_id=r["bill_id"])
         for r in rows
     ]
 
@@ -177,7 +178,7 @@ def fallback_sms_row(message: ClaimedMessage, phone: str) -> dict[str, Any]:
     stem = message.dedupe_key.removesuffix(":" + NotificationChannel.WECHAT_TEMPLATE.value)
     return {
         "dedupe_key": f"{stem}:{NotificationChannel.SMS.value}", "channel": NotificationChannel.SMS.value,
-        "kind": message.kind, "account_no": message.account_no, "bill_id": None,
+        "kind": message.kind, "account_no": message.account_no, "bill_id": message.bill_id,
         "recipient": phone, "template": message.template, "body": message.body,
         "payload": message.payload, "status": NotificationStatus.PENDING.value,
         "created_at": utc_now(), "sent_at": None, **NEW_DELIVERY_STATE,
