@@ -45,6 +45,18 @@ def _monitor(host: str, port: int) -> Any:
     return Monitor(f"http://{'[' + shown + ']' if ':' in shown else shown}:{port}").start()
 
 
+def _notifier() -> Any:
+    """The outbox worker in a thread of this process (one per `serve`, not per uvicorn worker)."""
+    from channels.notify.worker import worker_from_env
+
+    worker = worker_from_env()
+    if worker.senders:
+        worker.start_thread()
+    else:
+        logging.getLogger("powerdesk.notify").warning("--notify: no channel configured, nothing is sent")
+    return worker
+
+
 @app.callback(invoke_without_command=True)
 def serve(
     host: str = typer.Option("127.0.0.1", help="监听地址"),
@@ -53,6 +65,9 @@ def serve(
     warm: bool = typer.Option(True, help="启动时先加载智能客服模型（首个请求不必等待）"),
     workers: int = typer.Option(1, min=1, max=32, help="工作进程数（多于 1 个时须配置 POWERDESK_REDIS_URL 共享会话状态）"),
     monitor: bool = typer.Option(False, help="在本进程内定时运行可用性探测与告警评估（生产环境宜在另一台机器运行 powerdesk ops probe）"),
+    notify: bool = typer.Option(
+        os.environ.get("POWERDESK_NOTIFY_IN_SERVE", "0") == "1",
+        help="在本进程内运行通知发送（同 powerdesk notify run；默认读 POWERDESK_NOTIFY_IN_SERVE）"),
 ) -> None:
     import uvicorn
 
@@ -82,9 +97,12 @@ def serve(
             "starting %s workers (each loads its models before it listens)", workers,
             extra={"workers": workers, "metrics_dir": str(metrics_dir)})
         watcher = _monitor(host, port) if monitor else None
+        sender = _notifier() if notify else None
         code = run_workers(workers, host, port, log_level)
         if watcher is not None:
             watcher.stop()
+        if sender is not None:
+            sender.close()
         raise typer.Exit(code)
 
     configure_logging(log_level.upper())
@@ -97,7 +115,10 @@ def serve(
         # Listen at once: /healthz answers 503 "starting" (and says what is loading) until ready.
         warm_up_in_background(application)
     watcher = _monitor(host, port) if monitor else None
+    sender = _notifier() if notify else None
     uvicorn.run(application, host=host, port=port, log_config=None, log_level=log_level,
                 access_log=False, timeout_graceful_shutdown=5)
     if watcher is not None:
         watcher.stop()
+    if sender is not None:
+        sender.close()

@@ -147,14 +147,16 @@ def reconcile_command(
 def dun_command(
     as_of: Annotated[str, typer.Option("--as-of", help="催费基准日 YYYY-MM-DD")],
 ) -> None:
-    """催费：计算违约金，按逾期天数和金额分层发送提醒或生成外呼工单。"""
-    from billing_core.operations.dunning_store import run_dunning
+    """催费：计算违约金，按逾期天数和金额分层发送提醒或生成外呼工单；并为即将到期的账单排入缴费提醒。"""
+    from billing_core.operations.dunning_store import queue_due_soon, run_dunning
 
     day = _day(as_of, "--as-of")
     assert day is not None
     with _transaction() as session:
         result = run_dunning(session, day)
+        due_soon = queue_due_soon(session, day)
     typer.echo(result.summary())
+    typer.echo(f"缴费提醒（即将到期）：新增通知 {due_soon} 条。")
 
 
 def kpi_command(

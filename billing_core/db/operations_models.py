@@ -52,9 +52,10 @@ class NotificationChannel(StrEnum):
 
 
 class NotificationStatus(StrEnum):
-    PENDING = "pending"
-    SENT = "sent"
-    FAILED = "failed"
+    PENDING = "pending"  # waiting, or claimed by a worker until `claimed_until`
+    SENT = "sent"  # the provider accepted it (`provider_message_id`, `provider_response`)
+    FAILED = "failed"  # refused for good, or given up after the retry limit (`last_error`)
+    SKIPPED = "skipped"  # an opt-in kind the customer never asked for: never sent
 
 
 class OutboxNotification(Base):
@@ -62,7 +63,10 @@ class OutboxNotification(Base):
     change in one transaction, sent later, at most once per `dedupe_key`)."""
 
     __tablename__ = "outbox_notifications"
-    __table_args__ = (Index("ix_outbox_notifications_status", "status"),)
+    __table_args__ = (
+        Index("ix_outbox_notifications_status", "status"),
+        Index("ix_outbox_notifications_claim", "status", "next_attempt_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     dedupe_key: Mapped[str] = mapped_column(String(96), unique=True)
@@ -79,6 +83,29 @@ class OutboxNotification(Base):
     )
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     sent_at: Mapped[datetime | None] = mapped_column()
+    # Delivery state (the outbox worker, `operations.outbox`): a claim is a lease, so a worker that
+    # dies mid-batch leaves rows another worker takes again once `claimed_until` has passed.
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    next_attempt_at: Mapped[datetime | None] = mapped_column()  # back-off / quiet hours / daily cap
+    claim_token: Mapped[str | None] = mapped_column(String(36))
+    claimed_until: Mapped[datetime | None] = mapped_column()
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    provider_response: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the provider's last answer
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class NotificationOptIn(Base):
+    """A customer's consent to an opt-in notice kind (anomaly alerts, forecast warnings): without a
+    row here such notices are written but skipped, never sent."""
+
+    __tablename__ = "notification_opt_ins"
+    __table_args__ = (UniqueConstraint("account_no", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_no: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(32), default="customer")  # where consent was given
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
 class StatementImport(Base):
@@ -176,6 +203,7 @@ __all__ = [
     "DunningAction",
     "LateFeeAccrual",
     "NotificationChannel",
+    "NotificationOptIn",
     "NotificationStatus",
     "OutboxNotification",
     "StatementImport",

@@ -19,7 +19,7 @@ from billing_core.bill_types import LATE_FEE_LINE_CODE
 from billing_core.operations.dunning import days_overdue, late_fee, select_tier
 from billing_core.db.models import Bill, BillLine, BillStatus, Customer, Payment, PaymentStatus, WorkOrderKind, WorkOrderPriority
 from billing_core.money import ZERO
-from billing_core.operations.notifications import dunning_rows, recipients
+from billing_core.operations.notifications import due_soon_rows, dunning_rows, recipients
 from billing_core.db.operations_models import DunningAction, LateFeeAccrual, OutboxNotification
 from billing_core.operations.policy import OperationsPolicy, load_policy
 from billing_core.operations.work_orders import WorkOrderNumbers, open_work_orders, work_order_row
@@ -134,6 +134,44 @@ def run_dunning(session: Session, as_of: date, policy: OperationsPolicy | None =
     result.call_tasks = len(calls)
     session.flush()
     return result
+
+
+def queue_due_soon(session: Session, as_of: date, policy: OperationsPolicy | None = None) -> int:
+    """Queue 缴费提醒 for bills still owed that fall due within `issue.due_soon_days` after `as_of`
+    (the outbox key makes a second pass, or a later day, queue nothing new). Returns rows queued."""
+    from datetime import timedelta
+
+    from billing_core.operations.outbox import queue_new
+
+    policy = policy or load_policy()
+    paid = (
+        select(Payment.bill_id, func.sum(Payment.amount).label("paid"))
+        .where(Payment.status == PaymentStatus.SUCCEEDED, Payment.bill_id.is_not(None))
+        .group_by(Payment.bill_id)
+        .subquery()
+    )
+    horizon = as_of + timedelta(days=policy.issue.due_soon_days)
+    rows = session.execute(
+        select(Bill.id, Bill.bill_no, Bill.period, Bill.amount, Bill.due_date, func.coalesce(paid.c.paid, 0),
+               Customer.account_no, Customer.name, Customer.phone, Customer.wechat_openid)
+        .join(Customer, Customer.id == Bill.customer_id)
+        .join(paid, paid.c.bill_id == Bill.id, isouter=True)
+        .where(Bill.status.in_(OWED_STATUSES), Bill.due_date.is_not(None), Bill.due_date >= as_of,
+               Bill.due_date <= horizon)
+        .order_by(Bill.id)
+    ).all()
+    outbox: list[dict[str, Any]] = []
+    for bill_id, bill_no, period, amount, due_date, paid_amount, account_no, name, phone, openid in rows:
+        owed = max(Decimal(amount) - Decimal(paid_amount), ZERO)
+        if owed == ZERO:
+            continue
+        outbox.extend(due_soon_rows(
+            bill_id=bill_id, bill_no=bill_no or "", account_no=account_no, name=name, period=period, owed=owed,
+            due_date=due_date, days_left=(due_date - as_of).days, channels=policy.issue.due_soon_channels,
+            reachable=recipients(phone, openid)))
+    queued = queue_new(session, outbox)
+    session.flush()
+    return queued
 
 
 def _done_actions(session: Session, bill_ids: list[int]) -> set[tuple[int, str]]:

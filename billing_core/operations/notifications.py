@@ -14,7 +14,16 @@ from typing import Any
 from billing_core.db.operations_models import NotificationChannel, NotificationStatus
 
 BILL_TEMPLATE = "bill_issued_v1"
+DUE_SOON_TEMPLATE = "due_soon_v1"
 DUNNING_TEMPLATE = "dunning_{tier}_v1"
+
+
+# The delivery state of a new row (the outbox worker's columns, `operations.outbox`): every row
+# builder carries them, since the cycle's bulk insert writes all columns explicitly.
+NEW_DELIVERY_STATE: dict[str, Any] = {
+    "attempts": 0, "next_attempt_at": None, "claim_token": None, "claimed_until": None,
+    "provider_message_id": None, "provider_response": None, "last_error": None,
+}
 
 
 def period_label(period: str) -> str:
@@ -75,6 +84,7 @@ def bill_issued_rows(
             "status": NotificationStatus.PENDING,
             "created_at": now,
             "sent_at": None,
+            **NEW_DELIVERY_STATE,
         }
         for channel in channels
         if channel in reachable
@@ -117,6 +127,92 @@ def dunning_rows(
             "status": NotificationStatus.PENDING,
             "created_at": now,
             "sent_at": None,
+            **NEW_DELIVERY_STATE,
+        }
+        for channel in channels
+        if channel in reachable
+    ]
+
+
+def due_soon_rows(
+    *,
+    bill_id: int,
+    bill_no: str,
+    account_no: str,
+    name: str,
+    period: str,
+    owed: Decimal,
+    due_date: date,
+    days_left: int,
+    channels: list[str],
+    reachable: dict[str, str],
+) -> list[dict[str, Any]]:
+    """A reminder that a bill still owed falls due soon (缴费提醒), one row per channel."""
+    now = datetime.now(UTC)
+    body = (
+        f"温馨提示：尊敬的{name}客户，您户号{account_no}的{period_label(period)}电费尚欠{owed}元"
+        f"（账单号{bill_no}），将于{due_date.isoformat()}到期，请按时缴纳。"
+    )
+    payload = {"bill_no": bill_no, "period": period, "amount": str(owed), "due_date": due_date.isoformat(),
+               "days_left": days_left}
+    return [
+        {
+            "dedupe_key": f"due_soon:{bill_id}:{channel}",
+            "channel": channel,
+            "kind": "due_soon",
+            "account_no": account_no,
+            "bill_id": bill_id,
+            "recipient": reachable[channel],
+            "template": DUE_SOON_TEMPLATE,
+            "body": body,
+            "payload": payload,
+            "status": NotificationStatus.PENDING,
+            "created_at": now,
+            "sent_at": None,
+            **NEW_DELIVERY_STATE,
+        }
+        for channel in channels
+        if channel in reachable
+    ]
+
+
+OPT_IN_KINDS = ("anomaly_alert", "forecast_above_usual")
+
+
+def insight_rows(
+    *,
+    kind: str,
+    account_no: str,
+    ref: str,
+    body: str,
+    payload: dict[str, Any],
+    channels: list[str],
+    reachable: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The hook for the insights (用电异常提醒, 电费预计偏高提醒): opt-in notices, one row per channel.
+
+    `body` and `payload` are written by the billing core's insight code with its own figures; `ref`
+    names the occurrence (e.g. "2026-12-03" for a day's anomaly, "2026-12" for a month's forecast)
+    so the same alert is queued once. The worker sends them only to customers who opted in.
+    """
+    if kind not in OPT_IN_KINDS:
+        raise ValueError(f"kind: {kind!r} is not an insight notice ({', '.join(OPT_IN_KINDS)})")
+    now = datetime.now(UTC)
+    return [
+        {
+            "dedupe_key": f"{kind}:{account_no}:{ref}:{channel}",
+            "channel": channel,
+            "kind": kind,
+            "account_no": account_no,
+            "bill_id": None,
+            "recipient": reachable[channel],
+            "template": f"{kind}_v1",
+            "body": body,
+            "payload": payload,
+            "status": NotificationStatus.PENDING,
+            "created_at": now,
+            "sent_at": None,
+            **NEW_DELIVERY_STATE,
         }
         for channel in channels
         if channel in reachable

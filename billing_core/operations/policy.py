@@ -49,6 +49,8 @@ class IssuePolicy(_Strict):
     due_days: int = Field(gt=0)
     notification_channels: list[str]
     bill_no_prefix: str = "GD"
+    due_soon_days: int = Field(default=3, ge=1)  # 缴费提醒: this many days before the due date
+    due_soon_channels: list[str] = ["sms", "wechat_template"]
 
 
 class DunningTier(_Strict):
