@@ -4,6 +4,7 @@ one SQLite file (the single-writer fallback) — on the real database, no provid
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 from billing_core.db.engine import session_scope
@@ -48,14 +49,16 @@ def wechat_worker(url: str, api, lease: float = 60.0) -> OutboxWorker:
 
 def test_the_lease_is_renewed_while_a_slow_provider_holds_the_batch(db_url: str) -> None:
     queue_bills(db_url, 2, "wechat_template", "openid-{i}")
-    with fake_wechat(hang_seconds=1.2) as api:
-        slow = wechat_worker(db_url, api, lease=0.6)
+    with fake_wechat(hang_seconds=3.0) as api:
+        slow = wechat_worker(db_url, api, lease=1.5)
         thread = threading.Thread(target=slow.run_once)
         thread.start()
+        while not api.attempts and thread.is_alive():  # steal only once the worker holds the batch
+            time.sleep(0.01)
         stolen = []
         while thread.is_alive():
             with session_scope(db_url) as session:
-                stolen += outbox.claim(session, 10, lease_seconds=0.6)
+                stolen += outbox.claim(session, 10, lease_seconds=1.5)
             thread.join(timeout=0.1)
         slow.close()
     assert stolen == [] and sum(api.attempts.values()) == 2
