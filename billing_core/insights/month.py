@@ -116,6 +116,16 @@ def last_read_day(history: DailyHistory, start: date) -> date | None:
     return history.day(lo + int(known[-1])) if known.size else None
 
 
+def recent_shape(history: DailyHistory, as_of: date) -> UsageShape:
+    """The customer's TOU / reactive / demand proportions over the last `SHAPE_DAYS` days read."""
+    lo = max(0, history.index(as_of) - SHAPE_DAYS + 1)
+    hi = history.index(as_of) + 1
+    return shape_from_arrays(
+        history.kwh[lo:hi], None if history.tou is None else history.tou[lo:hi],
+        None if history.reactive is None else history.reactive[lo:hi],
+        None if history.max_demand is None else history.max_demand[lo:hi])
+
+
 def month_forecast(session: Session, customer: Customer, today: date, policy: InsightsPolicy | None = None,
                    history: DailyHistory | None = None) -> MonthForecast:
     """The customer's month of `today`: so far (readings up to yesterday) and the forecast."""
@@ -148,12 +158,7 @@ def month_forecast(session: Session, customer: Customer, today: date, policy: In
     kwh = kwh_range(forecast, 0, policy.forecast.kwh_step)
     bill = bill_low = bill_high = None
     if kwh is not None:
-        lo = max(0, history.index(as_of) - SHAPE_DAYS + 1)
-        hi = history.index(as_of) + 1
-        shape = shape_from_arrays(
-            history.kwh[lo:hi], None if history.tou is None else history.tou[lo:hi],
-            None if history.reactive is None else history.reactive[lo:hi],
-            None if history.max_demand is None else history.max_demand[lo:hi])
+        shape = recent_shape(history, as_of)
         try:
             bill, bill_low, bill_high, more = forecast_bills(attributes, period, kwh, shape)
             notes += [n for n in more if n not in notes]
