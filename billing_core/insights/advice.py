@@ -31,6 +31,7 @@ from billing_core.bill_types import (
 from billing_core.errors import BillingError
 from billing_core.insights.bills import UsageShape, needs, reference_prices, usage_of, what_if_bill
 from billing_core.insights.policy import AdvicePolicy
+from billing_core.number_text import quantity_text as q
 from billing_core.periods import period_bounds
 from billing_core.tariffs.power_factor import power_factor
 from billing_core.tariffs.residential import tier_rules_on
@@ -52,11 +53,12 @@ class TariffLine:
     amount: Decimal
     tariff_version: str
     source: str
+    bill: str  # "base": the forecast month as it is; "what_if": the changed month
 
     @classmethod
-    def of(cls, line: LineItem) -> TariffLine:
+    def of(cls, line: LineItem, bill: str) -> TariffLine:
         return cls(line.code, line.name, line.quantity, line.unit, line.unit_price, line.amount,
-                   line.tariff_version, line.source)
+                   line.tariff_version, line.source, bill)
 
 
 @dataclass(frozen=True)
@@ -71,15 +73,11 @@ class AdviceItem:
     lines: list[TariffLine] = field(default_factory=list)
 
 
-def _lines(bills: list[ComputedBill], wanted) -> list[TariffLine]:  # type: ignore[no-untyped-def]
-    seen, found = set(), []
-    for bill in bills:
-        for line in bill.lines:
-            key = (line.code, line.quantity, line.amount)
-            if wanted(line.code) and key not in seen:
-                seen.add(key)
-                found.append(TariffLine.of(line))
-    return found
+def _lines(bills: list[ComputedBill], wanted, names: tuple[str, ...] = ("base", "what_if")  # type: ignore[no-untyped-def]
+           ) -> list[TariffLine]:
+    """The wanted lines of each bill, labelled with the bill they come from."""
+    return [TariffLine.of(line, name) for bill, name in zip(bills, names, strict=False) for line in bill.lines
+            if wanted(line.code)]
 
 
 def _bill(attributes: TariffAttributes, period: str, usage: Usage) -> ComputedBill:
@@ -99,21 +97,21 @@ def tier_headroom(attributes: TariffAttributes, period: str, mtd_kwh: Decimal | 
         return None
     used = mtd_kwh or ZERO
     limit_1, limit_2 = (Decimal(v) for v in rules.limits)
-    limit, tier_name = (limit_1, "第二档") if used <= limit_1 else (limit_2, "第三档")
+    limit, tier_name, this_tier = (limit_1, "第二档", "第一档") if used <= limit_1 else (limit_2, "第三档", "第二档")
     left = max(limit - used, ZERO)
     flags = needs(attributes)
     base = _bill(attributes, period, usage_of(forecast_kwh, shape, **flags))
-    text = (f"{rules.season_text}本月{tier_name}起点为 {limit} 千瓦时（{rules.tariff_version}），"
-            f"本月已用 {used} 千瓦时，距{tier_name}还有 {left} 千瓦时。")
+    text = (f"{rules.season_text}每月{this_tier}上限为 {limit} 千瓦时（{rules.tariff_version}，超过部分进入{tier_name}），"
+            f"本月已用 {q(used)} 千瓦时，距{tier_name}还有 {q(left)} 千瓦时。")
     if forecast_kwh <= limit:
-        return AdviceItem("tier_headroom", f"距{tier_name}还有 {left} 千瓦时", text + f"按预测全月约 {forecast_kwh} 千瓦时，"
+        return AdviceItem("tier_headroom", f"距{tier_name}还有 {q(left)} 千瓦时", text + f"按预测全月约 {forecast_kwh} 千瓦时，"
                           f"不会进入{tier_name}，预计电费 {base.total} 元。", None, base.total, None, left,
                           _lines([base], lambda c: c.startswith("tier_") or c.startswith("tou_")))
     capped = _bill(attributes, period, usage_of(limit, shape, **flags))
     saving = base.total - capped.total
     over = forecast_kwh - limit
     return AdviceItem(
-        "tier_headroom", f"距{tier_name}还有 {left} 千瓦时",
+        "tier_headroom", f"距{tier_name}还有 {q(left)} 千瓦时",
         text + f"按预测全月约 {forecast_kwh} 千瓦时，将有 {over} 千瓦时进入{tier_name}，预计电费 {base.total} 元；"
         f"若把全月用电控制在 {limit} 千瓦时以内，电费为 {capped.total} 元，可少交 {saving} 元。",
         saving, base.total, capped.total, left,
@@ -142,8 +140,8 @@ def tou_shift(attributes: TariffAttributes, period: str, forecast_kwh: Decimal, 
     pct = percent.quantize(Decimal(1)) if percent == percent.to_integral_value() else percent.normalize()
     return AdviceItem(
         f"tou_shift_{pct}", f"把 {pct}% 峰段用电移到谷段",
-        f"按预测全月约 {forecast_kwh} 千瓦时（峰段{'及尖峰' if tou.critical_peak else ''} {tou.peak + tou.critical_peak} 千瓦时），"
-        f"把其中 {pct}%（{moved} 千瓦时）移到谷段（0:00—8:00）用电，电费由 {base.total} 元降为 {after.total} 元，"
+        f"按预测全月约 {forecast_kwh} 千瓦时（峰段{'及尖峰' if tou.critical_peak else ''} {q(tou.peak + tou.critical_peak)} 千瓦时），"
+        f"把其中 {pct}%（{q(moved)} 千瓦时）移到谷段（0:00—8:00）用电，电费由 {base.total} 元降为 {after.total} 元，"
         f"每月约省 {saving} 元。",
         saving, base.total, after.total, moved,
         _lines([base, after], lambda c: c.endswith("_peak") or c.endswith("_valley")))
@@ -168,8 +166,8 @@ def power_factor_item(attributes: TariffAttributes, period: str, forecast_kwh: D
     saving = base.total - improved.total
     return AdviceItem(
         "power_factor", f"把功率因数从 {current} 提高到 {standard}",
-        f"按预测全月有功约 {forecast_kwh} 千瓦时、无功约 {kvarh} 千乏时，功率因数 {current}，低于考核标准 {standard}，"
-        f"力调电费增收；加装或投运无功补偿、把无功降到约 {target} 千乏时（功率因数 {standard}），"
+        f"按预测全月有功约 {forecast_kwh} 千瓦时、无功约 {q(kvarh)} 千乏时，功率因数 {current}，低于考核标准 {standard}，"
+        f"力调电费增收；加装或投运无功补偿、把无功降到约 {q(target)} 千乏时（功率因数 {standard}），"
         f"电费由 {base.total} 元降为 {improved.total} 元，每月约省 {saving} 元。",
         saving, base.total, improved.total, None,
         _lines([base, improved], lambda c: c == "pf_adjustment"))
@@ -198,11 +196,11 @@ def basic_charge_item(attributes: TariffAttributes, period: str, forecast_kwh: D
                else f"目前{now_cn}计收更划算（{other_cn}每月多 {-saving} 元），无需变更")
     return AdviceItem(
         "basic_charge_mode", f"基本电费{now_cn}还是{other_cn}更省",
-        f"按预测全月约 {forecast_kwh} 千瓦时、最大需量 {max_demand_kw} 千瓦、变压器容量 {attributes.capacity_kva} 千伏安："
-        f"按容量计收电费 {by_capacity.total} 元，按需量计收（合同需量 {demand_attrs.contracted_demand_kw} 千瓦）电费 "
+        f"按预测全月约 {forecast_kwh} 千瓦时、最大需量 {q(max_demand_kw)} 千瓦、变压器容量 {q(attributes.capacity_kva)} 千伏安："
+        f"按容量计收电费 {by_capacity.total} 元，按需量计收（合同需量 {q(demand_attrs.contracted_demand_kw)} 千瓦）电费 "
         f"{by_demand.total} 元；{verdict}。",
         saving, base.total, other.total, None,
-        _lines([by_capacity, by_demand], lambda c: c.startswith("basic_")))
+        _lines([by_capacity, by_demand], lambda c: c.startswith("basic_"), ("capacity", "demand")))
 
 
 def saving_advice(attributes: TariffAttributes, period: str, forecast_kwh: Decimal, mtd_kwh: Decimal | None,

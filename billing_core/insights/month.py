@@ -23,6 +23,7 @@ from billing_core.insights.bills import UsageShape, needs, reference_prices, sha
 from billing_core.insights.forecast import PRIOR_CN, ForecastArrays, forecast_month
 from billing_core.insights.history import DailyHistory, load_history
 from billing_core.insights.policy import InsightsPolicy, load_policy
+from billing_core.number_text import quantity_text
 from billing_core.periods import period_bounds, period_of
 from billing_core.tariffs.compute import compute_bill
 
@@ -62,7 +63,9 @@ class MonthForecast:
         parts = []
         if self.mtd_bill is not None and self.last_read_day is not None:
             parts.append(f"{self.period} 月截至 {self.last_read_day}（{self.days_elapsed} 天）已用电 "
-                         f"{self.mtd_bill.total_kwh} 千瓦时，按现行电价计电费 {self.mtd_bill.total} 元")
+                         f"{quantity_text(self.mtd_bill.total_kwh)} 千瓦时，按现行电价计电费 {self.mtd_bill.total} 元"
+                         + ("（含全月基本电费）" if any(line.code.startswith("basic_") for line in self.mtd_bill.lines)
+                            else ""))
         elif self.mtd_note:
             parts.append(f"{self.period} 月已抄读数需人工复核，暂不能计算已发生电费（{self.mtd_note}）")
         if self.kwh is not None and self.bill is not None and self.bill_low is not None and self.bill_high is not None:

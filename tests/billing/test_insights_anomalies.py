@@ -15,7 +15,7 @@ from billing_core.demo.seed import SeedSummary
 from billing_core.insights.anomalies import scan, scan_many
 from billing_core.insights.history import load_history
 from billing_core.insights.policy import load_policy
-from tests.billing.insights_fixtures import demo  # noqa: F401
+from tests.billing.insights_fixtures import demo, demo_database  # noqa: F401
 
 POLICY = load_policy().anomalies
 FIRST = date(2025, 10, 1)

@@ -24,7 +24,7 @@ from billing_core.insights.month import month_forecast
 from billing_core.insights.policy import load_policy
 from billing_core.periods import period_bounds
 from billing_core.tariffs.compute import compute_bill
-from tests.billing.insights_fixtures import demo  # noqa: F401
+from tests.billing.insights_fixtures import demo, demo_database  # noqa: F401
 
 POLICY = load_policy()
 
