@@ -178,6 +178,8 @@ def basic_charge_item(attributes: TariffAttributes, period: str, forecast_kwh: D
     """A two-part customer: this month's bill with the basic charge by capacity and by demand."""
     if attributes.category is not CustomerCategory.CI_TWO_PART or attributes.basic_charge_mode is None:
         return None
+    # The month's demand as the forecast bill has it (the last days read); else the history's peak.
+    max_demand_kw = shape.max_demand_kw if shape.max_demand_kw is not None else max_demand_kw
     if attributes.capacity_kva is None or max_demand_kw is None:
         return None
     demand_attrs = attributes.model_copy(update={

@@ -71,25 +71,39 @@ def empty_history(first_day: date, last_day: date) -> DailyHistory:
 
 def _accumulate(target: np.ndarray, estimated: np.ndarray | None, first_day: date,
                 series: list[tuple[date, Decimal]], multiplier: float) -> list[tuple[date, Decimal, date, Decimal]]:
-    """Add a meter register's daily deltas into `target`; the decreasing steps are returned."""
+    """Add a meter register's daily deltas into `target`; the decreasing steps are returned.
+
+    A lower reading is kept out of the energy: the next one is measured from the last good value
+    (a glitch followed by normal readings spreads over the gap instead of making a false spike);
+    if the next one is still lower, the register was reset and counts from there.
+    """
     decreases = []
     days = len(target)
-    for (prev_day, prev_value), (day, value) in zip(series, series[1:], strict=False):
+    if not series:
+        return decreases
+    prev_day, prev_value = series[0]
+    dropped = False
+    for day, value in series[1:]:
         delta = float(value - prev_value) * multiplier
         if delta < 0:
-            decreases.append((prev_day, prev_value, day, value))
+            if not dropped:
+                decreases.append((prev_day, prev_value, day, value))
+                dropped = True
+                continue
+            prev_day, prev_value, dropped = day, value, False  # still lower: a new baseline
             continue
+        dropped = False
         gap = (day - prev_day).days
         last = (day - first_day).days
         first = last - gap + 1
         lo, hi = max(first, 0), min(last, days - 1)
-        if lo > hi:
-            continue
-        share = delta / gap
-        segment = target[lo : hi + 1]
-        target[lo : hi + 1] = np.where(np.isnan(segment), share, segment + share)
-        if gap > 1 and estimated is not None:
-            estimated[lo : hi + 1] = True
+        if lo <= hi:
+            share = delta / gap
+            segment = target[lo : hi + 1]
+            target[lo : hi + 1] = np.where(np.isnan(segment), share, segment + share)
+            if gap > 1 and estimated is not None:
+                estimated[lo : hi + 1] = True
+        prev_day, prev_value = day, value
     return decreases
 
 
