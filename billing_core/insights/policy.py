@@ -69,6 +69,11 @@ class MarketPolicy(_Strict):
     usual_months: int = Field(ge=1, le=24)
 
 
+class NoticesPolicy(_Strict):
+    forecast_above_usual: Decimal = Field(gt=0)
+    min_days_read: int = Field(ge=0, le=31)
+
+
 class InsightsPolicy(_Strict):
     version: str
     effective_from: date
@@ -77,6 +82,7 @@ class InsightsPolicy(_Strict):
     anomalies: AnomalyPolicy
     advice: AdvicePolicy
     market: MarketPolicy
+    notices: NoticesPolicy
 
 
 def parse_policy(data: object, origin: str = "<insights policy>") -> InsightsPolicy:
