@@ -19,7 +19,6 @@ interval ends and the saving advice (`compute_bill` what-if bills, cached). Targ
 from __future__ import annotations
 
 import argparse
-import random
 import tempfile
 import time
 from datetime import date, timedelta
@@ -40,7 +39,7 @@ from billing_core.insights.anomalies import scan_many
 from billing_core.insights.bills import UsageShape, needs, usage_of, what_if_bill
 from billing_core.insights.forecast import PRIOR_SEASONAL, forecast_month, naive_same_as_last_month
 from billing_core.insights.history import load_histories
-from billing_core.insights.month import forecast_bills, kwh_range, round_kwh
+from billing_core.insights.month import forecast_bills, kwh_range
 from billing_core.insights.policy import load_policy
 from billing_core.periods import period_bounds
 
@@ -214,7 +213,6 @@ def main() -> None:
     parser.add_argument("--skip-accuracy", action="store_true")
     parser.add_argument("--skip-timing", action="store_true")
     args = parser.parse_args()
-    random.seed(0)
     if not args.skip_accuracy:
         accuracy(args.demo_customers)
     if not args.skip_timing:

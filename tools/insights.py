@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from billing_core.bill_types import ComputedBill
 from billing_core.db.models import Customer
 from billing_core.insights.month import MonthForecast, month_forecast
+from billing_core.insights.policy import load_policy
 from billing_core.insights.service import saving_advice_for
 from billing_core.insights.service import usage_insights as insights_of
 from billing_core.number_text import quantity_text
@@ -166,8 +167,6 @@ def forecast_bill(ctx: ToolContext, session: Session, customer: CustomerView, ar
 
 def usage_insights(ctx: ToolContext, session: Session, customer: CustomerView, args: NoArguments) -> ToolResult:
     """Month so far, forecast, anomaly alerts and (agency / market customers) the cost outlook."""
-    from billing_core.insights.policy import load_policy
-
     days = load_policy().anomalies.report_days
     insights = insights_of(session, _customer(session, customer), ctx.today())
     alerts = [AlertOut(kind=a.kind, start=a.start, end=a.end, value=a.value, typical=a.typical, text=a.message)

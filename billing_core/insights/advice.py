@@ -13,7 +13,6 @@ never arithmetic on prices, and lists the tariff lines it rests on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -225,6 +224,3 @@ def peak_demand(max_demand: np.ndarray | None) -> Decimal | None:
         return None
     return Decimal(repr(float(np.nanmax(max_demand)))).quantize(KWH_STEP, rounding=ROUND_HALF_UP)
 
-
-def advice_period_note(start: date) -> str:
-    return f"以上测算均按 {start:%Y-%m} 月预测用电和现行电价由计费引擎计算，实际以账单为准。"

@@ -16,8 +16,10 @@ from functools import lru_cache
 import numpy as np
 
 from billing_core.bill_types import (
+    BasicChargeMode,
     BillRequest,
     ComputedBill,
+    CustomerCategory,
     InlinePrices,
     PurchaseMode,
     TariffAttributes,
@@ -92,8 +94,6 @@ def usage_of(total_kwh: Decimal, shape: UsageShape, *, needs_tou: bool, needs_re
 
 def needs(attributes: TariffAttributes) -> dict[str, bool]:
     """Which registers the customer's tariff bills on."""
-    from billing_core.bill_types import BasicChargeMode, CustomerCategory
-
     ci = attributes.category in (CustomerCategory.CI_SINGLE, CustomerCategory.CI_TWO_PART)
     return {
         "needs_tou": ci or attributes.residential_tou,
@@ -113,7 +113,7 @@ def reference_prices(attributes: TariffAttributes, day: date) -> tuple[InlinePri
     version = get_library().in_force(CI_AGENCY, day)
     data = version.data
     assert isinstance(data, AgencyPurchase)
-    kind = "two_part" if attributes.category.value == "ci_two_part" else "single"
+    kind = "two_part" if attributes.category is CustomerCategory.CI_TWO_PART else "single"
     components = data.prices[kind].get(attributes.voltage_level)
     if components is None:
         return None, None

@@ -22,7 +22,6 @@ from billing_core.insights.forecast import PRIOR_LAST_MONTH, PRIOR_SEASONAL, for
 from billing_core.insights.history import load_history
 from billing_core.insights.month import month_forecast
 from billing_core.insights.policy import load_policy
-from billing_core.periods import period_bounds
 from billing_core.tariffs.compute import compute_bill
 from tests.billing.insights_fixtures import demo, demo_database  # noqa: F401
 
