@@ -123,7 +123,7 @@ def reference_prices(attributes: TariffAttributes, day: date) -> tuple[InlinePri
     return InlinePrices(energy_price=price), note
 
 
-@lru_cache(maxsize=200_000)
+@lru_cache(maxsize=32_768)  # ~ a few KB a bill: bounded for a long-running server
 def what_if_bill(attributes: TariffAttributes, start: date, end: date, usage: Usage,
                  prices: InlinePrices | None = None) -> ComputedBill:
     """The bill `compute_bill` gives for this usage (no account: a what-if, never stored)."""
