@@ -22,6 +22,7 @@ from billing_core.insights.forecast import PRIOR_LAST_MONTH, PRIOR_SEASONAL, for
 from billing_core.insights.history import load_history
 from billing_core.insights.month import month_forecast
 from billing_core.insights.policy import load_policy
+from billing_core.periods import period_bounds
 from billing_core.tariffs.compute import compute_bill
 from tests.billing.insights_fixtures import demo, demo_database  # noqa: F401
 
@@ -136,3 +137,26 @@ def test_malformed_policy_is_refused_naming_file_and_field(tmp_path: Path) -> No
     with pytest.raises(BillingError) as caught:
         load_policy(bad)
     assert str(bad) in str(caught.value) and caught.value.field == "forecast.interval_level"
+
+
+def test_daily_history_adds_up_to_every_stored_bill(demo: tuple[Session, SeedSummary]) -> None:
+    """The insights read the same energy the bills were computed on (meter replacements, multipliers
+    included); only a reading gap across a month boundary is split differently (spread over its days
+    here, on the next reading in the bill) and is marked estimated."""
+    from billing_core.db.models import Bill
+    from billing_core.insights.history import load_histories
+
+    session, _ = demo
+    ids = list(session.scalars(select(Customer.id)))
+    histories = load_histories(session, ids, date(2025, 10, 1), date(2026, 10, 31))
+    checked = 0
+    for customer_id, period, kwh in session.execute(select(Bill.customer_id, Bill.period, Bill.total_kwh)):
+        history = histories[customer_id]
+        start, end = period_bounds(period)
+        lo, hi = history.index(start), history.index(end)
+        total = float(np.nansum(history.kwh[lo : hi + 1]))
+        gap_at_edge = history.estimated[lo] or (hi + 1 < len(history.kwh) and history.estimated[hi + 1])
+        if not gap_at_edge:
+            assert total == pytest.approx(float(kwh), abs=0.01), (customer_id, period)
+            checked += 1
+    assert checked >= 400  # 40 customers × 12 billed months, less the few gaps at month ends
