@@ -30,7 +30,7 @@ KNOWABLE = SLOTS[:7]  # what a customer can know; confirm/csat answers are `conf
 # What `Reply.actions` may name: the tools, and the agent's own "cancel".
 ACTIONS = ("verify_identity", "bind_wechat", "lookup_bill", "explain_bill", "payment_status", "open_dispute",
            "intake_complaint", "transfer_to_human", "search_knowledge_base", "contact_info", "change_contact_phone",
-           "cancel")
+           "forecast_bill", "usage_insights", "saving_advice", "cancel")
 
 
 class ScenarioError(ValueError):
@@ -89,12 +89,20 @@ class BillSpec(_Strict):
 
 
 class MeterSpec(_Strict):
-    """A meter at the customer (asset number, 综合倍率); bills still come from `usage`."""
+    """A meter at the customer (asset number, 综合倍率); bills still come from `usage`.
+
+    With `daily_kwh` the world also writes one active-total end-of-day reading a day from
+    `readings_from` up to the day before the scenario's `now` (what the insights tools read):
+    the register advances `daily_kwh` ÷ multiplier a day from `first_reading`.
+    """
 
     asset_no: str = Field(min_length=1, max_length=32)
     multiplier: Decimal = Field(default=Decimal("1"), gt=0)
     installed_on: date = date(2020, 1, 1)
     removed_on: date | None = None
+    daily_kwh: Decimal | None = Field(default=None, ge=0)
+    readings_from: date | None = None  # default: 400 days before the scenario's day
+    first_reading: Decimal = Field(default=Decimal("1000"), ge=0)
 
 
 class CustomerSpec(_Strict):

@@ -30,6 +30,8 @@ from billing_core.db.models import (
     Payment,
     PaymentChannel,
     PaymentStatus,
+    Reading,
+    ReadingRegister,
     WorkOrder,
     WorkOrderKind,
     WorkOrderPriority,
@@ -38,7 +40,7 @@ from billing_core.db.models import (
     next_work_order_no,
 )
 from billing_core.periods import period_bounds
-from evals.scenario import SHANGHAI, BillSpec, CustomerSpec, Scenario
+from evals.scenario import SHANGHAI, BillSpec, CustomerSpec, MeterSpec, Scenario
 
 _TEMPLATE: Path | None = None
 
@@ -152,9 +154,12 @@ def build_world(scenario: Scenario) -> World:
             session.flush()
             ids[spec.key] = customer
             for meter in spec.meters:
-                session.add(Meter(asset_no=meter.asset_no, customer_id=customer.id,
-                                  multiplier=meter.multiplier, installed_on=meter.installed_on,
-                                  removed_on=meter.removed_on))
+                row = Meter(asset_no=meter.asset_no, customer_id=customer.id, multiplier=meter.multiplier,
+                            installed_on=meter.installed_on, removed_on=meter.removed_on)
+                session.add(row)
+                if meter.daily_kwh is not None:
+                    session.flush()
+                    _add_daily_readings(session, row.id, meter, today)
             for bill_spec in spec.bills:
                 world.bills[(spec.key, bill_spec.period)] = _add_bill(session, customer, spec.key, bill_spec,
                                                                       today)
@@ -178,6 +183,17 @@ def build_world(scenario: Scenario) -> World:
         session.commit()
         world.payments_before = payments_snapshot(session)
     return world
+
+
+def _add_daily_readings(session: Session, meter_id: int, spec: MeterSpec, today: date) -> None:
+    """One active-total reading a day up to yesterday, advancing `daily_kwh` (kWh) a day."""
+    assert spec.daily_kwh is not None
+    first = spec.readings_from or today - timedelta(days=400)
+    step = spec.daily_kwh / spec.multiplier
+    days = (today - first).days
+    session.add_all(Reading(meter_id=meter_id, read_date=first + timedelta(days=i),
+                            register=ReadingRegister.ACTIVE_TOTAL, value=spec.first_reading + step * i)
+                    for i in range(days))
 
 
 def _add_bill(session: Session, customer: Customer, key: str, spec: BillSpec, today: date) -> BuiltBill:

@@ -22,6 +22,14 @@ from tools.bind_wechat import BindWechatInput, bind_wechat
 from tools.contact_info import ChangeContactPhoneInput, ContactInfoInput, change_contact_phone, contact_info
 from tools.context import ToolContext
 from tools.explain_bill import ExplainBillInput, explain_bill
+from tools.insights import (
+    ForecastBillInput,
+    SavingAdviceInput,
+    UsageInsightsInput,
+    forecast_bill,
+    saving_advice,
+    usage_insights,
+)
 from tools.intake_complaint import IntakeComplaintInput, intake_complaint
 from tools.lookup_bill import LookupBillInput, lookup_bill
 from tools.open_dispute import OpenDisputeInput, open_dispute
@@ -60,6 +68,17 @@ TOOLS: tuple[ToolSpec, ...] = (
              "解释已核实客户某期账单的每一项费用，以及与上月、去年同期相比变化的原因（电量、阶梯、夏季/非夏季、"
              "天数、电价版本、退补、力调、违约金）。",
              ExplainBillInput, explain_bill, needs_principal=True, writes=False),
+    ToolSpec("forecast_bill",
+             "已核实客户本月截至昨日的用电量和已发生电费，以及全月用电和电费预测（含区间），金额由计费引擎计算。",
+             ForecastBillInput, forecast_bill, needs_principal=True, writes=False),
+    ToolSpec("usage_insights",
+             "已核实客户的用电分析：近一个月用电异常提醒（某天/某周明显偏高、有人居住却连续零电量、示数倒走）、"
+             "本月预测，代理购电/市场化用户的电费预测与偏差预警。",
+             UsageInsightsInput, usage_insights, needs_principal=True, writes=False),
+    ToolSpec("saving_advice",
+             "已核实客户的节电省钱建议：距下一阶梯还剩多少电量、峰谷转移、提高功率因数、基本电费按容量或需量，"
+             "每项节省金额由计费引擎对比计算并列出依据的电价。",
+             SavingAdviceInput, saving_advice, needs_principal=True, writes=False),
     ToolSpec("payment_status", "查询已核实客户某期账单是否缴清、缴费渠道和时间、逾期违约金、缴费方式。",
              PaymentStatusInput, payment_status, needs_principal=True, writes=False),
     ToolSpec("open_dispute", "为已核实客户的某期账单登记电费异议工单（先向客户确认），返回工单号和答复时限。",

@@ -1,4 +1,8 @@
-"""「上个月电费多少」: the verified customer's bills — one month, or the latest n."""
+"""「上个月电费多少」: the verified customer's bills — one month, or the latest n.
+
+This month has no bill until the month is over: 「这个月大概要交多少」 gets the month so far and
+the forecast (`forecast_bill`, figures from the billing core) instead of "no bill found".
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,13 @@ def lookup_bill(turn: Turn) -> bool:
         _say_bills(turn, result.bills)
         resolved(turn, "lookup_bill")
         return True
+    if result.status == "not_found" and period == f"{turn.today:%Y-%m}":
+        forecast = turn.toolbox.call("forecast_bill", {})
+        if forecast.status == "ok":
+            turn.say(render("forecast_instead"))
+            say_result(turn, forecast)
+            resolved(turn, "forecast_bill")
+            return True
     say_result(turn, result)
     if result.status == "not_found" and period:
         latest_bill = turn.toolbox.call("lookup_bill", {"latest": 1})
@@ -38,5 +49,6 @@ def lookup_bill(turn: Turn) -> bool:
 
 FLOW = Flow(
     name="lookup_bill", intents=("lookup_bill",), run=lookup_bill, needs_identity=True,
-    slots=("period", "latest"), tools=("lookup_bill",), templates=("bill_line", "latest_instead"),
+    slots=("period", "latest"), tools=("lookup_bill", "forecast_bill"),
+    templates=("bill_line", "latest_instead", "forecast_instead"),
 )

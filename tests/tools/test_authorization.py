@@ -19,6 +19,7 @@ ACCOUNT_TOOL_ARGS = {
     "open_dispute": {"period": "2026-05", "category": "other", "reason": "读数不对"},
     "intake_complaint": {"category": "other", "description": "营业厅办事太慢了"},
     "contact_info": {}, "change_contact_phone": {"new_phone": "13912345678"},
+    "forecast_bill": {}, "usage_insights": {}, "saving_advice": {},
 }
 
 
