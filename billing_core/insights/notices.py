@@ -1,7 +1,8 @@
 """Outbox rows for insight notices: usage-anomaly alerts, and forecast-above-usual (opt-in).
 
 The same outbox (`outbox_notifications`) and row shape as the bill-issued and dunning messages
-(`operations.notifications`), so the notices worker sends them like any other; `dedupe_key`
+(`operations.notifications.insight_rows`), so the notices worker sends them like any other, and
+only to customers who opted in (`notification_opt_ins`); `dedupe_key`
 makes a re-run queue nothing twice (an alert per customer, kind and first day; a forecast notice
 per customer and month). Every figure in a body is the alert's or the billing core's bill.
 """
@@ -9,7 +10,7 @@ per customer and month). Every figure in a body is the alert's or the billing co
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,43 +19,30 @@ from sqlalchemy.orm import Session
 
 from billing_core.db.bulk import bulk_insert
 from billing_core.db.models import Customer
-from billing_core.db.operations_models import NotificationStatus, OutboxNotification
+from billing_core.db.operations_models import NotificationOptIn, OutboxNotification
 from billing_core.insights.anomalies import Alert, scan
 from billing_core.insights.history import load_histories
 from billing_core.insights.market import usual_amount
 from billing_core.insights.month import MonthForecast, month_forecast
 from billing_core.insights.policy import InsightsPolicy, load_policy
-from billing_core.operations.notifications import period_label, recipients
+from billing_core.operations.notifications import insight_rows, period_label, recipients
 from billing_core.operations.policy import load_policy as load_operations_policy
 from billing_core.periods import period_bounds, period_of
 
-ALERT_TEMPLATE = "usage_alert_v1"
-FORECAST_TEMPLATE = "forecast_above_usual_v1"
 ONE_DAY = timedelta(days=1)
 
 
-def _rows(dedupe: str, kind: str, template: str, account_no: str, body: str, payload: dict[str, Any],
-          channels: Sequence[str], reachable: dict[str, str], now: datetime) -> list[dict[str, Any]]:
-    return [
-        {"dedupe_key": f"{dedupe}:{channel}", "channel": channel, "kind": kind, "account_no": account_no,
-         "bill_id": None, "recipient": reachable[channel], "template": template, "body": body, "payload": payload,
-         "status": NotificationStatus.PENDING, "created_at": now, "sent_at": None}
-        for channel in channels if channel in reachable
-    ]
-
-
-def alert_rows(*, account_no: str, name: str, alert: Alert, channels: Sequence[str], reachable: dict[str, str],
-               now: datetime | None = None) -> list[dict[str, Any]]:
+def alert_rows(*, account_no: str, name: str, alert: Alert, channels: Sequence[str], reachable: dict[str, str]) -> list[dict[str, Any]]:
     """One usage-anomaly alert as outbox rows, one per channel the customer can be reached on."""
     body = f"尊敬的{name}客户：您户号{account_no}的用电提醒：{alert.message}如有疑问请致电95598。"
     payload = {"kind": alert.kind, "start": alert.start.isoformat(), "end": alert.end.isoformat(),
                "value": str(alert.value), "typical": None if alert.typical is None else str(alert.typical)}
-    return _rows(f"usage_alert:{account_no}:{alert.kind}:{alert.start.isoformat()}", "usage_alert", ALERT_TEMPLATE,
-                 account_no, body, payload, channels, reachable, now or datetime.now(UTC))
+    return insight_rows(kind="anomaly_alert", account_no=account_no, ref=f"{alert.kind}:{alert.start.isoformat()}",
+                        body=body, payload=payload, channels=list(channels), reachable=reachable)
 
 
 def forecast_rows(*, account_no: str, name: str, forecast: MonthForecast, usual: Decimal, channels: Sequence[str],
-                  reachable: dict[str, str], now: datetime | None = None) -> list[dict[str, Any]]:
+                  reachable: dict[str, str]) -> list[dict[str, Any]]:
     """The forecast-above-usual notice of a month (the forecast bill and interval from `compute_bill`)."""
     assert forecast.bill is not None and forecast.bill_low is not None and forecast.bill_high is not None
     body = (f"尊敬的{name}客户：您户号{account_no}{period_label(forecast.period)}截至{forecast.last_read_day}"
@@ -62,19 +50,25 @@ def forecast_rows(*, account_no: str, name: str, forecast: MonthForecast, usual:
             f"（{forecast.bill_low.total}—{forecast.bill_high.total}元），高于您近期账单的通常水平{usual}元，请留意用电。")
     payload = {"period": forecast.period, "forecast": str(forecast.bill.total), "low": str(forecast.bill_low.total),
                "high": str(forecast.bill_high.total), "usual": str(usual)}
-    return _rows(f"forecast_above_usual:{account_no}:{forecast.period}", "forecast_above_usual", FORECAST_TEMPLATE,
-                 account_no, body, payload, channels, reachable, now or datetime.now(UTC))
+    return insight_rows(kind="forecast_above_usual", account_no=account_no, ref=forecast.period,
+                        body=body, payload=payload, channels=list(channels), reachable=reachable)
 
 
 def queue_insight_notices(
     session: Session, today: date, *, customer_ids: Sequence[int] | None = None,
-    forecast_opt_in: Callable[[Customer], bool] = lambda customer: False,
+    forecast_opt_in: Callable[[Customer], bool] | None = None,
     policy: InsightsPolicy | None = None, channels: Sequence[str] | None = None,
 ) -> int:
     """Queue the alerts of the `report_days` up to yesterday and the opted-in forecast notices; rows added.
 
-    Opt-in for forecast notices is the caller's (no customer column holds it yet): by default nobody.
+    A forecast notice is computed only for a customer who opted in to it (`notification_opt_ins`,
+    or the caller's `forecast_opt_in`); alerts are queued for all, and the notices worker sends
+    them only to customers who opted in to `anomaly_alert`.
     """
+    if forecast_opt_in is None:
+        opted = set(session.scalars(select(NotificationOptIn.account_no)
+                                    .where(NotificationOptIn.kind == "forecast_above_usual")))
+        forecast_opt_in = lambda customer: customer.account_no in opted  # noqa: E731
     policy = policy or load_policy()
     channels = list(channels or load_operations_policy().issue.notification_channels)
     ids = list(customer_ids) if customer_ids is not None else list(session.scalars(select(Customer.id).order_by(Customer.id)))
@@ -82,7 +76,6 @@ def queue_insight_notices(
     first = as_of - timedelta(days=policy.forecast.history_days)
     since = as_of - timedelta(days=policy.anomalies.report_days - 1)
     start, _ = period_bounds(period_of(today))
-    now = datetime.now(UTC)
     added = 0
     for offset in range(0, len(ids), 2000):
         chunk = ids[offset : offset + 2000]
@@ -96,7 +89,7 @@ def queue_insight_notices(
             for alert in scan(history, as_of, policy.anomalies):
                 if alert.end >= since:
                     rows += alert_rows(account_no=customer.account_no, name=customer.name, alert=alert,
-                                       channels=channels, reachable=reachable, now=now)
+                                       channels=channels, reachable=reachable)
             if not forecast_opt_in(customer):
                 continue
             forecast = month_forecast(session, customer, today, policy, history)
@@ -105,7 +98,7 @@ def queue_insight_notices(
                     and forecast.days_elapsed >= policy.notices.min_days_read and as_of >= start
                     and forecast.bill.total > usual * (1 + policy.notices.forecast_above_usual)):
                 rows += forecast_rows(account_no=customer.account_no, name=customer.name, forecast=forecast,
-                                      usual=usual, channels=channels, reachable=reachable, now=now)
+                                      usual=usual, channels=channels, reachable=reachable)
         if rows:
             keys = [row["dedupe_key"] for row in rows]
             existing = set(session.scalars(select(OutboxNotification.dedupe_key)

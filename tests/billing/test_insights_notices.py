@@ -1,4 +1,5 @@
-"""Insight notices go to the outbox once: the demo's backwards reading, and an opted-in forecast."""
+"""Insight notices go to the outbox once, through the outbox's `insight_rows` hook: the demo's
+backwards reading, and a forecast for a customer whose consent is stored in `notification_opt_ins`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from billing_core.db.models import Customer
-from billing_core.db.operations_models import OutboxNotification
+from billing_core.db.operations_models import NotificationOptIn, OutboxNotification
 from billing_core.demo.seed import SeedSummary
 from billing_core.insights.policy import load_policy
 from tests.billing.insights_fixtures import demo, demo_database  # noqa: F401
@@ -22,7 +23,7 @@ def test_alerts_and_opted_in_forecasts_are_queued_once(demo: tuple[Session, Seed
     glitch = session.scalar(select(Customer).where(Customer.account_no == summary.backwards_accounts[0]))
     added = queue_insight_notices(session, date(2026, 11, 1), customer_ids=[glitch.id])
     rows = session.scalars(select(OutboxNotification).where(OutboxNotification.account_no == glitch.account_no,
-                                                            OutboxNotification.kind == "usage_alert")).all()
+                                                            OutboxNotification.kind == "anomaly_alert")).all()
     assert added == len(rows) >= 1 and all("示数" in r.body and glitch.name in r.body for r in rows)
     assert queue_insight_notices(session, date(2026, 11, 1), customer_ids=[glitch.id]) == 0  # dedupe
 
@@ -33,7 +34,9 @@ def test_alerts_and_opted_in_forecasts_are_queued_once(demo: tuple[Session, Seed
     kwargs = {"customer_ids": [home.id], "policy": low_bar}
     july = date(2026, 7, 20)  # summer use against the median of January … June bills: well above
     assert queue_insight_notices(session, july, **kwargs) == 0  # nobody opted in
-    queued = queue_insight_notices(session, july, forecast_opt_in=lambda c: True, **kwargs)
+    session.add(NotificationOptIn(account_no=home.account_no, kind="forecast_above_usual"))  # the stored consent
+    session.flush()
+    queued = queue_insight_notices(session, july, **kwargs)
     notice = session.scalars(select(OutboxNotification).where(OutboxNotification.kind == "forecast_above_usual")).all()
     assert queued == len(notice) >= 1 and {row.channel.value for row in notice} >= {"sms"}
     forecast = month_forecast(session, home, july)
