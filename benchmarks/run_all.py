@@ -23,6 +23,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_compute_bill.py", [], ["--bills", "5000", "--runs", "3"]),
     ("bench_cycle.py", [], ["--customers", "10000", "--from-readings", "1000"]),
     ("bench_demo_seed.py", [], ["--customers", "300"]),
+    ("bench_load_readings.py", [], ["--meters", "2000"]),
     ("bench_kb_retrieval.py", [], ["--rounds", "1"]),
     ("bench_nlu.py", [], ["--messages", "300", "--no-cv"]),
     ("bench_tools.py", [], ["--calls", "50"]),

@@ -1,4 +1,4 @@
-"""`powerdesk billing run-cycle | release | pay | reconcile | dun | kpi`: the monthly operations.
+"""`powerdesk billing run-cycle | release | pay | reconcile | load-readings | dun | kpi`: the monthly operations.
 
 Registered on the billing app by `cli.py` (`register(app)`). Every input is checked before the
 database is touched; bad input prints a message naming the field to stderr and exits with 2,
@@ -144,6 +144,27 @@ def reconcile_command(
     typer.echo(result.summary())
 
 
+REJECTS_EXIT_CODE = 3  # the good rows are loaded, some rows were refused (see the rejects file)
+
+
+def load_readings_command(
+    readings: Annotated[Path, typer.Argument(help="抄表数据 CSV：asset_no,date,register,value（见 docs/billing-operations.md）")],
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="退回行 CSV（默认：FILE 旁的 FILE.rejects.csv）")] = None,
+) -> None:
+    """导入日冻结示数：逐行校验，好行批量入库（PostgreSQL 用 COPY），坏行按行号和原因写入退回文件。重复导入同一文件不重复入库。"""
+    from billing_core.readings_csv import load_readings, write_rejects
+
+    rejects = rejects or readings.with_name(readings.name + ".rejects.csv")
+    with _transaction() as session:
+        result = load_readings(session, readings)
+    typer.echo(result.summary())
+    if result.rejects:
+        write_rejects(rejects, result)
+        typer.echo(f"退回行已写入 {rejects}（行号、原字段、原因）。", err=True)
+        raise typer.Exit(code=REJECTS_EXIT_CODE)
+    rejects.unlink(missing_ok=True)  # a stale rejects file from an earlier run would mislead
+
+
 def dun_command(
     as_of: Annotated[str, typer.Option("--as-of", help="催费基准日 YYYY-MM-DD")],
 ) -> None:
@@ -180,6 +201,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "release": release_command,
     "pay": pay_command,
     "reconcile": reconcile_command,
+    "load-readings": load_readings_command,
     "dun": dun_command,
     "kpi": kpi_command,
 }
