@@ -271,6 +271,10 @@ def status(session: Session, period: str) -> RunStatus:
 
 def finalize(session: Session, period: str) -> RunStatus:
     """Mark the run completed once every partition is done (any worker may call it; once wins)."""
+    state = status(session, period)
+    if state.finished or state.unfinished or state.failed:  # no lock: idle workers poll this
+        session.rollback()
+        return state
     run = session.scalar(select(CycleRun).where(CycleRun.period == period).with_for_update())
     state = status(session, period)
     if run is None or run.status is CycleRunStatus.COMPLETED or state.unfinished or state.failed:

@@ -8,7 +8,9 @@ issued at once: a bill number, a due date and outbox notifications.
 
 The whole run is one transaction and is recorded in `cycle_runs`, so a failed run leaves nothing
 behind and a second run of a finished period changes nothing and says so. Rows go in with bulk
-inserts in chunks: the cycle is sized for 100,000 customers a month on one machine.
+inserts in chunks: the cycle is sized for 100,000 customers a month on one machine. Beyond that,
+`cycle/partitioned.py` runs the same `_run_chunk` per customer-id partition, one transaction each,
+in many worker processes.
 """
 
 from __future__ import annotations
@@ -513,16 +515,16 @@ def _run_chunk(
     result.verified_existing += len(updates)
     if line_rows:
         bulk_insert(session, BillLine.__table__, line_rows)
-    # Numbered last, just before they are written: parallel cycle workers serialise here (see
-    # cycle/partitioned.py), so the shorter this tail, the less they wait for one another.
+    if outbox_rows:
+        bulk_insert(session, OutboxNotification.__table__, outbox_rows)
+        result.notifications += len(outbox_rows)
+    # Numbered last, just before they are written: parallel cycle workers serialise from here to
+    # their commit (see cycle/partitioned.py), so the shorter this tail, the less they wait.
     review_rows = [_review_row(next(numbers), customer, period, bill_id, hits, now, title)
                    for customer, bill_id, hits, title in reviews]
     if review_rows:
         open_work_orders(session, review_rows)
         result.review_work_orders += len(review_rows)
-    if outbox_rows:
-        bulk_insert(session, OutboxNotification.__table__, outbox_rows)
-        result.notifications += len(outbox_rows)
 
 
 def _review_row(number: str, customer: _Customer, period: str, bill_id: int | None,
