@@ -43,7 +43,6 @@ from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from tqdm import tqdm
 
@@ -296,9 +295,9 @@ def worker_engine(url: str | None = None) -> Engine:
 
     url = url or database_url()
     if url.startswith("postgresql"):
-        return make_engine(url, connect_args={
+        return make_engine(url, pool_pre_ping=True, connect_args={
             "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
-    return make_engine(url)
+    return make_engine(url, pool_pre_ping=True)
 
 
 @dataclass
@@ -349,8 +348,10 @@ def work(
                     try:
                         done = process(session, partition_id, stats.worker, policy=policy,
                                        usage_loader=usage_loader)
-                    except (BillingError, ValueError, SQLAlchemyError) as exc:
-                        session.rollback()
+                    # Anything a chunk raises — bad data, a bug, the connection cut under its COPY
+                    # (a driver error, not wrapped by SQLAlchemy) — sets the chunk back with the reason.
+                    except Exception as exc:  # noqa: BLE001
+                        _quiet_rollback(session)
                         stats.errors += 1
                         log(f"{stats.worker}: 分区 {partition_id} 失败：{exc.__class__.__name__}: {exc}")
                         with sessions() as retry_session:
@@ -361,7 +362,7 @@ def work(
                 stats.partitions += done
                 stats.lost += not done
                 log(f"{stats.worker}: 分区 {partition_id} {'完成' if done else '已被其他进程接管'}")
-            except SQLAlchemyError as exc:  # the database went away: wait, the lease protects the chunk
+            except Exception as exc:  # noqa: BLE001 - the database went away: wait, the lease protects the chunk
                 stats.errors += 1
                 database_errors += 1
                 if database_errors >= MAX_DATABASE_ERRORS:
@@ -373,6 +374,14 @@ def work(
             signal.signal(signal.SIGTERM, previous)
         engine.dispose()
     return stats
+
+
+def _quiet_rollback(session: Session) -> None:
+    """Roll back; on a connection already dead there is nothing to roll back (the server did)."""
+    try:
+        session.rollback()
+    except Exception:  # noqa: BLE001
+        session.invalidate()
 
 
 def _main_thread() -> bool:

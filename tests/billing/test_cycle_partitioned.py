@@ -282,3 +282,50 @@ def test_the_commands_refuse_what_cannot_work(tmp_path: Path, monkeypatch: pytes
     assert done.exit_code == 0 and "发行" in done.stdout, done.output
     again = runner.invoke(app, ["run-cycle", "--period", PERIOD, "--workers", "1"])
     assert again.exit_code == 0 and "本次未做任何更改" in again.stdout
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_connection_is_cut_mid_chunk_retries_it(postgres_server: PostgresServer) -> None:
+    """The server ends the worker's session inside a chunk (as a failover or restart would): the
+    chunk is set back with the reason and the same worker finishes it on a new connection."""
+    import threading
+
+    urls = [postgres_server.create_database(), postgres_server.create_database()]
+    for url in urls:
+        upgrade(url)
+        seed(url)
+    single_url, parts_url = urls
+    run_single(single_url)
+    prepare_run(parts_url)
+    engine = make_engine(parts_url)
+    blocker = engine.connect()
+    blocker.execute(text(
+        "INSERT INTO bills (customer_id, period, period_start, period_end, total_kwh, amount, status, "
+        "tariff_versions, notes, computed_at) VALUES (12, :p, '2026-07-01', '2026-07-31', 0, 0, 'computed', "
+        "'[]', '[]', now())"), {"p": PERIOD})
+    messages: list[str] = []
+    worker = threading.Thread(target=work, args=(PERIOD,),
+                              kwargs={"url": parts_url, "poll": 0.05, "log": messages.append})
+    worker.start()
+    try:
+        deadline, victim = time.monotonic() + 30, None
+        while time.monotonic() < deadline and victim is None:
+            time.sleep(0.05)
+            with engine.connect() as probe:
+                victim = probe.scalar(text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                                           "AND wait_event_type = 'Lock'"))
+        assert victim is not None, messages
+        with engine.connect() as probe:
+            assert probe.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": victim})
+    finally:
+        blocker.rollback()
+        blocker.close()
+        worker.join(60)
+    engine.dispose()
+    assert not worker.is_alive()
+    third = partitions(parts_url)[2]
+    assert third.status is PartitionStatus.DONE and third.attempts == 2, messages
+    assert any("分区" in m and "失败" in m for m in messages), messages
+    assert_same_as_single(snapshot(single_url), snapshot(parts_url))
+    for url in urls:
+        postgres_server.drop_database(url.rsplit("/", 1)[1])
