@@ -8,10 +8,12 @@ row by row (ids and timestamps aside: the partitioned run inserts in another ord
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import date, timedelta
 from decimal import Decimal
@@ -97,22 +99,47 @@ def snapshot(url: str) -> dict[str, Any]:
             "run": counters, "total": total}
 
 
+@pytest.fixture(scope="module")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated, seeded SQLite file; tests get copies (migrating and seeding is most of a test)."""
+    path = tmp_path_factory.mktemp("cycle-template") / "seeded.db"
+    upgrade(f"sqlite:///{path}")
+    seed(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def postgres_template(postgres_server: PostgresServer) -> Iterator[str]:
+    """The same on PostgreSQL: a template database that CREATE DATABASE … TEMPLATE copies."""
+    url = postgres_server.create_database(f"cycle_template_{uuid.uuid4().hex[:8]}")
+    upgrade(url)
+    seed(url)
+    yield url.rsplit("/", 1)[1]
+    postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+def postgres_copies(server: PostgresServer, template: str, count: int = 2) -> list[str]:
+    names = [f"test_{uuid.uuid4().hex[:12]}" for _ in range(count)]
+    for name in names:
+        server._admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return [server.url(name) for name in names]
+
+
 @pytest.fixture(params=BACKENDS)
 def two_databases(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """Two migrated databases seeded alike on one backend."""
     if request.param == "sqlite":
-        urls = [f"sqlite:///{tmp_path / name}" for name in ("single.db", "parts.db")]
-        server = None
-    else:
-        server = request.getfixturevalue("postgres_server")
-        urls = [server.create_database(), server.create_database()]
-    for url in urls:
-        upgrade(url)
-        seed(url)
+        template: Path = request.getfixturevalue("sqlite_template")
+        paths = [tmp_path / name for name in ("single.db", "parts.db")]
+        for path in paths:
+            shutil.copyfile(template, path)
+        yield f"sqlite:///{paths[0]}", f"sqlite:///{paths[1]}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    urls = postgres_copies(server, request.getfixturevalue("postgres_template"))
     yield urls[0], urls[1]
-    if server is not None:
-        for url in urls:
-            server.drop_database(url.rsplit("/", 1)[1])
+    for url in urls:
+        server.drop_database(url.rsplit("/", 1)[1])
 
 
 def run_single(url: str) -> None:
@@ -201,12 +228,10 @@ def test_a_failing_partition_is_retried_then_set_aside_and_a_rerun_finishes_it(
 
 
 @pytest.mark.postgres
-def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(postgres_server: PostgresServer) -> None:
+def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(postgres_server: PostgresServer,
+                                                                 postgres_template: str) -> None:
     """A real worker process is killed while writing a chunk; two new workers finish the run."""
-    urls = [postgres_server.create_database(), postgres_server.create_database()]
-    for url in urls:
-        upgrade(url)
-        seed(url)
+    urls = postgres_copies(postgres_server, postgres_template)
     single_url, parts_url = urls
     run_single(single_url)
     prepare_run(parts_url)
@@ -260,14 +285,14 @@ def test_a_worker_killed_mid_chunk_loses_and_duplicates_nothing(postgres_server:
         postgres_server.drop_database(url.rsplit("/", 1)[1])
 
 
-def test_the_commands_refuse_what_cannot_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_commands_refuse_what_cannot_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              sqlite_template: Path) -> None:
     from typer.testing import CliRunner
 
     from billing_core.cli.billing import app
 
+    shutil.copyfile(sqlite_template, tmp_path / "cli.db")
     url = f"sqlite:///{tmp_path / 'cli.db'}"
-    upgrade(url)
-    seed(url)
     monkeypatch.setenv("POWERDESK_DATABASE_URL", url)
     runner = CliRunner()
     many = runner.invoke(app, ["run-cycle", "--period", PERIOD, "--workers", "2"])
@@ -285,15 +310,13 @@ def test_the_commands_refuse_what_cannot_work(tmp_path: Path, monkeypatch: pytes
 
 
 @pytest.mark.postgres
-def test_a_worker_whose_connection_is_cut_mid_chunk_retries_it(postgres_server: PostgresServer) -> None:
+def test_a_worker_whose_connection_is_cut_mid_chunk_retries_it(postgres_server: PostgresServer,
+                                                               postgres_template: str) -> None:
     """The server ends the worker's session inside a chunk (as a failover or restart would): the
     chunk is set back with the reason and the same worker finishes it on a new connection."""
     import threading
 
-    urls = [postgres_server.create_database(), postgres_server.create_database()]
-    for url in urls:
-        upgrade(url)
-        seed(url)
+    urls = postgres_copies(postgres_server, postgres_template)
     single_url, parts_url = urls
     run_single(single_url)
     prepare_run(parts_url)
