@@ -352,3 +352,22 @@ def test_a_worker_whose_connection_is_cut_mid_chunk_retries_it(postgres_server: 
     assert_same_as_single(snapshot(single_url), snapshot(parts_url))
     for url in urls:
         postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+def test_a_customer_whose_tariff_is_missing_is_set_aside_and_the_chunk_finishes(
+        two_databases: tuple[str, str]) -> None:
+    single_url, parts_url = two_databases
+    for url in two_databases:
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE customers SET region = 'atlantis' WHERE id = 2"))
+        engine.dispose()
+    run_single(single_url)
+    prepare_run(parts_url)
+    work(PERIOD, url=parts_url, poll=0.05)
+    assert all(p.status is PartitionStatus.DONE for p in partitions(parts_url))
+    single, parts = snapshot(single_url), snapshot(parts_url)
+    assert_same_as_single(single, parts)
+    review = [row for row in parts["orders"] if row[0] == "440100000002"]
+    assert len(review) == 1 and review[0][4]["rules"] == ["compute_failed"] and review[0][8] is None
+    assert "440100000002" not in {row[0] for row in parts["bills"]}
