@@ -127,6 +127,7 @@ def cycle_worker_command(
     period: Annotated[str, typer.Option("--period", help="账期 YYYY-MM")],
     lease: Annotated[int, typer.Option("--lease", min=1, help="分区租约秒数")] = 120,
     max_attempts: Annotated[int, typer.Option("--max-attempts", min=1, help="一个分区最多尝试次数，之后搁置")] = 3,
+    verbose: Annotated[bool, typer.Option("--verbose", help="逐个分区记录领取与完成")] = False,
 ) -> None:
     """周期工作进程：从数据库领取账期分区逐个处理，直到没有剩余分区（可在多台主机同时运行）。"""
     from datetime import timedelta
@@ -141,8 +142,11 @@ def cycle_worker_command(
         if session.scalar(select(CyclePartition.id).where(CyclePartition.period == period).limit(1)) is None:
             _fail(f"--period: 账期 {period} 没有分区：先运行 `powerdesk billing run-cycle --period {period} "
                   "--prepare-only`（或 --workers N）")
-    stats = work(period, lease=timedelta(seconds=lease), max_attempts=max_attempts,
-                 log=lambda message: typer.echo(message, err=True))
+    def log(message: str) -> None:
+        typer.echo(message, err=True)
+
+    stats = work(period, lease=timedelta(seconds=lease), max_attempts=max_attempts, log=log,
+                 trace=log if verbose else lambda _message: None)
     typer.echo(f"{stats.worker}：处理分区 {stats.partitions} 个，被接管 {stats.lost} 个，出错 {stats.errors} 次。", err=True)
     with _transaction() as session:
         state = finalize(session, period)
