@@ -22,8 +22,10 @@ HERE = Path(__file__).resolve().parent
 BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_compute_bill.py", [], ["--bills", "5000", "--runs", "3"]),
     ("bench_cycle.py", [], ["--customers", "10000", "--from-readings", "1000"]),
+    ("bench_cycle_workers.py", [], ["--customers", "10000"]),
     ("bench_demo_seed.py", [], ["--customers", "300"]),
     ("bench_forecast.py", [], ["--demo-customers", "300", "--customers", "10000"]),
+    ("bench_load_readings.py", [], ["--meters", "2000"]),
     ("bench_kb_retrieval.py", [], ["--rounds", "1"]),
     ("bench_nlu.py", [], ["--messages", "300", "--no-cv"]),
     ("bench_tools.py", [], ["--calls", "50"]),

@@ -76,6 +76,7 @@ def serve(
     from channels.app import create_app
     from channels.logs import configure_logging
     from channels.metrics import MULTIPROC_ENV, prepare_multiprocess_dir
+    from channels.settings import shutdown_grace_seconds
 
     if workers > 1:
         # Each worker is its own process: dialogue state, WeChat de-duplication and rate windows
@@ -116,8 +117,9 @@ def serve(
         warm_up_in_background(application)
     watcher = _monitor(host, port) if monitor else None
     sender = _notifier() if notify else None
+    # SIGTERM: stop accepting, let in-flight turns finish (up to the grace), then exit 0.
     uvicorn.run(application, host=host, port=port, log_config=None, log_level=log_level,
-                access_log=False, timeout_graceful_shutdown=5)
+                access_log=False, timeout_graceful_shutdown=shutdown_grace_seconds())
     if watcher is not None:
         watcher.stop()
     if sender is not None:

@@ -45,6 +45,18 @@ def _float(name: str, default: float) -> float:
         raise ValueError(f"{name} must be a number, got {raw!r}") from exc
 
 
+SHUTDOWN_GRACE_SECONDS = 30.0
+
+
+def shutdown_grace_seconds() -> float:
+    """How long `serve` lets in-flight requests (a streaming LLM turn lasts seconds) finish after
+    SIGTERM before it cancels them; new connections are refused from the signal on."""
+    value = _float("POWERDESK_SHUTDOWN_GRACE_SECONDS", SHUTDOWN_GRACE_SECONDS)
+    if value < 0:
+        raise ValueError(f"POWERDESK_SHUTDOWN_GRACE_SECONDS must not be negative, got {value}")
+    return value
+
+
 @dataclass(frozen=True)
 class ChannelSettings:
     """Everything `create_app` needs besides the agent."""

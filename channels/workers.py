@@ -51,8 +51,10 @@ def _worker_main(host: str, port: int, log_level: str) -> None:
 
     threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
     sock = listening_socket(host, port)
+    from channels.settings import shutdown_grace_seconds
+
     config = uvicorn.Config("channels.serve_cli:worker_app", factory=True, log_config=None, log_level=log_level,
-                            access_log=False, timeout_graceful_shutdown=5)
+                            access_log=False, timeout_graceful_shutdown=shutdown_grace_seconds())
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -102,8 +104,11 @@ def run_workers(count: int, host: str, port: int, log_level: str) -> int:
     for process, _ in workers:
         if process.is_alive():
             process.terminate()
+    from channels.settings import shutdown_grace_seconds
+
+    grace = shutdown_grace_seconds() + 10  # each worker drains its in-flight requests first
     for process, _ in workers:
-        process.join(timeout=15)
+        process.join(timeout=grace)
         if process.is_alive():
             process.kill()
             process.join(timeout=5)

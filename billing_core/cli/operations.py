@@ -1,4 +1,4 @@
-"""`powerdesk billing run-cycle | release | pay | reconcile | dun | kpi`: the monthly operations.
+"""`powerdesk billing run-cycle | release | pay | reconcile | load-readings | dun | kpi`: the monthly operations.
 
 Registered on the billing app by `cli.py` (`register(app)`). Every input is checked before the
 database is touched; bad input prints a message naming the field to stderr and exits with 2,
@@ -72,15 +72,86 @@ def run_cycle_command(
     period: Annotated[str, typer.Option("--period", help="账期 YYYY-MM")],
     issue_date: Annotated[str | None, typer.Option("--issue-date", help="发行日 YYYY-MM-DD（默认今天）")] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="显示进度条")] = True,
+    workers: Annotated[int | None, typer.Option("--workers", min=1,
+                                                help="分区并行：启动 N 个工作进程（PostgreSQL；省略则单进程单事务）")] = None,
+    partition_size: Annotated[int, typer.Option("--partition-size", min=1, help="每个分区的客户数")] = 2000,
+    lease: Annotated[int, typer.Option("--lease", min=1, help="分区租约秒数：进程失联后由其他进程接管")] = 120,
+    prepare_only: Annotated[bool, typer.Option("--prepare-only", help="只登记账期和分区，由各主机的 cycle-worker 处理")] = False,
 ) -> None:
-    """抄表→计算→核查→发行：运行一个账期的电费周期。已发行的账期再次运行不做任何更改。"""
+    """抄表→计算→核查→发行：运行一个账期的电费周期。已发行的账期再次运行不做任何更改。
+
+    With --workers the customers are cut into partitions that worker processes claim from the
+    database (billing_core/cycle/partitioned.py); the bills are the same as a one-process run."""
     from billing_core.cycle.run import run_cycle
 
     period = _period(period)
     day = _day(issue_date, "--issue-date")
+    if workers is None and not prepare_only:
+        with _transaction() as session:
+            result = run_cycle(session, period, issue_date=day, progress=progress)
+        typer.echo(result.summary())
+        return
+    _run_partitioned(period, day, workers or 0, partition_size, lease, progress)
+
+
+def _run_partitioned(period: str, day: date | None, workers: int, partition_size: int, lease: int,
+                     progress: bool) -> None:
+    from datetime import timedelta
+
+    from billing_core.cycle.partitioned import prepare, run_with_workers
+    from billing_core.settings import database_url
+
+    url = database_url()
+    if workers > 1 and url.startswith("sqlite"):
+        _fail("--workers: SQLite 只允许一个写入者，多进程周期请使用 PostgreSQL（POWERDESK_DATABASE_URL）")
     with _transaction() as session:
-        result = run_cycle(session, period, issue_date=day, progress=progress)
-    typer.echo(result.summary())
+        prepared = prepare(session, period, issue_date=day, partition_size=partition_size)
+    if prepared.already_done:
+        typer.echo(f"账期 {period} 已运行并发行，本次未做任何更改。")
+        return
+    typer.echo(f"账期 {period}：{prepared.partitions} 个分区"
+               + ("（新登记）" if prepared.created else "（续跑）")
+               + (f"，{prepared.retried} 个失败分区重新排队" if prepared.retried else "") + "。", err=True)
+    if not workers:
+        typer.echo(f"在各主机运行 `powerdesk billing cycle-worker --period {period}` 处理分区。")
+        return
+    state = run_with_workers(period, workers, url=url, lease=timedelta(seconds=lease),
+                             progress=progress and sys.stderr.isatty(),
+                             log=lambda message: typer.echo(message, err=True))
+    typer.echo(state.summary())
+    if not state.finished:
+        raise typer.Exit(code=FAILURE_EXIT_CODE)
+
+
+def cycle_worker_command(
+    period: Annotated[str, typer.Option("--period", help="账期 YYYY-MM")],
+    lease: Annotated[int, typer.Option("--lease", min=1, help="分区租约秒数")] = 120,
+    max_attempts: Annotated[int, typer.Option("--max-attempts", min=1, help="一个分区最多尝试次数，之后搁置")] = 3,
+    verbose: Annotated[bool, typer.Option("--verbose", help="逐个分区记录领取与完成")] = False,
+) -> None:
+    """周期工作进程：从数据库领取账期分区逐个处理，直到没有剩余分区（可在多台主机同时运行）。"""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from billing_core.cycle.partitioned import finalize, work
+    from billing_core.db.operations_models import CyclePartition
+
+    period = _period(period)
+    with _transaction() as session:
+        if session.scalar(select(CyclePartition.id).where(CyclePartition.period == period).limit(1)) is None:
+            _fail(f"--period: 账期 {period} 没有分区：先运行 `powerdesk billing run-cycle --period {period} "
+                  "--prepare-only`（或 --workers N）")
+    def log(message: str) -> None:
+        typer.echo(message, err=True)
+
+    stats = work(period, lease=timedelta(seconds=lease), max_attempts=max_attempts, log=log,
+                 trace=log if verbose else lambda _message: None)
+    typer.echo(f"{stats.worker}：处理分区 {stats.partitions} 个，被接管 {stats.lost} 个，出错 {stats.errors} 次。", err=True)
+    with _transaction() as session:
+        state = finalize(session, period)
+    if state.finished:
+        typer.echo(state.summary())
 
 
 def release_command(
@@ -144,6 +215,27 @@ def reconcile_command(
     typer.echo(result.summary())
 
 
+REJECTS_EXIT_CODE = 3  # the good rows are loaded, some rows were refused (see the rejects file)
+
+
+def load_readings_command(
+    readings: Annotated[Path, typer.Argument(help="抄表数据 CSV：asset_no,date,register,value（见 docs/billing-operations.md）")],
+    rejects: Annotated[Path | None, typer.Option("--rejects", help="退回行 CSV（默认：FILE 旁的 FILE.rejects.csv）")] = None,
+) -> None:
+    """导入日冻结示数：逐行校验，好行批量入库（PostgreSQL 用 COPY），坏行按行号和原因写入退回文件。重复导入同一文件不重复入库。"""
+    from billing_core.readings_csv import load_readings, write_rejects
+
+    rejects = rejects or readings.with_name(readings.name + ".rejects.csv")
+    with _transaction() as session:
+        result = load_readings(session, readings)
+    typer.echo(result.summary())
+    if result.rejects:
+        write_rejects(rejects, result)
+        typer.echo(f"退回行已写入 {rejects}（行号、原字段、原因）。", err=True)
+        raise typer.Exit(code=REJECTS_EXIT_CODE)
+    rejects.unlink(missing_ok=True)  # a stale rejects file from an earlier run would mislead
+
+
 def dun_command(
     as_of: Annotated[str, typer.Option("--as-of", help="催费基准日 YYYY-MM-DD")],
 ) -> None:
@@ -179,9 +271,11 @@ def kpi_command(
 
 COMMANDS: dict[str, Callable[..., None]] = {
     "run-cycle": run_cycle_command,
+    "cycle-worker": cycle_worker_command,
     "release": release_command,
     "pay": pay_command,
     "reconcile": reconcile_command,
+    "load-readings": load_readings_command,
     "dun": dun_command,
     "kpi": kpi_command,
 }

@@ -8,12 +8,14 @@ issued at once: a bill number, a due date and outbox notifications.
 
 The whole run is one transaction and is recorded in `cycle_runs`, so a failed run leaves nothing
 behind and a second run of a finished period changes nothing and says so. Rows go in with bulk
-inserts in chunks: the cycle is sized for 100,000 customers a month on one machine.
+inserts in chunks: the cycle is sized for 100,000 customers a month on one machine. Beyond that,
+`cycle/partitioned.py` runs the same `_run_chunk` per customer-id partition, one transaction each,
+in many worker processes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -305,6 +307,8 @@ def run_cycle(
     result = CycleResult(period=period)
     done = session.scalar(select(CycleRun).where(CycleRun.period == period))
     if done is not None:
+        if done.status is CycleRunStatus.RUNNING:  # only a partitioned run commits while running
+            raise BillingError(f"账期 {period} 正在分区运行：用 run-cycle --workers N 或 cycle-worker 继续。")
         result.already_done = True
         return result
 
@@ -412,7 +416,7 @@ def compute_period(
 
 def _run_chunk(
     session: Session, ids: list[int], period: str, start: date, end: date, policy: OperationsPolicy,
-    result: CycleResult, numbers: WorkOrderNumbers, due_date: date, issued_at: datetime, now: datetime,
+    result: CycleResult, numbers: Iterator[str], due_date: date, issued_at: datetime, now: datetime,
     last_month: str, last_year: str, usage_loader: UsageLoader,
 ) -> None:
     customers = _load_customers(session, ids)
@@ -479,7 +483,7 @@ def _run_chunk(
     result.late_fee_bills += len(late_fees)
     result.late_fees += sum(late_fees.values(), ZERO)
     line_rows: list[dict[str, Any]] = []
-    review_rows: list[dict[str, Any]] = []
+    reviews: list[tuple[_Customer, int | None, list[VerificationHit], str]] = []
     outbox_rows: list[dict[str, Any]] = []
     for customer, bill, hits, row in computed:
         stored_bill = "id" in row  # computed earlier: its lines are already stored
@@ -490,8 +494,7 @@ def _run_chunk(
             result.hits_by_rule[hit.rule] = result.hits_by_rule.get(hit.rule, 0) + 1
         if hits:
             result.bills_held += 1
-            review_rows.append(_review_row(next(numbers), customer, period, bill_id, hits, now,
-                                           f"账单核查暂缓发行：{hits[0].message}"))
+            reviews.append((customer, bill_id, hits, f"账单核查暂缓发行：{hits[0].message}"))
         else:
             result.bills_issued += 1
             outbox_rows.extend(
@@ -507,18 +510,21 @@ def _run_chunk(
         for hit in hits:
             result.hits_by_rule[hit.rule] = result.hits_by_rule.get(hit.rule, 0) + 1
         result.blocked += 1
-        review_rows.append(_review_row(next(numbers), customer, period, None, hits, now,
-                                       f"示数异常未出账：{hits[0].message if hits else '需复核'}"))
+        reviews.append((customer, None, hits, f"示数异常未出账：{hits[0].message if hits else '需复核'}"))
     result.bills_computed += len(bill_rows)
     result.verified_existing += len(updates)
     if line_rows:
         bulk_insert(session, BillLine.__table__, line_rows)
-    if review_rows:
-        open_work_orders(session, review_rows)
-        result.review_work_orders += len(review_rows)
     if outbox_rows:
         bulk_insert(session, OutboxNotification.__table__, outbox_rows)
         result.notifications += len(outbox_rows)
+    # Numbered last, just before they are written: parallel cycle workers serialise from here to
+    # their commit (see cycle/partitioned.py), so the shorter this tail, the less they wait.
+    review_rows = [_review_row(next(numbers), customer, period, bill_id, hits, now, title)
+                   for customer, bill_id, hits, title in reviews]
+    if review_rows:
+        open_work_orders(session, review_rows)
+        result.review_work_orders += len(review_rows)
 
 
 def _review_row(number: str, customer: _Customer, period: str, bill_id: int | None,

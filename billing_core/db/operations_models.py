@@ -45,6 +45,52 @@ class CycleRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column()
 
 
+class PartitionStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"  # claimed by `claimed_by` until `lease_until`
+    DONE = "done"
+    FAILED = "failed"  # set aside after `max_attempts` with the reason in `error`
+
+
+class CyclePartition(Base):
+    """One chunk of a period's customers (an id range), claimed by one cycle worker at a time.
+
+    Workers claim with `SELECT … FOR UPDATE SKIP LOCKED`; a claim is a lease, so a worker that
+    dies leaves its partition to be taken over when the lease runs out. What the chunk did is
+    stored on the row in the same transaction that wrote its bills, so the run's totals are the
+    sum of its done partitions.
+    """
+
+    __tablename__ = "cycle_partitions"
+    __table_args__ = (
+        UniqueConstraint("period", "first_customer_id"),
+        Index("ix_cycle_partitions_period_status", "period", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[str] = mapped_column(String(7))
+    first_customer_id: Mapped[int] = mapped_column(Integer)
+    last_customer_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[PartitionStatus] = mapped_column(_enum(PartitionStatus), default=PartitionStatus.PENDING)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    customers: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_existing: Mapped[int] = mapped_column(Integer, default=0)
+    bills_computed: Mapped[int] = mapped_column(Integer, default=0)
+    bills_held: Mapped[int] = mapped_column(Integer, default=0)
+    bills_issued: Mapped[int] = mapped_column(Integer, default=0)
+    blocked: Mapped[int] = mapped_column(Integer, default=0)
+    review_work_orders: Mapped[int] = mapped_column(Integer, default=0)
+    notifications: Mapped[int] = mapped_column(Integer, default=0)
+    verified_existing: Mapped[int] = mapped_column(Integer, default=0)
+    late_fee_bills: Mapped[int] = mapped_column(Integer, default=0)
+    late_fees: Mapped[Decimal] = mapped_column(MONEY, default=Decimal("0"))
+    hits_by_rule: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    finished_at: Mapped[datetime | None] = mapped_column()
+
+
 class NotificationChannel(StrEnum):
     SMS = "sms"
     WECHAT_TEMPLATE = "wechat_template"  # 微信模板消息
