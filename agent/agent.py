@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.assist import Suggestion, suggest_replies
+from agent.experience.negative.pipeline import note_low_rating
 from agent.flows import TASKS
 from agent.graph import build_graph
 from agent.grounding import mask_personal_numbers
@@ -372,7 +373,9 @@ class Agent:
             if state is None or state.record_id is None or self.recorder is None or (
                     channel is not None and state.channel != channel):
                 raise ConversationNotFound(f"conversation_id: no recorded conversation {conversation_id!r}")
-            return self.recorder.record_csat(state.record_id, answer)
+            score = self.recorder.record_csat(state.record_id, answer)
+            note_low_rating(self.sessions, conversation_id, state.channel, state.account_no, score, self.clock())
+            return score
 
     def state(self, conversation_id: str) -> ConversationState | None:
         return self.store.load(conversation_id)

@@ -14,6 +14,7 @@ scoring a message costs tens of microseconds, well inside the local turn's 20 ms
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -37,6 +38,14 @@ NEGATIVE_LABELS = frozenset({"anger", "distress"})
 # a false alarm costs an apology and an offer of a person, a miss costs the customer's patience.
 THRESHOLD = 0.5
 MIN_CHARS = 2  # 「是」「好」: too short to carry a tone
+
+
+_NO_TONE = re.compile(r"[0-9０-９\s]+")  # numbers (户号, phone tails) carry no tone; 「1391234」 is not anger
+
+
+def tone_text(text: str) -> str:
+    """What the classifier reads: the normalised message without its numbers and spaces."""
+    return _NO_TONE.sub("", normalize_text(text)).strip()
 
 
 class EmotionDataError(ValueError):
@@ -102,7 +111,7 @@ class EmotionClassifier:
 
     @classmethod
     def fit(cls, examples: list[Example], threshold: float = THRESHOLD) -> EmotionClassifier:
-        texts = [normalize_text(e.text) for e in examples]
+        texts = [tone_text(e.text) for e in examples]
         vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), sublinear_tf=True, norm="l2")
         matrix = vectorizer.fit_transform(texts)
         negative = np.array([e.negative for e in examples])
@@ -116,7 +125,7 @@ class EmotionClassifier:
 
     def score(self, text: str) -> EmotionScore:
         """P(negative) of one message and its likelier kind; a very short message is neutral."""
-        cleaned = normalize_text(text).strip()
+        cleaned = tone_text(text)
         if len(cleaned) < MIN_CHARS:
             return EmotionScore(probability=0.0, kind="neutral")
         logits = self.features.logits(cleaned, self.weights) + self.intercept
