@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.assist import Suggestion, suggest_replies
-from agent.experience.negative.pipeline import note_low_rating
+from agent.experience.negative.pipeline import note_low_rating, run_record_steps
 from agent.flows import TASKS
 from agent.graph import build_graph
 from agent.grounding import mask_personal_numbers
@@ -312,6 +312,9 @@ class Agent:
                 raise
         else:
             flush_audit(ctx)
+            if turn.record_steps:
+                with self.sessions.begin() as session:
+                    run_record_steps(session, turn.record_steps)
         self.store.save(state)
         return Reply(conversation_id=conversation_id, text=reply_text, citations=turn.citations,
                      awaiting=state.awaiting, actions=turn.actions, handoff=turn.handoff, brain=turn.brain,
@@ -344,6 +347,7 @@ class Agent:
                 violations=turn.violations, account_no=state.account_no if state.verified else None,
                 topic=topic, tickets=turn.tickets, outcome=turn.outcome)
             insert_audit_rows(self.sessions, audit_rows, session=session)
+            run_record_steps(session, turn.record_steps)
             if csat is not None:
                 self.recorder.store_csat_in(session, record_id, *csat)
             if state.closed:

@@ -267,13 +267,21 @@ def _evidence(turn: Turn, remedy: str) -> None:
 
 
 def _write(turn: Turn, step: Callable[[Session, datetime], Any]) -> None:
-    """Run a record write in its own short transaction; a failure is logged, never the customer's."""
-    ctx = turn.toolbox.ctx
-    try:
-        with ctx.session_factory.begin() as session:
-            step(session, ctx.now())
-    except Exception:
-        logger.exception("negative-experience record failed in conversation %s", turn.state.conversation_id)
+    """Queue a record write for the turn record's transaction (`Agent._record`): no commit of its own."""
+    now = turn.toolbox.ctx.now()
+    turn.record_steps.append(lambda session: step(session, now))
+
+
+def run_record_steps(session: Session, steps: list[Callable[[Session], Any]]) -> None:
+    """The turn's queued record writes, each in a savepoint: a failed one is logged and rolled back
+    alone, never the customer's turn or its record."""
+    for step in steps:
+        try:
+            with session.begin_nested():
+                step(session)
+        except Exception:
+            logger.exception("negative-experience record failed")
+    steps.clear()
 
 
 def _read(turn: Turn, step: Callable[[Session, datetime], Any]) -> Any:
