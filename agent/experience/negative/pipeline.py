@@ -108,6 +108,7 @@ def after_turn(turn: Turn) -> None:
     if state.verified and state.account_no and not state.slots.get(CHECKED_SLOT):
         _check_records(turn)
     if (_causes(turn) and state.slots.get(OFFER_SLOT) is None and not state.slots.get(DUE_SLOT)
+            and not (turn.handoff or state.handed_off)  # a person is on the way already
             and turn.parts and turn.parts[-1].template in _SELF_SERVICE_LOOPS):
         turn.parts.pop()  # no more self-service rounds after a negative experience: offer a person
         state.slots[DUE_SLOT] = "negative_emotion"
@@ -189,6 +190,8 @@ def _offer(turn: Turn, cause: str, *, remedy: str | None = None, close: bool = F
     remedy = remedy or policy.remedy_for(cause, state.slots.get("cx_complaint_category"))
     if remedy == "priority_handling" and (turn.handoff or state.handed_off):
         _write(turn, lambda s, now: set_remedy(s, state.conversation_id, remedy, RemedyStatus.APPLIED, now))
+        if not turn.parts:
+            turn.say(render("ask_more"))  # never an empty reply
         return
     hours = policy.remedies[remedy].within_hours
     turn.say(render(f"remedy_offer_{remedy}", **({"hours": hours} if hours else {})))

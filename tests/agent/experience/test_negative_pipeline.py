@@ -160,3 +160,16 @@ def test_bad_week_and_bad_policy_are_refused(tmp_path: Path) -> None:
     bad.write_text(good.replace("handoff_unanswered_minutes: 10", "handoff_unanswered_minutes: 0"), encoding="utf-8")
     with pytest.raises(RemedyPolicyError, match=r"remedies.yaml: handoff_unanswered_minutes"):
         load_remedy_policy(bad)
+
+
+def test_after_a_negative_experience_a_clarification_becomes_the_offer_of_a_person(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    _talk(agent, "loop", [ANGRY, "不用"])  # declined; the bill question now waits for the 户号
+    agent.handle("loop", "web", "取消")
+    unclear = agent.handle("loop", "web", "呃呃啊啊")
+    assert unclear.awaiting == "remedy" and "人工" in unclear.text and "没有完全理解" not in unclear.text
+    # once a person is on the way, a clarification stays a clarification (never an empty reply)
+    assert agent.handle("loop", "web", "是").handoff
+    after = agent.handle("loop", "web", "呃呃")
+    assert after.text
