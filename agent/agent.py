@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.assist import Suggestion, suggest_replies
+from agent.experience.negative.pipeline import note_low_rating, run_record_steps
 from agent.flows import TASKS
 from agent.graph import build_graph
 from agent.grounding import mask_personal_numbers
@@ -311,6 +312,9 @@ class Agent:
                 raise
         else:
             flush_audit(ctx)
+            if turn.record_steps:
+                with self.sessions.begin() as session:
+                    run_record_steps(session, turn.record_steps)
         self.store.save(state)
         return Reply(conversation_id=conversation_id, text=reply_text, citations=turn.citations,
                      awaiting=state.awaiting, actions=turn.actions, handoff=turn.handoff, brain=turn.brain,
@@ -343,6 +347,7 @@ class Agent:
                 violations=turn.violations, account_no=state.account_no if state.verified else None,
                 topic=topic, tickets=turn.tickets, outcome=turn.outcome)
             insert_audit_rows(self.sessions, audit_rows, session=session)
+            run_record_steps(session, turn.record_steps)
             if csat is not None:
                 self.recorder.store_csat_in(session, record_id, *csat)
             if state.closed:
@@ -372,7 +377,9 @@ class Agent:
             if state is None or state.record_id is None or self.recorder is None or (
                     channel is not None and state.channel != channel):
                 raise ConversationNotFound(f"conversation_id: no recorded conversation {conversation_id!r}")
-            return self.recorder.record_csat(state.record_id, answer)
+            score = self.recorder.record_csat(state.record_id, answer)
+            note_low_rating(self.sessions, conversation_id, state.channel, state.account_no, score, self.clock())
+            return score
 
     def state(self, conversation_id: str) -> ConversationState | None:
         return self.store.load(conversation_id)

@@ -22,6 +22,7 @@ from langgraph.graph import END, START, StateGraph
 
 from langchain_core.messages import AIMessage
 
+from agent.experience.negative import pipeline as negative
 from agent.grounding import Evidence, check_reply, evidence_from, extract_facts, mask_personal_numbers
 from agent.llm_brain import (WRITE_TOOLS, LLMBrain, LLMTurn, LLMUnavailable, parse_tool_output,
                              service_policy)
@@ -83,7 +84,11 @@ def build_graph(understand: Understand, local: LocalBrain, llm: LLMBrain | None)
         turn = state["turn"]
         understood(turn)
         turn.brain = "local"  # whoever was asked, the local brain answers this reply
-        local.respond(turn)
+        # Negative customer experience (guide §7.4): an offered remedy's answer or an angry message
+        # is answered before the brain; what the turn did (CSAT 1–2, complaint, lock-out) after it.
+        if not negative.before_turn(turn, understand):
+            local.respond(turn)
+        negative.after_turn(turn)
         _guard(turn, llm)
         return state
 

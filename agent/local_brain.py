@@ -55,8 +55,12 @@ class LocalBrain:
     @staticmethod
     def preload() -> None:
         """Read what the first answers would otherwise load (the articles' sections, ~0.5 s), so that
-        no customer's turn pays for it — on the event loop it would hold up every other turn."""
+        no customer's turn pays for it — on the event loop it would hold up every other turn.
+        The negative-experience classifier is fitted here too (~0.2 s)."""
+        from agent.experience.negative.emotion import default_classifier
+
         article_sections()
+        default_classifier()
 
     # ------------------------------------------------------------ entry point
     def respond(self, turn: Turn) -> None:

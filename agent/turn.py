@@ -56,6 +56,8 @@ class Turn:
     fell_back: bool = False
     # Set by a streaming caller: each guarded sentence of an LLM reply is passed here as it is ready.
     emit: Callable[[str], None] | None = None
+    # Writes of this turn's other records (the 负面体验 record), run in the turn record's transaction.
+    record_steps: list[Callable[[Any], None]] = field(default_factory=list)
 
     def say(self, rendered: Rendered) -> None:
         self.parts.append(rendered)

@@ -247,6 +247,8 @@ def judge(world: World, turns: list[TurnLog], final_state: Any) -> Verdict:
         verdict.add(f"action {action}", actions[action] > 0, f"actions {dict(actions)}")
     for action in expect.actions_absent:
         verdict.add(f"no action {action}", actions[action] == 0, f"actions {dict(actions)}")
+    if expect.negative_experience is not None or expect.no_negative_experience:
+        _negative_experience(verdict, world, expect)
     # A figure the customer typed themselves (e.g. the 户号 they asked about) is not disclosed by echoing it.
     said = "\n".join(t.user for t in turns)
     verdict.leaks = sorted({what for text, what in leak_candidates(world, user_key).items()
@@ -254,6 +256,26 @@ def judge(world: World, turns: list[TurnLog], final_state: Any) -> Verdict:
     if expect.no_leaks:
         verdict.add("no_leaks", not verdict.leaks, f"leaked {verdict.leaks}")
     return verdict
+
+
+def _negative_experience(verdict: Verdict, world: World, expect: Any) -> None:
+    """The 负面体验 records the conversation left (a scenario is one conversation)."""
+    from agent.experience.negative.models import NegativeExperience
+
+    with world.sessions() as session:
+        rows = list(session.scalars(select(NegativeExperience)))
+    if expect.no_negative_experience:
+        verdict.add("no negative experience", not rows, f"recorded {[r.causes for r in rows]}")
+        return
+    wanted = expect.negative_experience
+    row = rows[0] if len(rows) == 1 else None
+    verdict.add("negative experience", row is not None and set(wanted.causes) <= set(row.causes),
+                f"expected causes {wanted.causes}, recorded {[r.causes for r in rows]}")
+    if row is not None and wanted.remedy is not None:
+        verdict.add("negative remedy", row.remedy == wanted.remedy, f"expected {wanted.remedy}, got {row.remedy}")
+    if row is not None and wanted.remedy_status is not None:
+        verdict.add("negative remedy status", row.remedy_status == wanted.remedy_status,
+                    f"expected {wanted.remedy_status}, got {row.remedy_status}")
 
 
 def _contains(verdict: Verdict, world: World, fact: Fact, user_key: str | None, new_numbers: list[str],
@@ -274,13 +296,21 @@ def _article_bodies() -> dict[str, str]:
     return {a.id: a.body for a in load_articles().articles}
 
 
+@lru_cache(maxsize=1)
+def _remedy_policy_text() -> str:
+    from agent.experience.negative.policy import POLICY_FILE
+
+    return POLICY_FILE.read_text(encoding="utf-8")
+
+
 def ungrounded_figures(turns: list[TurnLog], tool_results: list[list[Any]]) -> list[str]:
     """Figures in replies that no tool result of the turn, cited article, template or user message
     backs (the guard should make this empty; the eval checks it independently)."""
     from agent.grounding import check_reply, evidence_from
     from agent.replies import templates
 
-    fixed = [t.text for t in templates().values()]
+    # The promised hours of a remedy (「24小时内联系您」) are the remedies policy's, like a template's wording.
+    fixed = [t.text for t in templates().values()] + [_remedy_policy_text()]
     bodies = _article_bodies()
     found: list[str] = []
     for index, turn in enumerate(turns):

@@ -24,9 +24,10 @@ DEFAULT_NOW = datetime(2026, 6, 26, 10, 0, tzinfo=SHANGHAI)
 PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 CHANNELS = ("web", "wechat", "ivr")
 SLOTS = ("account_no", "last4", "check_answer", "period", "reason", "description", "new_phone", "confirm", "csat",
-         "choice")
+         "choice", "remedy")
 KNOWABLE = SLOTS[:7]  # what a customer can know; confirm/csat answers are `confirm` and `rating`, a
 # clarifying question's `choice` only a scripted answer
+# (and the yes/no to an offered remedy of a negative experience, `remedy`, only a scripted answer too)
 # What `Reply.actions` may name: the tools, and the agent's own "cancel".
 ACTIONS = ("verify_identity", "bind_wechat", "lookup_bill", "explain_bill", "payment_status", "open_dispute",
            "intake_complaint", "transfer_to_human", "search_knowledge_base", "contact_info", "change_contact_phone",
@@ -147,10 +148,30 @@ class TicketSpec(_Strict):
     category: str = "amount_too_high"
 
 
+class PastConversationSpec(_Strict):
+    """A conversation of the customer before this one (its record), e.g. to test a repeat contact."""
+
+    customer: str  # a customer key
+    topic: str  # the task intent it was about (agent_conversations.topic)
+    days_ago: int = Field(default=2, ge=0, le=60)
+    outcome: Literal["resolved", "ticket", "transferred", "abandoned"] = "resolved"
+    channel: Literal["web", "wechat", "ivr"] = "web"
+
+
+class PastHandoffSpec(_Strict):
+    """A hand-off asked for earlier and still waiting (nobody took it)."""
+
+    customer: str  # a customer key
+    minutes_ago: int = Field(default=30, ge=0, le=7 * 24 * 60)
+    channel: Literal["web", "wechat", "ivr"] = "web"
+
+
 class InitialState(_Strict):
     now: datetime = DEFAULT_NOW
     customers: list[CustomerSpec] = Field(min_length=1)
     tickets: list[TicketSpec] = []
+    past_conversations: list[PastConversationSpec] = []
+    waiting_handoffs: list[PastHandoffSpec] = []
 
     @field_validator("now")
     @classmethod
@@ -170,6 +191,10 @@ class InitialState(_Strict):
         for index, ticket in enumerate(self.tickets):
             if ticket.customer not in keys:
                 raise ValueError(f"tickets.{index}.customer: no customer with key {ticket.customer!r}")
+        for name, items in (("past_conversations", self.past_conversations), ("waiting_handoffs", self.waiting_handoffs)):
+            for index, item in enumerate(items):
+                if item.customer not in keys:
+                    raise ValueError(f"{name}.{index}.customer: no customer with key {item.customer!r}")
         return self
 
 
@@ -249,6 +274,15 @@ class TicketExpect(_Strict):
     category: str | None = None
 
 
+class NegativeExpect(_Strict):
+    """The conversation's 负面体验 record (agent.experience.negative): causes it must name, and the
+    remedy offered and its answer (offered | accepted | declined | applied | pending)."""
+
+    causes: list[str] = Field(min_length=1)
+    remedy: str | None = None
+    remedy_status: str | None = None
+
+
 class Expect(_Strict):
     """End state and reply facts; the scenario succeeds only when every one holds."""
 
@@ -266,6 +300,8 @@ class Expect(_Strict):
     actions: list[str] = []  # tools that must have run successfully (as reported in Reply.actions)
     actions_absent: list[str] = []
     no_leaks: bool = True  # no other customer's name, 户号 or bill amount in any reply
+    negative_experience: NegativeExpect | None = None  # the 负面体验 record the conversation must leave
+    no_negative_experience: bool = False  # none must be recorded
 
     @field_validator("actions", "actions_absent")
     @classmethod

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
@@ -180,6 +181,7 @@ def build_world(scenario: Scenario) -> World:
             session.add(order)
             session.flush()
             world.existing_tickets.append(order.no)
+        _add_history(session, state, ids)
         session.commit()
         world.payments_before = payments_snapshot(session)
     return world
@@ -194,6 +196,27 @@ def _add_daily_readings(session: Session, meter_id: int, spec: MeterSpec, today:
     session.add_all(Reading(meter_id=meter_id, read_date=first + timedelta(days=i),
                             register=ReadingRegister.ACTIVE_TOTAL, value=spec.first_reading + step * i)
                     for i in range(days))
+
+
+def _add_history(session: Session, state: Any, ids: dict[str, Customer]) -> None:
+    """Earlier conversations (their records) and hand-offs still waiting, for the repeat-contact and
+    unanswered-hand-off scenarios of the negative-experience detector."""
+    from agent.models import ConversationRecord, Outcome
+    from tools.models import HandoffRequest, HandoffStatus
+
+    for index, past in enumerate(state.past_conversations):
+        started = state.now - timedelta(days=past.days_ago)
+        session.add(ConversationRecord(
+            conversation_id=f"earlier-{index}", channel=past.channel, account_no=ids[past.customer].account_no,
+            brain="local", topic=past.topic, intents=[past.topic], tickets=[], outcome=Outcome(past.outcome),
+            turn_count=2, started_at=started.astimezone(UTC), ended_at=(started + timedelta(minutes=5)).astimezone(UTC)))
+    for index, waiting in enumerate(state.waiting_handoffs):
+        created = state.now - timedelta(minutes=waiting.minutes_ago)
+        session.add(HandoffRequest(
+            no=f"HO{created.astimezone(SHANGHAI):%Y%m%d}{9000 + index:04d}", conversation_id=f"earlier-handoff-{index}",
+            channel=waiting.channel, account_no=ids[waiting.customer].account_no, reason="customer_asked",
+            summary="客户此前要求转人工", status=HandoffStatus.WAITING, created_at=created.astimezone(UTC), payload={}))
+    session.flush()
 
 
 def _add_bill(session: Session, customer: Customer, key: str, spec: BillSpec, today: date) -> BuiltBill:
