@@ -6,6 +6,7 @@
     powerdesk cx tags refresh [--as-of 2026-10-20]    # recompute every customer's tags and classes
     powerdesk cx portraits refresh                    # cluster customers, describe the clusters
     powerdesk cx portraits show
+    powerdesk cx refresh                              # both refreshes from one read of the records
     powerdesk cx show 户号                             # one customer's classes, tags and portrait
 """
 
@@ -116,6 +117,28 @@ def refresh_tags_command(as_of: str | None = typer.Option(None, "--as-of", help=
                f"用时 {time.perf_counter() - started:.1f} 秒，策略 {result.policy_version}")
     for cls in policy.derived_classes:
         typer.echo(f"  {cls.name}：{result.by_class.get(cls.code, 0)} 户")
+
+
+@app.command("refresh")
+def refresh_all_command(as_of: str | None = typer.Option(None, "--as-of", help="按此日期计算（默认今天）")) -> None:
+    """一次读取记录，重新计算全部客户的标签、数据分类与画像（= tags refresh + portraits refresh）。"""
+    from billing_core.cli.schema_check import ensure_schema
+    from billing_core.db.engine import session_scope
+    from agent.experience.portraits import TooFewCustomers, refresh_all
+
+    policy = _policy()
+    when = _as_of(as_of)
+    ensure_schema("billing", "tools", "agent")
+    started = time.perf_counter()
+    try:
+        with session_scope() as session:
+            tags, portraits = refresh_all(session, when, policy)
+    except TooFewCustomers as exc:
+        typer.echo(f"错误：{exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"已计算 {tags.customers} 户客户的标签（{tags.tags} 个）与画像（k={portraits.k}，"
+               f"轮廓系数 {portraits.score:.3f}），用时 {time.perf_counter() - started:.1f} 秒")
+    _print_clusters(portraits.clusters)
 
 
 @portraits_app.command("refresh")

@@ -12,11 +12,13 @@ staff and feed the clustering — no amount a customer sees is computed here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Float, String, and_, case, cast, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from agent.models import ConversationRecord
@@ -105,20 +107,21 @@ class FeatureFrame:
     def n(self) -> int:
         return len(self.account_nos)
 
-    @property
+    @cached_property
     def annual_kwh(self) -> np.ndarray:
         return self.monthly_kwh.sum(axis=1)
 
+    @cached_property
+    def _feature_table(self) -> tuple[list[str], list[list[float]]]:
+        columns = self.matrix()
+        names = list(columns)
+        # One conversion for everyone: rows of plain floats, not a numpy scalar per customer and feature.
+        return names, np.column_stack([columns[k] for k in names]).astype(np.float64).tolist()
+
     def features_of(self, i: int) -> dict[str, float]:
         """The named features classification criteria test (`policy.FEATURES`)."""
-        return {
-            "capacity_kva": float(self.capacity_kva[i]), "annual_kwh": float(self.annual_kwh[i]),
-            "overdue_bills": int(self.overdue_bills[i]), "late_payments_12m": int(self.late_payments[i]),
-            "contacts_12m": int(self.contacts_12m[i]), "contacts_90d": int(self.contacts_90d[i]),
-            "repeat_contacts_12m": int(self.repeat_contacts[i]), "complaints_12m": int(self.complaints[i]),
-            "disputes_12m": int(self.disputes[i]), "low_csat_12m": int(self.low_csat[i]),
-            "handoffs_12m": int(self.handoffs[i]),
-        }
+        names, rows = self._feature_table
+        return dict(zip(names, rows[i], strict=True))
 
     def matrix(self) -> dict[str, np.ndarray]:
         """Every criterion feature as a column (for the vectorised class test)."""
@@ -157,26 +160,63 @@ def _matrix(rows: np.ndarray, cols: np.ndarray, n: int, width: int,
     return out
 
 
+def _epoch(column: Any, dialect: str) -> Any:
+    """Seconds since 1970 of a timestamp or date column, computed by the database (so a million
+    payments are not turned into Python datetimes one by one)."""
+    if dialect == "sqlite":
+        return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.extract("epoch", column)
+
+
+def _columns(connection: Connection, statement: Any, width: int) -> list[list[Any]]:
+    """The result as `width` column lists (Core rows, no ORM loading step)."""
+    result = connection.execute(statement)
+    try:
+        # Straight from the DB-API cursor: the selected columns are plain (cast / type_coerce), and
+        # building a Row per record costs more than the query itself at a million records.
+        rows = result.cursor.fetchall()
+    finally:
+        result.close()
+    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+
+
+def _codes(values: list[Any]) -> tuple[list[str], np.ndarray]:
+    """Distinct values (sorted) and each value's index among them."""
+    if not values:
+        return [], np.zeros(0, dtype=np.int64)
+    names, inverse = np.unique(np.array([str(v) for v in values], dtype=object), return_inverse=True)
+    return [str(x) for x in names], inverse.astype(np.int64)
+
+
 def load_features(session: Session, as_of: datetime, window_months: int = 12) -> FeatureFrame:
     """Every customer's features over the `window_months` billing periods before `as_of`."""
     if as_of.tzinfo is None:
         raise ValueError("as_of: must be timezone-aware")
+    connection = session.connection()
+    dialect = connection.dialect.name
     local_today = as_of.astimezone(ZONE).date()
     months = [_period_of(back, local_today) for back in range(window_months, 0, -1)]
     window_start, since = months[0], as_of - timedelta(days=30 * window_months + 15)
+    now_s = as_of.timestamp()
     month_col = {p: j for j, p in enumerate(months)}
+    bills_t, lines_t, pays_t = Bill.__table__.c, BillLine.__table__.c, Payment.__table__.c
+    conv_t, orders_t, cust_t = ConversationRecord.__table__.c, WorkOrder.__table__.c, Customer.__table__.c
+    in_window = (bills_t.period >= window_start, bills_t.period <= months[-1],
+                 type_coerce(bills_t.status, String) != BillStatus.CANCELLED.value)
 
-    cust = session.execute(select(Customer.id, Customer.account_no, Customer.category,
-                                  Customer.capacity_kva).order_by(Customer.id)).all()
-    n = len(cust)
-    cids = np.array([r[0] for r in cust], dtype=np.int64)
-    account_nos = np.array([r[1] for r in cust], dtype=object)
-    category = np.array([str(r[2].value if hasattr(r[2], "value") else r[2]) for r in cust], dtype=object)
-    capacity = np.array([float(r[3] or 0) for r in cust], dtype=np.float64)
+    cids_l, accounts_l, category_l, capacity_l = _columns(connection, select(
+        cust_t.id, cust_t.account_no, type_coerce(cust_t.category, String),
+        cast(cust_t.capacity_kva, Float)).order_by(cust_t.id), 4)
+    n = len(cids_l)
+    cids = np.array(cids_l, dtype=np.int64)
+    account_nos = np.array(accounts_l, dtype=object)
+    category = np.array(category_l, dtype=object)
+    capacity = np.array([c or 0.0 for c in capacity_l], dtype=np.float64)
     cid_order = np.argsort(cids)
     cid_sorted = cids[cid_order]
-    acct_order = np.argsort(account_nos.astype(str)) if n else np.zeros(0, dtype=np.int64)
-    acct_sorted = account_nos.astype(str)[acct_order] if n else np.zeros(0, dtype=str)
+    acct_str = np.array(accounts_l, dtype=str) if n else np.zeros(0, dtype=str)
+    acct_order = np.argsort(acct_str)
+    acct_sorted = acct_str[acct_order]
 
     def by_cid(values: list[int]) -> np.ndarray:
         return _index(np.array(values, dtype=np.int64), cid_sorted, cid_order)
@@ -186,89 +226,83 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
 
     evidence: dict[str, Grouped] = {}
 
-    # Bills of the window (cancelled ones are no bill).
-    bills = session.execute(select(Bill.id, Bill.customer_id, Bill.period, Bill.total_kwh, Bill.status,
-                                   Bill.due_date).where(Bill.period >= window_start, Bill.period <= months[-1],
-                                                        Bill.status != BillStatus.CANCELLED)).all()
-    b_rows = by_cid([r[1] for r in bills])
-    b_ids = np.array([r[0] for r in bills], dtype=np.int64)
-    b_cols = np.array([month_col.get(r[2], -1) for r in bills], dtype=np.int64)
-    b_kwh = np.array([float(r[3]) for r in bills], dtype=np.float64)
-    monthly = _matrix(b_rows, b_cols, n, window_months, b_kwh)
-    overdue_mask = np.array([str(getattr(r[4], "value", r[4])) in _UNPAID and r[5] is not None and r[5] < local_today
-                             for r in bills], dtype=bool)
+    # Bills of the window (cancelled ones are no bill); overdue decided by the database.
+    overdue_expr = case((and_(type_coerce(bills_t.status, String).in_(_UNPAID), bills_t.due_date < local_today), 1),
+                        else_=0)
+    b_id, b_cid, b_period, b_kwh_l, b_over = _columns(connection, select(
+        bills_t.id, bills_t.customer_id, bills_t.period, cast(bills_t.total_kwh, Float), overdue_expr)
+        .where(*in_window), 5)
+    b_rows = by_cid(b_cid)
+    b_ids = np.array(b_id, dtype=np.int64)
+    periods, period_idx = _codes(b_period)
+    period_cols = np.array([month_col.get(p, -1) for p in periods], dtype=np.int64)
+    b_cols = period_cols[period_idx] if len(period_idx) else np.zeros(0, dtype=np.int64)
+    monthly = _matrix(b_rows, b_cols, n, window_months, np.array(b_kwh_l, dtype=np.float64))
+    overdue_mask = np.array(b_over, dtype=bool)
     overdue = _count(b_rows[overdue_mask], n)
     evidence["bill"] = Grouped.of(b_rows, b_ids, n)
     evidence["overdue_bill"] = Grouped.of(b_rows[overdue_mask], b_ids[overdue_mask], n)
 
     # TOU energy (peak vs all time-of-use lines), summed in the database.
-    tou = session.execute(
-        select(Bill.customer_id, BillLine.code, func.sum(BillLine.quantity))
-        .join(Bill, BillLine.bill_id == Bill.id)
-        .where(Bill.period >= window_start, Bill.period <= months[-1], BillLine.code.in_(TOU_CODES),
-               Bill.status != BillStatus.CANCELLED)
-        .group_by(Bill.customer_id, BillLine.code)).all()
-    t_rows = by_cid([r[0] for r in tou])
-    t_qty = np.array([float(r[2] or 0) for r in tou], dtype=np.float64)
-    t_peak = np.array([r[1] in PEAK_CODES for r in tou], dtype=bool)
+    t_cid, t_code, t_sum = _columns(connection, select(
+        bills_t.customer_id, lines_t.code, cast(func.sum(lines_t.quantity), Float))
+        .select_from(BillLine.__table__.join(Bill.__table__, lines_t.bill_id == bills_t.id))
+        .where(*in_window, lines_t.code.in_(TOU_CODES)).group_by(bills_t.customer_id, lines_t.code), 3)
+    t_rows = by_cid(t_cid)
+    t_qty = np.array([q or 0.0 for q in t_sum], dtype=np.float64)
+    t_peak = np.array([code in PEAK_CODES for code in t_code], dtype=bool)
     tou_kwh = _count(t_rows, n, t_qty)
     peak_kwh = _count(t_rows, n, np.where(t_peak, t_qty, 0.0))
 
-    # Payments of the window's bills: channel and timeliness.
-    pays = session.execute(
-        select(Payment.id, Payment.customer_id, Payment.channel, Payment.paid_at, Bill.due_date)
-        .join(Bill, Payment.bill_id == Bill.id)
-        .where(Bill.period >= window_start, Payment.status == PaymentStatus.SUCCEEDED)).all()
-    p_rows = by_cid([r[1] for r in pays])
-    p_ids = np.array([r[0] for r in pays], dtype=np.int64)
+    # Payments of the window's bills: channel, and late = paid after the due date's local midnight.
+    p_id, p_cid, p_channel, p_paid, p_due = _columns(connection, select(
+        pays_t.id, pays_t.customer_id, type_coerce(pays_t.channel, String), _epoch(pays_t.paid_at, dialect),
+        _epoch(bills_t.due_date, dialect))
+        .select_from(Payment.__table__.join(Bill.__table__, pays_t.bill_id == bills_t.id))
+        .where(bills_t.period >= window_start, type_coerce(pays_t.status, String) == PaymentStatus.SUCCEEDED.value), 5)
+    p_rows = by_cid(p_cid)
+    p_ids = np.array(p_id, dtype=np.int64)
     channel_col = {c: j for j, c in enumerate(PAYMENT_CHANNELS)}
-    p_cols = np.array([channel_col.get(str(getattr(r[2], "value", r[2])), -1) for r in pays], dtype=np.int64)
-    p_late = np.array([r[4] is not None and _local_date(r[3]) > r[4] for r in pays], dtype=bool)
+    names, p_idx = _codes(p_channel)
+    p_cols = np.array([channel_col.get(c, -1) for c in names], dtype=np.int64)[p_idx] if names else p_idx
+    due_s = np.array([d if d is not None else np.inf for d in p_due], dtype=np.float64)
+    # A date's epoch is its UTC midnight; the next local (UTC+8) midnight is 16 hours later.
+    p_late = np.array(p_paid, dtype=np.float64) >= due_s + 16 * 3600 if p_id else np.zeros(0, dtype=bool)
     payment_channels = _matrix(p_rows, p_cols, n, len(PAYMENT_CHANNELS))
     late = _count(p_rows[p_late], n)
     evidence["payment"] = Grouped.of(p_rows, p_ids, n)
     evidence["late_payment"] = Grouped.of(p_rows[p_late], p_ids[p_late], n)
 
-    # Conversations of the window (the agent's records, every channel).
-    convs = session.execute(
-        select(ConversationRecord.id, ConversationRecord.account_no, ConversationRecord.channel,
-               ConversationRecord.started_at, ConversationRecord.topic, ConversationRecord.intents,
-               ConversationRecord.outcome, ConversationRecord.csat_score)
-        .where(ConversationRecord.account_no.is_not(None), ConversationRecord.started_at >= since)
-        .order_by(ConversationRecord.account_no, ConversationRecord.started_at)).all()
-    c_rows = by_account([r[1] for r in convs])
-    c_ids = np.array([r[0] for r in convs], dtype=np.int64)
-    started = [_aware(r[3]) for r in convs]
-    c_recent = np.array([s >= as_of - timedelta(days=90) for s in started], dtype=bool)
-    channels = sorted({r[2] for r in convs})
-    ch_col = {c: j for j, c in enumerate(channels)}
-    c_ch = np.array([ch_col[r[2]] for r in convs], dtype=np.int64)
-    hours = np.array([s.astimezone(ZONE).hour for s in started], dtype=np.int64)
+    # Conversations of the window (the agent's records, every channel); the topic is the task asked.
+    c_id, c_acct, c_channel, c_start, c_topic, c_outcome, c_csat = _columns(connection, select(
+        conv_t.id, conv_t.account_no, conv_t.channel, _epoch(conv_t.started_at, dialect), conv_t.topic,
+        type_coerce(conv_t.outcome, String), conv_t.csat_score)
+        .where(conv_t.account_no.is_not(None), conv_t.started_at >= since), 7)
+    c_rows = by_account(c_acct)
+    c_ids = np.array(c_id, dtype=np.int64)
+    started_s = np.array(c_start, dtype=np.float64)
+    c_recent = started_s >= now_s - 90 * 86400
+    channels, c_ch = _codes(c_channel)
+    hours = ((started_s + 8 * 3600) // 3600 % 24).astype(np.int64)
     band = np.where((hours >= 8) & (hours < 18), 0, np.where((hours >= 18) & (hours < 23), 1, 2))
-    intents = sorted({i for r in convs for i in (r[5] or []) if i})
-    in_col = {c: j for j, c in enumerate(intents)}
-    ir, ic = [], []
-    for k, r in enumerate(convs):
-        for name in dict.fromkeys(r[5] or []):
-            if name in in_col:
-                ir.append(c_rows[k])
-                ic.append(in_col[name])
-    intent_counts = _matrix(np.array(ir, dtype=np.int64), np.array(ic, dtype=np.int64), n, len(intents))
-    outcome = [str(getattr(r[6], "value", r[6]) or "") for r in convs]
-    c_handoff = np.array([o == "transferred" for o in outcome], dtype=bool)
-    csat = np.array([r[7] if r[7] is not None else 0 for r in convs], dtype=np.int64)
+    topics, c_top = _codes([t or "" for t in c_topic])
+    has_topic = np.array([bool(t) for t in topics], dtype=bool)[c_top] if topics else np.zeros(0, dtype=bool)
+    intents = [t for t in topics if t]
+    in_col = np.array([intents.index(t) if t else -1 for t in topics], dtype=np.int64)
+    intent_counts = _matrix(c_rows, in_col[c_top] if topics else c_top, n, len(intents))
+    outcome = np.array([o or "" for o in c_outcome], dtype=object)
+    c_handoff = outcome == "transferred"
+    csat = np.array([x if x is not None else 0 for x in c_csat], dtype=np.int64)
     c_low = (csat >= 1) & (csat <= 2)
-    c_bill = np.array([bool({"lookup_bill", "explain_bill"} & set(r[5] or [])) for r in convs], dtype=bool)
-    # A repeat contact: the same customer about the same topic within the window of the previous one
-    # (rows are ordered by account, then time).
-    c_repeat = np.zeros(len(convs), dtype=bool)
-    last_seen: dict[tuple[str, str], datetime] = {}
-    for k, r in enumerate(convs):
-        if r[4]:
-            key = (r[1], r[4])
-            before = last_seen.get(key)
-            c_repeat[k] = before is not None and started[k] - before <= timedelta(days=REPEAT_WINDOW_DAYS)
-            last_seen[key] = started[k]
+    bill_topics = np.array([t in ("lookup_bill", "explain_bill") for t in topics], dtype=bool)
+    c_bill = bill_topics[c_top] if topics else np.zeros(0, dtype=bool)
+    # A repeat contact: the same customer about the same topic within REPEAT_WINDOW_DAYS of the previous.
+    c_repeat = np.zeros(len(c_ids), dtype=bool)
+    if len(c_ids) > 1:
+        order = np.lexsort((started_s, c_top, c_rows))
+        same = (c_rows[order][1:] == c_rows[order][:-1]) & (c_top[order][1:] == c_top[order][:-1])
+        close = np.diff(started_s[order]) <= REPEAT_WINDOW_DAYS * 86400
+        c_repeat[order[1:]] = same & close & has_topic[order][1:] & (c_rows[order][1:] >= 0)
     for name, mask in (("conversation", None), ("handoff", c_handoff), ("low_csat", c_low),
                        ("repeat_contact", c_repeat), ("bill_question", c_bill)):
         rows_m = c_rows if mask is None else c_rows[mask]
@@ -276,21 +310,26 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
         keep = rows_m >= 0
         evidence[name] = Grouped.of(rows_m[keep], ids_m[keep], n)
 
-    # Work orders of the window: disputes and complaints with their category.
-    orders = session.execute(
-        select(WorkOrder.id, WorkOrder.account_no, WorkOrder.kind, WorkOrder.payload)
-        .where(WorkOrder.account_no.is_not(None), WorkOrder.created_at >= since,
-               WorkOrder.kind.in_([WorkOrderKind.DISPUTE, WorkOrderKind.COMPLAINT]))).all()
-    w_rows = by_account([r[1] for r in orders])
-    w_ids = np.array([r[0] for r in orders], dtype=np.int64)
-    w_kind = np.array([str(getattr(r[2], "value", r[2])) for r in orders], dtype=object)
-    w_complaint, w_dispute = w_kind == "complaint", w_kind == "dispute"
-    categories = sorted({str((r[3] or {}).get("category") or "other") for r in orders if str(getattr(r[2], "value", r[2])) == "complaint"})
+    # Work orders of the window: disputes, and complaints with their category (a few per cent of
+    # customers: their payload is read for complaints only).
+    w_id, w_acct, w_kind = _columns(connection, select(orders_t.id, orders_t.account_no,
+                                                       type_coerce(orders_t.kind, String))
+                                    .where(orders_t.account_no.is_not(None), orders_t.created_at >= since,
+                                           type_coerce(orders_t.kind, String).in_(
+                                               (WorkOrderKind.DISPUTE.value, WorkOrderKind.COMPLAINT.value))), 3)
+    w_rows = by_account(w_acct)
+    w_ids = np.array(w_id, dtype=np.int64)
+    kinds = np.array(w_kind, dtype=object)
+    w_complaint, w_dispute = kinds == "complaint", kinds == "dispute"
+    payloads = dict(connection.execute(select(orders_t.id, orders_t.payload).where(
+        orders_t.id.in_([int(x) for x in w_ids[w_complaint]]))).all()) if w_complaint.any() else {}
+    w_category = [str((payloads.get(int(i)) or {}).get("category") or "other") if w_complaint[k] else ""
+                  for k, i in enumerate(w_ids)]
+    categories = sorted({c for c in w_category if c})
     cat_col = {c: j for j, c in enumerate(categories)}
-    w_cat = np.array([cat_col.get(str((r[3] or {}).get("category") or "other"), -1) if w_complaint[k] else -1
-                      for k, r in enumerate(orders)], dtype=np.int64)
+    w_cat = np.array([cat_col.get(c, -1) for c in w_category], dtype=np.int64)
     for name, mask in (("complaint", w_complaint), ("dispute", w_dispute)):
-        keep = mask & (w_rows >= 0) if len(orders) else mask
+        keep = mask & (w_rows >= 0)
         evidence[name] = Grouped.of(w_rows[keep], w_ids[keep], n)
 
     return FeatureFrame(
@@ -307,14 +346,6 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
         complaint_categories=_matrix(w_rows, w_cat, n, len(categories)), categories=categories,
         evidence=evidence,
     )
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-def _local_date(value: datetime) -> date:
-    return _aware(value).astimezone(ZONE).date()
 
 
 __all__ = ["FeatureFrame", "Grouped", "load_features"]

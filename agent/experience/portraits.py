@@ -20,11 +20,14 @@ from sqlalchemy.orm import Session
 from agent.experience.features import SUMMER_MONTHS, FeatureFrame, load_features
 from agent.experience.models import CustomerProfile, PortraitRun
 from agent.experience.policy import ClassificationPolicy, load_policy
+from agent.experience.tags import TagRefresh, refresh_tags
 
 K_RANGE = range(2, 9)
-SILHOUETTE_SAMPLE = 4000
+FIT_SAMPLE = 20000  # k-means is fitted on at most this many customers, then every customer is assigned
+SILHOUETTE_SAMPLE = 2000
 SEED = 0
-CRITERION = "轮廓系数（silhouette）最大，k 取 2–8，标准化特征上的 k-means"
+CRITERION = ("轮廓系数（silhouette）最大，k 取 2–8；标准化特征上的 k-means（至多2万户拟合、全部客户归群），"
+             "轮廓系数在固定随机抽取的至多2000户上计算")
 TOP_FEATURES = 3
 MIN_DEVIATION = 0.2  # a feature describes a cluster only if its mean is ≥ 0.2 SD from everyone's
 
@@ -85,7 +88,7 @@ class PortraitResult:
 
 def cluster(matrix: np.ndarray) -> tuple[int, float, dict[int, float], np.ndarray, np.ndarray]:
     """(k, its silhouette, silhouette per k, labels, cluster centres in SD units) for `matrix`."""
-    from sklearn.cluster import KMeans, MiniBatchKMeans
+    from sklearn.cluster import KMeans
     from sklearn.metrics import silhouette_score
 
     n = len(matrix)
@@ -94,24 +97,25 @@ def cluster(matrix: np.ndarray) -> tuple[int, float, dict[int, float], np.ndarra
     mean, sd = matrix.mean(axis=0), matrix.std(axis=0)
     z = (matrix - mean) / np.where(sd > 0, sd, 1.0)
     rng = np.random.default_rng(SEED)
-    sample = rng.choice(n, size=min(n, SILHOUETTE_SAMPLE), replace=False)
+    fit_rows = np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))
+    fitted = z[fit_rows]
+    scored = rng.choice(len(fit_rows), size=min(len(fit_rows), SILHOUETTE_SAMPLE), replace=False)
     scores: dict[int, float] = {}
     fits: dict[int, Any] = {}
     for k in K_RANGE:
-        if k >= n:
+        if k >= len(fit_rows):
             break
-        model = (KMeans(n_clusters=k, n_init=3, random_state=SEED) if n <= 20000 else
-                 MiniBatchKMeans(n_clusters=k, n_init=3, random_state=SEED, batch_size=4096))
-        labels = model.fit_predict(z)
-        if len(set(labels[sample].tolist())) < 2:
+        model = KMeans(n_clusters=k, n_init=2, random_state=SEED).fit(fitted)
+        labels = model.labels_
+        if len(set(labels[scored].tolist())) < 2:
             continue
-        scores[k] = float(silhouette_score(z[sample], labels[sample], random_state=SEED))
-        fits[k] = (labels, model.cluster_centers_)
+        scores[k] = float(silhouette_score(fitted[scored], labels[scored]))
+        fits[k] = model
     if not scores:
         raise TooFewCustomers("customers: 客户特征完全相同，无法分群")
     best = max(scores, key=lambda k: (scores[k], -k))
-    labels, centres = fits[best]
-    return best, scores[best], scores, labels, centres
+    model = fits[best]
+    return best, scores[best], scores, model.predict(z), model.cluster_centers_
 
 
 def describe(centres: np.ndarray, labels: np.ndarray, matrix: np.ndarray) -> list[dict[str, Any]]:
@@ -158,6 +162,15 @@ def refresh_portraits(session: Session, as_of: datetime, policy: ClassificationP
         {"acct": str(a), "cluster": int(c), "run": run.id} for a, c in zip(frame.account_nos, labels, strict=True)])
     return PortraitResult(run_id=run.id, k=k, score=score, scores=scores, labels=labels, clusters=clusters,
                           customers=frame.n)
+
+
+def refresh_all(session: Session, as_of: datetime, policy: ClassificationPolicy | None = None
+                ) -> tuple[TagRefresh, PortraitResult]:
+    """Tags, derived classes and portraits from one read of the records (`powerdesk cx refresh`)."""
+    policy = policy or load_policy()
+    frame = load_features(session, as_of, policy.window_months)
+    tags = refresh_tags(session, as_of, policy, frame=frame)
+    return tags, refresh_portraits(session, as_of, policy, frame=frame)
 
 
 def latest_run(session: Session) -> PortraitRun | None:

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from agent.experience.features import HOUR_BANDS, PAYMENT_CHANNELS, SUMMER_MONTHS, FeatureFrame, load_features
 from agent.experience.models import CustomerProfile
 from agent.experience.policy import ClassificationPolicy, load_policy
+from agent.replies import templates
 from tools.channels import channel_spec
 from tools.intake_complaint import CATEGORY_CN
 
@@ -39,9 +40,10 @@ def _channel_label(name: str) -> str:
 
 
 def _intent_label(intent: str) -> str:
-    from agent.flows.clarify import label
-
-    return label(intent) or intent
+    # The option words of the clarifying question (templates.yaml `choice_<intent>`); read directly,
+    # since importing agent.flows would load the whole dialogue engine into a batch job.
+    template = templates().get(f"choice_{intent}")
+    return template.text if template is not None else intent
 
 
 def _tag(dimension: str, code: str, label: str, value: Any, evidence: list[dict[str, Any]]) -> dict[str, Any]:
@@ -163,18 +165,20 @@ def build_profiles(frame: FeatureFrame, policy: ClassificationPolicy) -> list[di
     return rows
 
 
-def refresh_tags(session: Session, as_of: datetime, policy: ClassificationPolicy | None = None) -> TagRefresh:
+def refresh_tags(session: Session, as_of: datetime, policy: ClassificationPolicy | None = None,
+                 frame: FeatureFrame | None = None) -> TagRefresh:
     """Recompute every customer's tags and derived classes and store them (caller commits).
 
     The portrait columns are cleared: a portrait describes features that have just changed, so
     `powerdesk cx portraits refresh` runs after this."""
     policy = policy or load_policy()
-    frame = load_features(session, as_of, policy.window_months)
+    frame = frame if frame is not None else load_features(session, as_of, policy.window_months)
     rows = build_profiles(frame, policy)
     table = CustomerProfile.__table__
-    session.execute(delete(table))
+    connection = session.connection()  # Core: 100,000 rows, no unit of work
+    connection.execute(delete(table))
     for start in range(0, len(rows), INSERT_BATCH):
-        session.execute(insert(table), [
+        connection.execute(insert(table), [
             {**row, "policy_version": policy.version, "computed_at": as_of, "cluster_no": None,
              "portrait_run_id": None} for row in rows[start:start + INSERT_BATCH]])
     by_class: dict[str, int] = {c.code: 0 for c in policy.derived_classes}

@@ -121,3 +121,5 @@ def test_cli_refreshes_tags_and_portraits(world: World, records: dict[str, list[
     assert shown.exit_code == 0 and "偏好人工服务" in shown.output and "handoff#" in shown.output
     assert "13800138000" not in shown.output and "陈志强" not in shown.output
     assert runner.invoke(app, ["portraits", "show"]).exit_code == 0
+    both = runner.invoke(app, ["refresh", "--as-of", "2026-06-26"])
+    assert both.exit_code == 0 and "14 户" in both.output and "k=" in both.output
