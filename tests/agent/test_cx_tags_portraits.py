@@ -18,6 +18,7 @@ from agent.experience.view import customer_experience
 from agent.models import ConversationRecord, Outcome
 from billing_core.db.models import Bill, Customer, WorkOrder, WorkOrderKind, WorkOrderStatus
 from tests.agent.world import ACCOUNT_A, ACCOUNT_B, NOW, World, add_bill, add_customer
+from tests.billing.conftest import postgres_server  # noqa: F401  (fixture)
 
 
 def _conversation(session, cid: str, account: str, channel: str, days_ago: float, topic: str,  # type: ignore[no-untyped-def]
@@ -30,8 +31,7 @@ def _conversation(session, cid: str, account: str, channel: str, days_ago: float
     return row.id
 
 
-@pytest.fixture
-def records(world: World) -> dict[str, list[int]]:
+def add_records(world: World) -> dict[str, list[int]]:
     """A: two bill questions a day apart, two hand-offs rated 1 and 2, a complaint. B: two overdue bills.
     Twelve more customers with different usage, so there is something to cluster."""
     ids: dict[str, list[int]] = {}
@@ -59,12 +59,21 @@ def records(world: World) -> dict[str, list[int]]:
     return ids
 
 
+@pytest.fixture
+def records(world: World) -> dict[str, list[int]]:
+    return add_records(world)
+
+
 def _profile(world: World, account: str) -> CustomerProfile:
     with world.sessions() as session:
         return session.scalars(select(CustomerProfile).where(CustomerProfile.account_no == account)).one()
 
 
 def test_tags_name_the_records_that_made_them(world: World, records: dict[str, list[int]]) -> None:
+    check_tags(world, records)
+
+
+def check_tags(world: World, records: dict[str, list[int]]) -> None:
     with world.sessions.begin() as session:
         result = refresh_tags(session, NOW)
     assert result.customers == 14 and result.by_class["long_overdue"] == 1
@@ -123,3 +132,19 @@ def test_cli_refreshes_tags_and_portraits(world: World, records: dict[str, list[
     assert runner.invoke(app, ["portraits", "show"]).exit_code == 0
     both = runner.invoke(app, ["refresh", "--as-of", "2026-06-26"])
     assert both.exit_code == 0 and "14 户" in both.output and "k=" in both.output
+
+
+@pytest.mark.postgres
+def test_tags_and_portraits_on_postgresql(postgres_server) -> None:  # noqa: F811
+    """The same records on PostgreSQL: its epoch arithmetic and casts give the same tags."""
+    from tests.agent.world import build_world
+
+    url = postgres_server.create_database()
+    try:
+        pg = build_world(url)
+        check_tags(pg, add_records(pg))
+        with pg.sessions.begin() as session:
+            assert refresh_portraits(session, NOW).customers == 14
+        pg.sessions.kw["bind"].dispose()
+    finally:
+        postgres_server.drop_database(url.rsplit("/", 1)[1])
