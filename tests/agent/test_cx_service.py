@@ -75,3 +75,24 @@ def test_a_contact_about_another_bill_is_not_a_repeat(world: World, make_agent: 
     _talk(agent, "cx-other-1", [f"查一下4月电费，户号{ACCOUNT_A}", "123X"])
     again = _talk(agent, "cx-other-2", [f"查一下5月电费，户号{ACCOUNT_A}", "123X"])
     assert "lookup_bill" in again[1].actions and "cx_offer_person_repeat" not in again[1].actions
+
+
+def test_a_derived_class_from_the_records_changes_the_complaint_too(world: World,
+                                                                    make_agent: Callable[..., Agent]) -> None:
+    """An earlier complaint makes A 投诉敏感客户 at the next tag refresh; its SLA and queue then apply."""
+    from agent.experience.tags import refresh_tags
+    from billing_core.db.models import WorkOrderKind, WorkOrderStatus
+
+    sensitive = load_policy().by_code("complaint_sensitive")
+    with world.sessions.begin() as session:
+        session.add(WorkOrder(no="WO202605010001", kind=WorkOrderKind.COMPLAINT, account_no=ACCOUNT_A,
+                              status=WorkOrderStatus.CLOSED, title="投诉：服务态度", channel="ivr",
+                              created_at=NOW - timedelta(days=50), payload={"category": "service_attitude"}))
+    with world.sessions.begin() as session:
+        refresh_tags(session, NOW)
+    replies = _talk(make_agent(), "cx-derived", COMPLAINT)
+    assert replies[3].outcome == "ticket" and "转人工" not in replies[1].text  # no offer_person_first
+    with world.sessions() as session:
+        order = session.scalars(select(WorkOrder).where(WorkOrder.no != "WO202605010001")).one()
+    assert order.sla_due_at == NOW + timedelta(hours=sensitive.service.complaint_contact_hours)
+    assert order.payload["queue"] == sensitive.service.complaint_queue == "投诉管理班"
