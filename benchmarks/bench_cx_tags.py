@@ -7,7 +7,11 @@ orders); then a child process limited to one thread (OMP/BLAS = 1) runs `refresh
 `refresh_portraits` on it and reports its own wall time, CPU time and peak RSS, so the set-up does
 not count and the memory figure is the refresh's alone. SQLite file in a temp directory.
 
-    .venv/bin/python benchmarks/bench_cx_tags.py [--demo 2000] [--generated 100000] [--seed 7]
+    .venv/bin/python benchmarks/bench_cx_tags.py [--demo 2000] [--generated 100000] [--seed 7] [--keep DIR]
+
+The target is judged on CPU time (the refresh runs on one thread, so CPU seconds are one core's
+seconds); wall time is printed beside it with the load average, since on the shared 2-core machine
+wall time mostly measures the neighbours.
 """
 
 from __future__ import annotations
@@ -226,26 +230,38 @@ def main() -> int:
     parser.add_argument("--demo", type=int, default=2000, help="demo customers (0 skips)")
     parser.add_argument("--generated", type=int, default=100000, help="generated customers (0 skips)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--keep", type=Path, help="build the databases here and reuse them on the next run "
+                        "(the refresh rewrites only its own tables)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return 0
-    worst = 0.0
+    cpu_100k = 0.0
     with tempfile.TemporaryDirectory(prefix="powerdesk-bench-cx-") as tmp:
+        where = args.keep or Path(tmp)
+        where.mkdir(parents=True, exist_ok=True)
         for name, size in (("demo", args.demo), ("generated", args.generated)):
             if not size:
                 continue
-            url = f"sqlite:///{Path(tmp) / f'{name}.db'}"
+            path = where / f"{name}-{size}-{args.seed}.db"
+            url = f"sqlite:///{path}"
             started = time.perf_counter()
-            built = (build_demo(url, size, args.seed, Path(tmp)) if name == "demo"
-                     else build_generated(url, size, args.seed))
+            if args.keep and path.exists():
+                built = {"customers": size, "reused": 1}
+            else:
+                built = (build_demo(url, size, args.seed, where) if name == "demo"
+                         else build_generated(url, size, args.seed))
+            setup = time.perf_counter() - started
             figures = run_child(url)
-            report(name, built, time.perf_counter() - started - figures["wall_s"], figures)
+            report(name, built, setup, figures)
             if name == "generated" and size >= 100000:
-                worst = float(figures["wall_s"])
-    if worst:
-        print(f"target: 100,000 customers ≤ 60 s on one core: {'met' if worst <= 60 else 'MISSED'} ({worst:.1f} s)")
+                cpu_100k = float(figures["cpu_s"])
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores: wall time counts the neighbours, "
+          f"CPU time is what one core spent")
+    if cpu_100k:
+        print(f"target: 100,000 customers ≤ 60 s on one core: {'met' if cpu_100k <= 60 else 'MISSED'} "
+              f"({cpu_100k:.1f} s CPU, one thread)")
     return 0
 
 

@@ -168,21 +168,40 @@ def _epoch(column: Any, dialect: str) -> Any:
     return func.extract("epoch", column)
 
 
-def _columns(connection: Connection, statement: Any, width: int) -> list[list[Any]]:
-    """The result as `width` column lists (Core rows, no ORM loading step)."""
+FETCH_ROWS = 100_000  # rows per fetch: the records become numpy arrays chunk by chunk, never all as tuples
+_DTYPES = {"i": np.int64, "f": np.float64, "o": object}
+
+
+def _column(values: tuple[Any, ...], kind: str) -> np.ndarray:
+    if kind == "o":
+        out = np.empty(len(values), dtype=object)
+        out[:] = values
+        return out
+    if kind == "f":
+        return np.fromiter((np.nan if v is None else float(v) for v in values), dtype=np.float64, count=len(values))
+    return np.array(values, dtype=np.int64)
+
+
+def _columns(connection: Connection, statement: Any, kinds: str) -> list[np.ndarray]:
+    """The result as one numpy array per column (`kinds`: i int, f float with None as NaN, o object).
+
+    Straight from the DB-API cursor in chunks: the selected columns are plain (cast / type_coerce),
+    and a Row — or even a tuple kept — per record costs more than the query at a million records."""
     result = connection.execute(statement)
+    parts: list[list[np.ndarray]] = [[] for _ in kinds]
     try:
-        # Straight from the DB-API cursor: the selected columns are plain (cast / type_coerce), and
-        # building a Row per record costs more than the query itself at a million records.
-        rows = result.cursor.fetchall()
+        cursor = result.cursor
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            for j, (values, kind) in enumerate(zip(zip(*rows, strict=True), kinds, strict=True)):
+                parts[j].append(_column(values, kind))
     finally:
         result.close()
-    return [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
+    return [np.concatenate(p) if p else np.zeros(0, dtype=_DTYPES[k]) for p, k in zip(parts, kinds, strict=True)]
 
 
 def _codes(values: list[Any]) -> tuple[list[str], np.ndarray]:
     """Distinct values (sorted) and each value's index among them."""
-    if not values:
+    if len(values) == 0:
         return [], np.zeros(0, dtype=np.int64)
     names, inverse = np.unique(np.array([str(v) for v in values], dtype=object), return_inverse=True)
     return [str(x) for x in names], inverse.astype(np.int64)
@@ -206,12 +225,12 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
 
     cids_l, accounts_l, category_l, capacity_l = _columns(connection, select(
         cust_t.id, cust_t.account_no, type_coerce(cust_t.category, String),
-        cast(cust_t.capacity_kva, Float)).order_by(cust_t.id), 4)
+        cast(cust_t.capacity_kva, Float)).order_by(cust_t.id), "ioof")
     n = len(cids_l)
     cids = np.array(cids_l, dtype=np.int64)
     account_nos = np.array(accounts_l, dtype=object)
     category = np.array(category_l, dtype=object)
-    capacity = np.array([c or 0.0 for c in capacity_l], dtype=np.float64)
+    capacity = np.nan_to_num(capacity_l)
     cid_order = np.argsort(cids)
     cid_sorted = cids[cid_order]
     acct_str = np.array(accounts_l, dtype=str) if n else np.zeros(0, dtype=str)
@@ -231,13 +250,13 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
                         else_=0)
     b_id, b_cid, b_period, b_kwh_l, b_over = _columns(connection, select(
         bills_t.id, bills_t.customer_id, bills_t.period, cast(bills_t.total_kwh, Float), overdue_expr)
-        .where(*in_window), 5)
+        .where(*in_window), "iiofi")
     b_rows = by_cid(b_cid)
     b_ids = np.array(b_id, dtype=np.int64)
     periods, period_idx = _codes(b_period)
     period_cols = np.array([month_col.get(p, -1) for p in periods], dtype=np.int64)
     b_cols = period_cols[period_idx] if len(period_idx) else np.zeros(0, dtype=np.int64)
-    monthly = _matrix(b_rows, b_cols, n, window_months, np.array(b_kwh_l, dtype=np.float64))
+    monthly = _matrix(b_rows, b_cols, n, window_months, np.nan_to_num(b_kwh_l))
     overdue_mask = np.array(b_over, dtype=bool)
     overdue = _count(b_rows[overdue_mask], n)
     evidence["bill"] = Grouped.of(b_rows, b_ids, n)
@@ -247,9 +266,9 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
     t_cid, t_code, t_sum = _columns(connection, select(
         bills_t.customer_id, lines_t.code, cast(func.sum(lines_t.quantity), Float))
         .select_from(BillLine.__table__.join(Bill.__table__, lines_t.bill_id == bills_t.id))
-        .where(*in_window, lines_t.code.in_(TOU_CODES)).group_by(bills_t.customer_id, lines_t.code), 3)
+        .where(*in_window, lines_t.code.in_(TOU_CODES)).group_by(bills_t.customer_id, lines_t.code), "iof")
     t_rows = by_cid(t_cid)
-    t_qty = np.array([q or 0.0 for q in t_sum], dtype=np.float64)
+    t_qty = np.nan_to_num(t_sum)
     t_peak = np.array([code in PEAK_CODES for code in t_code], dtype=bool)
     tou_kwh = _count(t_rows, n, t_qty)
     peak_kwh = _count(t_rows, n, np.where(t_peak, t_qty, 0.0))
@@ -259,15 +278,15 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
         pays_t.id, pays_t.customer_id, type_coerce(pays_t.channel, String), _epoch(pays_t.paid_at, dialect),
         _epoch(bills_t.due_date, dialect))
         .select_from(Payment.__table__.join(Bill.__table__, pays_t.bill_id == bills_t.id))
-        .where(bills_t.period >= window_start, type_coerce(pays_t.status, String) == PaymentStatus.SUCCEEDED.value), 5)
+        .where(bills_t.period >= window_start, type_coerce(pays_t.status, String) == PaymentStatus.SUCCEEDED.value), "iioff")
     p_rows = by_cid(p_cid)
     p_ids = np.array(p_id, dtype=np.int64)
     channel_col = {c: j for j, c in enumerate(PAYMENT_CHANNELS)}
     names, p_idx = _codes(p_channel)
     p_cols = np.array([channel_col.get(c, -1) for c in names], dtype=np.int64)[p_idx] if names else p_idx
-    due_s = np.array([d if d is not None else np.inf for d in p_due], dtype=np.float64)
+    due_s = np.where(np.isnan(p_due), np.inf, p_due)
     # A date's epoch is its UTC midnight; the next local (UTC+8) midnight is 16 hours later.
-    p_late = np.array(p_paid, dtype=np.float64) >= due_s + 16 * 3600 if p_id else np.zeros(0, dtype=bool)
+    p_late = p_paid >= due_s + 16 * 3600
     payment_channels = _matrix(p_rows, p_cols, n, len(PAYMENT_CHANNELS))
     late = _count(p_rows[p_late], n)
     evidence["payment"] = Grouped.of(p_rows, p_ids, n)
@@ -277,10 +296,10 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
     c_id, c_acct, c_channel, c_start, c_topic, c_outcome, c_csat = _columns(connection, select(
         conv_t.id, conv_t.account_no, conv_t.channel, _epoch(conv_t.started_at, dialect), conv_t.topic,
         type_coerce(conv_t.outcome, String), conv_t.csat_score)
-        .where(conv_t.account_no.is_not(None), conv_t.started_at >= since), 7)
+        .where(conv_t.account_no.is_not(None), conv_t.started_at >= since), "ioofooo")
     c_rows = by_account(c_acct)
     c_ids = np.array(c_id, dtype=np.int64)
-    started_s = np.array(c_start, dtype=np.float64)
+    started_s = c_start
     c_recent = started_s >= now_s - 90 * 86400
     channels, c_ch = _codes(c_channel)
     hours = ((started_s + 8 * 3600) // 3600 % 24).astype(np.int64)
@@ -316,7 +335,7 @@ def load_features(session: Session, as_of: datetime, window_months: int = 12) ->
                                                        type_coerce(orders_t.kind, String))
                                     .where(orders_t.account_no.is_not(None), orders_t.created_at >= since,
                                            type_coerce(orders_t.kind, String).in_(
-                                               (WorkOrderKind.DISPUTE.value, WorkOrderKind.COMPLAINT.value))), 3)
+                                               (WorkOrderKind.DISPUTE.value, WorkOrderKind.COMPLAINT.value))), "ioo")
     w_rows = by_account(w_acct)
     w_ids = np.array(w_id, dtype=np.int64)
     kinds = np.array(w_kind, dtype=object)

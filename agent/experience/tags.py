@@ -8,7 +8,9 @@ table with the time it was computed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import islice
 from datetime import datetime
 from typing import Any
 
@@ -71,8 +73,9 @@ class TagRefresh:
     policy_version: str
 
 
-def build_profiles(frame: FeatureFrame, policy: ClassificationPolicy) -> list[dict[str, Any]]:
-    """The profile rows (account_no, tags, classes, features) of every customer in `frame`."""
+def build_profiles(frame: FeatureFrame, policy: ClassificationPolicy) -> Iterator[dict[str, Any]]:
+    """The profile rows (account_no, tags, classes, features) of every customer in `frame`, one at a
+    time (the caller writes them in batches, so 100,000 customers' tags are never all in memory)."""
     n, ev = frame.n, frame.evidence
     annual = frame.annual_kwh
     billed_months = (frame.monthly_kwh > 0).sum(axis=1)
@@ -97,7 +100,6 @@ def build_profiles(frame: FeatureFrame, policy: ClassificationPolicy) -> list[di
     def ids(kind: str, i: int) -> dict[str, Any]:
         return {"kind": kind, "ids": ev[kind].of_customer(i, MAX_EVIDENCE)}
 
-    rows = []
     for i in range(n):
         tags: list[dict[str, Any]] = []
         contacts = int(frame.contacts_12m[i])
@@ -160,9 +162,8 @@ def build_profiles(frame: FeatureFrame, policy: ClassificationPolicy) -> list[di
                              {"low": int(frame.low_csat[i]), "mean": round(float(csat_mean[i]), 2)},
                              [ids("low_csat", i)]))
         classes = [codes[j] for j in range(len(codes)) if in_class[j][i]]
-        rows.append({"account_no": str(frame.account_nos[i]), "tags": tags, "classes": classes,
-                     "features": frame.features_of(i)})
-    return rows
+        yield {"account_no": str(frame.account_nos[i]), "tags": tags, "classes": classes,
+               "features": frame.features_of(i)}
 
 
 def refresh_tags(session: Session, as_of: datetime, policy: ClassificationPolicy | None = None,
@@ -177,14 +178,15 @@ def refresh_tags(session: Session, as_of: datetime, policy: ClassificationPolicy
     table = CustomerProfile.__table__
     connection = session.connection()  # Core: 100,000 rows, no unit of work
     connection.execute(delete(table))
-    for start in range(0, len(rows), INSERT_BATCH):
+    by_class: dict[str, int] = {c.code: 0 for c in policy.derived_classes}
+    customers = tagged = total = 0
+    while batch := list(islice(rows, INSERT_BATCH)):
+        for row in batch:
+            for code in row["classes"]:
+                by_class[code] += 1
+            customers, tagged, total = customers + 1, tagged + bool(row["tags"]), total + len(row["tags"])
         connection.execute(insert(table), [
             {**row, "policy_version": policy.version, "computed_at": as_of, "cluster_no": None,
-             "portrait_run_id": None} for row in rows[start:start + INSERT_BATCH]])
-    by_class: dict[str, int] = {c.code: 0 for c in policy.derived_classes}
-    for row in rows:
-        for code in row["classes"]:
-            by_class[code] += 1
-    return TagRefresh(customers=len(rows), tagged=sum(1 for r in rows if r["tags"]),
-                      tags=sum(len(r["tags"]) for r in rows), computed_at=as_of, by_class=by_class,
+             "portrait_run_id": None} for row in batch])
+    return TagRefresh(customers=customers, tagged=tagged, tags=total, computed_at=as_of, by_class=by_class,
                       policy_version=policy.version)

@@ -50,10 +50,13 @@ def add_records(world: World) -> dict[str, list[int]]:
         ids["overdue"] = [add_bill(session, b, "2026-02", "180", date(2026, 3, 15)).id,
                           add_bill(session, b, "2026-03", "170", date(2026, 4, 15)).id]
         for n in range(12):
-            other = add_customer(session, f"4401000001{n:02d}", name="测试", phone=f"1370000{n:04d}",
+            # The first has a 户号 with a leading zero, like the demo's (it must stay a string end to end).
+            other = add_customer(session, f"{'0' if n == 0 else '4'}401000001{n:02d}", name="测试", phone=f"1370000{n:04d}",
                                  id_last4="0000", address="广州市海珠区江南大道 1 号")
             for period in ("2026-03", "2026-04", "2026-05"):
                 add_bill(session, other, period, str(80 + n * n * 15), date(2026, 7, 15))
+        ids["leading_zero"] = [_conversation(session, "t-5", "040100000100", "web", 3, "how_to_pay",
+                                             Outcome.RESOLVED)]
         session.flush()
         ids["complaint"] = [order.id]
     return ids
@@ -94,6 +97,8 @@ def check_tags(world: World, records: dict[str, list[int]]) -> None:
     overdue = next(t for t in b.tags if t["code"] == "overdue")
     assert overdue["label"] == "逾期未缴2期" and overdue["evidence"][0]["ids"] == records["overdue"]
     assert b.classes == ["long_overdue"]
+    zero = {t["code"]: t for t in _profile(world, "040100000100").tags}
+    assert zero["main_channel"]["evidence"] == [{"kind": "conversation", "ids": records["leading_zero"]}]
 
 
 def test_portraits_pick_k_by_silhouette_and_describe_clusters_in_chinese(world: World,
