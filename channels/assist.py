@@ -247,6 +247,7 @@ class TicketAtGlance(BaseModel):
     period: str | None
     created_at: datetime
     sla_due_at: datetime | None
+    queue: str | None = Field(default=None, description="客户分类指定的处理队列（如客户经理·重要客户专席）")
 
 
 class CustomerCard(BaseModel):
@@ -307,7 +308,8 @@ def customer_card(account_no: AccountNo, _staff: StaffDep,
             experience=experience,
             open_tickets=[TicketAtGlance(no=t.no, kind=str(t.kind), kind_label=_KIND_LABELS.get(t.kind, str(t.kind)),
                                          title=t.title, status=str(t.status), period=t.period,
-                                         created_at=t.created_at, sla_due_at=t.sla_due_at) for t in tickets],
+                                         created_at=t.created_at, sla_due_at=t.sla_due_at,
+                                         queue=(t.payload or {}).get("queue")) for t in tickets],
             bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
                                 due_date=b.due_date, bill_no=b.bill_no) for b in recent],
             unpaid_bills=len(unpaid), unpaid_amount=sum((b.amount for b in unpaid), Decimal("0.00")),

@@ -201,6 +201,7 @@
     for (const t of c.open_tickets) {
       const row = el("div", undefined, "ticket");
       row.append(el("span", t.kind_label, "chip"), el("span", t.title), el("span", t.no + " · " + (TICKET_STATUS[t.status] || t.status), "muted"));
+      if (t.queue) row.appendChild(el("span", t.queue, "chip class"));
       tickets.appendChild(row);
     }
     const table = el("table");

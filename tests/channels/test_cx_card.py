@@ -15,7 +15,7 @@ from agent.experience.models import CustomerClassAssignment, CustomerProfile, Po
 from agent.experience.portraits import refresh_portraits
 from agent.experience.tags import refresh_tags
 from billing_core.db.engine import session_scope
-from billing_core.db.models import Customer
+from billing_core.db.models import Customer, WorkOrder, WorkOrderKind, WorkOrderStatus
 from tests.channels.conftest import STAFF_TOKEN
 from tools.models import AuditEvent
 
@@ -36,6 +36,7 @@ def profiled(seeded_database: str) -> Iterator[Customer]:
     with session_scope() as session:
         for table in (CustomerProfile, PortraitRun, CustomerClassAssignment):
             session.execute(delete(table))
+        session.execute(delete(WorkOrder).where(WorkOrder.no == "WO202610200001"))
 
 
 def test_the_card_shows_classes_tags_with_records_and_portrait(client: TestClient, profiled: Customer) -> None:
@@ -62,8 +63,13 @@ def test_staff_set_a_class_with_a_token_and_it_is_audited(client: TestClient, pr
     done = client.put(f"/api/assist/customers/{account}/class", json=body, headers=STAFF)
     assert done.status_code == 200, done.text
     assert done.json()["classes"][0]["name"] == "一级重要客户"
+    with session_scope() as session:  # a complaint the class routed to its queue (tools/intake_complaint.py)
+        session.add(WorkOrder(no="WO202610200001", kind=WorkOrderKind.COMPLAINT, account_no=account,
+                              status=WorkOrderStatus.OPEN, title="投诉：办事拖延", channel="web",
+                              payload={"queue": "客户经理·重要客户专席（一级）"}))
     card = client.get(f"/api/assist/customers/{account}/card", headers=STAFF).json()
     assert card["classes"][0] == "一级重要客户"
+    assert [t["queue"] for t in card["open_tickets"] if t["no"] == "WO202610200001"] == ["客户经理·重要客户专席（一级）"]
     assert card["experience"]["staff_class"]["reason"] == body["reason"]
     with session_scope() as session:
         audit = session.scalars(select(AuditEvent).where(AuditEvent.tool == "cx_set_class",
