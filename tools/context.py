@@ -45,7 +45,8 @@ class Principal(BaseModel):
 
 class ServiceLevel(Protocol):
     """A customer's differentiated service (guide §8.7), decided above the tools by the customer's
-    classes (`agent.experience`): a shorter complaint contact time and a named queue, or neither."""
+    classes and habits (`agent.experience`): a shorter complaint contact time, a named queue, the
+    channel to answer on — or none of them."""
 
     @property
     def complaint_contact_hours(self) -> int | None: ...
@@ -54,6 +55,8 @@ class ServiceLevel(Protocol):
     def complaint_queue(self) -> str | None: ...
 
     policy_version: str
+    preferred_channel: str | None  # answer there (e.g. wechat), None: on the channel asked
+    preferred_channel_message: str | None
 
     def names(self) -> list[str]: ...
 

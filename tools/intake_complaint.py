@@ -118,18 +118,22 @@ def intake_complaint(ctx: ToolContext, session: Session, customer: CustomerView,
                  "conversation_id": ctx.conversation_id, "contact_due_at": contact_due.isoformat(),
                  "answer_due_at": answer_due.isoformat(), "policy": policy.version,
                  **({"queue": queue, "service_classes": level.names(), "cx_policy": level.policy_version,
-                     "contact_hours": hours} if level is not None and (shortened or queue) else {})},
+                     "contact_hours": hours} if level is not None and (shortened or queue) else {}),
+                 **({"reply_channel": level.preferred_channel} if level is not None and level.preferred_channel
+                    else {})},
     )
     session.commit()
     commitment = rules.urgent_commitment if args.urgent else rules.commitment
     if shortened:
         commitment = f"受理后{hours}小时内联系您，{rules.answer_working_days}个工作日内答复处理结果。"
     handled_by = f"已安排{queue}专人跟进，" if queue else ""
+    answered_there = (level.preferred_channel_message or "") if (
+        level is not None and level.preferred_channel and level.preferred_channel != ctx.channel) else ""
     return ComplaintOpened(
         ticket_no=order.no, category=args.category, urgent=args.urgent, created_at=now,
         contact_due_at=contact_due, answer_due_at=answer_due, commitment=commitment,
         queue=queue if level is not None and (shortened or queue) else None,
         service_classes=level.names() if level is not None and (shortened or queue) else [],
         message=f"已受理您的投诉（{label}），工单号 {order.no}。{handled_by}我们将在 {contact_due:%Y-%m-%d %H:%M} 前"
-                f"联系您，{answer_due:%Y-%m-%d %H:%M} 前答复处理结果。",
+                f"联系您，{answer_due:%Y-%m-%d %H:%M} 前答复处理结果。{answered_there}",
     )

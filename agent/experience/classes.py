@@ -46,6 +46,8 @@ class Standing:
     staff_class: StaffClass | None
     policy_version: str
     profile_computed_at: datetime | None = None
+    preferred_channel: str | None = None  # where to answer (rules.preferred_channel), None: where asked
+    preferred_channel_message: str | None = None
 
     @property
     def complaint_contact_hours(self) -> int | None:
@@ -137,14 +139,32 @@ def standing(session: Session, account_no: str, policy: ClassificationPolicy | N
     """The customer's classes now: the staff-set level plus the derived classes of the last refresh."""
     policy = policy or load_policy()
     assigned = staff_class(session, account_no, policy)
-    profile = session.execute(select(CustomerProfile.classes, CustomerProfile.computed_at)
+    profile = session.execute(select(CustomerProfile.classes, CustomerProfile.computed_at, CustomerProfile.tags)
                               .where(CustomerProfile.account_no == account_no)).first()
     codes = set(profile.classes or []) if profile is not None else set()
     if assigned is not None:
         codes.add(assigned.code)
+    preferred = _preferred_channel(session, account_no, profile.tags if profile is not None else [], policy)
     return Standing(account_no=account_no, classes=tuple(policy.ordered(codes)), staff_class=assigned,
                     policy_version=policy.version,
-                    profile_computed_at=profile.computed_at if profile is not None else None)
+                    profile_computed_at=profile.computed_at if profile is not None else None,
+                    preferred_channel=preferred,
+                    preferred_channel_message=policy.rules.preferred_channel.message if preferred else None)
+
+
+def _preferred_channel(session: Session, account_no: str, tags: list[dict[str, Any]],
+                       policy: ClassificationPolicy) -> str | None:
+    """The channel the customer mostly uses, if the rule names it and the customer can be reached there."""
+    rule = policy.rules.preferred_channel
+    main = next((t.get("value") for t in tags if t.get("code") == "main_channel"), None)
+    if not isinstance(main, dict) or main.get("channel") not in rule.channels:
+        return None
+    if int(main.get("contacts") or 0) < rule.min_contacts or float(main.get("share") or 0) < rule.min_share:
+        return None
+    if main["channel"] == "wechat" and not session.scalar(
+            select(Customer.wechat_openid).where(Customer.account_no == account_no)):
+        return None  # not bound: WeChat cannot reach this customer unasked
+    return str(main["channel"])
 
 
 def standing_reader(policy: ClassificationPolicy | None = None) -> Callable[[Session, str], Standing]:

@@ -93,8 +93,16 @@ class RepeatBillContact(_Strict):
     message: str = Field(min_length=4)
 
 
+class PreferredChannel(_Strict):
+    channels: tuple[str, ...] = Field(min_length=1)
+    min_contacts: int = Field(ge=1, le=100)
+    min_share: float = Field(gt=0, le=1)
+    message: str = Field(min_length=4)
+
+
 class Rules(_Strict):
     repeat_bill_contact: RepeatBillContact
+    preferred_channel: PreferredChannel
 
 
 class ClassificationPolicy(_Strict):

@@ -106,7 +106,9 @@ def build_profiles(frame: FeatureFrame, policy: ClassificationPolicy) -> Iterato
         if contacts:
             conv = [ids("conversation", i)]
             name = frame.channels[int(main_channel[i])]
-            tags.append(_tag("渠道特征", "main_channel", f"常用渠道：{_channel_label(name)}", name, conv))
+            share = float(frame.channel_counts[i, int(main_channel[i])]) / contacts
+            tags.append(_tag("渠道特征", "main_channel", f"常用渠道：{_channel_label(name)}",
+                             {"channel": name, "share": round(share, 3), "contacts": contacts}, conv))
             if channels_used[i] >= 2:
                 tags.append(_tag("渠道特征", "multi_channel", f"多渠道（{int(channels_used[i])}个）",
                                  int(channels_used[i]), conv))

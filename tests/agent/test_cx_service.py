@@ -36,6 +36,7 @@ def test_an_ordinary_customers_complaint_keeps_the_standard_24_hours(world: Worl
     order = _complaint(world)
     assert order.sla_due_at == NOW + timedelta(hours=24)
     assert order.priority == WorkOrderPriority.HIGH and "queue" not in order.payload
+    assert "reply_channel" not in order.payload and "微信服务号推送" not in replies[3].text
 
 
 def test_an_important_customers_complaint_gets_the_class_sla_and_the_named_queue(
@@ -96,3 +97,29 @@ def test_a_derived_class_from_the_records_changes_the_complaint_too(world: World
         order = session.scalars(select(WorkOrder).where(WorkOrder.no != "WO202605010001")).one()
     assert order.sla_due_at == NOW + timedelta(hours=sensitive.service.complaint_contact_hours)
     assert order.payload["queue"] == sensitive.service.complaint_queue == "投诉管理班"
+
+
+def test_a_customer_who_mostly_uses_wechat_is_answered_there(world: World,
+                                                             make_agent: Callable[..., Agent]) -> None:
+    """Three of A's four recent conversations were on WeChat (bound): a complaint made on the web
+    page is to be answered on WeChat, and the customer is told so."""
+    from agent.experience.tags import refresh_tags
+    from agent.models import ConversationRecord, Outcome
+
+    from agent.experience.classes import standing
+    from tests.agent.world import ACCOUNT_B
+
+    rule = load_policy().rules.preferred_channel
+    with world.sessions.begin() as session:
+        for n, (channel, account) in enumerate((("wechat", ACCOUNT_A), ("wechat", ACCOUNT_A), ("web", ACCOUNT_A),
+                                                ("wechat", ACCOUNT_A), *[("wechat", ACCOUNT_B)] * 4)):
+            session.add(ConversationRecord(conversation_id=f"hist-{n}", channel=channel, account_no=account,
+                                           brain="local", topic="lookup_bill", intents=["lookup_bill"], tickets=[],
+                                           outcome=Outcome.RESOLVED, turn_count=2,
+                                           started_at=NOW - timedelta(days=30 + 10 * n)))
+    with world.sessions.begin() as session:
+        refresh_tags(session, NOW)
+        assert standing(session, ACCOUNT_B).preferred_channel is None  # WeChat not bound: cannot reach B
+    replies = _talk(make_agent(), "cx-wechat", COMPLAINT)
+    assert replies[3].outcome == "ticket" and rule.message in replies[3].text
+    assert _complaint(world).payload["reply_channel"] == "wechat"
