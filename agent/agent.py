@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from agent.assist import Suggestion, suggest_replies
 from agent.experience.negative.pipeline import note_low_rating, run_record_steps
+from agent.experience.classes import standing_reader
+from agent.experience.policy import load_policy as load_cx_policy
+from agent.experience.service import apply_service_rules
 from agent.flows import TASKS
 from agent.graph import build_graph
 from agent.grounding import mask_personal_numbers
@@ -181,6 +184,10 @@ class Agent:
         self.clock = clock
         self.recorder = Recorder(self.sessions) if record else None
         self.graph = build_graph(understand, LocalBrain(), self.llm)
+        # Differentiated service (agent/experience/classification.yaml): loaded now, so a malformed
+        # policy stops the agent at start, naming the file and field, not in a customer's turn.
+        self.cx_policy = load_cx_policy()
+        self.service_level = standing_reader(self.cx_policy)
 
     def handle(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
                identity: dict[str, str] | None = None, *,
@@ -268,7 +275,7 @@ class Agent:
         channel_identity = state.channel_identity.get(identity_key) if identity_key else None
         ctx = ToolContext(conversation_id=conversation_id, channel=channel, session_factory=self.sessions,
                           channel_identity=channel_identity, clock=self.clock,
-                          knowledge=self.knowledge, pending_audit=[])
+                          knowledge=self.knowledge, pending_audit=[], service_level=self.service_level)
         if state.verified:
             # The state store is server-side like `verified_sessions`, so the principal kept with the
             # state is trusted; expiry is still checked (ctx.verified()). Without it, ask the database.
@@ -286,6 +293,10 @@ class Agent:
             return Reply(conversation_id=conversation_id, text=render("tool_error").text, brain=turn.brain,
                          grounded=True, message_id=None, awaiting=state.awaiting,
                          latency_ms=int((time.perf_counter() - started) * 1000))
+        try:
+            apply_service_rules(turn, self.sessions, ctx.now(), self.cx_policy)
+        except Exception:  # an offer the class would add is not worth failing the answered turn
+            logger.exception("service rules failed in conversation %s", conversation_id)
 
         principal = ctx.verified()
         state.principal = principal.model_dump(mode="json") if principal is not None else None

@@ -16,6 +16,7 @@ from billing_core.db.migration_chain import MigrationChain
 def agent_metadata() -> MetaData:
     """The MetaData holding only the agent's tables (what this chain compares and migrates)."""
     import agent.experience.negative.models  # noqa: F401  (its table is in the agent chain too)
+    from agent.experience import models as _experience  # noqa: F401  (its tables join the metadata)
     from agent.models import AgentBase
 
     return AgentBase.metadata

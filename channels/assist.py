@@ -28,6 +28,8 @@ from channels.responses import CONFLICT, NOT_FOUND, STAFF_ONLY, TOO_LARGE
 from channels.registry import push_to_customer
 from channels.transcripts import ConversationSummary, Transcript, load_transcript, recent_conversations
 from agent.agent import ConversationNotFound
+from agent.experience.classes import ClassInputError, clear_staff_class, set_staff_class
+from agent.experience.view import CustomerExperience, customer_experience
 from tools.channels import channel_spec
 from tools.identity_locks import IdentityLockView, account_identity_lock, active_identity_locks
 from tools.models import HandoffRequest, HandoffStatus, LockScope
@@ -245,11 +247,13 @@ class TicketAtGlance(BaseModel):
     period: str | None
     created_at: datetime
     sla_due_at: datetime | None
+    queue: str | None = Field(default=None, description="客户分类指定的处理队列（如客户经理·重要客户专席）")
 
 
 class CustomerCard(BaseModel):
-    """Who the staff member is talking to. `classes` and `tags` are the customer-experience
-    segmentation's (empty until it is filled); the console shows whatever they hold."""
+    """Who the staff member is talking to. `classes` (staff-set 重要客户 level and the derived classes)
+    and `tags` are the names and labels of agent/experience; `experience` holds them in full, each tag
+    with the records that made it, and the portrait cluster."""
 
     account_no: str
     name: str
@@ -259,6 +263,8 @@ class CustomerCard(BaseModel):
     withholding_agreement: bool
     classes: list[str] = []
     tags: list[str] = []
+    portrait: str | None = Field(default=None, description="客户画像（所属分群的描述）")
+    experience: CustomerExperience | None = None
     open_tickets: list[TicketAtGlance]
     bills: list[BillAtGlance]
     unpaid_bills: int
@@ -292,17 +298,59 @@ def customer_card(account_no: AccountNo, _staff: StaffDep,
                                     WorkOrder.status.in_([WorkOrderStatus.OPEN, WorkOrderStatus.IN_PROGRESS]))
             .order_by(WorkOrder.created_at.desc()).limit(20)))
         category = str(customer.category)
+        experience = customer_experience(session, customer.account_no)
         return CustomerCard(
             account_no=customer.account_no, name=mask_name(customer.name), category=category, category_label=_CATEGORY_LABELS.get(category, category),
             address=_mask_address(customer.address), withholding_agreement=bool(customer.withholding_agreement),
+            classes=[c.name for c in experience.classes] if experience else [],
+            tags=[t.label for t in experience.tags] if experience else [],
+            portrait=experience.portrait.label if experience and experience.portrait else None,
+            experience=experience,
             open_tickets=[TicketAtGlance(no=t.no, kind=str(t.kind), kind_label=_KIND_LABELS.get(t.kind, str(t.kind)),
                                          title=t.title, status=str(t.status), period=t.period,
-                                         created_at=t.created_at, sla_due_at=t.sla_due_at) for t in tickets],
+                                         created_at=t.created_at, sla_due_at=t.sla_due_at,
+                                         queue=(t.payload or {}).get("queue")) for t in tickets],
             bills=[BillAtGlance(period=b.period, amount=b.amount, total_kwh=b.total_kwh, status=str(b.status),
                                 due_date=b.due_date, bill_no=b.bill_no) for b in recent],
             unpaid_bills=len(unpaid), unpaid_amount=sum((b.amount for b in unpaid), Decimal("0.00")),
             identity_lock=account_identity_lock(session, customer.account_no, utc_now()),
         )
+
+
+class StaffClassIn(BaseModel):
+    class_code: str = Field(pattern=r"^[a-z][a-z0-9_]{1,31}$", description="vip_special / vip_1 / vip_2")
+    reason: str = Field(min_length=4, max_length=500, description="认定理由")
+
+
+class ClassClearIn(BaseModel):
+    reason: str = Field(min_length=4, max_length=500, description="取消理由")
+
+
+def _change_class(account_no: str, staff: str, class_code: str | None, reason: str) -> CustomerExperience:
+    with session_scope() as session:
+        _customer(session, account_no)
+        try:
+            if class_code is None:
+                clear_staff_class(session, account_no, reason, staff, channel="staff_console")
+            else:
+                set_staff_class(session, account_no, class_code, reason, staff, channel="staff_console")
+        except ClassInputError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
+        view = customer_experience(session, account_no)
+        assert view is not None
+        return view
+
+
+@router.put("/customers/{account_no}/class", response_model=CustomerExperience,
+            summary="设置重要客户等级（表1 高可靠性客户；需理由，留审计记录）")
+def set_customer_class(account_no: AccountNo, body: StaffClassIn, staff: StaffDep) -> CustomerExperience:
+    return _change_class(account_no, staff, body.class_code, body.reason)
+
+
+@router.delete("/customers/{account_no}/class", response_model=CustomerExperience,
+               summary="取消重要客户等级（需理由，留审计记录）")
+def clear_customer_class(account_no: AccountNo, body: ClassClearIn, staff: StaffDep) -> CustomerExperience:
+    return _change_class(account_no, staff, None, body.reason)
 
 
 class AlertOut(BaseModel):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import bindparam, select
@@ -43,6 +43,24 @@ class Principal(BaseModel):
     expires_at: datetime
 
 
+class ServiceLevel(Protocol):
+    """A customer's differentiated service (guide §8.7), decided above the tools by the customer's
+    classes and habits (`agent.experience`): a shorter complaint contact time, a named queue, the
+    channel to answer on — or none of them."""
+
+    @property
+    def complaint_contact_hours(self) -> int | None: ...
+
+    @property
+    def complaint_queue(self) -> str | None: ...
+
+    policy_version: str
+    preferred_channel: str | None  # answer there (e.g. wechat), None: on the channel asked
+    preferred_channel_message: str | None
+
+    def names(self) -> list[str]: ...
+
+
 @dataclass
 class ToolContext:
     """Everything a tool call needs besides its arguments.
@@ -63,6 +81,9 @@ class ToolContext:
     # When a list, audit rows are collected here and the caller (the agent, once per turn) writes
     # them in the same transaction as the turn record; None writes each row at once.
     pending_audit: list[dict[str, Any]] | None = None
+    # The verified customer's service level (session, 户号 -> level), supplied by the agent; the
+    # tools ask it only for the principal's own account. None: everyone is served the same way.
+    service_level: Callable[[Session, str], ServiceLevel] | None = None
 
     def __post_init__(self) -> None:
         if not self.conversation_id or not self.conversation_id.strip():

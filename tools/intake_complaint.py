@@ -71,6 +71,8 @@ class ComplaintOpened(ToolResult):
     contact_due_at: datetime
     answer_due_at: datetime
     commitment: str
+    queue: str | None = None  # the named 客户经理 queue of the customer's class, if it has one
+    service_classes: list[str] = []  # the classes that set a shorter contact time or the queue
 
 
 def _open_in_conversation(session: Session, ctx: ToolContext, account_no: str,
@@ -91,6 +93,12 @@ def intake_complaint(ctx: ToolContext, session: Session, customer: CustomerView,
     policy, now = ctx.policy, ctx.now()
     rules = policy.complaint
     hours = rules.urgent_contact_hours if args.urgent else rules.contact_hours
+    level = ctx.service_level(session, customer.account_no) if ctx.service_level is not None else None
+    class_hours = level.complaint_contact_hours if level is not None else None
+    queue = level.complaint_queue if level is not None else None
+    shortened = class_hours is not None and class_hours < hours
+    if shortened:
+        hours = class_hours  # the class's shorter SLA (classification.yaml), never a longer one
     contact_due = (now + timedelta(hours=hours)).astimezone(policy.zone)
     answer_due = policy.add_working_days(now, rules.answer_working_days)
     earlier = _open_in_conversation(session, ctx, customer.account_no, args.category)
@@ -103,18 +111,29 @@ def intake_complaint(ctx: ToolContext, session: Session, customer: CustomerView,
     order = add_work_order(
         session, now.astimezone(policy.zone),
         kind=WorkOrderKind.COMPLAINT, account_no=customer.account_no, status=WorkOrderStatus.OPEN,
-        priority=WorkOrderPriority.URGENT if args.urgent else WorkOrderPriority.HIGH,
+        priority=WorkOrderPriority.URGENT if args.urgent or shortened else WorkOrderPriority.HIGH,
         title=f"投诉：{label}" + ("（紧急）" if args.urgent else ""), description=args.description,
         contact=contact, channel=ctx.channel, sla_due_at=contact_due, created_at=now,
         payload={"category": args.category.value, "urgent": args.urgent,
                  "conversation_id": ctx.conversation_id, "contact_due_at": contact_due.isoformat(),
-                 "answer_due_at": answer_due.isoformat(), "policy": policy.version},
+                 "answer_due_at": answer_due.isoformat(), "policy": policy.version,
+                 **({"queue": queue, "service_classes": level.names(), "cx_policy": level.policy_version,
+                     "contact_hours": hours} if level is not None and (shortened or queue) else {}),
+                 **({"reply_channel": level.preferred_channel} if level is not None and level.preferred_channel
+                    else {})},
     )
     session.commit()
     commitment = rules.urgent_commitment if args.urgent else rules.commitment
+    if shortened:
+        commitment = f"受理后{hours}小时内联系您，{rules.answer_working_days}个工作日内答复处理结果。"
+    handled_by = f"已安排{queue}专人跟进，" if queue else ""
+    answered_there = (level.preferred_channel_message or "") if (
+        level is not None and level.preferred_channel and level.preferred_channel != ctx.channel) else ""
     return ComplaintOpened(
         ticket_no=order.no, category=args.category, urgent=args.urgent, created_at=now,
         contact_due_at=contact_due, answer_due_at=answer_due, commitment=commitment,
-        message=f"已受理您的投诉（{label}），工单号 {order.no}。我们将在 {contact_due:%Y-%m-%d %H:%M} 前"
-                f"联系您，{answer_due:%Y-%m-%d %H:%M} 前答复处理结果。",
+        queue=queue if level is not None and (shortened or queue) else None,
+        service_classes=level.names() if level is not None and (shortened or queue) else [],
+        message=f"已受理您的投诉（{label}），工单号 {order.no}。{handled_by}我们将在 {contact_due:%Y-%m-%d %H:%M} 前"
+                f"联系您，{answer_due:%Y-%m-%d %H:%M} 前答复处理结果。{answered_there}",
     )

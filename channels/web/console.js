@@ -174,8 +174,24 @@
     head.append(el("div", c.name.slice(0, 1), "avatar"), el("div", undefined, "id"));
     head.lastChild.append(el("strong", c.name), el("div", "户号 " + c.account_no + " · " + c.category_label, "muted"));
     const tags = el("div", undefined, "tags");
-    for (const k of c.classes || []) tags.appendChild(el("span", k, "chip class"));
-    for (const t of c.tags || []) tags.appendChild(el("span", t, "chip tag"));
+    const cx = c.experience;
+    if (cx) {
+      // Classes with their 服务责任单位 and standard; tags with the records that made them (hover).
+      for (const k of cx.classes) {
+        const chip = el("span", k.name, "chip class");
+        chip.title = k.basis_label + " · " + k.responsible_unit + " · " + k.standard;
+        tags.appendChild(chip);
+      }
+      for (const t of cx.tags) {
+        const chip = el("span", t.label, "chip tag");
+        chip.title = t.dimension + "：来源 " + t.evidence.map((e) => e.kind + " " + e.ids.slice(0, 5).join(",")).join("；");
+        tags.appendChild(chip);
+      }
+      if (cx.portrait) tags.appendChild(el("span", "画像：" + cx.portrait.label, "chip portrait"));
+    } else {
+      for (const k of c.classes || []) tags.appendChild(el("span", k, "chip class"));
+      for (const t of c.tags || []) tags.appendChild(el("span", t, "chip tag"));
+    }
     if (c.withholding_agreement) tags.appendChild(el("span", "已签代扣", "chip ok"));
     if (c.unpaid_bills) tags.appendChild(el("span", "待缴 " + c.unpaid_bills + " 笔 · ¥" + c.unpaid_amount, "chip warn"));
     if (!tags.children.length) tags.appendChild(el("span", "暂无分类与标签", "muted"));
@@ -185,6 +201,7 @@
     for (const t of c.open_tickets) {
       const row = el("div", undefined, "ticket");
       row.append(el("span", t.kind_label, "chip"), el("span", t.title), el("span", t.no + " · " + (TICKET_STATUS[t.status] || t.status), "muted"));
+      if (t.queue) row.appendChild(el("span", t.queue, "chip class"));
       tickets.appendChild(row);
     }
     const table = el("table");

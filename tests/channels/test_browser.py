@@ -132,6 +132,8 @@ def test_kpi_dashboard_opens_on_the_latest_period_with_trends_and_targets(server
 def test_staff_console_one_view_and_a_session_shared_by_tabs(server: ServeProcess) -> None:
     from playwright.sync_api import expect, sync_playwright
 
+    from agent.experience.models import CustomerProfile
+    from agent.experience.tags import refresh_tags
     from billing_core.db.engine import utc_now
     from channels.models import OpsAlert
     from tests.channels.serve_process import web_conversation
@@ -146,6 +148,7 @@ def test_staff_console_one_view_and_a_session_shared_by_tabs(server: ServeProces
         alert = OpsAlert(rule="browser_test_alert", severity="critical", message="网页客服探测失败（测试）",
                          value="100.00%", threshold="5%", first_seen_at=utc_now(), last_seen_at=utc_now())
         session.add(alert)
+        refresh_tags(session, utc_now())  # the card's tag chips (removed again below)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -164,6 +167,9 @@ def test_staff_console_one_view_and_a_session_shared_by_tabs(server: ServeProces
             expect(page.locator("#customer .customer-head")).to_contain_text(customer.account_no)
             expect(page.locator("#customer table tr", has_text=customer.period).first).to_contain_text(customer.amount_text)
             expect(page.locator("#customer h4", has_text="在办工单")).to_be_visible()
+            usage = page.locator("#customer .chip.tag", has_text="月均用电").first
+            expect(usage).to_be_visible()
+            assert "用电行为：来源 bill" in (usage.get_attribute("title") or "")  # the records behind the tag
             expect(page.locator("#suggestions li button", has_text="采用").first).to_be_visible()
             for box in ("#waiting", "#transcript", "#customer", "#suggestions"):
                 assert page.locator(box).is_visible()
@@ -185,6 +191,7 @@ def test_staff_console_one_view_and_a_session_shared_by_tabs(server: ServeProces
             browser.close()
             with session_scope() as session:
                 session.execute(delete(OpsAlert).where(OpsAlert.rule == "browser_test_alert"))
+                session.execute(delete(CustomerProfile))
 
 
 def test_chinese_text_renders_as_glyphs_not_tofu(server: ServeProcess) -> None:
