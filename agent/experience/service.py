@@ -20,10 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.experience.classes import standing
+from agent.experience.negative.pipeline import DUE_SLOT as REMEDY_DUE_SLOT
+from agent.experience.negative.pipeline import OFFER_SLOT as REMEDY_OFFER_SLOT
 from agent.experience.policy import ClassificationPolicy, load_policy
 from agent.models import ConversationRecord, TurnRecord
 from agent.replies import Rendered
 from agent.turn import Turn
+
 
 BILL_TOOLS = frozenset({"lookup_bill", "explain_bill", "open_dispute", "payment_status"})
 OFFERED_SLOT = "cx_person_offered"
@@ -87,6 +90,8 @@ def apply_service_rules(turn: Turn, sessions: sessionmaker[Session], now: dateti
     if (not state.verified or not state.account_no or turn.handoff or state.handed_off
             or state.slots.get(OFFERED_SLOT) or state.closed):
         return
+    if state.slots.get(REMEDY_OFFER_SLOT) or state.slots.get(REMEDY_DUE_SLOT):
+        return  # a negative experience already apologised and offered its remedy: one offer, not two
     just_verified = "verify_identity" in turn.actions
     periods = bill_periods(call.as_dict() for call in turn.toolbox.calls if call.tool in BILL_TOOLS)
     if not just_verified and not periods:

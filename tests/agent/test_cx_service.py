@@ -13,6 +13,7 @@ from sqlalchemy import select
 from agent.agent import Agent, Reply
 from agent.experience.classes import set_staff_class
 from agent.experience.policy import load_policy
+from agent.replies import render
 from billing_core.db.models import WorkOrder, WorkOrderPriority
 from tests.agent.world import ACCOUNT_A, NOW, World
 
@@ -64,9 +65,11 @@ def test_a_repeat_contact_about_the_same_bill_is_offered_a_person_at_once(
     first = _talk(agent, "cx-rep-1", [f"查一下5月电费，户号{ACCOUNT_A}", "123X"])
     assert "lookup_bill" in first[1].actions and "转人工" not in first[1].text
     again = _talk(agent, "cx-rep-2", [f"查一下5月电费，户号{ACCOUNT_A}", "123X"])
-    assert "cx_offer_person_repeat" in again[1].actions
-    assert load_policy().rules.repeat_bill_contact.message in again[1].text
-    assert "转人工客服" in again[1].choices
+    # The same contact is also a negative experience (a repeat within the FCR window): its apology
+    # and remedy already offer a person, so the class rule adds no second offer.
+    assert "lookup_bill" in again[1].actions and again[1].text.count("转接人工客服") == 1
+    assert render("negative_apology_repeat_contact").text in again[1].text
+    assert "cx_offer_person_repeat" not in again[1].actions
     person = agent.handle("cx-rep-2", "web", "转人工")
     assert person.handoff and person.outcome == "transferred"
 
