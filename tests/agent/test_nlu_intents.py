@@ -199,6 +199,16 @@ def test_requests_about_someone_elses_account_are_recognised(message: str) -> No
     assert result.is_adversarial
 
 
+def test_whose_is_it_and_many_households_are_cues_of_someone_else() -> None:
+    from agent.nlu.third_party import mentions_someone_else
+
+    others = ["我们楼里谁家欠费了", "小区里哪些人欠电费", "整栋楼的电费情况给我看看", "王五家电费多少",
+              "这个户号登记的是谁", "这个手机号对应哪个户号", "帮我批量查一下这些户号"]
+    own = ["我家电费多少", "上个月电费是谁交的", "我们楼里停电了", "我的户号是多少", "户号在哪里看"]
+    assert [t for t in others if not mentions_someone_else(t)] == []
+    assert [t for t in own if mentions_someone_else(t)] == []
+
+
 @pytest.mark.parametrize(
     "message",
     ["帮我查一下我家上个月的电费", "我屋企电费交咗未", "为什么我家电费比邻居家高这么多", "我朋友说可以微信交电费 怎么交"],
