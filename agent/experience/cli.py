@@ -8,6 +8,7 @@
     powerdesk cx portraits show
     powerdesk cx refresh                              # both refreshes from one read of the records
     powerdesk cx show 户号                             # one customer's classes, tags and portrait
+    powerdesk cx negative report --week 2026-W48      # negative experiences (agent/experience/negative)
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 from datetime import UTC, date, datetime, time as day_time
 
 import typer
+
+from agent.experience.negative.cli import app as negative_app
 
 app = typer.Typer(help="客户体验：客户分类、标签与画像、差异化服务（指南 §5.1、§8.3、§8.6、§8.7）。",
                   no_args_is_help=True)
@@ -26,6 +29,7 @@ portraits_app = typer.Typer(help="客户画像：按用电与交互特征聚类�
 app.add_typer(classes_app, name="classes")
 app.add_typer(tags_app, name="tags")
 app.add_typer(portraits_app, name="portraits")
+app.add_typer(negative_app, name="negative")
 
 
 def _as_of(value: str | None) -> datetime:

@@ -1,7 +1,6 @@
-"""`powerdesk cx-negative report --week 2026-W48` and `powerdesk cx-negative scan`.
+"""`powerdesk cx negative report --week 2026-W48` and `powerdesk cx negative scan`.
 
-A separate entry point (`cx-negative`) so issue 15's other parts can add `powerdesk cx` beside it;
-the integrator may fold it under `cx`.
+Mounted under `powerdesk cx` by agent/experience/cli.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""`powerdesk cx-negative report --week` and `scan` on a migrated database; a bad week exits 2."""
+"""`powerdesk cx negative report --week` and `scan` on a migrated database; a bad week exits 2."""
 
 from __future__ import annotations
 
