@@ -101,7 +101,8 @@ def tier_headroom(attributes: TariffAttributes, period: str, mtd_kwh: Decimal | 
     flags = needs(attributes)
     base = _bill(attributes, period, usage_of(forecast_kwh, shape, **flags))
     text = (f"{rules.season_text}每月{this_tier}上限为 {limit} 千瓦时（{rules.tariff_version}，超过部分进入{tier_name}），"
-            f"本月已用 {q(used)} 千瓦时，距{tier_name}还有 {q(left)} 千瓦时。")
+            + (f"本月已用 {q(used)} 千瓦时，" if mtd_kwh is not None else "本月读数尚未收到，")
+            + f"距{tier_name}还有 {q(left)} 千瓦时。")
     if forecast_kwh <= limit:
         return AdviceItem("tier_headroom", f"距{tier_name}还有 {q(left)} 千瓦时", text + f"按预测全月约 {forecast_kwh} 千瓦时，"
                           f"不会进入{tier_name}，预计电费 {base.total} 元。", None, base.total, None, left,

@@ -10,6 +10,7 @@ one Chinese sentence quoting them. Scans are vectorised over rows of the daily-k
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -106,7 +107,8 @@ def scan_many(matrix: np.ndarray, first_day: date, as_of: date, policy: AnomalyP
                 if report[end_index] - report[end_index - 6] != 6:
                     continue  # not seven consecutive days (a season boundary inside)
                 days = slice(end_index - 6, end_index + 1)
-                with np.errstate(invalid="ignore"):
+                with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # a week not read yet: all NaN, no alert
                     week_mean = np.nanmean(values[:, days], axis=1)
                     wz = (week_mean - w_median) / w_scale
                     calm_z = (np.nanmean(sustained[:, days], axis=1) - w_median) / w_scale

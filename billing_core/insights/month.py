@@ -31,6 +31,8 @@ ONE_DAY = timedelta(days=1)
 SHAPE_DAYS = 30  # days the TOU / reactive / demand proportions of a forecast are taken from
 
 
+NO_READINGS_NOTE = "{period} 月的抄表读数尚未收到，预测只依据以往用电"
+
 @dataclass(frozen=True)
 class KwhRange:
     point: Decimal
@@ -68,6 +70,8 @@ class MonthForecast:
                             else ""))
         elif self.mtd_note:
             parts.append(f"{self.period} 月已抄读数需人工复核，暂不能计算已发生电费（{self.mtd_note}）")
+        elif NO_READINGS_NOTE.format(period=self.period) in self.notes:
+            parts.append(NO_READINGS_NOTE.format(period=self.period))
         if self.kwh is not None and self.bill is not None and self.bill_low is not None and self.bill_high is not None:
             share = int((self.level * 100).to_integral_value())
             parts.append(f"预计全月用电约 {self.kwh.point} 千瓦时（{share}% 区间 {self.kwh.low}—{self.kwh.high} 千瓦时），"
@@ -101,14 +105,17 @@ def kwh_range(forecast: ForecastArrays, row: int, step: Decimal) -> KwhRange | N
                     round_kwh(forecast.high[row], step))
 
 
-def method_text(forecast: ForecastArrays, row: int) -> str:
+def method_text(forecast: ForecastArrays, row: int, days_read: int | None = None) -> str:
+    """How the forecast was made; `days_read` is the days of this month actually read (a month whose
+    readings have not arrived yet has days elapsed but none read)."""
     kind = int(forecast.prior_kind[row])
     trend = forecast.trend[row]
     text = f"基准：{PRIOR_CN[kind]}"
     if kind == 1 and not np.isnan(trend):
         text += f"（趋势系数 {trend:.2f}）"
-    if forecast.days_elapsed:
-        text += f"，结合本月已抄 {forecast.days_elapsed} 天读数与星期规律"
+    days = forecast.days_elapsed if days_read is None else days_read
+    if days:
+        text += f"，结合本月已抄 {days} 天读数与星期规律"
     return text
 
 
@@ -143,6 +150,8 @@ def month_forecast(session: Session, customer: Customer, today: date, policy: In
     mtd_bill = mtd_note = None
     mtd_kwh = None
     notes: list[str] = []
+    if as_of >= start and read_to is None:
+        notes.append(NO_READINGS_NOTE.format(period=period))
     if read_to is not None:
         consumption = load_consumption(session, customer.id, start, read_to)
         if consumption.needs_review:
@@ -167,9 +176,10 @@ def month_forecast(session: Session, customer: Customer, today: date, policy: In
             notes += [n for n in more if n not in notes]
         except BillingError as exc:
             notes.append(f"预测电费无法计算：{exc}")
+    days_read = (read_to - start).days + 1 if read_to else 0
     return MonthForecast(
         account_no=customer.account_no, period=period, last_read_day=read_to,
-        days_elapsed=(read_to - start).days + 1 if read_to else 0, days_in_month=(end - start).days + 1,
+        days_elapsed=days_read, days_in_month=(end - start).days + 1,
         mtd_kwh=mtd_kwh, mtd_bill=mtd_bill, mtd_note=mtd_note, kwh=kwh, bill=bill, bill_low=bill_low,
-        bill_high=bill_high, level=policy.forecast.interval_level, method=method_text(forecast, 0), notes=notes,
+        bill_high=bill_high, level=policy.forecast.interval_level, method=method_text(forecast, 0, days_read), notes=notes,
     )

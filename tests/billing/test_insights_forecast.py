@@ -160,3 +160,20 @@ def test_daily_history_adds_up_to_every_stored_bill(demo: tuple[Session, SeedSum
             assert total == pytest.approx(float(kwh), abs=0.01), (customer_id, period)
             checked += 1
     assert checked >= 400  # 40 customers × 12 billed months, less the few gaps at month ends
+
+
+def test_a_month_whose_readings_have_not_arrived_says_so(demo: tuple[Session, SeedSummary]) -> None:
+    """The demo's readings end on 2026-10-31: on 15 November nothing of the month is read, so the
+    forecast must not claim days read, nor advice claim 0 kWh used."""
+    from billing_core.insights.advice import tier_headroom
+    from billing_core.insights.month import recent_shape
+
+    session, _ = demo
+    home = _customer(session, CustomerCategory.RESIDENTIAL, residential_tou=False)
+    forecast = month_forecast(session, home, date(2026, 11, 15))
+    assert forecast.last_read_day is None and forecast.days_elapsed == 0 and forecast.mtd_kwh is None
+    assert "已抄" not in forecast.method and "2026-11 月的抄表读数尚未收到" in forecast.summary_cn()
+    history = load_history(session, home.id, date(2026, 8, 1), date(2026, 11, 14))
+    item = tier_headroom(home.tariff_attributes(), "2026-11", forecast.mtd_kwh, forecast.kwh.point,
+                         recent_shape(history, date(2026, 11, 14)))
+    assert item is not None and "本月读数尚未收到" in item.message and "本月已用" not in item.message
