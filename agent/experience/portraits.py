@@ -1,8 +1,10 @@
 """Customer portraits (guide §8.6): customers clustered on their usage and interaction features.
 
 k-means on standardised features; the number of clusters is the k in 2..8 with the highest
-silhouette coefficient (computed on a fixed random sample of at most `SILHOUETTE_SAMPLE` customers,
-so the choice costs the same for 2,000 or 100,000 customers). Each cluster is described in Chinese
+silhouette coefficient among those whose every cluster holds at least `MIN_CLUSTER_SHARE` of the
+customers (a few outliers on their own would otherwise win the silhouette). The silhouette is
+computed on a fixed random sample of at most `SILHOUETTE_SAMPLE` customers, so the choice costs
+the same for 2,000 or 100,000 customers. Each cluster is described in Chinese
 by the features whose cluster mean stands furthest from the population mean (in standard
 deviations), e.g. 「用电量大、峰段用电占比高」.
 """
@@ -26,8 +28,9 @@ K_RANGE = range(2, 9)
 FIT_SAMPLE = 20000  # k-means is fitted on at most this many customers, then every customer is assigned
 SILHOUETTE_SAMPLE = 2000
 SEED = 0
-CRITERION = ("轮廓系数（silhouette）最大，k 取 2–8；标准化特征上的 k-means（至多2万户拟合、全部客户归群），"
-             "轮廓系数在固定随机抽取的至多2000户上计算")
+MIN_CLUSTER_SHARE = 0.02  # a "cluster" of a handful of outliers is not a kind of customer
+CRITERION = ("轮廓系数（silhouette）最大，k 取 2–8，且每群至少占客户的2%（几户离群客户不成画像）；"
+             "标准化特征上的 k-means（至多2万户拟合、全部客户归群），轮廓系数在固定随机抽取的至多2000户上计算")
 TOP_FEATURES = 3
 MIN_DEVIATION = 0.2  # a feature describes a cluster only if its mean is ≥ 0.2 SD from everyone's
 
@@ -113,7 +116,8 @@ def cluster(matrix: np.ndarray) -> tuple[int, float, dict[int, float], np.ndarra
         fits[k] = model
     if not scores:
         raise TooFewCustomers("customers: 客户特征完全相同，无法分群")
-    best = max(scores, key=lambda k: (scores[k], -k))
+    sized = [k for k in scores if np.bincount(fits[k].labels_, minlength=k).min() >= MIN_CLUSTER_SHARE * len(fit_rows)]
+    best = max(sized or scores, key=lambda k: (scores[k], -k))
     model = fits[best]
     return best, scores[best], scores, model.predict(z), model.cluster_centers_
 

@@ -153,3 +153,19 @@ def test_tags_and_portraits_on_postgresql(postgres_server) -> None:  # noqa: F81
         pg.sessions.kw["bind"].dispose()
     finally:
         postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+def test_a_few_outliers_do_not_become_a_portrait_of_their_own() -> None:
+    """Two blobs of 300 customers and three outliers: on the silhouette alone k=3 wins (0.871 against
+    0.862), the third cluster being the three outliers; no chosen cluster may hold under
+    MIN_CLUSTER_SHARE of the customers, so k=2 is taken."""
+    import numpy as np
+
+    from agent.experience.portraits import MIN_CLUSTER_SHARE, cluster
+
+    rng = np.random.default_rng(1)
+    blobs = [rng.normal(centre, 0.3, size=(300, 3)) for centre in (0.0, 3.0)]
+    outliers = np.full((3, 3), 8.0) + rng.normal(0, 0.2, (3, 3))
+    k, _score, scores, labels, _centres = cluster(np.vstack([*blobs, outliers]))
+    assert scores[3] > scores[2]  # the silhouette alone would pick the outlier cluster
+    assert k == 2 and np.bincount(labels, minlength=k).min() >= MIN_CLUSTER_SHARE * 603
