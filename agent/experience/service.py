@@ -69,8 +69,12 @@ def earlier_contacts_about(session: Session, account_no: str, periods: set[str],
 
 
 def _offer(turn: Turn, text: str, template: str) -> None:
-    if turn.reply_text is not None:
-        turn.reply_text = f"{turn.reply_text}{text}"
+    if turn.reply_text is not None:  # the reply is already composed (and checked): keep its question last
+        question = turn.parts[-1] if turn.parts and turn.parts[-1].awaiting else None
+        if question is not None and question.text and turn.reply_text.endswith(question.text):
+            turn.reply_text = f"{turn.reply_text[: -len(question.text)]}{text}{question.text}"
+        else:
+            turn.reply_text = f"{turn.reply_text}{text}"
     else:
         offer = Rendered(text=text, awaiting=None, template=template)
         if turn.parts and turn.parts[-1].awaiting:

@@ -50,6 +50,7 @@ def test_an_important_customers_complaint_gets_the_class_sla_and_the_named_queue
     # Offered a person as soon as verified, and still asked for the complaint (the question comes last).
     assert "一级重要客户" in replies[1].text and "转人工" in replies[1].text
     assert replies[1].awaiting == "description" and "转人工客服" in replies[1].choices
+    assert replies[1].text.index("一级重要客户") < replies[1].text.index("请说明您要投诉")
     assert replies[3].outcome == "ticket" and vip.service.complaint_queue in replies[3].text
     order = _complaint(world)
     assert order.sla_due_at == NOW + timedelta(hours=vip.service.complaint_contact_hours)
