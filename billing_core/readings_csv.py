@@ -9,6 +9,16 @@ The file has a header row and one row per meter, day and register::
 reactive_total, max_demand); `value` is the end-of-day register value (日冻结示数), at most three
 decimals. The file is streamed in batches, so a province's month never sits in memory at once.
 
+Meter-data systems also export the 24-point daily curve (24点示数): `p01` … `p24` in place of
+`value`, the register's value at 01:00 … 24:00::
+
+    asset_no,date,register,p01,p02,…,p24
+    M0000000001,2026-07-01,active_total,1000.112,1000.305,…,1012.903
+
+Billing needs the end-of-day value, which is the 24:00 point (`p24`); the other points are checked
+(numbers, and a cumulative register never falling within the day) and not stored. A point left
+empty (a missed hourly read) is allowed; an empty `p24` is not.
+
 Every row is checked before anything is written, and a bad row never stops the good ones: it
 goes to a rejects CSV with its line number and the reason, so the meter-data team can fix and
 resend just those rows. Reasons: unknown meter, bad date, unknown register, non-numeric or
@@ -41,6 +51,7 @@ from billing_core.db.models import Meter, Reading, ReadingRegister, ReadingSourc
 from billing_core.errors import BillingError
 
 COLUMNS = ("asset_no", "date", "register", "value")
+POINT_COLUMNS = tuple(f"p{hour:02d}" for hour in range(1, 25))  # the 24-point export: 01:00 … 24:00
 REJECT_COLUMNS = ("line", *COLUMNS, "reason")
 BATCH_ROWS = 20_000
 IN_CHUNK = 5_000  # meter ids per IN (...) query
@@ -225,23 +236,57 @@ def _load_batch(session: Session, batch: list[_Row], meters: dict[str, int], res
         result.loaded += len(inserts)
 
 
-def _reader(stream: TextIO, name: str) -> Iterator[tuple[int, list[str]]]:
+def _points_value(register_text: str, points: list[str]) -> str | tuple[str]:
+    """A 24-point row's end-of-day value (as text, checked later like any value), or why it is refused."""
+    cumulative = register_text.strip() != ReadingRegister.MAX_DEMAND.value
+    last: tuple[str, Decimal] | None = None
+    for name, text in zip(POINT_COLUMNS, points, strict=True):
+        text = text.strip()
+        if not text:
+            if name == POINT_COLUMNS[-1]:
+                return (f"{name}: 24:00 示数为空，无法得到日冻结示数",)
+            continue
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            return (f"{name}: {text!r} 不是有效的数字",)
+        if not value.is_finite():
+            return (f"{name}: {text!r} 不是有效的数字",)
+        if cumulative and last is not None and value < last[1]:
+            return (f"{name}: 示数倒走，低于同日 {last[0]} 的示数 {last[1]}",)
+        last = (name, value)
+    return points[-1].strip()
+
+
+def _reader(stream: TextIO, name: str) -> Iterator[tuple[int, list[str], str | None]]:
+    """(line, the row as `COLUMNS`, why it is refused already or None) for each data row."""
     reader = csv.reader(stream)
     header = next(reader, None)
     if header is None:
         raise ReadingsFileError(f"{name}: 文件为空，缺少表头 {','.join(COLUMNS)}")
     names = [h.strip().lstrip("\ufeff").lower() for h in header]
-    missing = [c for c in COLUMNS if c not in names]
+    curve = "value" not in names and all(p in names for p in POINT_COLUMNS)
+    wanted = (*COLUMNS[:3], *POINT_COLUMNS) if curve else COLUMNS
+    missing = [c for c in wanted if c not in names]
     if missing:
-        raise ReadingsFileError(f"{name}: 表头缺少列 {','.join(missing)}（应为 {','.join(COLUMNS)}）")
-    order = [names.index(c) for c in COLUMNS]
-    identity = order == list(range(len(names)))
+        raise ReadingsFileError(f"{name}: 表头缺少列 {','.join(missing)}"
+                                f"（应为 {','.join(COLUMNS)}，或 24 点格式 asset_no,date,register,p01…p24）")
+    order = [names.index(c) for c in wanted]
     for raw in reader:
         if not raw or (len(raw) == 1 and not raw[0].strip()):
             continue  # blank line
-        if not identity and len(raw) == len(names):
-            raw = [raw[i] for i in order]
-        yield reader.line_num, raw
+        if len(raw) != len(names):
+            yield reader.line_num, raw, f"列数应为 {len(names)}，实际 {len(raw)}"
+            continue
+        row = [raw[i] for i in order]
+        if not curve:
+            yield reader.line_num, row, None
+            continue
+        value = _points_value(row[2], row[3:])
+        if isinstance(value, tuple):
+            yield reader.line_num, [*row[:3], row[-1]], value[0]
+        else:
+            yield reader.line_num, [*row[:3], value], None
 
 
 def load_readings(
@@ -261,9 +306,9 @@ def load_readings(
         raise ReadingsFileError(f"{path}: 无法读取（{exc.strerror or exc}）") from exc
     with stream:
         batch: list[_Row] = []
-        for line, raw in _reader(stream, str(path)):
+        for line, raw, refused in _reader(stream, str(path)):
             result.rows += 1
-            parsed = _parse(line, raw, day_cache)
+            parsed = refused if refused is not None else _parse(line, raw, day_cache)
             if isinstance(parsed, str):
                 result.rejects.append((line, raw, parsed))
                 continue

@@ -130,6 +130,37 @@ def cli_database(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     engine.dispose()
 
 
+def _curve(start: str, step: str, *, fall_at: int | None = None, blank: tuple[int, ...] = ()) -> list[str]:
+    """24 hourly points rising by `step` from `start` (a fall at point `fall_at`, blanks at `blank`)."""
+    points = []
+    for hour in range(1, 25):
+        value = Decimal(start) + Decimal(step) * hour - (Decimal(5) if fall_at is not None and hour >= fall_at else 0)
+        points.append("" if hour in blank else f"{value:.3f}")
+    return points
+
+
+def test_the_24_point_export_stores_the_2400_point_and_checks_the_others(
+        session: Session, meters: tuple[str, str], tmp_path: Path) -> None:
+    a, b = meters
+    header = ["asset_no", "date", "register", *(f"p{h:02d}" for h in range(1, 25))]
+    rows = [
+        [a, "2026-07-01", "active_total", *_curve("980", "0.5", blank=(3, 4))],   # good: p24 = 992.000
+        [a, "2026-07-02", "active_total", *_curve("992", "0.5", fall_at=12)],     # falls at 12:00
+        [a, "2026-07-03", "active_total", *_curve("1000", "0.5")[:-1], ""],       # no 24:00 point
+        [a, "2026-07-04", "active_total", *_curve("1000", "0.5")[:-2], "x", "1013"],  # p23 not a number
+        [b, "2026-07-01", "max_demand", "7", "3", *["2"] * 22],                   # a level may fall
+    ]
+    path = tmp_path / "curve.csv"
+    with path.open("w", newline="", encoding="utf-8") as stream:
+        csv.writer(stream).writerows([header, *rows])
+    result = load_readings(session, path)
+    assert result.loaded == 2 and [line for line, _raw, _why in result.rejects] == [3, 4, 5]
+    reasons = [why for _line, _raw, why in result.rejects]
+    assert reasons[0].startswith("p12: 示数倒走") and reasons[1].startswith("p24:") and reasons[2].startswith("p23:")
+    assert (a, date(2026, 7, 1), "active_total", Decimal("992.000")) in stored(session)
+    assert (b, date(2026, 7, 1), "max_demand", Decimal("2")) in stored(session)
+
+
 def test_the_command_writes_a_rejects_csv_and_exits_3(cli_database: Session, tmp_path: Path) -> None:
     meter = add_meter(cli_database, add_customer(cli_database, 7))
     cli_database.commit()
