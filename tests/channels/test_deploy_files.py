@@ -73,8 +73,8 @@ def powerdesk_command_lines() -> list[tuple[str, list[str]]]:
 def test_every_command_line_parses_with_the_real_cli() -> None:
     lines = powerdesk_command_lines()
     wheres = {where for where, _ in lines}
-    assert {"compose app1", "compose migrate", "compose cycle-worker", "Dockerfile CMD",
-            "powerdesk-serve@.service", "powerdesk-cycle-worker@.service"} <= wheres
+    assert {"compose app1", "compose migrate", "compose cycle-worker", "compose notify", "Dockerfile CMD",
+            "powerdesk-serve@.service", "powerdesk-cycle-worker@.service", "powerdesk-notify.service"} <= wheres
     runner = CliRunner()
     for where, argv in lines:
         result = runner.invoke(root_app(), [*argv, "--help"])  # options before --help are parsed first
