@@ -45,3 +45,31 @@ def topics(
     with session_scope() as session:
         result = topic_report(session, period, method=method, k_range=(k_min, k_max))
     typer.echo(format_topics(result))
+
+
+@app.command()
+def needs(
+    overdue: bool = typer.Option(False, "--overdue", help="只列超期未办的诉求"),
+    include_closed: bool = typer.Option(False, "--all", help="也列出近90天已办结的"),
+    at: str = typer.Option("", "--at", help="以此时刻判断是否超期（ISO 时间，缺省为现在）"),
+) -> None:
+    """诉求闭环：未能当场解决的工单、转人工和未决问题，各自的响应时限与状态。"""
+    from datetime import UTC, datetime
+
+    from agent.experience.voc.needs import format_needs
+    from agent.experience.voc.needs import needs as list_needs
+    from billing_core.cli.schema_check import ensure_schema
+    from billing_core.db.engine import session_scope
+
+    try:
+        now = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    except ValueError as exc:
+        typer.echo(f"错误：at: 应为 ISO 时间（例如 2026-11-30T12:00+08:00），收到 {at!r}", err=True)
+        raise typer.Exit(2) from exc
+    now = now if now.tzinfo else now.replace(tzinfo=UTC)
+    ensure_schema("billing", "tools", "agent")
+    with session_scope() as session:
+        rows = list_needs(session, now, include_closed=include_closed)
+    if overdue:
+        rows = [n for n in rows if n.overdue and not n.closed]
+    typer.echo(format_needs(rows, now))
