@@ -73,3 +73,49 @@ def needs(
     if overdue:
         rows = [n for n in rows if n.overdue and not n.closed]
     typer.echo(format_needs(rows, now))
+
+
+@app.command()
+def report(
+    period: str = typer.Option(..., help="账期 YYYY-MM"),
+    output_format: str = typer.Option("md", "--format", help="md 或 html"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="写入文件（缺省打印）"),
+) -> None:
+    """某账期的客户满意度报告（按渠道、意图、客户类别、周；FCR；响应与处理时长；投诉；负面体验）。"""
+    _check_period(period)
+    if output_format not in ("md", "html"):
+        typer.echo(f"错误：format: 应为 md 或 html，收到 {output_format!r}", err=True)
+        raise typer.Exit(2)
+    from agent.experience.voc.report import format_html, format_markdown, satisfaction_report
+    from billing_core.cli.schema_check import ensure_schema
+    from billing_core.db.engine import session_scope
+
+    ensure_schema("billing", "tools", "agent")
+    with session_scope() as session:
+        result = satisfaction_report(session, period)
+    text = format_html(result) if output_format == "html" else format_markdown(result)
+    if output is None:
+        typer.echo(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"已写入 {output}")
+
+
+@app.command()
+def indicators(
+    period: str = typer.Option(..., help="账期 YYYY-MM"),
+    as_json: bool = typer.Option(False, "--json", help="输出 JSON"),
+) -> None:
+    """导则 §8.8 的四类客户体验指标（交互/感知/行为/结果），各带公式、分子分母与来源记录。"""
+    _check_period(period)
+    import json
+
+    from agent.experience.voc.indicators import format_indicators, indicator_values
+    from billing_core.cli.schema_check import ensure_schema
+    from billing_core.db.engine import session_scope
+
+    ensure_schema("billing", "tools", "agent")
+    with session_scope() as session:
+        values = indicator_values(session, period)
+    typer.echo(json.dumps([v.as_dict() for v in values], ensure_ascii=False, indent=1) if as_json
+               else format_indicators(period, values))
