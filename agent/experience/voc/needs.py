@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from agent.experience.negative.policy import remedy_policy
 from agent.experience.negative.report import mask_account
-from agent.experience.voc.periods import ZONE, aware, mask_text
+from agent.experience.voc.periods import ZONE, aware, customer_names, mask_text
 from agent.models import ConversationRecord, Outcome
 from billing_core.db.models import WorkOrder, WorkOrderKind, WorkOrderStatus
 from tools.models import HandoffRequest, HandoffStatus
@@ -46,7 +46,7 @@ class Need:
     summary: str  # masked
 
 
-def _order_need(order: WorkOrder, now: datetime) -> Need:
+def _order_need(order: WorkOrder, now: datetime, names: set[str]) -> Need:
     opened = aware(order.created_at)
     contact_due = aware(order.sla_due_at) if order.sla_due_at else opened + timedelta(hours=load_policy().complaint.contact_hours)
     answer_due = order.payload.get("answer_due_at") if order.payload else None
@@ -60,10 +60,10 @@ def _order_need(order: WorkOrder, now: datetime) -> Need:
     kind = getattr(order.kind, "value", order.kind)
     return Need("work_order", order.no, order.channel or "—", mask_account(order.account_no) if order.account_no else "—",
                 opened, due, state + ("（超期办结）" if closed and overdue else ""), closed, overdue,
-                mask_text(f"{'电费异议' if kind == 'dispute' else '投诉'}：{order.title}")[:60])
+                mask_text(f"{'电费异议' if kind == 'dispute' else '投诉'}：{order.title}", names)[:60])
 
 
-def _handoff_need(request: HandoffRequest, now: datetime, minutes: int) -> Need:
+def _handoff_need(request: HandoffRequest, now: datetime, minutes: int, names: set[str]) -> Need:
     opened = aware(request.created_at)
     due = opened + timedelta(minutes=minutes)
     status = HandoffStatus(request.status)
@@ -71,7 +71,7 @@ def _handoff_need(request: HandoffRequest, now: datetime, minutes: int) -> Need:
     state = {HandoffStatus.WAITING: "等待接入", HandoffStatus.ACCEPTED: "已接入", HandoffStatus.CLOSED: "已办结"}[status]
     return Need("handoff", request.no, request.channel, mask_account(request.account_no) if request.account_no else "—",
                 opened, due, state, status == HandoffStatus.CLOSED, waiting and now > due,
-                mask_text(request.summary or request.reason)[:60])
+                mask_text(request.summary or request.reason, names)[:60])
 
 
 def needs(session: Session, now: datetime | None = None, *, include_closed: bool = False) -> list[Need]:
@@ -84,16 +84,20 @@ def needs(session: Session, now: datetime | None = None, *, include_closed: bool
         orders = orders.where(WorkOrder.status.not_in(_DONE_ORDERS))
     else:
         orders = orders.where(WorkOrder.created_at >= since)
-    found += [_order_need(order, now) for order in session.scalars(orders)]
+    order_rows = list(session.scalars(orders))
 
     minutes = remedy_policy().handoff_unanswered_minutes
     handoffs = select(HandoffRequest).where(HandoffRequest.created_at >= since)
     if not include_closed:
         handoffs = handoffs.where(HandoffRequest.status != HandoffStatus.CLOSED)
+    handoff_rows = list(session.scalars(handoffs))
+    # A summary quotes the customer's words; their names are masked like their numbers.
+    names = customer_names(session, [r.account_no for r in [*order_rows, *handoff_rows]])
+    found += [_order_need(order, now, names) for order in order_rows]
     handed = set()
-    for request in session.scalars(handoffs):
+    for request in handoff_rows:
         handed.add(request.conversation_id)
-        found.append(_handoff_need(request, now, minutes))
+        found.append(_handoff_need(request, now, minutes, names))
 
     found += _open_questions(session, now, since, handed)
     return sorted(found, key=lambda n: (not n.overdue, n.closed, n.due_at))

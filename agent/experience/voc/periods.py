@@ -1,4 +1,5 @@
-"""A report period (YYYY-MM, China time) as UTC bounds, and privacy masking for report text."""
+"""A report period (YYYY-MM, China time) as UTC bounds, and privacy masking for report text
+(numbers and the names of the customers concerned)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from agent.experience.negative.report import mask_account
 from knowledge_base.personal_numbers import mask_personal_numbers
@@ -51,3 +55,14 @@ def mask_text(text: str, names: Iterable[str] = ()) -> str:
 def aware(moment: datetime) -> datetime:
     """SQLite returns naive UTC datetimes; PostgreSQL aware ones."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def customer_names(session: Session, accounts: Iterable[str | None]) -> set[str]:
+    """The names of these customers, so an example that quotes one is masked."""
+    from billing_core.db.models import Customer  # read-only
+
+    wanted = sorted({a for a in accounts if a})
+    names: set[str] = set()
+    for offset in range(0, len(wanted), 500):
+        names.update(session.scalars(select(Customer.name).where(Customer.account_no.in_(wanted[offset:offset + 500]))))
+    return names

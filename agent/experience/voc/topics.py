@@ -22,7 +22,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from agent.experience.voc.periods import mask_text, period_bounds, previous_period
+from agent.experience.voc.periods import customer_names, mask_text, period_bounds, previous_period
 from agent.models import ConversationRecord, TurnRecord
 
 K_RANGE = (2, 12)
@@ -85,17 +85,6 @@ def period_messages(session: Session, period: str) -> list[Message]:
         .join(ConversationRecord, ConversationRecord.id == TurnRecord.conversation_pk)
         .where(TurnRecord.created_at >= start, TurnRecord.created_at < end))
     return [Message(text, account) for text, account in rows if len(clean(text or "").replace(" ", "")) >= _MIN_CHARS]
-
-
-def customer_names(session: Session, accounts: Iterable[str | None]) -> set[str]:
-    """The names of these customers, so an example that quotes one is masked."""
-    from billing_core.db.models import Customer  # read-only
-
-    wanted = sorted({a for a in accounts if a})
-    names: set[str] = set()
-    for offset in range(0, len(wanted), 500):
-        names.update(session.scalars(select(Customer.name).where(Customer.account_no.in_(wanted[offset:offset + 500]))))
-    return names
 
 
 class _Vectoriser:

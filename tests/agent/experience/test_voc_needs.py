@@ -33,7 +33,7 @@ def _seed(world: World) -> None:
                    resolved_at=NOW - timedelta(days=8)),
             _order("WO202611200009", WorkOrderKind.REVIEW, WorkOrderStatus.OPEN, NOW - timedelta(days=3)),
             HandoffRequest(no="HO202611200001", conversation_id="c-ho-1", channel="wechat", account_no=ACCOUNT_B,
-                           reason="customer_asked", summary="转人工", status=HandoffStatus.WAITING,
+                           reason="customer_asked", summary="林美玲要求转人工", status=HandoffStatus.WAITING,
                            created_at=NOW - timedelta(minutes=30), payload={}),
             HandoffRequest(no="HO202611200002", conversation_id="c-ho-2", channel="web", account_no=None,
                            reason="customer_asked", summary="转人工", status=HandoffStatus.WAITING,
@@ -59,6 +59,7 @@ def test_each_kind_with_its_deadline_state_and_overdue_flag(world: World) -> Non
     dispute = rows["WO202611190001"]
     assert not dispute.overdue and dispute.state == "处理中" and dispute.due_at == NOW + timedelta(days=3)
     assert rows["HO202611200001"].overdue and rows["HO202611200001"].state == "等待接入"
+    assert rows["HO202611200001"].summary == "林**要求转人工"
     assert not rows["HO202611200002"].overdue  # 3 minutes: inside the 10 of remedies.yaml
     question = rows["c-abandoned"]
     assert question.kind == "open_question" and question.overdue and question.due_at == NOW - timedelta(days=1)
@@ -81,6 +82,6 @@ def test_cli_overdue_lists_only_overdue_and_masks(world: World, monkeypatch) -> 
     assert result.exit_code == 0, result.output
     assert "共 3 项，其中超期 3 项" in result.output
     assert "WO202611170001" in result.output and "WO202611190001" not in result.output
-    for secret in (ACCOUNT_A, ACCOUNT_B, "13800138000"):
+    for secret in (ACCOUNT_A, ACCOUNT_B, "13800138000", "林美玲"):
         assert secret not in result.output
     assert CliRunner().invoke(app, ["needs", "--at", "yesterday"]).exit_code == 2
