@@ -35,11 +35,12 @@ def _period(period: str | None) -> str:
 @router.get("/api/cx/report", summary="客户满意度报告（HTML 或 Markdown）", response_class=HTMLResponse,
             responses={200: {"content": {"text/html": {}, "text/markdown": {}}}})
 def cx_report(_staff: StaffDep, period: OptionalPeriod = None,
-              format: Annotated[Literal["html", "md"], Query(description="html 或 md")] = "html") -> Any:  # noqa: A002
+              format: Annotated[Literal["html", "md"], Query(description="html 或 md")] = "html",  # noqa: A002
+              topics: Annotated[bool, Query(description="附高频问题分析")] = True) -> Any:
     chosen = _period(period)
     try:
         with session_scope() as session:
-            report = satisfaction_report(session, chosen)
+            report = satisfaction_report(session, chosen, topics=topics)
     except PeriodError as exc:  # pragma: no cover - the pattern already refuses it
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
     if format == "md":

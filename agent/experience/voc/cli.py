@@ -80,6 +80,7 @@ def report(
     period: str = typer.Option(..., help="账期 YYYY-MM"),
     output_format: str = typer.Option("md", "--format", help="md 或 html"),
     output: Path | None = typer.Option(None, "--output", "-o", help="写入文件（缺省打印）"),
+    with_topics: bool = typer.Option(True, "--topics/--no-topics", help="附高频问题分析（需一次句向量计算）"),
 ) -> None:
     """某账期的客户满意度报告（按渠道、意图、客户类别、周；FCR；响应与处理时长；投诉；负面体验）。"""
     _check_period(period)
@@ -92,7 +93,7 @@ def report(
 
     ensure_schema("billing", "tools", "agent")
     with session_scope() as session:
-        result = satisfaction_report(session, period)
+        result = satisfaction_report(session, period, topics=with_topics)
     text = format_html(result) if output_format == "html" else format_markdown(result)
     if output is None:
         typer.echo(text)

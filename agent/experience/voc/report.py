@@ -23,7 +23,9 @@ from agent.experience.negative.models import NegativeExperience
 from agent.experience.negative.policy import remedy_policy
 from agent.experience.negative.report import UNVERIFIED_CLASS, category_classes, default_class_resolver
 from agent.experience.voc.charts import bar_chart, text_bars
+from agent.experience.voc.indicators import KIND_CN, IndicatorValue, indicator_values
 from agent.experience.voc.periods import ZONE, aware, period_bounds, previous_period
+from agent.experience.voc.topics import TopicReport, topic_report
 from agent.models import ConversationRecord, TurnRecord
 from agent.records import FcrResult, first_contact_resolution
 from billing_core.db.models import WorkOrder, WorkOrderKind
@@ -31,6 +33,7 @@ from tools.intake_complaint import CATEGORY_CN
 
 SATISFIED_FROM = 4  # 4 满意, 5 非常满意 (the KPI dashboard's 智能服务满意度 uses the same cut)
 NO_INTENT = "（未识别意图）"
+TOP_TOPICS = 8
 
 
 def _q(value: Decimal, places: str = "0.01") -> Decimal:
@@ -76,6 +79,8 @@ class SatisfactionReport:
     negative_previous_total: int = 0
     negative_by_cause: list[tuple[str, int]] = field(default_factory=list)
     negative_by_channel: list[tuple[str, int]] = field(default_factory=list)
+    indicators: list[IndicatorValue] = field(default_factory=list)
+    topics: TopicReport | None = None  # the high-frequency issues, when asked for (they cost an embedding pass)
 
     @property
     def fcr_percent(self) -> Decimal | None:
@@ -97,8 +102,10 @@ def _percentile(values: list[float], share: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
 
 
-def satisfaction_report(session: Session, period: str, now: datetime | None = None) -> SatisfactionReport:
-    """Everything the report shows for the conversations started in `period` (China-time month)."""
+def satisfaction_report(session: Session, period: str, now: datetime | None = None, *,
+                        topics: bool = False, topic_method: str = "embedding") -> SatisfactionReport:
+    """Everything the report shows for the conversations started in `period` (China-time month);
+    with `topics`, also the period's high-frequency issues (topics.py)."""
     start, end = period_bounds(period)
     now = now or datetime.now(UTC)
     records = list(session.scalars(select(ConversationRecord).where(
@@ -159,7 +166,9 @@ def satisfaction_report(session: Session, period: str, now: datetime | None = No
         negative_total=len(negatives), negative_previous_total=previous_negatives,
         negative_by_cause=Counter(policy.cause_label(c) for n in negatives
                                   for c in dict.fromkeys(n.causes or [n.cause])).most_common(),
-        negative_by_channel=Counter(n.channel for n in negatives).most_common())
+        negative_by_channel=Counter(n.channel for n in negatives).most_common(),
+        indicators=indicator_values(session, period, now),
+        topics=topic_report(session, period, method=topic_method) if topics else None)
 
 
 def _shown(value: Decimal | None, unit: str = "") -> str:
@@ -207,7 +216,15 @@ def format_markdown(report: SatisfactionReport) -> str:
     lines += ["## 投诉分类", "", text_bars([(label, float(count)) for label, count in report.complaints], " 件"), "",
               "## 负面体验", "", f"本期 {report.negative_total} 起，上期 {report.negative_previous_total} 起。", "",
               "按原因：", "", text_bars([(label, float(c)) for label, c in report.negative_by_cause], " 起"), "",
-              "按渠道：", "", text_bars([(label, float(c)) for label, c in report.negative_by_channel], " 起")]
+              "按渠道：", "", text_bars([(label, float(c)) for label, c in report.negative_by_channel], " 起"), "",
+              "## 客户体验测量指标（导则 §8.8）", "", "| 类别 | 指标 | 数值 | 公式 | 分子 / 分母 |", "|---|---|---|---|---|"]
+    lines += [f"| {KIND_CN[v.kind]} | {v.name} | {_shown(v.value, v.unit)} | {v.formula} | {v.numerator} / {v.denominator} |"
+              for v in report.indicators]
+    if report.topics is not None:
+        lines += ["", "## 高频问题", "", f"主题数 k={report.topics.k}（{report.topics.criterion}）", "",
+                  "| 主题（高频词） | 消息数 | 上期 | 趋势 | 示例（已脱敏） |", "|---|---|---|---|---|"]
+        lines += [f"| {t.label} | {t.count} | {t.previous_count} | {t.trend} | {'；'.join(t.examples).replace('|', '｜')} |"
+                  for t in report.topics.topics[:TOP_TOPICS]]
     return "\n".join(lines) + "\n"
 
 
@@ -245,7 +262,18 @@ def format_html(report: SatisfactionReport) -> str:
               f"</section><section><h2>负面体验</h2><p>本期 {report.negative_total} 起，上期 {report.negative_previous_total} 起。</p><div class=\"charts\">",
               bar_chart("按原因（起）", [(label, float(c)) for label, c in report.negative_by_cause], " 起"),
               bar_chart("按渠道（起）", [(label, float(c)) for label, c in report.negative_by_channel], " 起"),
-              "</div></section></body></html>"]
+              "</div></section><section><h2>客户体验测量指标（导则 §8.8）</h2>",
+              table(["类别", "指标", "数值", "公式", "分子 / 分母", "来源记录"],
+                    [[KIND_CN[v.kind], v.name, _shown(v.value, v.unit), v.formula, f"{v.numerator} / {v.denominator}", v.records]
+                     for v in report.indicators]), "</section>"]
+    if report.topics is not None:
+        top = report.topics.topics[:TOP_TOPICS]
+        parts += [f"<section><h2>高频问题</h2><p>主题数 k={report.topics.k}（{escape(report.topics.criterion)}）</p>",
+                  bar_chart("消息数", [(t.label, float(t.count)) for t in top], " 条"),
+                  table(["主题（高频词）", "消息数", "上期", "趋势", "示例（已脱敏）"],
+                        [[t.label, str(t.count), str(t.previous_count), t.trend, "；".join(t.examples)] for t in top]),
+                  "</section>"]
+    parts.append("</body></html>")
     return "".join(parts)
 
 

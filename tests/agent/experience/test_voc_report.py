@@ -65,11 +65,15 @@ def test_figures_by_channel_intent_class_and_week(world: World) -> None:
 def test_html_is_self_contained_with_svg_and_nothing_personal(world: World) -> None:
     _seed(world)
     with world.sessions() as session:
-        report = satisfaction_report(session, "2026-11", now=NOW)
+        report = satisfaction_report(session, "2026-11", now=NOW, topics=True)
+    assert report.topics is not None and report.topics.messages == 5
+    assert {v.kind for v in report.indicators} == {"interaction", "perception", "behaviour", "result"}
     html, markdown = format_html(report), format_markdown(report)
     assert html.count("<svg") >= 9 and "<script" not in html and "http://" not in html.replace(
         'xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
     assert "# 客户满意度报告 2026-11" in markdown and "█" in markdown and "66.67%" in markdown
+    assert "## 高频问题" in markdown and "结果指标" in markdown and "<h2>高频问题</h2>" in html
+    assert "4401****0001" in markdown  # the topic example quoting a 户号 is there, masked
     for secret in SECRETS:
         assert secret not in html and secret not in markdown
 
