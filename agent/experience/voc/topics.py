@@ -78,12 +78,13 @@ def clean(text: str) -> str:
 
 
 def period_messages(session: Session, period: str) -> list[Message]:
-    """The customers' messages of the period's turns (by the turn's time), with the conversation's 户号."""
+    """The customers' messages in the conversations started in the period (as the satisfaction report
+    and the KPIs count them), with the conversation's 户号."""
     start, end = period_bounds(period)
     rows = session.execute(
         select(TurnRecord.user_text, ConversationRecord.account_no)
         .join(ConversationRecord, ConversationRecord.id == TurnRecord.conversation_pk)
-        .where(TurnRecord.created_at >= start, TurnRecord.created_at < end))
+        .where(ConversationRecord.started_at >= start, ConversationRecord.started_at < end))
     return [Message(text, account) for text, account in rows if len(clean(text or "").replace(" ", "")) >= _MIN_CHARS]
 
 

@@ -78,3 +78,4 @@ def test_cli_prints_the_table_and_refuses_a_bad_period(world: World, monkeypatch
     assert "# 高频问题分析 2026-11" in result.output and "13800138000" not in result.output
     bad = CliRunner().invoke(app, ["topics", "--period", "2026-13"])
     assert bad.exit_code == 2 and "period" in bad.output
+
