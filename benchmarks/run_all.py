@@ -29,6 +29,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_kb_retrieval.py", [], ["--rounds", "1"]),
     ("bench_nlu.py", [], ["--messages", "300", "--no-cv"]),
     ("bench_negative_emotion.py", [], ["--calls", "2000"]),
+    ("bench_voc_topics.py", [], ["--messages", "3000", "--method", "tfidf"]),
     ("bench_tools.py", [], ["--calls", "50"]),
     ("bench_agent_turns.py", [], ["--turns", "300"]),
     ("bench_llm_stream.py", [], ["--turns", "5"]),

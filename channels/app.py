@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
-from channels import assist, dashboard, ops
+from channels import assist, dashboard, experience, ops
 from agent.agent import AgentInputError, ConversationNotFound
 from agent.state import LockTimeout
 from channels.agent_port import AgentLike, default_agent
@@ -99,6 +99,7 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
         app.include_router(adapter.router)
     app.include_router(assist.router)
     app.include_router(dashboard.router)
+    app.include_router(experience.router)
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
     app.mount(ops.DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

@@ -173,3 +173,32 @@ def standing_reader(policy: ClassificationPolicy | None = None) -> Callable[[Ses
         return standing(session, account_no, policy)
 
     return read
+
+
+def customer_classes(session: Session, accounts: set[str],
+                     policy: ClassificationPolicy | None = None) -> dict[str, str]:
+    """Each account's leading class (policy precedence: a staff-set level, then the derived classes
+    of the last refresh), for reports that group by class; an account with none falls back to its
+    tariff category (居民 / 工商业 / 农业), so every account lands in some group."""
+    from agent.experience.negative.report import category_classes  # the reports' common fallback
+
+    if not accounts:
+        return {}
+    policy = policy or load_policy()
+    codes: dict[str, set[str]] = {account: set() for account in accounts}
+    wanted = sorted(accounts)
+    for offset in range(0, len(wanted), 5000):
+        chunk = wanted[offset : offset + 5000]
+        for account, code in session.execute(select(CustomerClassAssignment.account_no, CustomerClassAssignment.class_code)
+                                             .where(CustomerClassAssignment.account_no.in_(chunk))):
+            codes[account].add(code)
+        for account, derived in session.execute(select(CustomerProfile.account_no, CustomerProfile.classes)
+                                                .where(CustomerProfile.account_no.in_(chunk))):
+            codes[account].update(derived or [])
+    named = {}
+    for account, found in codes.items():
+        ordered = policy.ordered(found)
+        if ordered:
+            named[account] = ordered[0].name
+    rest = accounts - set(named)
+    return {**named, **category_classes(session, rest)}

@@ -9,6 +9,7 @@
     powerdesk cx refresh                              # both refreshes from one read of the records
     powerdesk cx show 户号                             # one customer's classes, tags and portrait
     powerdesk cx negative report --week 2026-W48      # negative experiences (agent/experience/negative)
+    powerdesk cx voc report --period 2026-11 --format html   # voice of the customer (agent/experience/voc)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import UTC, date, datetime, time as day_time
 import typer
 
 from agent.experience.negative.cli import app as negative_app
+from agent.experience.voc.cli import app as voc_app
 
 app = typer.Typer(help="客户体验：客户分类、标签与画像、差异化服务（指南 §5.1、§8.3、§8.6、§8.7）。",
                   no_args_is_help=True)
@@ -30,6 +32,7 @@ app.add_typer(classes_app, name="classes")
 app.add_typer(tags_app, name="tags")
 app.add_typer(portraits_app, name="portraits")
 app.add_typer(negative_app, name="negative")
+app.add_typer(voc_app, name="voc")
 
 
 def _as_of(value: str | None) -> datetime:

@@ -126,6 +126,32 @@
       const series = Object.keys(k.channels).map((ch) => ({ key: ch, label: (SERIES[ch] || [ch])[0], color: (SERIES[ch] || [0, "#64748b"])[1], main: ch === "all", points: k.channels[ch] }));
       return card(k, data.periods, series, k.channels.all);
     }));
+    await loadIndicators(loadedPeriod);
+  }
+
+  // The guide's four kinds of CX indicators: value, formula, numerator / denominator and the records behind it.
+  async function loadIndicators(period) {
+    const data = await (await Staff.api("/api/kpi/indicators?period=" + encodeURIComponent(period))).json();
+    $("cx").replaceChildren(...Object.entries(data.kinds).map(([kind, title]) => {
+      const div = el("div", undefined, "kpi-card");
+      div.appendChild(el("h3", title));
+      for (const i of data.indicators.filter((x) => x.kind === kind)) {
+        const value = el("div", undefined, "kpi-value");
+        value.appendChild(el("strong", i.value === null ? "无数据" : fmt(Number(i.value)) + i.unit));
+        value.appendChild(el("span", i.name, "muted"));
+        div.appendChild(value);
+        div.appendChild(el("div", i.formula + "：" + i.numerator_label + " " + i.numerator + " / " + i.denominator_label + " " + i.denominator, "basis"));
+        div.appendChild(el("div", "来源：" + i.records, "basis"));
+      }
+      return div;
+    }));
+  }
+
+  // The satisfaction report is one self-contained HTML page; fetched with the staff token, opened as a blob.
+  async function openReport() {
+    const period = loadedPeriod || $("period").value.trim();
+    const blob = await (await Staff.api("/api/cx/report?format=html&period=" + encodeURIComponent(period))).blob();
+    window.open(URL.createObjectURL(new Blob([blob], { type: "text/html" })), "_blank");
   }
 
   async function downloadCsv() {
@@ -146,5 +172,6 @@
   $("logout").onclick = () => Staff.logout();
   $("controls").addEventListener("submit", (e) => { e.preventDefault(); load().catch(fail); });
   $("csv").onclick = () => downloadCsv().catch(fail);
+  $("cx-report").onclick = () => openReport().catch(fail);
   Staff.onSession(signedIn);
 })();

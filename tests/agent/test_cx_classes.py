@@ -110,3 +110,18 @@ def test_cli_lists_sets_and_refuses_bad_input(world: World, monkeypatch: pytest.
     assert shown.exit_code == 0 and "特级重要客户" in shown.output and "13800138000" not in shown.output
     with world.sessions() as session:
         assert session.scalar(select(AuditEvent.channel).where(AuditEvent.tool == "cx_set_class")) == "cli"
+
+
+def test_reports_group_by_the_leading_class_and_fall_back_to_the_tariff_category(world: World) -> None:
+    """What the negative-experience and satisfaction reports group by (`default_class_resolver`)."""
+    from agent.experience.classes import customer_classes
+    from agent.experience.negative.report import default_class_resolver
+    from tests.agent.world import ACCOUNT_B
+
+    with world.sessions.begin() as session:
+        set_staff_class(session, ACCOUNT_A, "vip_2", "区政府办公楼，二级重要客户", "王敏")
+    with world.sessions() as session:
+        assert default_class_resolver() is customer_classes
+        groups = customer_classes(session, {ACCOUNT_A, ACCOUNT_B})
+    assert groups[ACCOUNT_A] == load_policy().by_code("vip_2").name
+    assert groups[ACCOUNT_B] in {"居民", "工商业", "农业"}

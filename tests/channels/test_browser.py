@@ -125,6 +125,15 @@ def test_kpi_dashboard_opens_on_the_latest_period_with_trends_and_targets(server
                 page.click("#csv")
             text = open(download_info.value.path(), encoding="utf-8-sig").read()
             assert text.startswith("账期,类别,渠道") and "电费回收率" in text and "智能服务平台/系统故障率" in text
+            # The guide's four kinds of CX indicators, each with its formula; the satisfaction report opens.
+            expect(page.locator("#cx .kpi-card")).to_have_count(4)
+            expect(page.locator("#cx .kpi-card h3").nth(3)).to_have_text("结果指标")
+            expect(page.locator("#cx .kpi-card .basis").first).to_contain_text("÷")
+            with page.expect_popup() as popup_info:
+                page.click("#cx-report")
+            report = popup_info.value
+            expect(report.locator("h1")).to_contain_text("客户满意度报告 " + latest)
+            assert report.locator("svg").count() >= 9
         finally:
             browser.close()
 

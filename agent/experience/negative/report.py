@@ -60,8 +60,7 @@ def mask_account(account_no: str) -> str:
 def category_classes(session: Session, accounts: set[str]) -> dict[str, str]:
     """Fallback customer class: the tariff category (居民 / 工商业 / 农业) of the billing record.
 
-    Issue 15's classification module (classes from a policy file) replaces this when it is merged:
-    pass its resolver as `classes` to `weekly_report`.
+    The classification module's resolver (`default_class_resolver`) uses it for accounts with no class.
     """
     if not accounts:
         return {}
@@ -73,14 +72,11 @@ def category_classes(session: Session, accounts: set[str]) -> dict[str, str]:
 
 
 def default_class_resolver() -> ClassResolver:
-    """The classification module's resolver if it provides one (`customer_classes(session, accounts)`),
-    else the tariff-category fallback."""
-    try:
-        from agent.experience import classification  # type: ignore[attr-defined]
-    except ImportError:
-        return category_classes
-    resolver = getattr(classification, "customer_classes", None)
-    return resolver if callable(resolver) else category_classes
+    """The classification module's leading class per account (`agent.experience.classes`), which
+    itself falls back to the tariff category for an account with no class."""
+    from agent.experience.classes import customer_classes
+
+    return customer_classes
 
 
 @dataclass(frozen=True)
