@@ -28,7 +28,7 @@ REQUIRED_INTENTS = {
     "complaint", "policy_question", "provide_identity", "transfer_to_human", "outage_report",
     "new_connection", "greeting", "goodbye_thanks", "affirm", "deny", "cancel", "correction",
     "chitchat", "rate_satisfaction", "prompt_injection", "other_account", "query_contact_info",
-    "change_contact_phone", "payment_arrangement",
+    "change_contact_phone", "payment_arrangement", "saving_advice", "usage_check",
 }  # fmt: skip
 
 
