@@ -40,8 +40,10 @@ _TAIL_DIGITS = re.compile(r"^[0-9]{3}[0-9Xx]$")
 _PERIOD = re.compile(r"(20[0-9]{2})\s*(?:年|-|/)\s*([01]?[0-9])(?:\s*月)?")
 
 # Intents a general question overrides: the question is answered from the knowledge base instead.
-# 「我的地址登记的是哪里」 asks about this customer's own record: the contact flows are never overridden.
-_GENERAL_OVERRIDABLE = (TASKS - {"query_contact_info", "change_contact_phone"}) | {"provide_identity"} | {h.intent for h in HANDOFF_BY_INTENT.values()
+# 「我的地址登记的是哪里」 asks about this customer's own record: the contact flows are never overridden,
+# nor the insights (「有哪些省电方法」 is answered from this customer's own usage and tariff).
+_OWN_RECORD = {"query_contact_info", "change_contact_phone", "saving_advice", "usage_check"}
+_GENERAL_OVERRIDABLE = (TASKS - _OWN_RECORD) | {"provide_identity"} | {h.intent for h in HANDOFF_BY_INTENT.values()
                                                       if h.general_question_to_kb}
 # What a clarifying question may offer: the tasks, and the hand-offs (a person, another desk).
 OFFERABLE = TASKS | frozenset(HANDOFF_BY_INTENT)

@@ -94,7 +94,10 @@ class MeterSpec(_Strict):
 
     With `daily_kwh` the world also writes one active-total end-of-day reading a day from
     `readings_from` up to the day before the scenario's `now` (what the insights tools read):
-    the register advances `daily_kwh` ÷ multiplier a day from `first_reading`.
+    the register advances `daily_kwh` ÷ multiplier a day from `first_reading`. `extra_kwh` adds
+    kWh on given days (a spike for the usage-anomaly scenarios): later readings carry it too.
+    `tou_shares` (峰/平/谷 … shares of each day's kWh) also writes the TOU registers, so that a
+    time-of-use customer's advice can move peak kWh to the valley.
     """
 
     asset_no: str = Field(min_length=1, max_length=32)
@@ -104,6 +107,15 @@ class MeterSpec(_Strict):
     daily_kwh: Decimal | None = Field(default=None, ge=0)
     readings_from: date | None = None  # default: 400 days before the scenario's day
     first_reading: Decimal = Field(default=Decimal("1000"), ge=0)
+    extra_kwh: dict[date, Decimal] = {}
+    tou_shares: dict[Literal["critical_peak", "peak", "flat", "valley"], Decimal] | None = None
+
+    @field_validator("tou_shares")
+    @classmethod
+    def _shares(cls, value: dict[str, Decimal] | None) -> dict[str, Decimal] | None:
+        if value is not None and (sum(value.values()) != 1 or any(v < 0 for v in value.values())):
+            raise ValueError("tou_shares must be non-negative and add up to 1")
+        return value
 
 
 class CustomerSpec(_Strict):

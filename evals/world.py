@@ -188,14 +188,20 @@ def build_world(scenario: Scenario) -> World:
 
 
 def _add_daily_readings(session: Session, meter_id: int, spec: MeterSpec, today: date) -> None:
-    """One active-total reading a day up to yesterday, advancing `daily_kwh` (kWh) a day."""
+    """One active-total reading a day up to yesterday, advancing `daily_kwh` (kWh) a day (plus `extra_kwh`)."""
     assert spec.daily_kwh is not None
     first = spec.readings_from or today - timedelta(days=400)
     step = spec.daily_kwh / spec.multiplier
     days = (today - first).days
-    session.add_all(Reading(meter_id=meter_id, read_date=first + timedelta(days=i),
-                            register=ReadingRegister.ACTIVE_TOTAL, value=spec.first_reading + step * i)
-                    for i in range(days))
+
+    def extra(day: date) -> Decimal:  # kWh added on or before `day` (a spike stays in the register)
+        return sum((kwh for when, kwh in spec.extra_kwh.items() if when <= day), Decimal(0)) / spec.multiplier
+
+    registers = {ReadingRegister.ACTIVE_TOTAL: Decimal(1)}
+    registers |= {ReadingRegister(name): share for name, share in (spec.tou_shares or {}).items()}
+    session.add_all(Reading(meter_id=meter_id, read_date=first + timedelta(days=i), register=register,
+                            value=spec.first_reading * share + (step * i + extra(first + timedelta(days=i))) * share)
+                    for register, share in registers.items() for i in range(days))
 
 
 def _add_history(session: Session, state: Any, ids: dict[str, Customer]) -> None:

@@ -10,7 +10,9 @@ module's line in `FLOWS` below. A tool it needs is a `ToolSpec` in `tools/regist
 
 from __future__ import annotations
 
-from agent.flows import arrangement, bill, change_phone, clarify, complaint, contact, dispute, explain, handoff, knowledge, payment
+from agent.flows import (
+    arrangement, bill, change_phone, clarify, complaint, contact, dispute, explain, handoff, knowledge, payment, saving, usage,
+)
 from agent.flows.base import Flow, Handoff
 
 FLOWS: tuple[Flow, ...] = (
@@ -23,6 +25,8 @@ FLOWS: tuple[Flow, ...] = (
     contact.CONTACT_INFO,
     change_phone.FLOW,
     arrangement.FLOW,
+    saving.FLOW,
+    usage.FLOW,
 )
 HANDOFFS: tuple[Handoff, ...] = handoff.HANDOFFS
 

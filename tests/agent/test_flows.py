@@ -79,7 +79,8 @@ def test_every_task_intent_has_one_flow_and_every_handoff_intent_a_handoff() -> 
     handoffs = {name for name, spec in catalogue.items() if spec.category is IntentCategory.HANDOFF}
     assert {h.intent for h in HANDOFFS} == handoffs
     assert NEEDS_IDENTITY == {"lookup_bill", "explain_bill", "payment_status", "overdue_late_fee",
-                              "open_dispute", "complaint", "query_contact_info", "change_contact_phone"}
+                              "open_dispute", "complaint", "query_contact_info", "change_contact_phone",
+                              "saving_advice", "usage_check"}
 
 
 def test_the_handoff_module_declares_what_it_renders_and_calls() -> None:

@@ -32,6 +32,8 @@ ISSUE_MESSAGES = {
     "query_contact_info": "我登记的手机号是多少？地址呢？",
     "explain_bill": "这个月电费为什么这么高",
     "payment_status": "电费交了没有",
+    "saving_advice": "怎么省电费",  # issue 16
+    "usage_check": "我家用电是不是不正常",
 }
 
 

@@ -28,7 +28,7 @@ REQUIRED_INTENTS = {
     "complaint", "policy_question", "provide_identity", "transfer_to_human", "outage_report",
     "new_connection", "greeting", "goodbye_thanks", "affirm", "deny", "cancel", "correction",
     "chitchat", "rate_satisfaction", "prompt_injection", "other_account", "query_contact_info",
-    "change_contact_phone", "payment_arrangement",
+    "change_contact_phone", "payment_arrangement", "saving_advice", "usage_check",
 }  # fmt: skip
 
 
@@ -311,3 +311,26 @@ def test_served_as_must_name_an_intent_with_its_own_flow(tmp_path: Path) -> None
     )
     with pytest.raises(IntentDataError, match=r"intents\.a\.served_as"):
         load_intents(path)
+
+
+@pytest.mark.parametrize("text,intent", [
+    # issue 16's questions and their confusable neighbours: saving vs paying vs why it is high,
+    # abnormal usage vs a power cut vs a meter reading that is wrong
+    ("家里电费想省一点 有什么建议", "saving_advice"),
+    ("电费怎么交", "how_to_pay"),
+    ("这个月电费为什么这么贵", "explain_bill"),
+    ("帮我看看家里用电有没有异常", "usage_check"),
+    ("家里停电了 快来修", "outage_report"),
+])
+def test_the_insights_intents_are_told_from_their_neighbours(text: str, intent: str) -> None:
+    assert say(text).intent_names == [intent]
+
+
+def test_a_general_saving_question_is_served_from_the_customers_own_usage() -> None:
+    """「有哪些省电方法」 reads as a general question, but the advice is priced on this customer's
+    own month: it is never overridden to the knowledge base (agent.local_brain)."""
+    from agent.local_brain import _GENERAL_OVERRIDABLE
+    from agent.nlu.questions import is_general_question
+
+    assert is_general_question("有哪些省电方法")
+    assert {"saving_advice", "usage_check"}.isdisjoint(_GENERAL_OVERRIDABLE)
