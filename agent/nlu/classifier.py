@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 MODEL_FORMAT = 4  # bump when the pickled layout changes (3: known Latin words; 4: calibrated SVM)
 DEFAULT_CACHE_SIZE = 4096  # clauses; 25 floats each, well under a megabyte
 _LATIN_WORD = re.compile(r"[a-z]+")
+# A Latin-only clause with no word training has seen is noise (「asdkjh qwe」 ≤ 0.5) unless the
+# multilingual embedding is this sure what it means (「thanks」「nope」 unseen: ≥ 0.9).
+UNKNOWN_LATIN_SURE = 0.8
 _NOT_LATIN_ONLY = re.compile(r"[0-9\u3400-\u9fff]")
 
 
@@ -251,7 +254,7 @@ class IntentClassifier:
         exp = np.exp(logits)
         probabilities = exp / exp.sum(axis=1, keepdims=True)
         for row, text in enumerate(texts):
-            if self._unknown_latin(text):
+            if self._unknown_latin(text) and probabilities[row].max() < UNKNOWN_LATIN_SURE:
                 probabilities[row] = 1.0 / len(self.labels)  # no evidence for any intent
         return probabilities
 
