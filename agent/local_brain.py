@@ -32,7 +32,14 @@ MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
 _CSAT_LEVELS: dict[str, int] = {"satisfied": 4, "neutral": 3, "dissatisfied": 2}  # 满意 / 一般 / 不满意 on 1–5
 
 _AFFIRM = re.compile(r"^\s*(是|是的|对|对的|好|好的|确认|确定|可以|行|嗯|没问题|同意|提交吧?|办理吧?)[。！!，,.\s]*$")
-_DENY = re.compile(r"^\s*(否|不|不是|不用|不要|算了|取消|先不|不办了?)[。！!，,.\s]*$")
+_DENY = re.compile(r"^\s*(否|不|不是|不用|不要|算了|取消|先不|不办了?"
+                   r"|(?:不|别|先不|不用|不要)(?:改|换|修改|更改|办|提交|申请|核查|投诉)了?)[。！!，,.\s]*$")
+# A month and nothing else (「2026年5月」「上个月」「5月份的」): the answer to 「哪个月？」, whatever
+# task the classifier reads into it — a bare month is in the training lines of every bill task.
+_MONTH_WORDS = re.compile(r"(?:20[0-9]{2}\s*年\s*)?(?:[01]?[0-9]|[一二三四五六七八九十]{1,3})\s*月份?"
+                          r"|(?:上上|上|这|本|前)个?月份?|(?:今|去)年")
+_MONTH_FILLER = re.compile(r"[\s的是就那这张期个份账单电费吧呢啊哦呀嗯，。,.!！、]")
+_MOBILE = re.compile(r"(?<![0-9])1[3-9][0-9][\s-]?[0-9]{4}[\s-]?[0-9]{4}(?![0-9])")
 _ACCOUNT = re.compile(r"(?<![0-9])([0-9]{12})(?![0-9])")
 _LAST4 = re.compile(r"(?:后\s*[4四]\s*位|尾号)\s*(?:是|为|:|：)?\s*([0-9]{3}[0-9Xx])(?![0-9])")
 _ONLY_LAST4 = re.compile(r"^\D*?([0-9]{3}[0-9Xx])\D*$")
@@ -95,6 +102,8 @@ class LocalBrain:
             self._run_flows(turn)  # the message is the answer (a reason, a description), not a new task
             return
         tasks = [i for i in dict.fromkeys(intents) if i in TASKS]
+        if tasks and self._answers_awaited_slot(turn, tasks):
+            tasks = []  # 「2026年5月」 answering the dispute's 「哪个月？」: not a bill lookup
         if "correction" in intents and not tasks and state.slots.get("last_flow") and not state.flow:
             tasks = [state.slots["last_flow"]]
             turn.say(render("corrected"))
@@ -118,6 +127,12 @@ class LocalBrain:
         if state.flow:  # an answer to the slot we asked for
             self._run_flows(turn)
             return
+        if (not state.verified and state.awaiting in ("account_no", "last4", "check_answer")
+                and state.slots.get("identity_said_at") == state.turns):
+            # 「4444」 answering 「后4位？」 is the tail, even when the classifier reads a rating into it.
+            if self._ensure_verified(turn):
+                turn.say(render("ask_more"))
+            return
         if "rate_satisfaction" in intents and self._csat(turn):
             return
         if "goodbye_thanks" in intents:
@@ -140,6 +155,30 @@ class LocalBrain:
             return
         self._unclear(turn)
 
+    @staticmethod
+    def _answers_awaited_slot(turn: Turn, tasks: list[str]) -> bool:
+        """The message fits the slot the flow asked for, and names no other task with confidence.
+
+        A month for 「哪个月？」, a mobile number for the new phone: taken as the answer unless a task
+        other than the waiting one is sure — a stronger classifier reads 「2026年5月」 as lookup_bill,
+        and an answer must not restart the dialogue as another task. A bare month is the answer
+        however sure the classifier is.
+        """
+        state, parsed, text = turn.state, turn.parsed, turn.text
+        if not state.flow or state.flow in tasks:
+            return False
+        if state.awaiting == "period":
+            if not (state.slots.get("period_said_at") == state.turns or parsed.entities.get("latest")):
+                return False
+            if not _MONTH_FILLER.sub("", _MONTH_WORDS.sub("", text)):
+                return True
+        elif state.awaiting == "new_phone":
+            if not _MOBILE.search(text):
+                return False
+        else:
+            return False
+        return all(task in parsed.unsure for task in tasks if task != state.flow)
+
     def _unsure_out_of_scope(self, turn: Turn) -> bool:
         """An out-of-scope guess the model is not sure of is never a hand-off by default.
 
@@ -161,7 +200,7 @@ class LocalBrain:
             return False
         if any(i not in out_of_scope for i in guesses):
             return False  # an unsure 转人工 alone: a person is still what the customer gets
-        return clarify.offer(turn, OFFERABLE)
+        return clarify.offer(turn, OFFERABLE, fallback=clarify.COMMON_TASKS)
 
     def _choice(self, turn: Turn) -> bool:
         """The answer to 「您是想办理以下哪一项？」: continue the picked task with the first message."""
@@ -235,6 +274,8 @@ class LocalBrain:
             last4 = spoken  # the hotline's ASR writes the tail as words: 「八零零零」「幺三五七」
         if last4 and not state.verified:
             state.slots["last4"] = str(last4).upper()
+        if (account or last4) and not state.verified:
+            state.slots["identity_said_at"] = state.turns  # this message answers 「户号？」「后4位？」
         period = entities.get("period")
         if not period:
             match = _PERIOD.search(text)
@@ -389,7 +430,10 @@ class LocalBrain:
                 return True
         if writer is not None and self._adds_detail(turn, writer):
             return True
-        if any(i in TASKS or i in HANDOFF_BY_INTENT for i in intents):
+        # Moved on only to another task the model is sure of: 「不改了」 read as change_contact_phone
+        # (unsure, and the very task being confirmed) is not a new request to change the phone.
+        if any((i in TASKS and i != state.flow and i not in turn.parsed.unsure) or i in HANDOFF_BY_INTENT
+               for i in intents):
             state.pending = None  # the customer moved on: nothing is written
             return False
         turn.say(render("confirm_again"))

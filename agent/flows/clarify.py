@@ -28,8 +28,17 @@ def label(intent: str) -> str | None:
     return template.text if template is not None else None
 
 
-def offer(turn: Turn, offerable: frozenset[str]) -> bool:
-    """Ask which of the likeliest tasks was meant. False when there is nothing worth offering."""
+# The desk's commonest tasks (the ones the general 「clarify」 question names), offered beside an
+# unsure out-of-scope guess that is the only likely option: 「那个电的事情我想问问」 reads as
+# 停电 at ~0.85 with every billing task below MIN_CANDIDATE, and the customer may mean a bill.
+COMMON_TASKS = ("lookup_bill", "explain_bill", "payment_status", "open_dispute")
+
+
+def offer(turn: Turn, offerable: frozenset[str], fallback: tuple[str, ...] = ()) -> bool:
+    """Ask which of the likeliest tasks was meant. False when there is nothing worth offering.
+
+    With fewer than two likely options, `fallback` tasks fill the list up to MAX_CHOICES.
+    """
     options: list[str] = []
     for intent, score in turn.parsed.candidates:
         if intent in offerable and score >= MIN_CANDIDATE and label(intent) and intent not in options:
@@ -38,6 +47,8 @@ def offer(turn: Turn, offerable: frozenset[str]) -> bool:
     scores = dict(turn.parsed.candidates)
     if not options or scores[options[0]] < MIN_BEST:
         return False
+    if len(options) < 2:
+        options += [i for i in fallback if i in offerable and label(i) and i not in options][:MAX_CHOICES - len(options)]
     labels = [str(label(i)) for i in options]
     state = turn.state
     state.slots["choices"] = options

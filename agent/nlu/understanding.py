@@ -27,6 +27,11 @@ MAX_MESSAGE_CHARS = 2000  # channels cut earlier; beyond this a message is not a
 # was chosen on 5-fold out-of-fold predictions of the training set: see SURE_* in bench_nlu.py.
 # Below it the dialogue should ask, offering `Understanding.candidates()`, not act or hand off.
 SURE_PROBABILITY = 0.8
+# Sending a customer to another desk ends the conversation, while a wrong guess answered by a
+# clarifying question costs one turn: an out-of-scope intent is handed off only above this higher
+# bar. Plain reports (「我家停电了」「我要报装」) score ≥ 0.99 with the calibrated SVM head; vague
+# openings and story clauses (「那个电的事情我想问问」, 「家里也没添什么电器」) ~0.85.
+OUT_OF_SCOPE_SURE = 0.95
 
 EntityT = TypeVar("EntityT", bound=Entity)
 
@@ -104,13 +109,14 @@ class Understanding:
         return bool(self.unsure_clauses)
 
     def out_of_scope_is_sure(self) -> bool:
-        """An out-of-scope intent was reported and its own clause is sure of it.
+        """An out-of-scope intent was reported and its own clause is sure of it (OUT_OF_SCOPE_SURE).
 
         Hand off as out of scope only then; an unsure out-of-scope guess deserves a question.
         """
         catalogue = load_dataset().intents
         return any(
-            clause.intent in catalogue and not catalogue[clause.intent].in_scope and clause.is_sure
+            clause.intent in catalogue and not catalogue[clause.intent].in_scope
+            and clause.confidence >= OUT_OF_SCOPE_SURE
             for clause in self.clauses
         )
 

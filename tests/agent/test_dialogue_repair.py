@@ -155,3 +155,39 @@ def test_a_long_message_serves_every_task_and_answers_the_instalment_question(
     assert not reply.handoff and "explain_bill" in reply.actions and "search_knowledge_base" in reply.actions
     assert "逐一为您办理" in reply.text and "分期" in reply.text and "转人工" in reply.text
     assert reply.grounded
+
+
+def test_a_bare_month_answers_the_disputes_month_and_is_not_a_bill_lookup(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    # The SVM head reads 「2026年5月」「上个月」 as lookup_bill (上个月 even surely): awaiting the
+    # dispute's month, they are its answer.
+    agent = make_agent()
+    for conv, month in (("bare-month", "2026年5月"), ("bare-relative", "上个月")):
+        *_, waiting, answer = _talk(agent, conv, [VERIFY, "我要申请电费核查", month])
+        assert waiting.awaiting == "period"
+        assert answer.awaiting == "reason" and "lookup_bill" not in answer.actions and not answer.handoff
+
+
+def test_a_sure_other_task_at_the_month_question_is_still_served(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    *_, waiting, answer = _talk(agent, "other-task", [VERIFY, "我要申请电费核查", "帮我查一下5月电费交了没有"])
+    assert waiting.awaiting == "period" and "payment_status" in answer.actions
+
+
+def test_no_change_at_the_phone_read_back_writes_nothing(world: World, make_agent: Callable[..., Agent]) -> None:
+    agent = make_agent()
+    *_, confirm, declined = _talk(agent, "phone-no", [VERIFY, "我要改一下联系电话", "13912345678", "不改了"])
+    assert confirm.awaiting == "confirm"
+    assert "change_contact_phone" not in declined.actions and declined.awaiting != "confirm"
+    after = agent.handle("phone-no", "web", "是")
+    assert "change_contact_phone" not in after.actions
+
+
+def test_a_vague_opening_is_not_a_sure_out_of_scope_report() -> None:
+    from datetime import date
+
+    from agent.nlu import understand
+
+    assert not understand("那个电的事情我想问问", date(2026, 6, 15)).out_of_scope_is_sure()
+    assert understand("我家突然停电了，什么时候能来电", date(2026, 6, 15)).out_of_scope_is_sure()
