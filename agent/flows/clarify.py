@@ -34,6 +34,15 @@ def label(intent: str) -> str | None:
 COMMON_TASKS = ("lookup_bill", "explain_bill", "payment_status", "open_dispute")
 
 
+def served_first(options: list[str]) -> list[str]:
+    """The likeliest options, the tasks the desk serves itself before those it hands off (报告停电),
+    each group in the model's order: 「第一个」 then never depends on which hand-off the model
+    happens to rank above a billing task it is just as unsure of."""
+    from agent.flows import HANDOFF_BY_INTENT  # the registry imports this module
+
+    return sorted(options, key=lambda intent: intent in HANDOFF_BY_INTENT)
+
+
 def offer(turn: Turn, offerable: frozenset[str], fallback: tuple[str, ...] = ()) -> bool:
     """Ask which of the likeliest tasks was meant. False when there is nothing worth offering.
 
@@ -49,6 +58,7 @@ def offer(turn: Turn, offerable: frozenset[str], fallback: tuple[str, ...] = ())
         return False
     if len(options) < 2:
         options += [i for i in fallback if i in offerable and label(i) and i not in options][:MAX_CHOICES - len(options)]
+    options = served_first(options)
     labels = [str(label(i)) for i in options]
     state = turn.state
     state.slots["choices"] = options

@@ -191,3 +191,11 @@ def test_a_vague_opening_is_not_a_sure_out_of_scope_report() -> None:
 
     assert not understand("那个电的事情我想问问", date(2026, 6, 15)).out_of_scope_is_sure()
     assert understand("我家突然停电了，什么时候能来电", date(2026, 6, 15)).out_of_scope_is_sure()
+
+
+def test_the_desks_own_tasks_are_offered_before_hand_offs() -> None:
+    """「第一个」 should not depend on the model ranking 报告停电 just above a billing task."""
+    from agent.flows.clarify import served_first
+
+    assert served_first(["outage_report", "usage_check", "new_connection", "lookup_bill"]) == [
+        "usage_check", "lookup_bill", "outage_report", "new_connection"]
