@@ -43,11 +43,11 @@ def test_an_unsure_message_gets_a_question_with_choices_and_a_number_continues(
     agent = make_agent()
     asked = agent.handle("choice", "web", "那个电的事情我想问问")
     assert asked.awaiting == "choice" and not asked.handoff
-    assert 2 <= len(asked.choices) <= 3 and "查询电费账单" in asked.choices
-    number = asked.choices.index("查询电费账单") + 1
-    assert f"{number}. 查询电费账单" in asked.text  # WeChat and the hotline read the numbered list
-    picked = agent.handle("choice", "web", str(number))
-    assert picked.awaiting == "account_no" and not picked.handoff  # the bill lookup asks who it is for
+    assert 2 <= len(asked.choices) <= 3 and "报告停电或用电故障" in asked.choices
+    first = asked.choices[0]  # a task of the desk's own (they come before hand-offs)
+    assert first != "报告停电或用电故障" and f"1. {first}" in asked.text  # WeChat and the hotline read the list
+    picked = agent.handle("choice", "web", "1")
+    assert picked.awaiting == "account_no" and not picked.handoff  # the chosen task asks who it is for
 
 
 def test_an_out_of_scope_guess_while_a_task_waits_is_the_answer_to_its_slot(
