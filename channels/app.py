@@ -29,7 +29,7 @@ from channels.metrics import RequestMetricsMiddleware, ServiceMetrics
 from channels.registry import ADAPTERS
 from channels.responses import use_error_schema
 from channels.settings import ChannelSettings
-from channels.startup import Readiness, StartingGate
+from channels.startup import Readiness, ReplicaHeader, StartingGate
 
 log = logging.getLogger("powerdesk.channels")
 
@@ -93,6 +93,8 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.add_middleware(StartingGate, readiness=app.state.readiness)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.replica_name:
+        app.add_middleware(ReplicaHeader, name=settings.replica_name)
 
     app.include_router(ops.router)
     for adapter in ADAPTERS:  # every customer channel (channels.registry)
