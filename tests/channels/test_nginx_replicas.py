@@ -29,8 +29,8 @@ from tests.channels.serve_process import POWERDESK, ServeProcess, serve_process,
 from tests.channels.wechat_messages import plain_request, text_xml
 from tests.servers.nginx import NginxServer, nginx_server
 from tests.servers.ports import free_port
-from tests.servers.postgres import postgres_server
-from tests.servers.redis import redis_server
+from tests.servers.postgres import PostgresServer, postgres_server
+from tests.servers.redis import RedisServer, redis_server, restart
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -41,8 +41,9 @@ REPLICA = "X-PowerDesk-Replica"
 class Cluster:
     """The shared environment, the replicas by name (restartable on their upstream port), nginx."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], pg: PostgresServer, redis: RedisServer) -> None:
         self.env, self.ports = env, {"r1": free_port(), "r2": free_port()}
+        self.pg, self.redis = pg, redis
         self.replicas: dict[str, ServeProcess] = {}
         self._contexts: dict[str, Any] = {}
         self.nginx: NginxServer | None = None
@@ -73,7 +74,7 @@ def cluster() -> Iterator[Cluster]:
         subprocess.run([str(POWERDESK), "db", "upgrade"], env=full, check=True, capture_output=True)
         subprocess.run([str(POWERDESK), "demo", "seed", "--customers", "20", "--seed", "7"], env=full,
                        check=True, capture_output=True)
-        cluster = Cluster(env)
+        cluster = Cluster(env, pg, redis)
         try:
             starters = [threading.Thread(target=cluster.start, args=(name,)) for name in cluster.ports]
             for thread in starters:  # both replicas load their models at the same time
@@ -180,6 +181,93 @@ def test_a_wechat_retry_on_the_other_replica_is_answered_once(cluster: Cluster) 
     assert len(set(answers)) <= 1, answers
     time.sleep(0.5)
     assert _turn_rows(cluster, f"wechat-{openid}") == ["电费怎么交"]
+
+
+def _verified_conversation(cluster: Cluster, customer: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    assert cluster.nginx is not None
+    cid, headers = web_conversation(cluster.nginx.url)
+    response = _say(cluster.nginx, cid, headers, f"户号{customer['account']}，手机号后四位{customer['last4']}")
+    assert response.status_code == 200, response.text
+    return cid, headers
+
+
+def _terminate_app_backends(cluster: Cluster) -> int:
+    """pg_terminate_backend on every connection of the replicas' database: a cut connection."""
+    import psycopg
+
+    dbname = cluster.env["POWERDESK_DATABASE_URL"].rsplit("/", 1)[1]
+    with psycopg.connect(host="127.0.0.1", port=cluster.pg.port, user="postgres", dbname="postgres",
+                         autocommit=True) as connection:
+        rows = connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,)).fetchall()
+    return len(rows)
+
+
+def test_cut_database_connections_are_replaced_before_the_next_turn(cluster: Cluster,
+                                                                   customer: dict[str, Any]) -> None:
+    nginx = cluster.nginx
+    assert nginx is not None
+    cid, headers = _verified_conversation(cluster, customer)
+    assert _terminate_app_backends(cluster) >= 2  # both replicas' pooled connections
+    texts = [f"查一下{customer['period']}的电费", f"{customer['period']}的电费是多少"]
+    for text in texts:  # one turn on each replica, each on a pool whose connections were cut
+        response = _say(nginx, cid, headers, text)
+        assert response.status_code == 200, response.text
+        assert customer["amount"] in response.json()["text"], response.json()
+    assert _turn_rows(cluster, cid)[1:] == texts
+
+
+def test_connections_cut_during_turns_give_an_answer_or_a_503_and_no_half_written_turn(
+        cluster: Cluster, customer: dict[str, Any]) -> None:
+    nginx = cluster.nginx
+    assert nginx is not None
+    cid, headers = _verified_conversation(cluster, customer)
+    stop = threading.Event()
+
+    def cut() -> None:
+        while not stop.is_set():
+            _terminate_app_backends(cluster)
+            time.sleep(0.01)
+
+    cutter = threading.Thread(target=cut)
+    cutter.start()
+    outcomes: dict[str, int] = {}
+    try:
+        for n in range(8):
+            text = f"查一下{customer['period']}的电费（第{n}次）"
+            response = _say(nginx, cid, headers, text, message_id=f"m-cut-{n:04d}")
+            assert response.status_code in (200, 503), response.text
+            if response.status_code == 503:
+                assert "稍后" in response.json()["detail"] and response.headers.get("retry-after")
+            outcomes[text] = response.status_code
+    finally:
+        stop.set()
+        cutter.join()
+    recorded = _turn_rows(cluster, cid)[1:]
+    # Every answered turn is recorded once; a 503 left no turn row (the page resends it).
+    assert recorded == [text for text, status in outcomes.items() if status == 200], (recorded, outcomes)
+    answered = _say(nginx, cid, headers, f"查一下{customer['period']}的电费")
+    assert answered.status_code == 200 and customer["amount"] in answered.json()["text"]
+
+
+def test_redis_restarted_mid_conversation(cluster: Cluster, customer: dict[str, Any]) -> None:
+    """Down: a clear 503, never another conversation's state; back (same data): the turn goes on."""
+    nginx = cluster.nginx
+    assert nginx is not None
+    cid, headers = _verified_conversation(cluster, customer)
+    cluster.redis.stop()
+    try:
+        down = _say(nginx, cid, headers, f"查一下{customer['period']}的电费", message_id="m-redis-0001")
+        assert down.status_code == 503, down.text
+        assert "稍后" in down.json()["detail"]
+    finally:
+        restart(cluster.redis)
+    after = _say_like_the_page(nginx, cid, headers, f"查一下{customer['period']}的电费", "m-redis-0001")
+    assert after.status_code == 200, after.text
+    assert customer["amount"] in after.json()["text"]  # still verified: the state survived the restart
+    again = _say(nginx, cid, headers, "电费怎么交")
+    assert again.status_code == 200 and again.json().get("awaiting") not in ("account_no", "last4")
+    assert _turn_rows(cluster, cid)[1:] == [f"查一下{customer['period']}的电费", "电费怎么交"]
 
 
 def _next_turn_lands_on(cluster: Cluster, name: str) -> None:
