@@ -34,6 +34,7 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_llm_stream.py", [], ["--turns", "5"]),
     ("bench_rate_limit.py", [], ["--calls", "2000", "--rounds", "3"]),
     ("bench_outbox.py", [], ["--messages", "3000"]),
+    ("bench_chat_replicas.py", [], ["--conversations", "20", "--concurrency", "4", "--customers", "30"]),
     ("chat_load.py", [], ["--conversations", "50", "--rate", "50", "--duration", "15", "--warmup", "3",
                                    "--customers", "300"]),
 ]
