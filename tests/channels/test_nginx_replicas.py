@@ -5,6 +5,9 @@ web conversation land on both replicas (X-PowerDesk-Replica says which) and keep
 WeChat retry that nginx sends to the other replica is answered once; a replica stopped with SIGTERM
 or killed with SIGKILL in the middle of a conversation loses no turn and duplicates none: the client
 resends the same message id as the page does (channels/web/chat.js) and the other replica answers.
+Faults: PostgreSQL connections cut with pg_terminate_backend (between and during turns) and Redis
+stopped and restarted mid-conversation end in an answer or a clear 503, never a half-written turn
+or another conversation's state. About 90 s: two replicas warm up once per module, one restarts.
 """
 
 from __future__ import annotations
@@ -324,3 +327,15 @@ def test_a_replica_stopped_mid_conversation_loses_no_turn(cluster: Cluster, cust
         cluster.stopped(victim)
         if how != "SIGKILL":  # the last case: nothing after it needs the replica back
             cluster.start(victim)  # back on its upstream port for the next case
+
+
+def test_the_replica_header_is_sent_only_when_the_replica_is_named() -> None:
+    from fastapi.testclient import TestClient
+
+    from channels.app import create_app
+    from channels.settings import ChannelSettings
+
+    named = TestClient(create_app(ChannelSettings(replica_name="app2"), agent=object()))  # type: ignore[arg-type]
+    assert named.get("/static/chat.css").headers[REPLICA] == "app2"
+    unnamed = TestClient(create_app(ChannelSettings(), agent=object()))  # type: ignore[arg-type]
+    assert REPLICA not in unnamed.get("/static/chat.css").headers
