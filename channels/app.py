@@ -29,7 +29,7 @@ from channels.metrics import RequestMetricsMiddleware, ServiceMetrics
 from channels.registry import ADAPTERS
 from channels.responses import use_error_schema
 from channels.settings import ChannelSettings
-from channels.startup import Readiness, StartingGate
+from channels.startup import Readiness, ReplicaHeader, StartingGate
 
 log = logging.getLogger("powerdesk.channels")
 
@@ -63,6 +63,24 @@ def _conversation_busy(_request: Request, _exc: LockTimeout) -> JSONResponse:
                         headers={"Retry-After": "5"})
 
 
+def _store_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL or Redis went away under a request (restart, cut connection): nothing of the turn
+    was kept (its transaction rolled back, its state not saved), so the client resends the same
+    message id shortly (chat.js does on any 5xx) instead of getting a bare 500."""
+    log.warning("a shared store is unavailable: %s: %s", type(exc).__name__, str(exc).splitlines()[0][:200])
+    return JSONResponse(status_code=503, content={"detail": "服务暂时不可用，请稍后重试"},
+                        headers={"Retry-After": "2"})
+
+
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """The exception types that mean "the database or Redis is unreachable right now"."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError
+
+
 def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None = None) -> FastAPI:
     settings = settings or ChannelSettings.from_env()
     app = FastAPI(
@@ -88,11 +106,15 @@ def create_app(settings: ChannelSettings | None = None, agent: AgentLike | None 
     app.add_exception_handler(AgentInputError, _agent_input_error)  # type: ignore[arg-type]
     app.add_exception_handler(ConversationNotFound, _conversation_not_found)  # type: ignore[arg-type]
     app.add_exception_handler(LockTimeout, _conversation_busy)  # type: ignore[arg-type]
+    for error in _unavailable_errors():
+        app.add_exception_handler(error, _store_unavailable)
 
     app.state.readiness = Readiness()  # "ready": nothing to load unless `serve` starts a warm-up
     app.add_middleware(StartingGate, readiness=app.state.readiness)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.replica_name:
+        app.add_middleware(ReplicaHeader, name=settings.replica_name)
 
     app.include_router(ops.router)
     for adapter in ADAPTERS:  # every customer channel (channels.registry)

@@ -85,6 +85,9 @@ class ChannelSettings:
     # How agent turns run (channels.deps.Services): 0 = automatic (local brain on the event loop,
     # LLM brain 40 at once in threads, whose turns mostly wait on the endpoint); N = N threads.
     turn_concurrency: int = 0
+    # Sent back as X-PowerDesk-Replica on every response when set, so an operator (or a test behind
+    # the load balancer) can tell which replica answered; unset = no header (nothing leaks by default).
+    replica_name: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -106,4 +109,5 @@ class ChannelSettings:
             wechat_reply_deadline_seconds=_float("POWERDESK_WECHAT_REPLY_DEADLINE", 4.5),
             wechat_replay_window_seconds=_int("POWERDESK_WECHAT_REPLAY_WINDOW", 300),
             turn_concurrency=_int("POWERDESK_TURN_CONCURRENCY", 0),
+            replica_name=os.environ.get("POWERDESK_REPLICA_NAME") or None,
         )

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("powerdesk.channels")
 
@@ -146,3 +146,23 @@ class StartingGate:
                     "headers": [(b"content-type", b"application/json"), (b"retry-after", b"5"),
                                 (b"content-length", str(len(_STARTING)).encode())]})
         await send({"type": "http.response.body", "body": _STARTING})
+
+
+class ReplicaHeader:
+    """Adds ``X-PowerDesk-Replica: <name>`` to every HTTP response: which replica behind the load
+    balancer answered (logs and tests correlate turns with replicas through it)."""
+
+    def __init__(self, app: ASGIApp, name: str) -> None:
+        self.app, self.header = app, (b"x-powerdesk-replica", name.encode("ascii", "replace"))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, tagged)

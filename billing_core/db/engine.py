@@ -86,6 +86,10 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     """A new engine for `url` (default: `settings.database_url()`), SQLite pragmas applied."""
     url = url or database_url()
+    if not url.startswith("sqlite"):
+        # A pooled connection the server closed (restart, pg_terminate_backend, a proxy's idle
+        # cut) is replaced at checkout instead of failing the next request with it.
+        kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)

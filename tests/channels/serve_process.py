@@ -53,9 +53,11 @@ def web_conversation(url: str) -> tuple[str, dict[str, str]]:
 
 
 @contextmanager
-def serve_process(env: dict[str, str], warm_up: bool = True, timeout: float = 120) -> Iterator[ServeProcess]:
-    """Start the service, wait for /healthz (and one warm-up turn so models are loaded)."""
-    port = free_port()
+def serve_process(env: dict[str, str], warm_up: bool = True, timeout: float = 120,
+                  port: int | None = None) -> Iterator[ServeProcess]:
+    """Start the service (on `port`, e.g. a load balancer's upstream, or a free one), wait for
+    /healthz (and one warm-up turn so models are loaded)."""
+    port = port or free_port()
     log_path = Path(tempfile.mkstemp(prefix="powerdesk-serve-", suffix=".log")[1])
     full_env = {**os.environ, **env}
     log_file = log_path.open("wb")

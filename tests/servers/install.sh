@@ -5,6 +5,8 @@ set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+# nginx: the load balancer of docs/deploy/nginx.conf in front of serve replicas (tests/servers/nginx.py).
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
 # A CJK font: without one Chromium draws every Chinese character as an empty box (tofu), and the
 # browser tests would pass on boxes (tests/channels/test_browser.py checks the pixels).
@@ -15,9 +17,10 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-# Debian starts a cluster and a redis service on install; the tests use their own.
+# Debian starts a cluster, a redis and an nginx service on install; the tests use their own.
 if command -v service >/dev/null 2>&1; then
   service postgresql stop >/dev/null 2>&1 || true
   service redis-server stop >/dev/null 2>&1 || true
+  service nginx stop >/dev/null 2>&1 || true
 fi
 echo "test servers ready"

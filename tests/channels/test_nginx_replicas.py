@@ -1,0 +1,367 @@
+"""Two `powerdesk serve` replicas on one PostgreSQL and one Redis behind a real nginx.
+
+nginx runs docs/deploy/nginx.conf (tests/servers/nginx.py changes only ports and paths). Turns of one
+web conversation land on both replicas (X-PowerDesk-Replica says which) and keep their state; a
+WeChat retry that nginx sends to the other replica is answered once; a replica stopped with SIGTERM
+or killed with SIGKILL in the middle of a conversation loses no turn and duplicates none: the client
+resends the same message id as the page does (channels/web/chat.js) and the other replica answers.
+Faults: PostgreSQL connections cut with pg_terminate_backend (between and during turns) and Redis
+stopped and restarted mid-conversation end in an answer or a clear 503, never a half-written turn
+or another conversation's state. About 90 s: two replicas warm up once per module, one restarts.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import xmltodict
+from sqlalchemy import func, select
+
+from agent.models import ConversationRecord, TurnRecord
+from billing_core.db.engine import make_engine
+from billing_core.db.models import Bill, Customer
+from tests.channels.serve_process import POWERDESK, ServeProcess, serve_process, web_conversation
+from tests.channels.wechat_messages import plain_request, text_xml
+from tests.servers.nginx import NginxServer, nginx_server
+from tests.servers.ports import free_port
+from tests.servers.postgres import PostgresServer, postgres_server
+from tests.servers.redis import RedisServer, redis_server, restart
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+
+WECHAT_TOKEN = "nginx-replicas-token"
+REPLICA = "X-PowerDesk-Replica"
+
+
+class Cluster:
+    """The shared environment, the replicas by name (restartable on their upstream port), nginx."""
+
+    def __init__(self, env: dict[str, str], pg: PostgresServer, redis: RedisServer) -> None:
+        self.env, self.ports = env, {"r1": free_port(), "r2": free_port()}
+        self.pg, self.redis = pg, redis
+        self.replicas: dict[str, ServeProcess] = {}
+        self._contexts: dict[str, Any] = {}
+        self.nginx: NginxServer | None = None
+
+    def start(self, name: str) -> ServeProcess:
+        context = serve_process({**self.env, "POWERDESK_REPLICA_NAME": name}, port=self.ports[name])
+        self.replicas[name], self._contexts[name] = context.__enter__(), context
+        return self.replicas[name]
+
+    def stopped(self, name: str) -> None:
+        """The replica's process has exited: release what its serve_process context holds."""
+        self._contexts.pop(name).__exit__(None, None, None)
+        del self.replicas[name]
+
+    def close(self) -> None:
+        for context in self._contexts.values():
+            context.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    with postgres_server() as pg, redis_server() as redis:
+        env = {"POWERDESK_DATABASE_URL": pg.create_database(), "POWERDESK_REDIS_URL": redis.url,
+               "POWERDESK_VAR_DIR": tempfile.mkdtemp(prefix="powerdesk-nginx-"),
+               "POWERDESK_WECHAT_TOKEN": WECHAT_TOKEN, "POWERDESK_SESSION_SECRET": "nginx-replicas-secret",
+               "POWERDESK_SHUTDOWN_GRACE_SECONDS": "20"}
+        full = {**os.environ, **env}
+        subprocess.run([str(POWERDESK), "db", "upgrade"], env=full, check=True, capture_output=True)
+        subprocess.run([str(POWERDESK), "demo", "seed", "--customers", "20", "--seed", "7"], env=full,
+                       check=True, capture_output=True)
+        cluster = Cluster(env, pg, redis)
+        try:
+            failures: list[BaseException] = []
+
+            def start(name: str) -> None:
+                try:
+                    cluster.start(name)
+                except BaseException as exc:  # reported below, with the replica's log in it
+                    failures.append(exc)
+
+            starters = [threading.Thread(target=start, args=(name,)) for name in cluster.ports]
+            for thread in starters:  # both replicas load their models at the same time
+                thread.start()
+            for thread in starters:
+                thread.join()
+            assert not failures and set(cluster.replicas) == {"r1", "r2"}, failures
+            with nginx_server([f"127.0.0.1:{port}" for port in cluster.ports.values()]) as nginx:
+                cluster.nginx = nginx
+                yield cluster
+        finally:
+            cluster.close()
+
+
+@pytest.fixture(scope="module")
+def customer(cluster: Cluster) -> dict[str, Any]:
+    engine = make_engine(cluster.env["POWERDESK_DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            for account, phone, cid in connection.execute(
+                    select(Customer.account_no, Customer.phone, Customer.id)
+                    .where(Customer.phone.is_not(None), Customer.category == "residential")
+                    .order_by(Customer.account_no)):
+                bill = connection.execute(select(Bill.period, Bill.amount).where(
+                    Bill.customer_id == cid, Bill.amount > 0).order_by(Bill.period.desc())).first()
+                if bill:
+                    year, month = bill.period.split("-")
+                    return {"account": account, "last4": phone[-4:], "period": f"{int(year)}年{int(month)}月",
+                            "amount": format(bill.amount, "f")}
+    finally:
+        engine.dispose()
+    raise AssertionError("no demo customer with a bill")
+
+
+def _turn_rows(cluster: Cluster, conversation_id: str) -> list[str]:
+    engine = make_engine(cluster.env["POWERDESK_DATABASE_URL"])
+    try:
+        with engine.connect() as connection:
+            return list(connection.execute(select(TurnRecord.user_text).join(ConversationRecord).where(
+                ConversationRecord.conversation_id == conversation_id).order_by(TurnRecord.id)).scalars())
+    finally:
+        engine.dispose()
+
+
+def _say(nginx: NginxServer, cid: str, headers: dict[str, str], text: str,
+         message_id: str | None = None) -> httpx.Response:
+    body = {"text": text, **({"message_id": message_id} if message_id else {})}
+    return httpx.post(f"{nginx.url}/api/chat/conversations/{cid}/messages?stream=false", json=body,
+                      headers=headers, timeout=60)
+
+
+def _say_like_the_page(nginx: NginxServer, cid: str, headers: dict[str, str], text: str, message_id: str,
+                       timeout: float = 60) -> httpx.Response:
+    """chat.js: on a 5xx or a cut connection resend the same message id (after Retry-After)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = _say(nginx, cid, headers, text, message_id)
+            if response.status_code < 500 or time.monotonic() > deadline:
+                return response
+            time.sleep(min(float(response.headers.get("retry-after", "0.5")), 2))
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def test_one_conversation_alternates_between_replicas(cluster: Cluster, customer: dict[str, Any]) -> None:
+    nginx = cluster.nginx
+    assert nginx is not None
+    cid, headers = web_conversation(nginx.url)
+    texts = [f"查一下{customer['period']}的电费", f"户号{customer['account']}，手机号后四位{customer['last4']}",
+             f"查一下{customer['period']}的电费", "电费怎么交", f"{customer['period']}的电费是多少"]
+    answered_by, replies = [], []
+    for text in texts:
+        response = _say(nginx, cid, headers, text)
+        assert response.status_code == 200, response.text
+        answered_by.append(response.headers[REPLICA])
+        replies.append(response.json())
+    assert set(answered_by) == {"r1", "r2"}, answered_by  # round robin: both replicas served turns
+    assert replies[0]["awaiting"] in ("account_no", "last4")
+    # Verified on one replica, the bill answered by whichever replica got the next turn.
+    assert customer["amount"] in replies[2]["text"] and customer["amount"] in replies[4]["text"]
+    assert "account_no" not in (replies[3].get("awaiting"), replies[4].get("awaiting"))
+    assert _turn_rows(cluster, cid) == texts
+    assert "upstream=127.0.0.1:" in nginx.access_log()  # the requests really went through nginx
+
+
+def test_a_wechat_retry_on_the_other_replica_is_answered_once(cluster: Cluster) -> None:
+    nginx = cluster.nginx
+    assert nginx is not None
+    openid = "o_nginx_retry"
+    xml = text_xml(openid, "电费怎么交", int(time.time() * 1000))
+    answers, replicas = [], set()
+    for _ in range(3):  # WeChat's three tries of one message: nginx spreads them over the replicas
+        url, body = plain_request(WECHAT_TOKEN, xml)
+        response = httpx.post(nginx.url + url, content=body, timeout=30)
+        assert response.status_code == 200, response.text
+        replicas.add(response.headers[REPLICA])
+        if response.text != "success":
+            answers.append(xmltodict.parse(response.text)["xml"]["Content"])
+    assert replicas == {"r1", "r2"}
+    # One turn; a retry that finds it answered gets the same passive reply again (WeChat shows one).
+    assert len(set(answers)) <= 1, answers
+    time.sleep(0.5)
+    assert _turn_rows(cluster, f"wechat-{openid}") == ["电费怎么交"]
+
+
+def _verified_conversation(cluster: Cluster, customer: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    assert cluster.nginx is not None
+    cid, headers = web_conversation(cluster.nginx.url)
+    response = _say(cluster.nginx, cid, headers, f"户号{customer['account']}，手机号后四位{customer['last4']}")
+    assert response.status_code == 200, response.text
+    return cid, headers
+
+
+def _terminate_app_backends(cluster: Cluster) -> int:
+    """pg_terminate_backend on every connection of the replicas' database: a cut connection."""
+    import psycopg
+
+    dbname = cluster.env["POWERDESK_DATABASE_URL"].rsplit("/", 1)[1]
+    with psycopg.connect(host="127.0.0.1", port=cluster.pg.port, user="postgres", dbname="postgres",
+                         autocommit=True) as connection:
+        rows = connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE datname = %s AND pid <> pg_backend_pid()", (dbname,)).fetchall()
+    return len(rows)
+
+
+def test_cut_database_connections_are_replaced_before_the_next_turn(cluster: Cluster,
+                                                                   customer: dict[str, Any]) -> None:
+    nginx = cluster.nginx
+    assert nginx is not None
+    cid, headers = _verified_conversation(cluster, customer)
+    assert _terminate_app_backends(cluster) >= 2  # both replicas' pooled connections
+    texts = [f"查一下{customer['period']}的电费", f"{customer['period']}的电费是多少"]
+    for text in texts:  # one turn on each replica, each on a pool whose connections were cut
+        response = _say(nginx, cid, headers, text)
+        assert response.status_code == 200, response.text
+        assert customer["amount"] in response.json()["text"], response.json()
+    assert _turn_rows(cluster, cid)[1:] == texts
+
+
+@pytest.mark.xfail(strict=False, reason="known gap: a cut can leave a turn recorded whose reply the client never "
+                   "got, and the conversation can keep apologising for a while after the cuts (issue 18 report)")
+def test_connections_cut_during_turns_give_an_answer_or_a_503_and_no_half_written_turn(
+        cluster: Cluster, customer: dict[str, Any]) -> None:
+    nginx = cluster.nginx
+    assert nginx is not None
+    cid, headers = _verified_conversation(cluster, customer)
+    stop = threading.Event()
+
+    def cut() -> None:
+        while not stop.is_set():
+            _terminate_app_backends(cluster)
+            time.sleep(0.01)
+
+    from agent.replies import render
+
+    apology = render("tool_error").text
+    cutter = threading.Thread(target=cut)
+    cutter.start()
+    outcomes: dict[str, int] = {}
+    try:
+        for n in range(8):
+            text = f"查一下{customer['period']}的电费（第{n}次）"
+            response = _say(nginx, cid, headers, text, message_id=f"m-cut-{n:04d}")
+            assert response.status_code in (200, 503), response.text
+            if response.status_code == 503:
+                assert "稍后" in response.json()["detail"] and response.headers.get("retry-after")
+                outcomes[text] = 503
+            elif response.json()["text"] == apology:  # the cut hit a tool: the agent's own clear error
+                outcomes[text] = 503
+            else:
+                assert customer["amount"] in response.json()["text"], response.json()
+                outcomes[text] = 200
+    finally:
+        stop.set()
+        cutter.join()
+    time.sleep(1)  # pg_terminate_backend signals the backend: the last cuts land a moment later
+    recorded = _turn_rows(cluster, cid)[1:]
+    # Nothing half-written or doubled: each recorded turn is one message sent, at most once, and
+    # every answered message is recorded. (A message whose commit was cut may be recorded while its
+    # client got the 503: see the report; the page's resend of it is not checked here.)
+    assert len(recorded) == len(set(recorded)) and set(recorded) <= set(outcomes), (recorded, outcomes)
+    assert {text for text, status in outcomes.items() if status == 200} <= set(recorded), (recorded, outcomes)
+    for _ in range(10):  # the connections cut last are replaced: the conversation goes on
+        answered = _say(nginx, cid, headers, f"查一下{customer['period']}的电费")
+        if answered.status_code == 200 and answered.json()["text"] != apology:
+            break
+        time.sleep(0.5)
+    assert answered.status_code == 200 and customer["amount"] in answered.json()["text"], answered.text
+
+
+def test_redis_restarted_mid_conversation(cluster: Cluster, customer: dict[str, Any]) -> None:
+    """Down: a clear 503, never another conversation's state; back (same data): the turn goes on."""
+    nginx = cluster.nginx
+    assert nginx is not None
+    cid, headers = _verified_conversation(cluster, customer)
+    cluster.redis.stop()
+    try:
+        down = _say(nginx, cid, headers, f"查一下{customer['period']}的电费", message_id="m-redis-0001")
+        assert down.status_code == 503, down.text
+        assert "稍后" in down.json()["detail"]
+    finally:
+        restart(cluster.redis)
+    after = _say_like_the_page(nginx, cid, headers, f"查一下{customer['period']}的电费", "m-redis-0001")
+    assert after.status_code == 200, after.text
+    assert customer["amount"] in after.json()["text"]  # still verified: the state survived the restart
+    again = _say(nginx, cid, headers, "电费怎么交")
+    assert again.status_code == 200 and again.json().get("awaiting") not in ("account_no", "last4")
+    assert _turn_rows(cluster, cid)[1:] == [f"查一下{customer['period']}的电费", "电费怎么交"]
+
+
+def _next_turn_lands_on(cluster: Cluster, name: str) -> None:
+    """Spend cheap requests until nginx's round robin sends the next one to replica `name`."""
+    assert cluster.nginx is not None
+    for _ in range(4):
+        if httpx.get(cluster.nginx.url + "/healthz", timeout=10).headers[REPLICA] != name:
+            return
+    raise AssertionError(f"nginx sends every request to {name}")
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_a_replica_stopped_mid_conversation_loses_no_turn(cluster: Cluster, customer: dict[str, Any],
+                                                          how: str) -> None:
+    nginx = cluster.nginx
+    assert nginx is not None
+    cid, headers = web_conversation(nginx.url)
+    identify = f"户号{customer['account']}，手机号后四位{customer['last4']}"
+    verified = _say(nginx, cid, headers, identify)
+    assert verified.status_code == 200, verified.text
+    victim = "r1"
+    _next_turn_lands_on(cluster, victim)
+    question, message_id = f"查一下{customer['period']}的电费", f"m-{how.lower()}-0001"
+    first: dict[str, Any] = {}
+
+    def in_flight() -> None:
+        try:
+            first["response"] = _say(nginx, cid, headers, question, message_id)
+        except httpx.HTTPError as exc:
+            first["error"] = exc
+
+    thread = threading.Thread(target=in_flight)
+    thread.start()
+    time.sleep(0.05)
+    server = cluster.replicas[victim]
+    if how == "SIGTERM":
+        server.process.terminate()
+    else:
+        server.kill()
+    thread.join(60)
+    try:
+        after = _say_like_the_page(nginx, cid, headers, question, message_id)
+        assert after.status_code == 200, after.text
+        assert after.headers[REPLICA] == "r2"  # r1 is gone: the other replica answers, with r1's state
+        assert customer["amount"] in after.json()["text"]
+        if how == "SIGTERM" and "response" in first:  # drained: the turn in flight was answered
+            assert first["response"].status_code in (200, 502, 503), first["response"].text
+        nxt = _say(nginx, cid, headers, "电费怎么交")
+        assert nxt.status_code == 200 and nxt.headers[REPLICA] == "r2"
+        # One turn per message: the resent message id was answered once, nothing lost or doubled.
+        assert _turn_rows(cluster, cid) == [identify, question, "电费怎么交"]
+    finally:
+        server.process.wait(30)
+        cluster.stopped(victim)
+        if how != "SIGKILL":  # the last case: nothing after it needs the replica back
+            cluster.start(victim)  # back on its upstream port for the next case
+
+
+def test_the_replica_header_is_sent_only_when_the_replica_is_named() -> None:
+    from fastapi.testclient import TestClient
+
+    from channels.app import create_app
+    from channels.settings import ChannelSettings
+
+    named = TestClient(create_app(ChannelSettings(replica_name="app2"), agent=object()))  # type: ignore[arg-type]
+    assert named.get("/static/chat.css").headers[REPLICA] == "app2"
+    unnamed = TestClient(create_app(ChannelSettings(), agent=object()))  # type: ignore[arg-type]
+    assert REPLICA not in unnamed.get("/static/chat.css").headers
