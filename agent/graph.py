@@ -53,10 +53,12 @@ def build_graph(understand: Understand, local: LocalBrain, llm: LLMBrain | None)
 
     def route(state: GraphState) -> str:
         turn = state["turn"]
-        # A pending write is resumed by the deterministic confirmation step, whichever brain asked.
-        if turn.brain == "llm" and llm is not None and turn.state.pending is None:
-            return "llm"
-        return "local"
+        # A pending write is resumed by the deterministic confirmation step, whichever brain asked;
+        # a remedy's answer and an angry message get the negative-experience handling (guide §7.4).
+        if turn.brain != "llm" or llm is None or turn.state.pending is not None:
+            return "local"
+        understood(turn)
+        return "local" if negative.answers_before_any_brain(turn) else "llm"
 
     def llm_node(state: GraphState) -> GraphState:
         turn = state["turn"]

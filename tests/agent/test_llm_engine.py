@@ -101,3 +101,22 @@ def test_recorded_reply_with_invented_ticket_is_caught(world: World,
         reply = agent.handle("llm-6", "web", f"户号{ACCOUNT_A}尾号123X，帮我登记一下")
     assert "WO2026062600" not in reply.text and not reply.grounded
     assert "WO202606260099" in server.requests[-1]["messages"][-1]["content"]  # the regeneration request
+
+
+def test_an_angry_message_on_the_llm_brain_gets_the_apology_and_a_person(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    """Guide §7.4 on the LLM brain too: anger is answered by the negative-experience step (apology,
+    a person offered, a 负面体验 record), not improvised by the model; the model is not called."""
+    from agent.experience.negative.models import NegativeExperience
+
+    model = ScriptedChatModel(script=[AIMessage(content="好的。")])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    reply = agent.handle("llm-angry", "web", "你们这破系统到底怎么回事！气死我了，电费乱收，我要骂人了")
+    assert reply.brain == "local" and reply.awaiting == "remedy" and "抱歉" in reply.text
+    assert model.seen == []
+    with world.sessions() as session:
+        record = session.scalars(select(NegativeExperience)
+                                 .where(NegativeExperience.conversation_id == "llm-angry")).one()
+    assert record.cause == "negative_emotion"
+    calm = agent.handle("llm-calm", "web", f"户号{ACCOUNT_A}，尾号123X，查5月电费")
+    assert calm.brain == "llm"  # an ordinary message still goes to the model

@@ -85,6 +85,17 @@ def before_turn(turn: Turn, understand: Understand) -> bool:
     return True
 
 
+def answers_before_any_brain(turn: Turn) -> bool:
+    """Whether this turn is the customer's answer to an offered remedy, or a message whose anger or
+    distress must be met with an apology and a person: the engine then routes an LLM-brain turn to
+    the local node, where `before_turn` answers it (the model does not improvise either)."""
+    if turn.state.slots.get(OFFER_SLOT) is not None:
+        return True
+    if "negative_emotion" in _causes(turn) or _short_answer(turn) or _DIALOGUE_ACTS & set(turn.parsed.intents):
+        return False  # the same exclusions as `before_turn`
+    return detect_emotion(turn.text).negative
+
+
 def after_turn(turn: Turn) -> None:
     """Triggers in what the turn did and in the records; the apology now, the remedy when free."""
     state = turn.state
