@@ -17,9 +17,9 @@ def test_web_reply_carries_the_choices_and_a_number_answers(client: TestClient) 
     cid = client.post("/api/chat/conversations").json()["conversation_id"]
     asked = _say(client, cid, UNSURE)
     assert asked["awaiting"] == "choice" and not asked["handoff"]
-    assert 2 <= len(asked["choices"]) <= 3 and "查询电费账单" in asked["choices"]
-    number = asked["choices"].index("查询电费账单") + 1
-    picked = _say(client, cid, str(number))
+    assert 2 <= len(asked["choices"]) <= 3 and "报告停电或用电故障" in asked["choices"]
+    assert asked["choices"][0] != "报告停电或用电故障"  # the desk's own tasks come before hand-offs
+    picked = _say(client, cid, "1")
     assert picked["awaiting"] in ("account_no", "last4") and not picked["choices"]
 
 
@@ -29,4 +29,4 @@ def test_wechat_shows_the_choices_as_a_numbered_list(wechat: TestClient) -> None
     response = wechat.post(url, content=body)
     assert response.status_code == 200, response.text
     content = xmltodict.parse(response.text)["xml"]["Content"]
-    assert "1. " in content and "2. " in content and "查询电费账单" in content
+    assert "1. " in content and "2. " in content and "2. 报告停电或用电故障" in content

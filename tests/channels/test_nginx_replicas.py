@@ -345,7 +345,9 @@ def test_a_replica_stopped_mid_conversation_loses_no_turn(cluster: Cluster, cust
         if how == "SIGTERM" and "response" in first:  # drained: the turn in flight was answered
             assert first["response"].status_code in (200, 502, 503), first["response"].text
         nxt = _say(nginx, cid, headers, "电费怎么交")
-        assert nxt.status_code == 200 and nxt.headers[REPLICA] == "r2"
+        # After SIGKILL only r2 is left; after SIGTERM r1 may still be draining a kept-alive
+        # upstream connection of nginx's, which is allowed: the turn must be answered either way.
+        assert nxt.status_code == 200 and (how == "SIGTERM" or nxt.headers[REPLICA] == "r2")
         # One turn per message: the resent message id was answered once, nothing lost or doubled.
         assert _turn_rows(cluster, cid) == [identify, question, "电费怎么交"]
     finally:
