@@ -77,6 +77,7 @@ def build_graph(understand: Understand, local: LocalBrain, llm: LLMBrain | None)
             turn.passages.clear()
             return state
         _guard(turn, llm)
+        negative.after_llm_turn(turn)  # a complaint or lock-out the model's tools made (guide §7.4)
         return state
 
     def after_llm(state: GraphState) -> str:

@@ -120,3 +120,24 @@ def test_an_angry_message_on_the_llm_brain_gets_the_apology_and_a_person(
     assert record.cause == "negative_emotion"
     calm = agent.handle("llm-calm", "web", f"户号{ACCOUNT_A}，尾号123X，查5月电费")
     assert calm.brain == "llm"  # an ordinary message still goes to the model
+
+
+def test_an_identity_lock_out_made_by_the_llms_tools_is_a_negative_experience(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    """The model's own verify_identity calls lock the conversation: recorded as on the local brain,
+    with the apology after the model's words, and the next turn offers the remedy deterministically."""
+    from agent.experience.negative.models import NegativeExperience
+    from agent.replies import render
+
+    wrong = ("verify_identity", {"method": "account_secret", "account_no": ACCOUNT_A, "last4": "0000"})
+    model = ScriptedChatModel(script=[_calls(wrong), _calls(wrong), _calls(wrong), _calls(wrong),
+                                      AIMessage(content="核实未通过，请稍后再试。")])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    reply = agent.handle("llm-locked", "web", f"户号{ACCOUNT_A}，尾号0000，查电费")
+    assert reply.brain == "llm" and reply.text.endswith(render("negative_apology_identity_locked").text)
+    with world.sessions() as session:
+        record = session.scalars(select(NegativeExperience)
+                                 .where(NegativeExperience.conversation_id == "llm-locked")).one()
+    assert record.cause == "identity_locked"
+    nxt = agent.handle("llm-locked", "web", "那怎么办")
+    assert nxt.brain == "local" and nxt.awaiting == "remedy"  # the remedy, not the model improvising

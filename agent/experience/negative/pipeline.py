@@ -89,8 +89,8 @@ def answers_before_any_brain(turn: Turn) -> bool:
     """Whether this turn is the customer's answer to an offered remedy, or a message whose anger or
     distress must be met with an apology and a person: the engine then routes an LLM-brain turn to
     the local node, where `before_turn` answers it (the model does not improvise either)."""
-    if turn.state.slots.get(OFFER_SLOT) is not None:
-        return True
+    if turn.state.slots.get(OFFER_SLOT) is not None or turn.state.slots.get(DUE_SLOT):
+        return True  # a remedy offered, or due since an LLM turn opened a complaint
     if "negative_emotion" in _causes(turn) or _short_answer(turn) or _DIALOGUE_ACTS & set(turn.parsed.intents):
         return False  # the same exclusions as `before_turn`
     return detect_emotion(turn.text).negative
@@ -106,16 +106,8 @@ def after_turn(turn: Turn) -> None:
         state.closed = False  # open until the customer answers the remedy
         if state.slots.get(OFFER_SLOT) is None:
             _offer(turn, "low_csat", close=True)
-    complaint = next((c for c in turn.toolbox.calls if c.tool == "intake_complaint"
-                      and getattr(c.result, "status", None) == "opened"), None)
-    if complaint is not None and "complaint" not in causes:
-        category = str((complaint.arguments or {}).get("category") or "") or None
-        _trigger(turn, Trigger("complaint", f"投诉{getattr(complaint.result, 'ticket_no', '')}",
-                               complaint_category=category), first=True)
-    locked = any(c.tool == "verify_identity" and getattr(c.result, "status", None) == "locked"
-                 for c in turn.toolbox.calls)
-    if locked and "identity_locked" not in causes:
-        _trigger(turn, Trigger("identity_locked", "身份核实多次失败被锁定"), first=True)
+    for trigger in _tool_triggers(turn, causes):
+        _trigger(turn, trigger, first=True)
     if state.verified and state.account_no and not state.slots.get(CHECKED_SLOT):
         _check_records(turn)
     if (_causes(turn) and state.slots.get(OFFER_SLOT) is None and not state.slots.get(DUE_SLOT)
@@ -127,6 +119,35 @@ def after_turn(turn: Turn) -> None:
     if due and state.slots.get(OFFER_SLOT) is None and turn.awaiting_out is None:
         state.slots.pop(DUE_SLOT, None)
         _offer(turn, due, remedy="priority_handling" if due == "negative_emotion" else None)
+
+
+def _tool_triggers(turn: Turn, causes: list[str]) -> list[Trigger]:
+    """Negative experiences in what the turn's tools did: a complaint opened, an identity lock-out."""
+    found = []
+    complaint = next((c for c in turn.toolbox.calls if c.tool == "intake_complaint"
+                      and getattr(c.result, "status", None) == "opened"), None)
+    if complaint is not None and "complaint" not in causes:
+        category = str((complaint.arguments or {}).get("category") or "") or None
+        found.append(Trigger("complaint", f"投诉{getattr(complaint.result, 'ticket_no', '')}",
+                             complaint_category=category))
+    locked = any(c.tool == "verify_identity" and getattr(c.result, "status", None) == "locked"
+                 for c in turn.toolbox.calls)
+    if locked and "identity_locked" not in causes:
+        found.append(Trigger("identity_locked", "身份核实多次失败被锁定"))
+    return found
+
+
+def after_llm_turn(turn: Turn) -> None:
+    """The same tool triggers on an LLM-brain turn: recorded, and the apology added after the
+    model's (already guarded, perhaps already streamed) words; the remedy is then offered by the
+    next turn, which `answers_before_any_brain` sends to the local node."""
+    for trigger in _tool_triggers(turn, _causes(turn)):
+        _trigger(turn, trigger)
+        apology = render(f"negative_apology_{trigger.cause}").text
+        turn.parts = [part for part in turn.parts if part.text != apology]  # the reply is reply_text here
+        turn.reply_text = f"{turn.reply_text or ''}{apology}"
+        if turn.emit is not None:
+            turn.emit(apology)
 
 
 def note_low_rating(sessions: sessionmaker[Session], conversation_id: str, channel: str,
