@@ -44,6 +44,32 @@ def recipients(phone: str | None, wechat_openid: str | None, email: str | None =
     return found
 
 
+def channel_rows(dedupe: str, kind: str, template: str, account_no: str, bill_id: int | None, body: str,
+                 payload: dict[str, Any], channels: list[str], reachable: dict[str, str]) -> list[dict[str, Any]]:
+    """One pending outbox row per channel asked for that the customer can be reached on; the
+    channel ends the dedupe key, so a notice is queued once per channel."""
+    now = datetime.now(UTC)
+    return [
+        {
+            "dedupe_key": f"{dedupe}:{channel}",
+            "channel": channel,
+            "kind": kind,
+            "account_no": account_no,
+            "bill_id": bill_id,
+            "recipient": reachable[channel],
+            "template": template,
+            "body": body,
+            "payload": payload,
+            "status": NotificationStatus.PENDING,
+            "created_at": now,
+            "sent_at": None,
+            **NEW_DELIVERY_STATE,
+        }
+        for channel in channels
+        if channel in reachable
+    ]
+
+
 def bill_issued_rows(
     *,
     bill_id: int,
@@ -58,7 +84,6 @@ def bill_issued_rows(
     reachable: dict[str, str],
 ) -> list[dict[str, Any]]:
     """One outbox row per channel the policy asks for and the customer can be reached on."""
-    now = datetime.now(UTC)
     body = (
         f"尊敬的{name}客户：您户号{account_no}的{period_label(period)}电费{amount}元"
         f"（电量{total_kwh.normalize():f}千瓦时），账单号{bill_no}，请于{due_date.isoformat()}前缴纳。"
@@ -70,25 +95,8 @@ def bill_issued_rows(
         "total_kwh": str(total_kwh),
         "due_date": due_date.isoformat(),
     }
-    return [
-        {
-            "dedupe_key": f"bill_issued:{bill_id}:{channel}",
-            "channel": channel,
-            "kind": "bill_issued",
-            "account_no": account_no,
-            "bill_id": bill_id,
-            "recipient": reachable[channel],
-            "template": BILL_TEMPLATE,
-            "body": body,
-            "payload": payload,
-            "status": NotificationStatus.PENDING,
-            "created_at": now,
-            "sent_at": None,
-            **NEW_DELIVERY_STATE,
-        }
-        for channel in channels
-        if channel in reachable
-    ]
+    return channel_rows(f"bill_issued:{bill_id}", "bill_issued", BILL_TEMPLATE, account_no, bill_id, body, payload,
+                        channels, reachable)
 
 
 def dunning_rows(
@@ -106,32 +114,14 @@ def dunning_rows(
     reachable: dict[str, str],
 ) -> list[dict[str, Any]]:
     """Reminder messages of one dunning tier."""
-    now = datetime.now(UTC)
     urgency = "温馨提醒" if tier == "reminder" else "再次提醒"
     body = (
         f"{urgency}：尊敬的{name}客户，您户号{account_no}的{period_label(period)}电费（账单号{bill_no}）"
         f"已逾期{days}天，尚欠{owed}元，截至目前违约金{late_fee}元，请尽快缴纳。"
     )
     payload = {"bill_no": bill_no, "tier": tier, "owed": str(owed), "late_fee": str(late_fee), "days": days}
-    return [
-        {
-            "dedupe_key": f"dunning:{bill_id}:{tier}:{channel}",
-            "channel": channel,
-            "kind": f"dunning_{tier}",
-            "account_no": account_no,
-            "bill_id": bill_id,
-            "recipient": reachable[channel],
-            "template": DUNNING_TEMPLATE.format(tier=tier),
-            "body": body,
-            "payload": payload,
-            "status": NotificationStatus.PENDING,
-            "created_at": now,
-            "sent_at": None,
-            **NEW_DELIVERY_STATE,
-        }
-        for channel in channels
-        if channel in reachable
-    ]
+    return channel_rows(f"dunning:{bill_id}:{tier}", f"dunning_{tier}", DUNNING_TEMPLATE.format(tier=tier), account_no,
+                        bill_id, body, payload, channels, reachable)
 
 
 def due_soon_rows(
@@ -148,32 +138,14 @@ def due_soon_rows(
     reachable: dict[str, str],
 ) -> list[dict[str, Any]]:
     """A reminder that a bill still owed falls due soon (缴费提醒), one row per channel."""
-    now = datetime.now(UTC)
     body = (
         f"温馨提示：尊敬的{name}客户，您户号{account_no}的{period_label(period)}电费尚欠{owed}元"
         f"（账单号{bill_no}），将于{due_date.isoformat()}到期，请按时缴纳。"
     )
     payload = {"bill_no": bill_no, "period": period, "amount": str(owed), "due_date": due_date.isoformat(),
                "days_left": days_left}
-    return [
-        {
-            "dedupe_key": f"due_soon:{bill_id}:{channel}",
-            "channel": channel,
-            "kind": "due_soon",
-            "account_no": account_no,
-            "bill_id": bill_id,
-            "recipient": reachable[channel],
-            "template": DUE_SOON_TEMPLATE,
-            "body": body,
-            "payload": payload,
-            "status": NotificationStatus.PENDING,
-            "created_at": now,
-            "sent_at": None,
-            **NEW_DELIVERY_STATE,
-        }
-        for channel in channels
-        if channel in reachable
-    ]
+    return channel_rows(f"due_soon:{bill_id}", "due_soon", DUE_SOON_TEMPLATE, account_no, bill_id, body, payload,
+                        channels, reachable)
 
 
 OPT_IN_KINDS = ("anomaly_alert", "forecast_above_usual")
@@ -197,23 +169,5 @@ def insight_rows(
     """
     if kind not in OPT_IN_KINDS:
         raise ValueError(f"kind: {kind!r} is not an insight notice ({', '.join(OPT_IN_KINDS)})")
-    now = datetime.now(UTC)
-    return [
-        {
-            "dedupe_key": f"{kind}:{account_no}:{ref}:{channel}",
-            "channel": channel,
-            "kind": kind,
-            "account_no": account_no,
-            "bill_id": None,
-            "recipient": reachable[channel],
-            "template": f"{kind}_v1",
-            "body": body,
-            "payload": payload,
-            "status": NotificationStatus.PENDING,
-            "created_at": now,
-            "sent_at": None,
-            **NEW_DELIVERY_STATE,
-        }
-        for channel in channels
-        if channel in reachable
-    ]
+    return channel_rows(f"{kind}:{account_no}:{ref}", kind, f"{kind}_v1", account_no, None, body, payload,
+                        channels, reachable)

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from billing_core.db.engine import utc_now
 from billing_core.db.models import Customer
-from billing_core.operations.notifications import NEW_DELIVERY_STATE
+from billing_core.operations.notifications import channel_rows
 from billing_core.db.operations_models import (
     NotificationChannel,
     NotificationOptIn,
@@ -176,13 +176,9 @@ def fallback_sms_row(message: ClaimedMessage, phone: str) -> dict[str, Any]:
     Its key is the one the cycle would have given an SMS of the same notice, so when the policy
     already queued an SMS for it the twin is not queued twice."""
     stem = message.dedupe_key.removesuffix(":" + NotificationChannel.WECHAT_TEMPLATE.value)
-    return {
-        "dedupe_key": f"{stem}:{NotificationChannel.SMS.value}", "channel": NotificationChannel.SMS.value,
-        "kind": message.kind, "account_no": message.account_no, "bill_id": message.bill_id,
-        "recipient": phone, "template": message.template, "body": message.body,
-        "payload": message.payload, "status": NotificationStatus.PENDING.value,
-        "created_at": utc_now(), "sent_at": None, **NEW_DELIVERY_STATE,
-    }
+    sms = NotificationChannel.SMS.value
+    return channel_rows(stem, message.kind, message.template, message.account_no, message.bill_id, message.body,
+                        message.payload, [sms], {sms: phone})[0]
 
 
 def phones(session: Session, account_nos: Iterable[str]) -> dict[str, str]:
