@@ -11,8 +11,9 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from agent.experience.yaml_policy import load_validated
 
 POLICY_FILE = Path(__file__).with_name("data") / "remedies.yaml"
 # The causes the detectors report; the policy must name a remedy for every one of them.
@@ -82,19 +83,7 @@ class RemedyPolicy(_Strict):
 
 def load_remedy_policy(path: Path = POLICY_FILE) -> RemedyPolicy:
     """Read and validate a remedies file."""
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise RemedyPolicyError(f"{path.name}: cannot read ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise RemedyPolicyError(f"{path.name}: must be a mapping")
-    try:
-        return RemedyPolicy.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise RemedyPolicyError(f"{path.name}: {where + ': ' if where else ''}{message}") from exc
+    return load_validated(path, RemedyPolicy, RemedyPolicyError)
 
 
 @lru_cache(maxsize=1)

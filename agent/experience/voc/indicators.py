@@ -16,14 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from agent.experience.negative.models import NegativeExperience
 from agent.experience.voc.needs import needs
 from agent.experience.voc.periods import aware, period_bounds
+from agent.experience.yaml_policy import load_validated
 from agent.models import ConversationRecord, Outcome, TurnRecord
 from agent.records import first_contact_resolution
 from billing_core.db.models import Customer, WorkOrder, WorkOrderKind
@@ -75,19 +75,7 @@ class IndicatorPolicy(BaseModel):
 
 
 def load_indicators(path: Path = INDICATORS_FILE) -> IndicatorPolicy:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise IndicatorError(f"{path.name}: cannot read ({exc})") from exc
-    if not isinstance(raw, dict):
-        raise IndicatorError(f"{path.name}: must be a mapping")
-    try:
-        return IndicatorPolicy.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
-        message = str(first["msg"]).removeprefix("Value error, ")
-        raise IndicatorError(f"{path.name}: {where + ': ' if where else ''}{message}") from exc
+    return load_validated(path, IndicatorPolicy, IndicatorError)
 
 
 @lru_cache(maxsize=1)
