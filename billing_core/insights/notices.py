@@ -17,15 +17,15 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from billing_core.db.bulk import bulk_insert
 from billing_core.db.models import Customer
-from billing_core.db.operations_models import NotificationOptIn, OutboxNotification
+from billing_core.db.operations_models import NotificationOptIn
 from billing_core.insights.anomalies import Alert, scan
 from billing_core.insights.history import load_histories
 from billing_core.insights.market import usual_amount
 from billing_core.insights.month import MonthForecast, month_forecast
 from billing_core.insights.policy import InsightsPolicy, load_policy
 from billing_core.operations.notifications import insight_rows, period_label, recipients
+from billing_core.operations.outbox import queue_new
 from billing_core.operations.policy import load_policy as load_operations_policy
 from billing_core.periods import period_bounds, period_of
 
@@ -99,12 +99,5 @@ def queue_insight_notices(
                     and forecast.bill.total > usual * (1 + policy.notices.forecast_above_usual)):
                 rows += forecast_rows(account_no=customer.account_no, name=customer.name, forecast=forecast,
                                       usual=usual, channels=channels, reachable=reachable)
-        if rows:
-            keys = [row["dedupe_key"] for row in rows]
-            existing = set(session.scalars(select(OutboxNotification.dedupe_key)
-                                           .where(OutboxNotification.dedupe_key.in_(keys))))
-            fresh = list({row["dedupe_key"]: row for row in rows if row["dedupe_key"] not in existing}.values())
-            if fresh:
-                bulk_insert(session, OutboxNotification.__table__, fresh)
-                added += len(fresh)
+        added += queue_new(session, {row["dedupe_key"]: row for row in rows}.values())  # once per key
     return added
