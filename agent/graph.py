@@ -24,13 +24,13 @@ from langchain_core.messages import AIMessage
 
 from agent.experience.negative import pipeline as negative
 from agent.grounding import Evidence, check_reply, evidence_from, extract_facts, mask_personal_numbers
-from agent.llm_brain import (WRITE_TOOLS, LLMBrain, LLMTurn, LLMUnavailable, parse_tool_output,
-                             service_policy)
+from agent.llm_brain import LLMBrain, LLMTurn, LLMUnavailable, parse_tool_output, service_policy
 from agent.local_brain import LocalBrain
 from agent.models import Outcome
 from agent.replies import render, templates
 from agent.streaming import SentenceSplitter
 from agent.turn import Parsed, Turn
+from tools.registry import WRITE_TOOLS
 
 
 logger = logging.getLogger(__name__)
@@ -185,7 +185,7 @@ def _take_llm_turn(turn: Turn, result: LLMTurn) -> None:
                                                                "citation")})
                 turn.passages.append(hit.get("text", ""))
             turn.actions.append("search_knowledge_base")
-        elif status == "ok" and call.tool not in WRITE_TOOLS:
+        elif status == "ok" and call.tool not in WRITE_TOOLS:  # a read answered the customer
             turn.actions.append(call.tool)
             turn.outcome = turn.outcome or Outcome.RESOLVED
     if result.pending is not None:

@@ -2,9 +2,10 @@
 
 Configured by `POWERDESK_LLM_BASE_URL`, `POWERDESK_LLM_MODEL`, `POWERDESK_LLM_API_KEY` (any
 OpenAI-compatible endpoint: DeepSeek, Qwen, vLLM, Ollama). The written service policy
-(`agent/policy.md`) is the system prompt. Write tools (dispute, complaint) are never run by the
-model directly: the call is turned into a pending action the customer must confirm (the
-interrupt), and the dialogue engine runs it on "是". Any endpoint error or timeout raises
+(`agent/policy.md`) is the system prompt. A write the registry marks for confirmation
+(`ToolSpec.confirm_as`: dispute, complaint, contact phone change) is never run by the model
+directly: the call is turned into a pending action the customer must confirm (the interrupt), and
+the dialogue engine runs it on "是". Any endpoint error or timeout raises
 `LLMUnavailable`, and the engine answers the turn with the local brain instead.
 """
 
@@ -23,9 +24,9 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Huma
 from langchain_core.tools import BaseTool
 
 from agent.state import PendingAction
+from tools.registry import BY_NAME
 
 POLICY_FILE = Path(__file__).with_name("policy.md")
-WRITE_TOOLS = frozenset({"open_dispute", "intake_complaint"})
 MAX_TOOL_STEPS = 6
 DEFAULT_TIMEOUT_SECONDS = 20.0
 
@@ -107,23 +108,31 @@ def tool_output_text(result: Any) -> str:
 
 
 _ARGUMENT_LABELS = {"period": "账单月份", "category": "类别", "reason": "原因", "description": "投诉内容",
-                    "contact": "联系电话", "urgent": "紧急"}
+                    "contact": "联系电话", "urgent": "紧急", "new_phone": "新联系电话"}
+
+
+def needs_confirmation(tool: str) -> bool:
+    """Whether the model's call of `tool` stops for the customer's 「是」 (the registry's `confirm_as`)."""
+    spec = BY_NAME.get(tool)
+    return spec is not None and spec.confirms
 
 
 def _describe_write(tool: str, arguments: dict[str, Any]) -> str:
-    """The sentence read back before a write; values are the model's arguments, shown verbatim."""
+    """The sentence read back before a write; values are the model's arguments, shown verbatim
+    (the guard masks a phone number in it, as the local brain's read-back does)."""
     from tools.intake_complaint import CATEGORY_CN as COMPLAINT_CN
     from tools.open_dispute import CATEGORY_CN as DISPUTE_CN
 
-    label = {"open_dispute": "提交电费核查申请（异议工单）", "intake_complaint": "登记投诉工单"}[tool]
-    categories = DISPUTE_CN if tool == "open_dispute" else COMPLAINT_CN
+    label = BY_NAME[tool].confirm_as
+    categories = {"open_dispute": DISPUTE_CN, "intake_complaint": COMPLAINT_CN}.get(tool, {})
     details = []
     for key, value in arguments.items():
         if value in (None, "", False):
             continue
         shown = categories.get(str(value), value) if key == "category" else ("是" if value is True else value)
         details.append(f"{_ARGUMENT_LABELS.get(key, key)}：{shown}")
-    return f"我将为您{label}（{'，'.join(details)}）。确认办理请回复“是”，不办理请回复“否”。"
+    shown_details = f"（{'，'.join(details)}）" if details else ""
+    return f"我将为您{label}{shown_details}。确认办理请回复“是”，不办理请回复“否”。"
 
 
 class LLMBrain:
@@ -231,10 +240,10 @@ def _opening(user_text: str, history: Sequence[dict[str, str]], context: str) ->
 
 def _run_tool_calls(answer: AIMessage, by_name: dict[str, BaseTool], calls: list[ToolCall],
                     messages: list[BaseMessage]) -> PendingAction | None:
-    """Run the read tools the model asked for; a write stops here as a pending action to confirm."""
+    """Run the tools the model asked for; a write to confirm stops here as a pending action."""
     for call in answer.tool_calls:
         name, arguments = call["name"], dict(call.get("args") or {})
-        if name in WRITE_TOOLS:
+        if needs_confirmation(name):
             return PendingAction(tool=name, arguments=arguments, summary=_describe_write(name, arguments))
         tool = by_name.get(name)
         if tool is None:

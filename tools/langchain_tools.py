@@ -38,7 +38,7 @@ def _make(ctx: ToolContext, spec: ToolSpec) -> StructuredTool:
         args_schema=spec.input_model,
         response_format="content_and_artifact",
         handle_validation_error=refused,
-        metadata={"writes": spec.writes, "needs_principal": spec.needs_principal},
+        metadata={"writes": spec.writes, "confirms": spec.confirms, "needs_principal": spec.needs_principal},
     )
 
 

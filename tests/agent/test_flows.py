@@ -61,7 +61,7 @@ def test_a_flows_tools_templates_and_slots_exist(flow: Flow) -> None:
         spec = BY_NAME[name]
         assert not spec.needs_principal or flow.needs_identity, f"{name} needs a verified customer"
     if flow.confirms is not None:
-        assert flow.confirms in flow.tools and BY_NAME[flow.confirms].writes
+        assert flow.confirms in flow.tools and BY_NAME[flow.confirms].confirms
     for key in flow.templates:
         awaiting = known[key].awaiting
         assert awaiting is None or awaiting == "confirm" or awaiting in flow.slots, key

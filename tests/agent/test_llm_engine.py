@@ -79,6 +79,27 @@ def test_write_tool_waits_for_confirmation_then_opens_the_ticket(world: World,
         assert (order.account_no, order.period) == (ACCOUNT_A, "2026-05")
 
 
+def test_every_write_the_registry_confirms_waits_for_the_customer_on_the_llm_brain(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    """The contact phone change was missing from a hand list of write tools: the model's call ran
+    at once. The interrupt now follows `ToolSpec.confirm_as`, so it is read back (masked) first."""
+    from billing_core.db.models import Customer
+
+    def phone() -> str | None:
+        with world.sessions() as session:
+            return session.scalar(select(Customer.phone).where(Customer.account_no == ACCOUNT_A))
+
+    before = phone()
+    model = ScriptedChatModel(script=[_calls(VERIFY), _calls(("change_contact_phone", {"new_phone": "13712345678"}))])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    ask = agent.handle("llm-phone", "web", f"户号{ACCOUNT_A}尾号123X，联系电话改成13712345678")
+    assert ask.awaiting == "confirm" and "修改登记的联系电话" in ask.text
+    assert "13712345678" not in ask.text and "change_contact_phone" not in ask.actions
+    assert phone() == before  # nothing written before the 「是」
+    done = agent.handle("llm-phone", "web", "是")
+    assert "change_contact_phone" in done.actions and phone() == "13712345678"
+
+
 def test_endpoint_error_and_timeout_fall_back_to_the_local_brain(world: World,
                                                                  make_agent: Callable[..., Agent]) -> None:
     for recorded, timeout in ((Recorded(status=503), 5.0), (Recorded(completion("迟到"), delay=1.5), 0.3)):

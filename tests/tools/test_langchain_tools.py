@@ -31,6 +31,8 @@ def test_every_registered_tool_is_exposed_with_its_schema(world: World) -> None:
     assert set(required) == {"period", "category", "reason"}
     assert tools["open_dispute"].metadata["writes"] is True
     assert tools["lookup_bill"].metadata["writes"] is False
+    assert tools["open_dispute"].metadata["confirms"] is True
+    assert tools["transfer_to_human"].metadata["confirms"] is False  # a write that runs when called
 
 
 def test_tool_calls_run_for_the_bound_conversation(world: World) -> None:
