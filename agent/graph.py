@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage
 from agent.experience.negative import pipeline as negative
 from agent.grounding import Evidence, check_reply, evidence_from, extract_facts, mask_personal_numbers
 from agent.llm_brain import LLMBrain, LLMTurn, LLMUnavailable, parse_tool_output, service_policy
-from agent.local_brain import LocalBrain
+from agent.local_brain import LocalBrain, answers_rating
 from agent.models import Outcome
 from agent.replies import render, templates
 from agent.streaming import SentenceSplitter
@@ -54,10 +54,16 @@ def build_graph(understand: Understand, local: LocalBrain, llm: LLMBrain | None)
     def route(state: GraphState) -> str:
         turn = state["turn"]
         # A pending write is resumed by the deterministic confirmation step, whichever brain asked;
-        # a remedy's answer and an angry message get the negative-experience handling (guide §7.4).
+        # a typed rating is recorded as the local brain's; a remedy's answer and an angry message
+        # get the negative-experience handling (guide §7.4).
         if turn.brain != "llm" or llm is None or turn.state.pending is not None:
             return "local"
         understood(turn)
+        if answers_rating(turn):
+            # 「1分」「非常不满意，给1星」: the rating the widget gives, typed; the local brain reads it
+            # from the customer's words and records it (CSAT, and a 1–2 as a negative experience).
+            turn.state.awaiting = "csat"
+            return "local"
         return "local" if negative.answers_before_any_brain(turn) else "llm"
 
     def llm_node(state: GraphState) -> GraphState:

@@ -31,6 +31,45 @@ MIN_DETAIL_CHARS = 6  # a shorter message at a read-back is an answer to it, not
 MAX_UNCLEAR = 3  # consecutive misunderstandings before a person takes over
 _CSAT_LEVELS: dict[str, int] = {"satisfied": 4, "neutral": 3, "dissatisfied": 2}  # 满意 / 一般 / 不满意 on 1–5
 
+# A reply that asked the customer to rate the service (our ask_csat, or a model's own question).
+_ASKS_RATING = re.compile(r"评分|打分|评价|几分|几星|星级|满意吗|满意度|是否满意|满不满意")
+
+
+def typed_rating(turn: Turn) -> int | None:
+    """The 1–5 score in the customer's own message — the rating entity (「非常不满意，给1星」),
+    else the whole text read as a rating (「4分」「一般」) — or None when it gives none."""
+    rating = turn.parsed.entities.get("csat")
+    try:
+        score, _ = parse_csat(_CSAT_LEVELS.get(str(rating), rating) if rating is not None else turn.text)
+    except CsatError:
+        return None
+    return score
+
+
+def answers_rating(turn: Turn) -> bool:
+    """Whether the message rates the service, so that the engine routes an LLM-brain turn to the
+    local brain, which records it as the rating it asked for (the conversation's CSAT; a 1–2 is a
+    negative experience): the score is read from the customer's words, never from the model.
+
+    A rating when we asked for one and the message gives a score; otherwise only when the message
+    is a rating and no task or hand-off (「不满意，我要投诉」 is the complaint; 「多收了1分钱」 a bill
+    question), and a bare digit (「1」 answering a model's numbered choice) only after a reply that
+    asked for a rating.
+    """
+    if typed_rating(turn) is None:
+        return False
+    state, parsed = turn.state, turn.parsed
+    if state.awaiting == "csat":
+        return True
+    if any(i in TASKS or i in HANDOFF_BY_INTENT for i in parsed.intents):
+        return False
+    last_reply = next((h["text"] for h in reversed(state.history) if h["role"] == "assistant"), "")
+    if _ASKS_RATING.search(last_reply):
+        return True
+    rated = "rate_satisfaction" in parsed.intents and "rate_satisfaction" not in parsed.unsure
+    return rated and not turn.text.strip().isdigit()
+
+
 _AFFIRM = re.compile(r"^\s*(是|是的|对|对的|好|好的|确认|确定|可以|行|嗯|没问题|同意|提交吧?|办理吧?)[。！!，,.\s]*$")
 _DENY = re.compile(r"^\s*(否|不|不是|不用|不要|算了|取消|先不|不办了?"
                    r"|(?:不|别|先不|不用|不要)(?:改|换|修改|更改|办|提交|申请|核查|投诉)了?)[。！!，,.\s]*$")
@@ -502,10 +541,8 @@ class LocalBrain:
             turn.say(render("goodbye"))
 
     def _csat(self, turn: Turn) -> bool:
-        rating = turn.parsed.entities.get("csat")
-        try:
-            score, _ = parse_csat(_CSAT_LEVELS.get(str(rating), rating) if rating is not None else turn.text)
-        except CsatError:
+        score = typed_rating(turn)
+        if score is None:
             if any(i in TASKS or i in HANDOFF_BY_INTENT for i in turn.parsed.intents):
                 return False
             turn.say(render("csat_retry"))

@@ -162,3 +162,68 @@ def test_an_identity_lock_out_made_by_the_llms_tools_is_a_negative_experience(
     assert record.cause == "identity_locked"
     nxt = agent.handle("llm-locked", "web", "那怎么办")
     assert nxt.brain == "local" and nxt.awaiting == "remedy"  # the remedy, not the model improvising
+
+
+def _csat_of(world: World, conversation: str) -> int | None:
+    from agent.models import ConversationRecord
+
+    with world.sessions() as session:
+        return session.scalar(select(ConversationRecord.csat_score)
+                              .where(ConversationRecord.conversation_id == conversation))
+
+
+def _negative_causes(world: World, conversation: str) -> list[str]:
+    from agent.experience.negative.models import NegativeExperience
+
+    with world.sessions() as session:
+        row = session.scalar(select(NegativeExperience).where(NegativeExperience.conversation_id == conversation))
+    return list(row.causes) if row is not None else []
+
+
+def test_a_low_score_typed_to_the_model_is_the_conversations_csat_and_a_negative_experience(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    """「非常不满意，给1星」 in reply to the model's satisfaction question: read from the customer's own
+    words by the local brain's rating step (the model is not asked), stored as the conversation's
+    CSAT and fed to the negative-experience pipeline, as the rating widget's score is."""
+    amount = world.amounts["A:2026-05"]
+    model = ScriptedChatModel(script=[_calls(VERIFY), _calls(("lookup_bill", {"period": "2026-05"})),
+                                      AIMessage(content=f"您5月电费{amount}元。请问您对本次服务满意吗？")])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    agent.handle("llm-csat-low", "web", f"户号{ACCOUNT_A}尾号123X，5月电费多少")
+    asked = len(model.seen)
+    rated = agent.handle("llm-csat-low", "web", "非常不满意，给1星")
+    assert len(model.seen) == asked  # the model had no say in the score
+    assert rated.brain == "local" and rated.awaiting == "remedy" and "没能让您满意" in rated.text
+    assert _csat_of(world, "llm-csat-low") == 1
+    assert _negative_causes(world, "llm-csat-low") == ["low_csat"]
+    accepted = agent.handle("llm-csat-low", "web", "是")
+    assert accepted.closed and "已为您登记专人回电" in accepted.text
+
+
+def test_a_typed_score_without_a_question_and_a_good_one_are_recorded_too(
+        world: World, make_agent: Callable[..., Agent]) -> None:
+    # A model that would answer a rating with its own words (and might name a score): never asked.
+    model = ScriptedChatModel(script=[AIMessage(content="感谢您的5分好评！")] * 2)
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    low = agent.handle("llm-csat-2", "web", "2分")  # a rating by itself, no question before it
+    assert low.brain == "local" and low.awaiting == "remedy"
+    assert _csat_of(world, "llm-csat-2") == 2 and _negative_causes(world, "llm-csat-2") == ["low_csat"]
+    good = agent.handle("llm-csat-5", "web", "服务很好，5分")
+    assert good.brain == "local" and good.closed and _csat_of(world, "llm-csat-5") == 5
+    assert _negative_causes(world, "llm-csat-5") == [] and model.seen == []
+
+
+def test_numbers_that_are_not_ratings_stay_with_the_model(world: World,
+                                                           make_agent: Callable[..., Agent]) -> None:
+    """A bare 「1」 answering the model's numbered choice, and 「1分钱」 in a bill question, are no
+    rating: the model answers and no CSAT is recorded."""
+    model = ScriptedChatModel(script=[AIMessage(content="请问您要办理哪一项？1. 查电费 2. 缴费记录"),
+                                      AIMessage(content="好的，请提供户号和登记手机号后4位。"),
+                                      AIMessage(content="请先提供户号，我帮您核对电费。")])
+    agent = make_agent(brain="llm", llm=LLMBrain(model))
+    agent.handle("llm-not-csat", "web", "你好")
+    choice = agent.handle("llm-not-csat", "web", "1")
+    assert choice.brain == "llm" and choice.text.startswith("好的")
+    bill = agent.handle("llm-not-csat", "web", "这个月电费是不是多收了1分钱")
+    assert bill.brain == "llm"
+    assert _csat_of(world, "llm-not-csat") is None and _negative_causes(world, "llm-not-csat") == []
