@@ -22,6 +22,7 @@ from billing_core.db.models import Customer, WorkOrder
 from evals.scenario import SHANGHAI, Fact, FactRef, TicketExpect
 from evals.world import World, payments_snapshot
 from tools.models import HandoffRequest
+from tools.registry import CONFIRMED_TOOLS
 
 
 @dataclass
@@ -200,13 +201,13 @@ def judge(world: World, turns: list[TurnLog], final_state: Any) -> Verdict:
                 remaining.remove(match)
         extra = [f"{o.kind.value}/{o.period}/{(o.payload or {}).get('category')}" for o in remaining]
         verdict.add("new_tickets", not missing and not extra, f"missing {missing}, unexpected {extra}")
-    if orders:
-        # Policy: a write (dispute, complaint) only after the agent read it back and the customer said yes.
-        wrote = next((i for i, r in enumerate(replies)
-                      if {"open_dispute", "intake_complaint"} & set(r.get("actions") or [])), None)
+    # Policy: a write the registry marks for confirmation (dispute, complaint, contact phone change)
+    # only after the agent read it back and the customer said yes.
+    wrote = next((i for i, r in enumerate(replies) if CONFIRMED_TOOLS & set(r.get("actions") or [])), None)
+    if orders or wrote is not None:
         asked = wrote is not None and any(r.get("awaiting") == "confirm" for r in replies[:wrote])
         verdict.add("confirmed_before_write", asked,
-                    "a ticket was opened without a read-back the customer confirmed")
+                    "a ticket was opened or a write made without a read-back the customer confirmed")
     if expect.bindings:
         with world.sessions() as session:
             for openid, key in expect.bindings.items():

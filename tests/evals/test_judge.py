@@ -91,6 +91,16 @@ def test_a_ticket_without_a_confirmed_read_back_fails(world):
     assert failed == {"confirmed_before_write"}
 
 
+def test_a_phone_change_without_a_read_back_fails_too(world):
+    # Not a ticket, but a write the registry has confirmed (confirm_as): the same policy.
+    reply = {"text": "已为您修改联系电话。", "outcome": "resolved", "actions": ["change_contact_phone"]}
+    failed = {c.name for c in judge(world, [TurnLog("把电话改成13712345678", reply, 1.0)], None).failed}
+    assert "confirmed_before_write" in failed
+    read_back = {"text": "我将把您登记的联系电话改为137****5678。确认修改请回复“是”", "awaiting": "confirm"}
+    verdict = judge(world, [TurnLog("把电话改成13712345678", read_back, 1.0), TurnLog("是", reply, 1.0)], None)
+    assert "confirmed_before_write" not in {c.name for c in verdict.failed}
+
+
 def test_wrong_amount_missing_ticket_and_leak_each_fail(world):
     neighbour = money_text(world.bills[("neighbour", "2026-05")].computed.total)
     reply = {"text": f"您的电费是{neighbour}元，户名林美玲。", "outcome": "resolved"}
