@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.agent import Agent
-from agent.nlu.questions import ABOUT_MY_ACCOUNT, is_general_question, question_part
+from agent.nlu.questions import ABOUT_MY_ACCOUNT, asks_about_estimate, is_general_question, question_part
 from agent.replies import render
 from knowledge_base.rerank import best_hit, with_article_context
 
@@ -63,6 +63,12 @@ def test_general_and_personal_questions_are_told_apart() -> None:
     personal = ["我4月电费忘交了，现在要交多少违约金", "帮我查一下这个月电费多少钱"]
     assert all(is_general_question(t) for t in general)
     assert all(ABOUT_MY_ACCOUNT.search(t) and not is_general_question(t) for t in personal)
+
+
+def test_a_question_about_an_estimated_reading_is_told_from_i_guess() -> None:
+    asked = ["为什么我的电费是估抄的", "这个月电量是估的吗", "是不是按估计电量收的", "账单上是估计值吗"]
+    assert all(asks_about_estimate(t) for t in asked)
+    assert not any(asks_about_estimate(t) for t in ["我估计是电表坏了", "这个月电费为什么这么高", "估计要交多少"])
 
 
 def test_a_neighbouring_article_is_not_given_as_the_answer(make_agent: Callable[..., Agent],
