@@ -11,16 +11,14 @@ is told which reading it was, from these rows, never from a guess.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from billing_core.consumption import ONE_DAY, OPENING_LOOKBACK
 from billing_core.db.models import Meter, Reading, ReadingRegister, ReadingSource
-
-ONE_DAY = timedelta(days=1)
-OPENING_LOOKBACK = timedelta(days=62)  # as in consumption.py: a meter may skip a few days
 
 
 @dataclass(frozen=True)
