@@ -23,7 +23,7 @@ from agent.nlu.questions import is_general_question
 from agent.records import CsatError, parse_csat
 from agent.replies import render
 from agent.turn import Turn
-from knowledge_base.rerank import article_sections
+from knowledge_base.rerank import preload as preload_knowledge
 from tools.models import VerificationMethod
 
 FREE_TEXT_SLOTS = FLOW_FREE_TEXT_SLOTS | {"check_answer"}
@@ -107,7 +107,7 @@ class LocalBrain:
         The negative-experience classifier is fitted here too (~0.2 s)."""
         from agent.experience.negative.emotion import default_classifier
 
-        article_sections()
+        preload_knowledge()
         default_classifier()
 
     # ------------------------------------------------------------ entry point

@@ -27,7 +27,8 @@ def main() -> None:
     p50 = statistics.median(r.p50_ms for r in reports)
     p95 = statistics.median(r.p95_ms for r in reports)
     print(f"{reports[0].variant}: {reports[0].queries} queries x {args.rounds} rounds")
-    print(f"hit@1 {reports[0].hit_at_1:.3f}  hit@3 {reports[0].hit_at_3:.3f}  MRR {reports[0].mrr:.3f}")
+    print(f"hit@1 {reports[0].hit_at_1:.3f}  hit@3 {reports[0].hit_at_3:.3f}  MRR {reports[0].mrr:.3f}  "
+          f"local-brain answer right {reports[0].answered:.3f} ({reports[0].not_covered} declined as not covered)")
     print(f"median of rounds: p50 {p50:.1f} ms  p95 {p95:.1f} ms  (target p95 <= {TARGET_P95_MS:.0f} ms: "
           f"{'met' if p95 <= TARGET_P95_MS else 'NOT met'})")
     cpu50 = statistics.median(r.cpu_p50_ms for r in reports)

@@ -97,7 +97,9 @@ class MeterSpec(_Strict):
     the register advances `daily_kwh` ÷ multiplier a day from `first_reading`. `extra_kwh` adds
     kWh on given days (a spike for the usage-anomaly scenarios): later readings carry it too.
     `tou_shares` (峰/平/谷 … shares of each day's kWh) also writes the TOU registers, so that a
-    time-of-use customer's advice can move peak kWh to the valley.
+    time-of-use customer's advice can move peak kWh to the valley. `estimated_days` stores those
+    days' readings with the estimated source (估抄), as the collection system marks a reading it
+    could not deliver.
     """
 
     asset_no: str = Field(min_length=1, max_length=32)
@@ -109,6 +111,7 @@ class MeterSpec(_Strict):
     first_reading: Decimal = Field(default=Decimal("1000"), ge=0)
     extra_kwh: dict[date, Decimal] = {}
     tou_shares: dict[Literal["critical_peak", "peak", "flat", "valley"], Decimal] | None = None
+    estimated_days: list[date] = []  # readings of these days are stored as estimates (估抄)
 
     @field_validator("tou_shares")
     @classmethod
@@ -116,6 +119,12 @@ class MeterSpec(_Strict):
         if value is not None and (sum(value.values()) != 1 or any(v < 0 for v in value.values())):
             raise ValueError("tou_shares must be non-negative and add up to 1")
         return value
+
+    @model_validator(mode="after")
+    def _estimates_need_readings(self) -> MeterSpec:
+        if self.estimated_days and self.daily_kwh is None:
+            raise ValueError("estimated_days: readings are written only with daily_kwh")
+        return self
 
 
 class CustomerSpec(_Strict):

@@ -33,6 +33,7 @@ from billing_core.db.models import (
     PaymentStatus,
     Reading,
     ReadingRegister,
+    ReadingSource,
     WorkOrder,
     WorkOrderKind,
     WorkOrderPriority,
@@ -199,9 +200,12 @@ def _add_daily_readings(session: Session, meter_id: int, spec: MeterSpec, today:
 
     registers = {ReadingRegister.ACTIVE_TOTAL: Decimal(1)}
     registers |= {ReadingRegister(name): share for name, share in (spec.tou_shares or {}).items()}
-    session.add_all(Reading(meter_id=meter_id, read_date=first + timedelta(days=i), register=register,
-                            value=spec.first_reading * share + (step * i + extra(first + timedelta(days=i))) * share)
-                    for register, share in registers.items() for i in range(days))
+    estimated = set(spec.estimated_days)
+    session.add_all(Reading(meter_id=meter_id, read_date=day, register=register,
+                            value=spec.first_reading * share + (step * i + extra(day)) * share,
+                            source=ReadingSource.ESTIMATED if day in estimated else ReadingSource.DAILY)
+                    for register, share in registers.items() for i in range(days)
+                    for day in (first + timedelta(days=i),))
 
 
 def _add_history(session: Session, state: Any, ids: dict[str, Customer]) -> None:

@@ -33,6 +33,8 @@ _SENTENCE_END = re.compile(r"[。！？!?；;，,\n]+")
 # Same meaning, different wording: mapped to one form on BOTH sides so BM25 sees one token.
 CANONICAL_FORMS: tuple[tuple[str, str], ...] = (
     ("滞纳金", "违约金"),
+    ("截止日期", "到期日"),  # customers say 截止日期, bills and articles 到期日
+    ("截止日", "到期日"),
     ("交电费", "缴电费"),
     ("交费", "缴费"),
     ("交纳", "缴纳"),

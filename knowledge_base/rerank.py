@@ -2,8 +2,9 @@
 
 Hybrid retrieval (`retriever.py`) puts the right article among the first few, but often a
 neighbour first (「投诉多久答复」 → the article on how to raise a dispute). Article titles are
-written as the customer's question, so `best_hit` picks the passage whose title shares most
-character pairs with the asking words; retrieval order breaks ties. A short section alone can
+written as the customer's question, so `best_hit` picks the passage whose article is asked most
+like the asking words: its title together with the closest of its other phrasings (keywords and
+section headings, which name the narrower questions it answers); retrieval order breaks ties. A short section alone can
 answer a different question than the one asked (「有哪些缴费方式」 matches the 「线下缴费」 section,
 but the answer is the whole short list), so `with_article_context` adds the article's other
 sections while they fit.
@@ -25,7 +26,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from knowledge_base.articles import load_articles
+from knowledge_base.articles import Article, load_articles
 from knowledge_base.normalize import QueryNormalizer, normalize_text
 
 Hit = TypeVar("Hit", bound=Mapping[str, Any])
@@ -41,23 +42,53 @@ def _bigrams(text: str) -> set[str]:
 
 
 def best_hit(question: str, hits: Sequence[Hit]) -> Hit:
-    """The hit whose `title` shares most character pairs with `question` (the asking words).
+    """The hit whose article is asked most like `question` (the asking words).
 
-    `hits` are in retrieval order (each a mapping with at least ``title``); the caller picks the
+    The score is the number of the question's character pairs found in the article's title plus
+    its closest other phrasing (one keyword or one section heading): 「多久开始收违约金」 shares only
+    违约金 with the title 「晚交一两天也要交违约金吗？」, but its section 「过了到期日就开始算」
+    names the asked point, while the residential article's title 「居民电费逾期了违约金怎么算？」
+    shares one pair more and none of its phrasings adds the point. Pairs that name no article
+    (怎么, 可以 … `coverage.yaml`'s stop_pairs) are not counted. One phrasing, not all of them:
+    an article with many keywords would otherwise win by their number. Both sides are normalised
+    as queries are (Cantonese, typos, 截止日期→到期日). `hits` are in retrieval order (each a
+    mapping with at least ``title``; ``article_id`` to use its phrasings); the caller picks the
     asking clause of a longer message (`agent.nlu.questions.question_part`).
     """
     if not hits:
         raise ValueError("hits: at least one passage is needed")
-    asked = _bigrams(question)
-    ranked = sorted(enumerate(hits), key=lambda item: (-len(asked & _bigrams(item[1]["title"])), item[0]))
+    asked = _bigrams(_question_normalizer().normalize(question)) - coverage_rules().stop_pairs
+    phrasings = _article_phrasings()
+
+    def score(hit: Mapping[str, Any]) -> int:
+        title = asked & _bigrams(normalize_text(str(hit["title"])))
+        others = phrasings.get(str(hit.get("article_id", "")), ())
+        return len(title) + max((len((asked & other) - title) for other in others), default=0)
+
+    ranked = sorted(enumerate(hits), key=lambda item: (-score(item[1]), item[0]))
     return ranked[0][1]
+
+
+@lru_cache(maxsize=1)
+def _articles() -> tuple[Article, ...]:
+    return tuple(load_articles().articles)  # ~0.5 s: read once for the caches below
+
+
+@lru_cache(maxsize=1)
+def _article_phrasings() -> dict[str, tuple[frozenset[str], ...]]:
+    """Each article's character pairs per keyword and per section heading (normalised)."""
+    return {
+        a.id: tuple(frozenset(_bigrams(normalize_text(p)))
+                    for p in (*a.keywords, *(head for head, _ in _SECTION.findall(a.body))))
+        for a in _articles()
+    }
 
 
 @lru_cache(maxsize=1)
 def article_sections() -> dict[str, list[tuple[str, str]]]:
     """Each article's (heading, text) sections, read once (~0.5 s: call it before serving)."""
     sections: dict[str, list[tuple[str, str]]] = {}
-    for article in load_articles().articles:
+    for article in _articles():
         found = _SECTION.findall(article.body)
         sections[article.id] = [(head.strip(), body.strip()) for head, body in found if body.strip()]
     return sections
@@ -74,6 +105,15 @@ def with_article_context(hit: Mapping[str, Any], limit: int = 240) -> str:
             break
         text = f"{text}\n{addition}"
     return text
+
+
+def preload() -> None:
+    """Read the articles and build what `best_hit`, `with_article_context` and `covers` look up
+    (~0.5 s), so no customer's turn pays for it."""
+    article_sections()
+    _article_phrasings()
+    _article_texts()
+    coverage_rules()
 
 
 COVERAGE_PATH = Path(__file__).resolve().parent / "coverage.yaml"
@@ -172,7 +212,7 @@ def _question_normalizer() -> QueryNormalizer:
 @lru_cache(maxsize=1)
 def _article_texts() -> dict[str, str]:
     """Each article's title and sections, normalised as queries are (what an answer could say)."""
-    return {a.id: normalize_text(f"{a.title}\n{a.body}") for a in load_articles().articles}
+    return {a.id: normalize_text(f"{a.title}\n{a.body}") for a in _articles()}
 
 
 def covers(question: str, hit: Mapping[str, Any], topic: str = "",

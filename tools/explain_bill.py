@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from billing_core.bill_types import CustomerCategory
 from billing_core.money import ZERO
 from billing_core.number_text import quantity_text
+from billing_core.reading_basis import BoundaryReading, PeriodReadings, period_readings
 from billing_core.tariffs.residential import TierRules, tier_rules_on
 from tools.account_view import (
     BillWithLines, CustomerView, standing, visible_bills_in_periods, visible_bills_paid,
@@ -140,6 +141,16 @@ class Comparison(BaseModel):
     line_changes: list[LineChange]
 
 
+class ReadingUsed(BaseModel):
+    """A meter reading the bill's energy rests on, and whether it is an estimate (估抄)."""
+
+    role: Literal["opening", "closing"]
+    asset_no: str
+    day: date
+    value: Decimal
+    estimated: bool
+
+
 class BillExplained(ToolResult):
     status: Literal["ok"] = "ok"
     period: str
@@ -160,6 +171,11 @@ class BillExplained(ToolResult):
     # None when it is not lower — so the reply can say so plainly before any detail.
     decrease_vs_previous_month: Decimal | None = None
     consumption_reason: str | None = None  # the kWh change against last month, in words, if any
+    # The opening and closing active-total readings (empty when none is recorded for the period),
+    # whether the bill's energy rests on an estimated reading, and that in words.
+    readings: list[ReadingUsed] = []
+    estimated_reading: bool | None = None  # None: no reading recorded, so it cannot be told
+    reading_note: str | None = None
 
 
 def _shift(period: str, months: int) -> str:
@@ -298,6 +314,28 @@ def _summary(bill: BillWithLines, comparison: Comparison | None, label: str) -> 
     return head + "：" + "".join(r.text for r in comparison.reasons)
 
 
+def _day(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+def _reading(r: BoundaryReading) -> str:
+    return f"电表 {r.asset_no} {_day(r.day)}的示数 {quantity_text(r.value)}"
+
+
+def reading_note(readings: PeriodReadings) -> str | None:
+    """Whether the bill's kWh rest on an estimated reading, in words (None: nothing recorded)."""
+    if not readings.recorded:
+        return None
+    if readings.estimated_closing:
+        return ("本期结束示数是估计值（估抄），不是实际读数：" + "；".join(map(_reading, readings.estimated_closing))
+                + "。本期电量暂按估计示数计算。")
+    if readings.estimated_opening:
+        return ("本期起始示数是上期的估计值：" + "；".join(map(_reading, readings.estimated_opening))
+                + "；本期结束示数是实际读数（" + "；".join(map(_reading, readings.closing))
+                + "），本期电量已包含对上期估抄的更正。")
+    return "本期结束示数是实际读数，不是估抄：" + "；".join(map(_reading, readings.closing)) + "。"
+
+
 def explain_bill(ctx: ToolContext, session: Session, customer: CustomerView,
                  args: ExplainBillInput) -> ToolResult:
     today = ctx.today()
@@ -323,7 +361,13 @@ def explain_bill(ctx: ToolContext, session: Session, customer: CustomerView,
                            unit_price=l.unit_price, amount=l.amount, explanation=l.explanation,
                            tariff_version=l.tariff_version, source=l.source,
                            period_start=l.period_start, period_end=l.period_end) for l in bill.lines]
+    basis = period_readings(session, customer.id, bill.period_start, bill.period_end)
+    note = reading_note(basis)
+    estimated = bool(basis.estimated_closing or basis.estimated_opening) if basis.recorded else None
+    used = [ReadingUsed(role=role, asset_no=r.asset_no, day=r.day, value=r.value, estimated=r.estimated)
+            for role, group in (("opening", basis.opening), ("closing", basis.closing)) for r in group]
     message = (f"{bill.period} 账单共 {bill.amount} 元，用电 {quantity_text(bill.total_kwh)} 千瓦时。"
+               + (note if estimated else "")  # an estimate is said whatever was asked
                + "".join(f"{l.name} {l.amount} 元；" for l in lines)
                + _summary(bill, comparisons["previous_month"], "上月")
                + _summary(bill, comparisons["same_month_last_year"], "去年同期"))
@@ -337,6 +381,7 @@ def explain_bill(ctx: ToolContext, session: Session, customer: CustomerView,
         missing_comparisons=missing, message=message,
         decrease_vs_previous_month=_decrease(comparisons["previous_month"]),
         consumption_reason=_consumption_reason(comparisons["previous_month"]),
+        readings=used, estimated_reading=estimated, reading_note=note,
     )
 
 

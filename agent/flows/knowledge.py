@@ -34,6 +34,16 @@ def policy_question(turn: Turn) -> bool:
     return answer_from_knowledge_base(turn, query, turn.toolbox.search(query, k=KB_CANDIDATES))
 
 
+def choose_passage(query: str, hits: list[dict], topic: str = "") -> dict | None:
+    """The passage that answers: the best-asked (`best_hit`) of those covering the asked point, or
+    None when every one answers a neighbouring question. Also what the retrieval eval scores."""
+    asked = question_part(query)
+    covering = [h for h in hits if covers(asked, h, topic=topic)]
+    if not covering:
+        return None
+    return best_hit(question_part(f"{query} {topic}" if topic else query), covering)
+
+
 def answer_from_knowledge_base(turn: Turn, query: str, result: dict, topic: str = "") -> bool:
     """The best-titled passage of a search for `query` that covers the asked point, cited; else
     「没有找到」, or 「没有说到这一点」 when every passage answers a neighbouring question.
@@ -45,12 +55,10 @@ def answer_from_knowledge_base(turn: Turn, query: str, result: dict, topic: str 
     if not result["results"]:
         turn.say(render("kb_not_found"))
         return True
-    asked = question_part(query)
-    covering = [h for h in result["results"] if covers(asked, h, topic=topic)]
-    if not covering:
+    hit = choose_passage(query, result["results"], topic)
+    if hit is None:
         turn.say(render("kb_not_covered"))
         return True
-    hit = best_hit(question_part(f"{query} {topic}" if topic else query), covering)
     text = with_article_context(hit)
     turn.say(render("kb_answer", title=hit["title"], section=hit["section"], text=excerpt(text)))
     citation = {k: hit[k] for k in ("article_id", "title", "section", "source", "citation")}

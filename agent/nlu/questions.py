@@ -31,3 +31,13 @@ def question_part(query: str) -> str:
     parts = [p for p in re.split(r"[，,。？?！!；;\s]+", query) if p]
     asking = [p for p in parts if GENERAL_QUESTION.search(p)]
     return "".join(asking) or query
+
+
+# 「为什么我的电费是估抄的」「电量是估的吗」: whether a bill rests on an estimated reading. 估计 alone
+# is "I guess" (「我估计是电表坏了」), so only 估计值/估计电量/估计读数/估计示数 count.
+ESTIMATE_QUESTION = re.compile(r"估抄|估表|估数|估读|是估的|按估|估(?:算|计)(?:的|值|电量|读数|示数)")
+
+
+def asks_about_estimate(text: str) -> bool:
+    """The customer asks whether (or why) their bill's reading was estimated."""
+    return ESTIMATE_QUESTION.search(text) is not None

@@ -45,6 +45,7 @@ def retrieval(
         typer.echo(f"方案 {report.variant}，查询 {report.queries} 条")
         typer.echo(f"hit@1 {report.hit_at_1:.3f}  hit@3 {report.hit_at_3:.3f}（目标 ≥ {TARGET_HIT_AT_3}）  "
                    f"MRR {report.mrr:.3f}")
+        typer.echo(f"本地大脑作答正确 {report.answered:.3f}，判为未覆盖 {report.not_covered} 条")
         typer.echo(f"延迟 p50 {report.p50_ms:.1f} ms  p95 {report.p95_ms:.1f} ms（目标 ≤ {TARGET_P95_MS:.0f} ms）  "
                    f"CPU p50 {report.cpu_p50_ms:.1f} ms  p95 {report.cpu_p95_ms:.1f} ms")
         typer.echo("按类型 hit@3：" + "  ".join(f"{t} {v:.2f}" for t, v in report.by_tag.items()))

@@ -2,7 +2,9 @@
 
 Quality is per article (a query is answered when an article it is labelled with is in the top k);
 latency is one `search` call end to end (normalisation, embedding, BM25, Chroma, fusion), measured
-after a short warm-up, on whatever machine runs it.
+after a short warm-up, on whatever machine runs it. `answered` goes one step further, to what the
+customer is told: the share of queries whose local-brain answer (the passage the knowledge flow
+picks from the top 5 and checks for coverage) is a labelled article.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from agent.flows.knowledge import KB_CANDIDATES, choose_passage
 from knowledge_base.articles import load_articles
 from knowledge_base.embeddings import get_embedder
 from knowledge_base.retriever import KnowledgeRetriever
@@ -50,6 +53,10 @@ class EvalReport:
     p95_ms: float
     cpu_p50_ms: float = 0.0  # CPU time of the process per query: what wall time would be on an idle box
     cpu_p95_ms: float = 0.0
+    # The local brain's answer (`agent.flows.knowledge.choose_passage` over the top KB_CANDIDATES):
+    # the share of queries it answers with a labelled article, and how many it declines as uncovered.
+    answered: float = 0.0
+    not_covered: int = 0
     by_tag: dict[str, float] = field(default_factory=dict)
     misses: list[dict] = field(default_factory=list)
 
@@ -108,6 +115,7 @@ def evaluate(retriever: KnowledgeRetriever, queries: list[EvalQuery], variant: s
     cpu_times: list[float] = []
     hit1 = hit3 = 0
     reciprocal = 0.0
+    answered = not_covered = 0
     tag_hits: dict[str, list[int]] = defaultdict(list)
     misses: list[dict] = []
     for q in queries:
@@ -116,6 +124,11 @@ def evaluate(retriever: KnowledgeRetriever, queries: list[EvalQuery], variant: s
         latencies.append((time.perf_counter() - start) * 1000)
         cpu_times.append((time.process_time() - cpu_start) * 1000)
         ranked = [h.article_id for h in result.hits]
+        passages = [{"article_id": h.article_id, "title": h.title, "section": h.section, "text": h.text}
+                    for h in result.hits[:KB_CANDIDATES]]
+        chosen = choose_passage(q.query, passages) if passages else None
+        answered += chosen is not None and chosen["article_id"] in q.expected
+        not_covered += chosen is None
         rank = next((i for i, a in enumerate(ranked, start=1) if a in q.expected), None)
         hit1 += rank == 1
         hit3 += rank is not None and rank <= 3
@@ -132,6 +145,7 @@ def evaluate(retriever: KnowledgeRetriever, queries: list[EvalQuery], variant: s
         p95_ms=round(_percentile(latencies, 95), 2),
         cpu_p50_ms=round(statistics.median(cpu_times), 2) if cpu_times else 0.0,
         cpu_p95_ms=round(_percentile(cpu_times, 95), 2),
+        answered=round(answered / n, 4), not_covered=not_covered,
         by_tag={t: round(sum(v) / len(v), 4) for t, v in sorted(tag_hits.items())}, misses=misses,
     )
 

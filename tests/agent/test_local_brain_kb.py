@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from agent.agent import Agent
-from agent.nlu.questions import ABOUT_MY_ACCOUNT, is_general_question, question_part
+from agent.nlu.questions import ABOUT_MY_ACCOUNT, asks_about_estimate, is_general_question, question_part
 from agent.replies import render
 from knowledge_base.rerank import best_hit, with_article_context
 
@@ -31,6 +31,27 @@ def test_retrieval_order_breaks_a_tie() -> None:
     assert _best_hit("帮我查一下5月电费，另外电费可以在哪里交", hits)["article_id"] == "a"
 
 
+def test_a_section_heading_that_names_the_asked_point_beats_a_closer_title() -> None:
+    # The five passages retrieval returned, in its order. The residential title shares one pair
+    # more with the question (电费), but the dedicated article's section 「过了到期日就开始算」 names
+    # the asked point once 截止日期 reads as 到期日; the residential article's phrasings add no more.
+    hits = [_hit("due-due-date", "电费什么时候要交？缴费期限是多久？"),
+            _hit("due-late-fee-residential", "居民电费逾期了违约金怎么算？"),
+            _hit("due-late-fee-business", "企业、商铺、农业用电逾期违约金怎么算？"),
+            _hit("bill-late-fee-line", "账单上多了一行“违约金”，是怎么算的？"),
+            _hit("due-late-fee-start", "晚交一两天也要交违约金吗？")]
+    assert _best_hit("电费过了截止日期多久开始收违约金", hits)["article_id"] == "due-late-fee-start"
+    # ... while a question worded like the residential title still gets it.
+    assert _best_hit("居民电费逾期违约金怎么算", hits)["article_id"] == "due-late-fee-residential"
+
+
+def test_many_keywords_do_not_outvote_one_close_phrasing() -> None:
+    # Only the closest phrasing counts: an article is not preferred for having more keywords.
+    hits = [_hit("payment-channels-overview", "电费有哪些缴费方式？"), _hit("payment-alipay", "可以用支付宝交电费吗？")]
+    assert _best_hit("支付宝怎么交电费", hits)["article_id"] == "payment-alipay"
+    assert _best_hit("有哪些缴费方式", hits)["article_id"] == "payment-channels-overview"
+
+
 def test_a_short_passage_gets_the_rest_of_its_article() -> None:
     hit = _hit("payment-channels-overview", "电费有哪些缴费方式？", "线下缴费", "- 营业厅柜台缴费。\n- 自助缴费终端。")
     text = with_article_context(hit)
@@ -42,6 +63,12 @@ def test_general_and_personal_questions_are_told_apart() -> None:
     personal = ["我4月电费忘交了，现在要交多少违约金", "帮我查一下这个月电费多少钱"]
     assert all(is_general_question(t) for t in general)
     assert all(ABOUT_MY_ACCOUNT.search(t) and not is_general_question(t) for t in personal)
+
+
+def test_a_question_about_an_estimated_reading_is_told_from_i_guess() -> None:
+    asked = ["为什么我的电费是估抄的", "这个月电量是估的吗", "是不是按估计电量收的", "账单上是估计值吗"]
+    assert all(asks_about_estimate(t) for t in asked)
+    assert not any(asks_about_estimate(t) for t in ["我估计是电表坏了", "这个月电费为什么这么高", "估计要交多少"])
 
 
 def test_a_neighbouring_article_is_not_given_as_the_answer(make_agent: Callable[..., Agent],

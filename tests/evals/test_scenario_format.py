@@ -67,6 +67,7 @@ def test_good_file_loads_and_fact_is_symbolic(tmp_path):
     ("expect: {reply_contains", "expect: {actions: [lookup_bills], reply_contains", "expect.actions"),
     ("bills: [{period", "meters: [{asset_no: m1, daily_kwh: 9, tou_shares: {peak: '0.5', valley: '0.4'}}], "
      "bills: [{period", "tou_shares"),
+    ("bills: [{period", "meters: [{asset_no: m1, estimated_days: [2026-05-31]}], bills: [{period", "estimated_days"),
 ])
 def test_bad_file_names_file_and_field(tmp_path, old, new, field):
     path = _write(tmp_path, BASE.replace(old, new))

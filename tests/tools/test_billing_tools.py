@@ -10,7 +10,9 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from billing_core.operations.dunning import late_fee
-from billing_core.db.models import Bill, BillStatus, Customer, PaymentChannel, PaymentStatus
+from billing_core.db.models import (
+    Bill, BillStatus, Customer, Meter, PaymentChannel, PaymentStatus, Reading, ReadingRegister, ReadingSource,
+)
 from billing_core.number_text import quantity_text
 from tests.tools.conftest import ACCOUNT_A, ACCOUNT_C, World
 from tests.tools.factories import add_bill, pay
@@ -198,3 +200,44 @@ def test_partial_payments_count_only_succeeded_ones_and_unissued_bills_stay_hidd
     assert status.paid == Decimal("150.00") and status.outstanding == amount - Decimal("150.00")
     assert [(p.amount, p.channel) for p in status.payments] == [
         (Decimal("50.00"), "counter"), (Decimal("100.00"), "alipay")]  # by time paid, failed one left out
+
+
+def _meter_readings(world: World, readings: dict[date, tuple[str, ReadingSource]]) -> None:
+    with world.sessions() as session:
+        customer = session.scalars(select(Customer).where(Customer.account_no == ACCOUNT_A)).one()
+        meter = Meter(asset_no="0300012345678", customer_id=customer.id, installed_on=date(2020, 1, 1))
+        session.add(meter)
+        session.flush()
+        session.add_all(Reading(meter_id=meter.id, read_date=day, register=ReadingRegister.ACTIVE_TOTAL,
+                                value=Decimal(value), source=source) for day, (value, source) in readings.items())
+        session.commit()
+
+
+def test_explain_bill_says_the_bill_rests_on_an_estimated_reading(world: World) -> None:
+    _meter_readings(world, {date(2026, 4, 30): ("1000", ReadingSource.DAILY),
+                            date(2026, 5, 31): ("1480", ReadingSource.ESTIMATED)})
+    result = call_tool(_verified(world), "explain_bill", {"period": "2026-05"})
+    assert result.estimated_reading is True
+    assert [(r.role, r.day, r.value, r.estimated) for r in result.readings] == [
+        ("opening", date(2026, 4, 30), Decimal("1000"), False), ("closing", date(2026, 5, 31), Decimal("1480"), True)]
+    assert "估计值（估抄）" in result.reading_note and "2026年5月31日的示数 1480" in result.reading_note
+    assert result.reading_note in result.message  # said whatever the customer asked
+    april = call_tool(_verified(world, conversation="conv-2"), "explain_bill", {"period": "2026-04"})
+    assert april.estimated_reading is False and "2026年4月30日" in april.reading_note  # its closing one
+    older = call_tool(_verified(world, conversation="conv-3"), "explain_bill", {"period": "2025-05"})
+    assert older.estimated_reading is None and older.reading_note is None and not older.readings
+
+
+def test_explain_bill_with_actual_readings_says_it_was_not_estimated(world: World) -> None:
+    _meter_readings(world, {date(2026, 4, 30): ("1000", ReadingSource.ESTIMATED),
+                            date(2026, 5, 31): ("1480", ReadingSource.DAILY)})
+    result = call_tool(_verified(world), "explain_bill", {"period": "2026-05"})
+    assert result.estimated_reading is True  # opened on April's estimate: May carries its correction
+    assert "本期起始示数是上期的估计值" in result.reading_note and "已包含对上期估抄的更正" in result.reading_note
+    with world.sessions() as session:
+        for reading in session.scalars(select(Reading)):
+            reading.source = ReadingSource.DAILY
+        session.commit()
+    actual = call_tool(_verified(world, conversation="conv-2"), "explain_bill", {"period": "2026-05"})
+    assert actual.estimated_reading is False and "不是估抄" in actual.reading_note
+    assert actual.reading_note not in actual.message  # an actual reading is said only when asked
