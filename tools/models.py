@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, MetaData, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing_core.db.engine import NAMING_CONVENTION, Base, utc_now
@@ -102,6 +102,32 @@ class IdentityLock(ToolsBase):
     locked_at: Mapped[datetime] = mapped_column(default=utc_now)
     locked_until: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(String(200))
+
+
+class IdentityLockLift(ToolsBase):
+    """Staff lifted a lock early (the customer proved who they are at a counter or to an agent).
+
+    The lock row stays, its `locked_until` moved to the lift (so the repeat-doubling rule still
+    counts it); `was_locked_until` keeps the end it had. The wrong answers stay on record, but
+    those up to `attempts_before` (an `identity_attempts.id`) no longer count towards the same
+    scope and key: otherwise the next slip would lock the customer out again at once.
+    """
+
+    __tablename__ = "identity_lock_lifts"
+    __table_args__ = (
+        UniqueConstraint("lock_id"),
+        Index("ix_identity_lock_lifts_scope_key", "scope", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lock_id: Mapped[int] = mapped_column(ForeignKey("identity_locks.id"))
+    scope: Mapped[LockScope] = mapped_column(_enum(LockScope))
+    key: Mapped[str] = mapped_column(String(128))
+    lifted_at: Mapped[datetime] = mapped_column()
+    lifted_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+    was_locked_until: Mapped[datetime] = mapped_column()
+    attempts_before: Mapped[int] = mapped_column(Integer)
 
 
 class VerifiedSession(ToolsBase):

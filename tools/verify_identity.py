@@ -21,7 +21,7 @@ dropped) and handed to a person; after `max_failures_per_account` failures again
 `account_lock_minutes`, doubled for each earlier lock within `account_lock_repeat_hours` (up to
 `account_lock_max_minutes`). A locked 户号 refuses even the right answer (recorded as
 `refused_by_lock`, not counted as wrong) on every channel, the bound WeChat included, until the
-lock ends. Checks against one conversation or 户号 are serialised (`_serialize`), so a burst of
+lock ends. Checks against one conversation or 户号 are serialised (`serialize_checks`), so a burst of
 parallel guesses gets no more tries than a sequence. Locks are rows in the database, so they hold
 across processes and restarts. The failure message is the same whether the 户号 exists or not, and
 non-existent 户号 are counted and locked exactly like real ones.
@@ -41,7 +41,8 @@ from sqlalchemy.orm import Session
 from billing_core.db.models import Customer
 from knowledge_base.digit_words import DIGIT_WORDS
 from tools.context import Principal, ToolContext
-from tools.models import IdentityAttempt, IdentityLock, LockScope, VerificationMethod, VerifiedSession
+from tools.models import (IdentityAttempt, IdentityLock, IdentityLockLift, LockScope, VerificationMethod,
+                          VerifiedSession)
 from tools.results import InvalidInput, ToolResult
 from tools.service_policy import VerificationPolicy
 from tools.transfer_to_human import HandoffReason, create_handoff
@@ -54,8 +55,9 @@ VILLAGE = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,2
 # Statements built once with bound parameters, on the tables (no ORM entities), run on the
 # session's connection: building them per call, and the ORM's compile and loading steps, cost
 # more CPU than running them. Customers and locks are read as plain rows.
-_C, _ATTEMPT, _LOCK, _SESSION = (Customer.__table__.c, IdentityAttempt.__table__.c,
-                                 IdentityLock.__table__.c, VerifiedSession.__table__.c)
+_C, _ATTEMPT, _LOCK, _SESSION, _LIFT = (Customer.__table__.c, IdentityAttempt.__table__.c,
+                                        IdentityLock.__table__.c, VerifiedSession.__table__.c,
+                                        IdentityLockLift.__table__.c)
 _CUSTOMER = select(_C.account_no, _C.name, _C.phone, _C.id_last4, _C.address)
 _CUSTOMER_BY_ACCOUNT = _CUSTOMER.where(_C.account_no == bindparam("account_no"))
 _CUSTOMER_BY_OPENID = _CUSTOMER.where(_C.wechat_openid == bindparam("openid"))
@@ -73,10 +75,22 @@ _MARK_ATTEMPT = update(IdentityAttempt.__table__).where(  # type: ignore[arg-typ
     _ATTEMPT.id == bindparam("attempt_id"))
 # A wrong answer: not verified, and not a right answer refused by a lock.
 _WRONG = (_ATTEMPT.success.is_(False), _ATTEMPT.refused_by_lock.is_(False))
+
+
+def _after_last_lift(scope: LockScope, key: str) -> Any:
+    """Attempts made after staff last lifted a lock of `scope` on the key bound as `key`: the
+    earlier wrong answers stay on record but no longer count (`IdentityLockLift.attempts_before`)."""
+    floor = (select(func.coalesce(func.max(_LIFT.attempts_before), 0))
+             .where(_LIFT.scope == scope, _LIFT.key == bindparam(key)).scalar_subquery())
+    return _ATTEMPT.id > floor
+
+
 _CONVERSATION_FAILURES = select(func.count()).where(
-    _ATTEMPT.conversation_id == bindparam("conversation_id"), *_WRONG)
+    _ATTEMPT.conversation_id == bindparam("conversation_id"), *_WRONG,
+    _after_last_lift(LockScope.CONVERSATION, "conversation_id"))
 _ACCOUNT_FAILURES = select(func.count()).where(
-    _ATTEMPT.claimed_account == bindparam("claimed"), *_WRONG, _ATTEMPT.attempted_at > bindparam("since"))
+    _ATTEMPT.claimed_account == bindparam("claimed"), *_WRONG, _ATTEMPT.attempted_at > bindparam("since"),
+    _after_last_lift(LockScope.ACCOUNT, "claimed"))
 _RECENT_ACCOUNT_LOCKS = select(func.count()).where(
     _LOCK.scope == LockScope.ACCOUNT, _LOCK.key == bindparam("key"), _LOCK.locked_at > bindparam("since"))
 _ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
@@ -189,7 +203,7 @@ def _advisory_key(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def _serialize(session: Session, keys: list[str]) -> None:
+def serialize_checks(session: Session, keys: list[str]) -> None:
     """Let one check at a time count against a conversation or a claimed 户号.
 
     Without this, parallel guesses each read "4 failures so far", each get their answer checked,
@@ -279,7 +293,7 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
             session.commit()
             return result
         claimed, customer = found
-        _serialize(session, [f"conversation:{ctx.conversation_id}", *([f"account:{claimed}"] if claimed else [])])
+        serialize_checks(session, [f"conversation:{ctx.conversation_id}", *([f"account:{claimed}"] if claimed else [])])
         # The attempt is written first (as a failure), then the locks and counts are read.
         attempt_id = session.connection().execute(_INSERT_ATTEMPT, {
             "conversation_id": ctx.conversation_id, "channel": ctx.channel, "method": args.method,

@@ -167,3 +167,41 @@ def test_guessing_from_web_wechat_and_the_hotline_locks_the_account_and_staff_se
     assert lock["channels"] == ["ivr", "web", "wechat"] and lock["customer_exists"] is True
     card = httpx.get(f"{base}/api/assist/customers/{account}/bills", headers=STAFF).json()
     assert card["identity_lock"]["locked_until"] == lock["locked_until"]
+
+
+def test_staff_lift_a_lock_over_http_and_the_owner_verifies_again(server: ServeProcess, target: Target) -> None:
+    base = server.url
+    customer = demo_customers(30)[25]
+    assert customer.account_no != target.account_no
+    account = customer.account_no
+    wrong = [tail for tail in (f"{n:04d}" for n in range(2000, 2010)) if tail != customer.last4]
+    for tail in wrong[:5]:  # five strangers' conversations, one wrong tail each
+        Web(base).say(f"户号{account}，尾号{tail}")
+    locks = httpx.get(f"{base}/api/assist/identity-locks", params={"scope": "account"}, headers=STAFF).json()
+    [lock] = [lock for lock in locks if lock["account_no"] == account]
+    url = f"{base}/api/assist/identity-locks/{lock['id']}/lift"
+    reason = {"reason": "客户到营业厅出示户主身份证，已人工核实"}
+
+    owner = Web(base)
+    assert httpx.post(url, json=reason).status_code == 401
+    assert httpx.post(url, json=reason, headers={"Authorization": f"Bearer {owner.token['X-Conversation-Token']}"}
+                      ).status_code == 403
+    assert httpx.post(url, json={"reason": "   "}, headers=STAFF).status_code == 422
+    assert httpx.post(url, json={}, headers=STAFF).status_code == 422
+    assert httpx.post(f"{base}/api/assist/identity-locks/2147483647/lift", json=reason,
+                      headers=STAFF).status_code == 404
+    assert owner.say(f"户号{account}，手机尾号{customer.last4}")["handoff"] is True  # still locked
+    lifted = httpx.post(url, json=reason, headers=STAFF)
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["lifted_by"].startswith("staff:") and lifted.json()["reason"] == reason["reason"]
+    assert lifted.json()["was_locked_until"] == lock["locked_until"]
+    again = httpx.post(url, json=reason, headers=STAFF)
+    assert again.status_code == 409 and "已于" in again.json()["detail"]
+
+    # The owner verifies now, and one slip in a new conversation does not lock the 户号 again.
+    assert Web(base).say(f"户号{account}，尾号{wrong[5]}")["handoff"] is False
+    verified = Web(base)
+    verified.say(f"户号{account}，手机尾号{customer.last4}")
+    assert _attempts(account)[-1] == ("web", True, False)
+    after = httpx.get(f"{base}/api/assist/identity-locks", params={"scope": "account"}, headers=STAFF).json()
+    assert account not in [lock["account_no"] for lock in after]
