@@ -37,7 +37,9 @@ LIFT_REASON_MAX = 200  # the column's length
 class IdentityLockView(BaseModel):
     id: int  # what staff name to lift it
     scope: LockScope
-    key: str  # the claimed 户号, the conversation id, or a masked caller number (ani:138****8000)
+    # the claimed 户号, the conversation id, a masked caller number (ani:138****8000), or a source
+    # (`web:203.0.113.7`, `wechat:o_…`, `ivr:138****8000`)
+    key: str
     account_no: str | None  # the claimed 户号 of an account lock (as claimed: it may not exist)
     customer_exists: bool | None  # account locks: whether the claimed 户号 is a customer
     locked_at: datetime
@@ -49,9 +51,10 @@ class IdentityLockView(BaseModel):
     conversations: int  # how many conversations they came from
 
 
-def mask_claim(key: str) -> str:
-    """A hotline caller number kept as a claim, masked: ani:13800138000 → ani:138****8000."""
-    return mask_personal_numbers(key, landlines=True) if key.startswith("ani:") else key
+def mask_claim(key: str, scope: LockScope = LockScope.ACCOUNT) -> str:
+    """A hotline caller number kept as a claim or a source, masked: ani:13800138000 →
+    ani:138****8000, ivr:13800138000 → ivr:138****8000."""
+    return mask_personal_numbers(key, landlines=True) if key.startswith("ani:") or scope == LockScope.SOURCE else key
 
 
 def _view(session: Session, lock: IdentityLock, policy: ServicePolicy) -> IdentityLockView:
@@ -59,6 +62,10 @@ def _view(session: Session, lock: IdentityLock, policy: ServicePolicy) -> Identi
     if lock.scope == LockScope.ACCOUNT:
         since = lock.locked_at - timedelta(minutes=policy.verification.account_window_minutes)
         where = [attempt.claimed_account == lock.key, attempt.attempted_at > since,
+                 attempt.attempted_at <= lock.locked_until]
+    elif lock.scope == LockScope.SOURCE:
+        since = lock.locked_at - timedelta(minutes=policy.verification.source_window_minutes)
+        where = [attempt.source == lock.key, attempt.attempted_at > since,
                  attempt.attempted_at <= lock.locked_until]
     else:
         where = [attempt.conversation_id == lock.key]
@@ -72,7 +79,7 @@ def _view(session: Session, lock: IdentityLock, policy: ServicePolicy) -> Identi
         exists = account is not None and session.scalar(
             select(Customer.id).where(Customer.account_no == account)) is not None
     return IdentityLockView(
-        id=lock.id, scope=lock.scope, key=mask_claim(lock.key), account_no=account, customer_exists=exists,
+        id=lock.id, scope=lock.scope, key=mask_claim(lock.key, lock.scope), account_no=account, customer_exists=exists,
         locked_at=lock.locked_at, locked_until=lock.locked_until, reason=lock.reason,
         wrong_answers=sum(n for _, _, refused, n in rows if not refused),
         refused_right_answers=sum(n for _, _, refused, n in rows if refused),
@@ -182,5 +189,5 @@ def lift_identity_lock(session: Session, staff: StaffPrincipal, lock_id: int, re
     session.add(IdentityLockLift(lock_id=lock_id, scope=scope, key=key, lifted_at=now, lifted_by=staff.staff_id,
                                  reason=reason, was_locked_until=until, attempts_before=floor))
     session.commit()
-    return LockLifted(lock_id=lock_id, scope=scope, key=mask_claim(key), lifted_at=now, lifted_by=staff.staff_id,
+    return LockLifted(lock_id=lock_id, scope=scope, key=mask_claim(key, scope), lifted_at=now, lifted_by=staff.staff_id,
                       reason=reason, was_locked_until=until)

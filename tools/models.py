@@ -38,6 +38,7 @@ class VerificationMethod(StrEnum):
 class LockScope(StrEnum):
     CONVERSATION = "conversation"
     ACCOUNT = "account"
+    SOURCE = "source"  # one caller number / openid / web address trying many 户号
 
 
 class HandoffStatus(StrEnum):
@@ -76,6 +77,7 @@ class IdentityAttempt(ToolsBase):
     __table_args__ = (
         Index("ix_identity_attempts_conversation_id", "conversation_id"),
         Index("ix_identity_attempts_claimed_account_at", "claimed_account", "attempted_at"),
+        Index("ix_identity_attempts_source_at", "source", "attempted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -86,6 +88,8 @@ class IdentityAttempt(ToolsBase):
     success: Mapped[bool] = mapped_column(Boolean)
     # The answer was right but an active lock refused it: not a wrong answer, so not counted.
     refused_by_lock: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where it came from (`ToolContext.guess_source`: channel + caller number / openid / web address).
+    source: Mapped[str | None] = mapped_column(String(128))
     attempted_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 

@@ -71,7 +71,8 @@
     $("lock-count").classList.toggle("hot", locks.length > 0);
     if (!locks.length) list.appendChild(el("li", "无锁定", "plain muted"));
     for (const l of locks) {
-      const what = l.scope === "account" ? "户号 " + l.key + (l.customer_exists ? "" : "（非本单位户号）") : "会话 " + l.key;
+      const what = l.scope === "account" ? "户号 " + l.key + (l.customer_exists ? "" : "（非本单位户号）")
+        : l.scope === "source" ? "来源 " + l.key + "（多个不同户号核实失败）" : "会话 " + l.key;
       const open = l.account_no && l.customer_exists ? () => loadCustomer(l.account_no) : () => {};
       const li = item(what, Staff.ago(l.locked_at), lockText(l), open, "lock");
       const lift = el("button", "解除锁定", "ghost");
