@@ -212,7 +212,7 @@ def _advisory_key(key: str) -> int:
 
 
 def serialize_checks(session: Session, keys: list[str]) -> None:
-    """Let one check at a time count against a conversation or a claimed 户号.
+    """Let one check at a time count against a conversation, a claimed 户号 or a source.
 
     Without this, parallel guesses each read "4 failures so far", each get their answer checked,
     and a burst of a hundred requests gets a hundred guesses past a limit of five. PostgreSQL:
