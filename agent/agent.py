@@ -191,7 +191,7 @@ class Agent:
 
     def handle(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
                identity: dict[str, str] | None = None, *,
-               on_event: Callable[[StreamEvent], None] | None = None) -> Reply:
+               on_event: Callable[[StreamEvent], None] | None = None, source: str | None = None) -> Reply:
         """Answer one customer message. `identity` is what the channel vouches for, under its spec's
         `identity_key` (`tools.channels`: `{"openid": …}` on WeChat, `{"caller": …}` on the hotline).
 
@@ -199,19 +199,23 @@ class Agent:
         on the state this turn loads under the conversation's lock anyway (the hand-off row is asked
         only when that state says it was handed off).
 
+        `source`: where the message came from when that is no identity the channel vouches for (the
+        web page's client address): identity checks are also counted per source, so one address
+        trying account after account is locked (`tools.verify_identity`). Never a proof.
+
         `on_event`: a streaming channel's callback, given each guarded sentence of an LLM reply as
         it is ready, a `Retract` if what went out is not the final reply, and the `Final` reply
         (see `agent.streaming`). Without it the turn is exactly the same, only not streamed.
         """
         if on_event is None:
-            return self._handle(conversation_id, channel, text, message_id, identity, None)
+            return self._handle(conversation_id, channel, text, message_id, identity, None, source)
         relay = Relay(on_event)
-        reply = self._handle(conversation_id, channel, text, message_id, identity, relay.sentence)
+        reply = self._handle(conversation_id, channel, text, message_id, identity, relay.sentence, source)
         relay.finish(reply)
         return reply
 
     def stream(self, conversation_id: str, channel: str, text: str, message_id: str | None = None,
-               identity: dict[str, str] | None = None) -> Iterator[StreamEvent]:
+               identity: dict[str, str] | None = None, source: str | None = None) -> Iterator[StreamEvent]:
         """`handle` as events: sentences as they pass the guard, maybe a `Retract`, then `Final`.
 
         The turn runs in a thread of its own (the caller reads events as they come); bad input
@@ -221,7 +225,7 @@ class Agent:
 
         def run() -> None:
             try:
-                self.handle(conversation_id, channel, text, message_id, identity, on_event=events.put)
+                self.handle(conversation_id, channel, text, message_id, identity, on_event=events.put, source=source)
             except BaseException as exc:  # handed to the reader, raised there
                 events.put(exc)
             finally:
@@ -236,7 +240,8 @@ class Agent:
         worker.join()
 
     def _handle(self, conversation_id: str, channel: str, text: str, message_id: str | None,
-                identity: dict[str, str] | None, emit: Callable[[str], None] | None) -> Reply:
+                identity: dict[str, str] | None, emit: Callable[[str], None] | None,
+                source: str | None = None) -> Reply:
         conversation_id = _require(conversation_id, "conversation_id", 128)
         try:
             channel_spec(channel)
@@ -253,13 +258,14 @@ class Agent:
                 stored = self.store.stored_reply(conversation_id, message_id)
                 if stored is not None:
                     return Reply.from_dict(stored)
-            reply = self._turn(conversation_id, channel, text.strip(), message_id, identity or {}, emit)
+            reply = self._turn(conversation_id, channel, text.strip(), message_id, identity or {}, emit, source)
             if message_id is not None and reply.message_id is not None:
                 self.store.store_reply(conversation_id, message_id, reply.to_dict())
             return reply
 
     def _turn(self, conversation_id: str, channel: str, text: str, message_id: str | None,
-              identity: dict[str, str], emit: Callable[[str], None] | None = None) -> Reply:
+              identity: dict[str, str], emit: Callable[[str], None] | None = None,
+              source: str | None = None) -> Reply:
         started = time.perf_counter()
         state = self.store.load(conversation_id)
         if state is not None and state.channel != channel:
@@ -274,7 +280,7 @@ class Agent:
         identity_key = channel_spec(channel).identity_key
         channel_identity = state.channel_identity.get(identity_key) if identity_key else None
         ctx = ToolContext(conversation_id=conversation_id, channel=channel, session_factory=self.sessions,
-                          channel_identity=channel_identity, clock=self.clock,
+                          channel_identity=channel_identity, clock=self.clock, source=source,
                           knowledge=self.knowledge, pending_audit=[], service_level=self.service_level)
         if state.verified:
             # The state store is server-side like `verified_sessions`, so the principal kept with the

@@ -1,7 +1,7 @@
 """Agent assist: the staff console's API (live and recent conversations, transcript, suggested
 replies with their sources, take-over and hand-back, the customer card — open tickets, last
-bills, classes and tags, an identity lock-out — the identity lock-outs in force and the open
-operations alerts).
+bills, classes and tags, an identity lock-out — the identity lock-outs in force (and lifting one
+once the customer proved who they are to a person) and the open operations alerts).
 
 Everything here sits behind `require_staff`: customers never reach it, whatever they send.
 Take-over marks the conversation as held by a person (the hand-off request is accepted and the
@@ -31,7 +31,9 @@ from agent.agent import ConversationNotFound
 from agent.experience.classes import ClassInputError, clear_staff_class, set_staff_class
 from agent.experience.view import CustomerExperience, customer_experience
 from tools.channels import channel_spec
-from tools.identity_locks import IdentityLockView, account_identity_lock, active_identity_locks
+from tools.identity_locks import (LIFT_REASON_MAX, IdentityLockView, LiftInputError, LockAlreadyEnded, LockLifted,
+                                  LockNotFound, StaffPrincipal, account_identity_lock, active_identity_locks,
+                                  lift_identity_lock)
 from tools.models import HandoffRequest, HandoffStatus, LockScope
 from tools.transfer_to_human import held_by_staff
 from tools.verify_identity import mask_name
@@ -382,6 +384,28 @@ def identity_locks(_staff: StaffDep,
     until when, and from which channels the wrong answers came. Staff only."""
     with session_scope() as session:
         return active_identity_locks(session, utc_now(), scope=scope, limit=limit)
+
+
+class LiftLockIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=LIFT_REASON_MAX,
+                        description="解除原因：如何人工核实了客户身份（如营业厅核验户主身份证件）")
+
+
+@router.post("/identity-locks/{lock_id}/lift", response_model=LockLifted, responses=CONFLICT,
+             summary="解除身份核实锁定（客户已经人工核实身份；需理由，留审计记录）")
+def lift_lock(lock_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="锁定编号（列表中的 id）")],
+              body: LiftLockIn, staff: StaffDep) -> LockLifted:
+    """End a lock now. The wrong answers stay on record; those before the lift stop counting, so
+    the customer can verify online again (a later lock of the 户号 still lasts twice as long)."""
+    with session_scope() as session:
+        try:
+            return lift_identity_lock(session, StaffPrincipal(staff), lock_id, body.reason, utc_now())
+        except LockNotFound as exc:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=str(exc)) from exc
+        except LockAlreadyEnded as exc:
+            raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+        except LiftInputError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=str(exc)) from exc
 
 
 class StaffMessageIn(BaseModel):

@@ -10,6 +10,7 @@ on any app process. Without the token, a conversation — of this or any other c
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from datetime import UTC, datetime
 from functools import partial
@@ -109,6 +110,25 @@ def get_conversation(conversation_id: ConversationId) -> Transcript:
     return transcript
 
 
+def client_source(request: Request) -> str | None:
+    """The browser's address as this service knows it, the source its identity checks are counted
+    under (`tools.verify_identity`: one address trying many 户号 is locked). Behind nginx it is the
+    X-Forwarded-For client: uvicorn trusts that header from `FORWARDED_ALLOW_IPS` (default
+    127.0.0.1, the local proxy). An IPv6 client is its /64, which one household or phone holds whole."""
+    host = request.client.host if request.client else None
+    if not host:
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:  # ::ffff:203.0.113.7 is an IPv4 client
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
 def _sse(event: str, data: object) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -120,14 +140,16 @@ def _chunks(text: str, size: int = 12) -> list[str]:
 @router.post("/conversations/{conversation_id}/messages", summary="发送消息，回复以 SSE 流式返回", response_model=None,
              responses={200: {"content": {"text/event-stream": {}}}, **NOT_FOUND_RESPONSE})
 async def send_message(conversation_id: ConversationId, message: ChatMessage, services: ServicesDep,
-                       stream: bool = True) -> Response | ReplyOut:
+                       request: Request, stream: bool = True) -> Response | ReplyOut:
     enforce_rate_limit(services, "web", conversation_id)
     shown = partial(_as_shown, services, conversation_id, message.text)
+    source = client_source(request)
     if stream and streams_sentences(services):
         # The LLM brain: a live stream, each sentence sent once the guard passed it (channels/web_stream.py).
         return await stream_turn(services, conversation_id, message.text, message.message_id, shown,
-                                 _single_body)
-    reply = await shown(await services.turn(conversation_id, "web", message.text, message.message_id))
+                                 _single_body, source=source)
+    reply = await shown(await services.turn(conversation_id, "web", message.text, message.message_id,
+                                            source=source))
     if not stream:
         return reply
     return _single_body(reply)

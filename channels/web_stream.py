@@ -46,7 +46,7 @@ def streams_sentences(services: Services) -> bool:
 
 async def stream_turn(services: Services, conversation_id: str, text: str, message_id: str | None,
                       finish: Callable[[ReplyOut], Awaitable[ReplyOut]],
-                      single_body: Callable[[ReplyOut], Response]) -> Response:
+                      single_body: Callable[[ReplyOut], Response], source: str | None = None) -> Response:
     """Run the turn; answer with a live SSE stream once its first sentence is out.
 
     Until then nothing is sent, so bad input, a 404 or a busy agent still answer with their
@@ -61,7 +61,8 @@ async def stream_turn(services: Services, conversation_id: str, text: str, messa
         if not isinstance(event, Final):  # the Reply comes back from the task itself
             loop.call_soon_threadsafe(events.put_nowait, event)
 
-    task = asyncio.ensure_future(services.turn(conversation_id, "web", text, message_id, on_event=on_event))
+    task = asyncio.ensure_future(services.turn(conversation_id, "web", text, message_id, on_event=on_event,
+                                               source=source))
     _running.add(task)
     # Scheduled after the thread's own call_soon_threadsafe calls, so it is always the last event.
     task.add_done_callback(lambda done: (_running.discard(done), events.put_nowait(None)))

@@ -84,6 +84,10 @@ class ToolContext:
     # The verified customer's service level (session, 户号 -> level), supplied by the agent; the
     # tools ask it only for the principal's own account. None: everyone is served the same way.
     service_level: Callable[[Session, str], ServiceLevel] | None = None
+    # Where the messages come from as the channel knows it when that is not an identity it vouches
+    # for (the web page's client address); None: the envelope identity (openid, caller number).
+    # Only for counting guesses per source (`verify_identity`), never a proof of anything.
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if not self.conversation_id or not self.conversation_id.strip():
@@ -100,6 +104,13 @@ class ToolContext:
         if not self.spec.allows(method):
             return False
         return VerificationMethod(method) == VerificationMethod.ACCOUNT_SECRET or bool(self.channel_identity)
+
+    @property
+    def guess_source(self) -> str | None:
+        """The key identity checks are counted under per source: channel and the address or
+        envelope identity (`web:203.0.113.7`, `ivr:13800138000`, `wechat:o_…`), or None."""
+        value = self.source or self.channel_identity
+        return f"{self.channel}:{value.strip()}"[:128] if value and value.strip() else None
 
     def now(self) -> datetime:
         """The current time (aware, UTC); tests pass a fixed clock."""

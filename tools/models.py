@@ -14,7 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Index, Integer, MetaData, String, Text, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from billing_core.db.engine import NAMING_CONVENTION, Base, utc_now
@@ -38,6 +38,7 @@ class VerificationMethod(StrEnum):
 class LockScope(StrEnum):
     CONVERSATION = "conversation"
     ACCOUNT = "account"
+    SOURCE = "source"  # one caller number / openid / web address trying many 户号
 
 
 class HandoffStatus(StrEnum):
@@ -76,6 +77,7 @@ class IdentityAttempt(ToolsBase):
     __table_args__ = (
         Index("ix_identity_attempts_conversation_id", "conversation_id"),
         Index("ix_identity_attempts_claimed_account_at", "claimed_account", "attempted_at"),
+        Index("ix_identity_attempts_source_at", "source", "attempted_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -86,6 +88,8 @@ class IdentityAttempt(ToolsBase):
     success: Mapped[bool] = mapped_column(Boolean)
     # The answer was right but an active lock refused it: not a wrong answer, so not counted.
     refused_by_lock: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Where it came from (`ToolContext.guess_source`: channel + caller number / openid / web address).
+    source: Mapped[str | None] = mapped_column(String(128))
     attempted_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
@@ -102,6 +106,32 @@ class IdentityLock(ToolsBase):
     locked_at: Mapped[datetime] = mapped_column(default=utc_now)
     locked_until: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(String(200))
+
+
+class IdentityLockLift(ToolsBase):
+    """Staff lifted a lock early (the customer proved who they are at a counter or to an agent).
+
+    The lock row stays, its `locked_until` moved to the lift (so the repeat-doubling rule still
+    counts it); `was_locked_until` keeps the end it had. The wrong answers stay on record, but
+    those up to `attempts_before` (an `identity_attempts.id`) no longer count towards the same
+    scope and key: otherwise the next slip would lock the customer out again at once.
+    """
+
+    __tablename__ = "identity_lock_lifts"
+    __table_args__ = (
+        UniqueConstraint("lock_id"),
+        Index("ix_identity_lock_lifts_scope_key", "scope", "key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    lock_id: Mapped[int] = mapped_column(ForeignKey("identity_locks.id"))
+    scope: Mapped[LockScope] = mapped_column(_enum(LockScope))
+    key: Mapped[str] = mapped_column(String(128))
+    lifted_at: Mapped[datetime] = mapped_column()
+    lifted_by: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(200))
+    was_locked_until: Mapped[datetime] = mapped_column()
+    attempts_before: Mapped[int] = mapped_column(Integer)
 
 
 class VerifiedSession(ToolsBase):

@@ -47,6 +47,12 @@ class VerificationPolicy(_Strict):
     account_lock_repeat_hours: int = Field(ge=1)
     account_lock_max_minutes: int = Field(ge=1)
     conversation_lock_hours: int = Field(ge=1)
+    # One source (caller number, openid, web address) with wrong answers against this many
+    # DIFFERENT 户号 within the window is locked: a spray that stays under the per-account and
+    # per-conversation limits by trying account after account.
+    max_accounts_per_source: int = Field(ge=2)
+    source_window_minutes: int = Field(ge=1)
+    source_lock_minutes: int = Field(ge=1)
     session_minutes: int = Field(ge=1)
 
     @model_validator(mode="after")

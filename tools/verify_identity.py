@@ -19,9 +19,13 @@ the same conversation (trying a second 户号 and failing leaves the first verif
 dropped) and handed to a person; after `max_failures_per_account` failures against one claimed
 户号 within the window (from any conversation), that 户号 is locked for online checks for
 `account_lock_minutes`, doubled for each earlier lock within `account_lock_repeat_hours` (up to
-`account_lock_max_minutes`). A locked 户号 refuses even the right answer (recorded as
-`refused_by_lock`, not counted as wrong) on every channel, the bound WeChat included, until the
-lock ends. Checks against one conversation or 户号 are serialised (`_serialize`), so a burst of
+`account_lock_max_minutes`). One source (caller number, openid, web address) with wrong answers
+against `max_accounts_per_source` different 户号 within `source_window_minutes` is locked for
+`source_lock_minutes`: a spray of one guess per 户号 reaches neither limit above. A locked 户号
+(or source) refuses even the right answer (recorded as `refused_by_lock`, not counted as wrong) on
+every channel, the bound WeChat included, until the lock ends. Staff may lift a lock early
+(`tools.identity_locks`); the wrong answers before the lift then stop counting towards its key.
+Checks against one conversation, 户号 or source are serialised (`serialize_checks`), so a burst of
 parallel guesses gets no more tries than a sequence. Locks are rows in the database, so they hold
 across processes and restarts. The failure message is the same whether the 户号 exists or not, and
 non-existent 户号 are counted and locked exactly like real ones.
@@ -41,7 +45,8 @@ from sqlalchemy.orm import Session
 from billing_core.db.models import Customer
 from knowledge_base.digit_words import DIGIT_WORDS
 from tools.context import Principal, ToolContext
-from tools.models import IdentityAttempt, IdentityLock, LockScope, VerificationMethod, VerifiedSession
+from tools.models import (IdentityAttempt, IdentityLock, IdentityLockLift, LockScope, VerificationMethod,
+                          VerifiedSession)
 from tools.results import InvalidInput, ToolResult
 from tools.service_policy import VerificationPolicy
 from tools.transfer_to_human import HandoffReason, create_handoff
@@ -54,8 +59,9 @@ VILLAGE = re.compile(r"(?:省|市|区|县|镇|乡)([^省市区县镇乡\d\s]{1,2
 # Statements built once with bound parameters, on the tables (no ORM entities), run on the
 # session's connection: building them per call, and the ORM's compile and loading steps, cost
 # more CPU than running them. Customers and locks are read as plain rows.
-_C, _ATTEMPT, _LOCK, _SESSION = (Customer.__table__.c, IdentityAttempt.__table__.c,
-                                 IdentityLock.__table__.c, VerifiedSession.__table__.c)
+_C, _ATTEMPT, _LOCK, _SESSION, _LIFT = (Customer.__table__.c, IdentityAttempt.__table__.c,
+                                        IdentityLock.__table__.c, VerifiedSession.__table__.c,
+                                        IdentityLockLift.__table__.c)
 _CUSTOMER = select(_C.account_no, _C.name, _C.phone, _C.id_last4, _C.address)
 _CUSTOMER_BY_ACCOUNT = _CUSTOMER.where(_C.account_no == bindparam("account_no"))
 _CUSTOMER_BY_OPENID = _CUSTOMER.where(_C.wechat_openid == bindparam("openid"))
@@ -73,10 +79,26 @@ _MARK_ATTEMPT = update(IdentityAttempt.__table__).where(  # type: ignore[arg-typ
     _ATTEMPT.id == bindparam("attempt_id"))
 # A wrong answer: not verified, and not a right answer refused by a lock.
 _WRONG = (_ATTEMPT.success.is_(False), _ATTEMPT.refused_by_lock.is_(False))
+
+
+def _after_last_lift(scope: LockScope, key: str) -> Any:
+    """Attempts made after staff last lifted a lock of `scope` on the key bound as `key`: the
+    earlier wrong answers stay on record but no longer count (`IdentityLockLift.attempts_before`)."""
+    floor = (select(func.coalesce(func.max(_LIFT.attempts_before), 0))
+             .where(_LIFT.scope == scope, _LIFT.key == bindparam(key)).scalar_subquery())
+    return _ATTEMPT.id > floor
+
+
 _CONVERSATION_FAILURES = select(func.count()).where(
-    _ATTEMPT.conversation_id == bindparam("conversation_id"), *_WRONG)
+    _ATTEMPT.conversation_id == bindparam("conversation_id"), *_WRONG,
+    _after_last_lift(LockScope.CONVERSATION, "conversation_id"))
 _ACCOUNT_FAILURES = select(func.count()).where(
-    _ATTEMPT.claimed_account == bindparam("claimed"), *_WRONG, _ATTEMPT.attempted_at > bindparam("since"))
+    _ATTEMPT.claimed_account == bindparam("claimed"), *_WRONG, _ATTEMPT.attempted_at > bindparam("since"),
+    _after_last_lift(LockScope.ACCOUNT, "claimed"))
+# Distinct 户号 with wrong answers from one source: an enumeration tries account after account.
+_SOURCE_ACCOUNTS = select(func.count(func.distinct(_ATTEMPT.claimed_account))).where(
+    _ATTEMPT.source == bindparam("source"), *_WRONG, _ATTEMPT.attempted_at > bindparam("since"),
+    _after_last_lift(LockScope.SOURCE, "source"))
 _RECENT_ACCOUNT_LOCKS = select(func.count()).where(
     _LOCK.scope == LockScope.ACCOUNT, _LOCK.key == bindparam("key"), _LOCK.locked_at > bindparam("since"))
 _ADVISORY_LOCK = select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger)))
@@ -189,8 +211,8 @@ def _advisory_key(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-def _serialize(session: Session, keys: list[str]) -> None:
-    """Let one check at a time count against a conversation or a claimed 户号.
+def serialize_checks(session: Session, keys: list[str]) -> None:
+    """Let one check at a time count against a conversation, a claimed 户号 or a source.
 
     Without this, parallel guesses each read "4 failures so far", each get their answer checked,
     and a burst of a hundred requests gets a hundred guesses past a limit of five. PostgreSQL:
@@ -207,13 +229,15 @@ def _serialize(session: Session, keys: list[str]) -> None:
 
 def _locked(session: Session, ctx: ToolContext, lock: LockRow, claimed: str | None,
             named_account: bool) -> VerificationLocked:
+    spray = "，同一来源已对多个不同户号核实失败" if lock.scope == LockScope.SOURCE else ""
     handoff = create_handoff(
         session, ctx, HandoffReason.VERIFICATION_LOCKED,
-        f"身份核实多次未通过，已暂停在线核实（客户自报户号：{claimed if named_account else '未提供'}）。"
+        f"身份核实多次未通过{spray}，已暂停在线核实（客户自报户号：{claimed if named_account else '未提供'}）。"
         "请人工核实身份后协助办理。",
     )
-    until = lock.locked_until if lock.scope == LockScope.ACCOUNT else None
-    whose = "该户号的" if named_account else ""
+    until = lock.locked_until if lock.scope != LockScope.CONVERSATION else None
+    # A source lock says nothing about the 户号 it was asked about (nor whether it exists).
+    whose = "该户号的" if named_account and lock.scope == LockScope.ACCOUNT else ""
     wait = f"{whose}在线核实已暂停至 {until.astimezone(ctx.policy.zone):%m月%d日 %H:%M}，" if until else ""
     return VerificationLocked(
         handoff_no=handoff.no, locked_until=until,
@@ -279,15 +303,18 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
             session.commit()
             return result
         claimed, customer = found
-        _serialize(session, [f"conversation:{ctx.conversation_id}", *([f"account:{claimed}"] if claimed else [])])
+        source = ctx.guess_source
+        serialize_checks(session, [f"conversation:{ctx.conversation_id}", *([f"account:{claimed}"] if claimed else []),
+                                   *([f"source:{source}"] if source else [])])
         # The attempt is written first (as a failure), then the locks and counts are read.
         attempt_id = session.connection().execute(_INSERT_ATTEMPT, {
             "conversation_id": ctx.conversation_id, "channel": ctx.channel, "method": args.method,
             "claimed_account": claimed, "success": False, "refused_by_lock": False,
-            "attempted_at": now}).inserted_primary_key[0]
+            "attempted_at": now, "source": source}).inserted_primary_key[0]
         conversation_lock = _active_lock(session, LockScope.CONVERSATION, ctx.conversation_id, now)
         account_lock = _active_lock(session, LockScope.ACCOUNT, claimed, now) if claimed else None
-        if customer is not None and conversation_lock is None and account_lock is None:
+        source_lock = _active_lock(session, LockScope.SOURCE, source, now) if source else None
+        if customer is not None and conversation_lock is None and account_lock is None and source_lock is None:
             session.connection().execute(_MARK_ATTEMPT, {"attempt_id": attempt_id, "success": True,
                                                          "refused_by_lock": False})
             return _verified(session, ctx, args, customer, now)
@@ -316,7 +343,10 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
                 left = min(left, policy.max_failures_per_account - account_failures)
                 if account_lock is None and account_failures >= policy.max_failures_per_account:
                     account_lock = _lock_account(session, claimed, now, account_failures, policy)
-        lock = account_lock or conversation_lock
+            if source is not None and claimed is not None and source_lock is None:
+                source_lock = _lock_source(session, source, now, policy)
+        # A locked source hears only that: what it is told names no 户号 and no other lock.
+        lock = source_lock or account_lock or conversation_lock
         if lock is not None:
             session.flush()
             result = _locked(session, ctx, lock, claimed, named_account)
@@ -336,6 +366,19 @@ def _lock_account(session: Session, claimed: str, now: datetime, failures: int,
                         locked_until=now + timedelta(minutes=minutes),
                         reason=f"{failures}次核实失败" + (
                             f"（{policy.account_lock_repeat_hours}小时内第{earlier + 1}次锁定）" if earlier else ""))
+    session.add(lock)
+    return lock
+
+
+def _lock_source(session: Session, source: str, now: datetime, policy: VerificationPolicy) -> IdentityLock | None:
+    """Lock `source` when its wrong answers in the window name `max_accounts_per_source` different 户号."""
+    accounts = session.connection().scalar(_SOURCE_ACCOUNTS, {
+        "source": source, "since": now - timedelta(minutes=policy.source_window_minutes)}) or 0
+    if accounts < policy.max_accounts_per_source:
+        return None
+    lock = IdentityLock(scope=LockScope.SOURCE, key=source, locked_at=now,
+                        locked_until=now + timedelta(minutes=policy.source_lock_minutes),
+                        reason=f"{policy.source_window_minutes}分钟内对{accounts}个不同户号核实失败")
     session.add(lock)
     return lock
 

@@ -1,5 +1,6 @@
 // Staff console: queue, transcript, customer card (open tickets, bills, classes/tags), suggested
-// replies with their sources, take-over / hand-back / staff replies, and open operations alerts.
+// replies with their sources, take-over / hand-back / staff replies, identity locks (and lifting one), and
+// open operations alerts.
 "use strict";
 (function () {
   const $ = (id) => document.getElementById(id);
@@ -70,10 +71,29 @@
     $("lock-count").classList.toggle("hot", locks.length > 0);
     if (!locks.length) list.appendChild(el("li", "无锁定", "plain muted"));
     for (const l of locks) {
-      const what = l.scope === "account" ? "户号 " + l.key + (l.customer_exists ? "" : "（非本单位户号）") : "会话 " + l.key;
+      const what = l.scope === "account" ? "户号 " + l.key + (l.customer_exists ? "" : "（非本单位户号）")
+        : l.scope === "source" ? "来源 " + l.key + "（多个不同户号核实失败）" : "会话 " + l.key;
       const open = l.account_no && l.customer_exists ? () => loadCustomer(l.account_no) : () => {};
-      list.appendChild(item(what, Staff.ago(l.locked_at), lockText(l), open, "lock"));
+      const li = item(what, Staff.ago(l.locked_at), lockText(l), open, "lock");
+      const lift = el("button", "解除锁定", "ghost");
+      lift.dataset.lock = String(l.id);
+      lift.onclick = (e) => { e.stopPropagation(); liftLock(l, what); };
+      li.querySelector(".item-head").appendChild(lift);
+      list.appendChild(li);
     }
+  }
+
+  // Only after the customer proved who they are to a person (counter, hotline agent): the reason is kept
+  // with the staff member's id; the wrong answers stay on record.
+  async function liftLock(l, what) {
+    const reason = (window.prompt("解除" + what + "的身份核实锁定。请填写如何人工核实了客户身份（必填，最多200字）：", "") || "").trim();
+    if (!reason) return;
+    try {
+      await Staff.api("/api/assist/identity-locks/" + l.id + "/lift", {
+        method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ reason }) });
+      notice("已解除" + what + "的锁定，客户可以重新在线核实身份。");
+    } catch (err) { notice(err.message); }
+    loadLocks().catch((err) => notice(err.message));
   }
 
   async function loadAlerts() {

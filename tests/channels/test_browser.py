@@ -260,3 +260,43 @@ def test_api_docs_render_offline(server: ServeProcess) -> None:
             assert outside == []  # nothing fetched from anywhere else
         finally:
             browser.close()
+
+
+def test_staff_lift_an_identity_lock_from_the_console(server: ServeProcess) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.channels.serve_process import web_conversation
+    from tools.models import IdentityLockLift
+
+    ghost = "440197700001"  # no customer: the lock and its lift work the same
+    for tail in ("1001", "1002", "1003", "1004", "1005"):
+        conversation_id, token = web_conversation(server.url)
+        response = httpx.post(f"{server.url}/api/chat/conversations/{conversation_id}/messages?stream=false",
+                              json={"text": f"户号{ghost}，尾号{tail}"}, headers=token, timeout=60)
+        assert response.status_code == 200, response.text
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.set_default_timeout(30_000)
+            page.goto(server.url + "/static/console.html")
+            page.fill("#token", STAFF_TOKEN)
+            page.click("#login button")
+            row = page.locator("#locks li", has_text=ghost)
+            expect(row).to_contain_text("非本单位户号")
+            asked: list[str] = []
+
+            def answer(dialog) -> None:  # noqa: ANN001
+                asked.append(dialog.message)
+                dialog.accept("客户到营业厅出示户主身份证件")
+
+            page.once("dialog", answer)
+            row.locator("button", has_text="解除锁定").click()
+            expect(page.locator("#message")).to_contain_text("已解除")
+            expect(row).to_have_count(0)
+            assert "必填" in asked[0] and ghost in asked[0]
+        finally:
+            browser.close()
+    with session_scope() as session:
+        lift = session.scalars(select(IdentityLockLift).where(IdentityLockLift.key == ghost)).one()
+        assert lift.reason == "客户到营业厅出示户主身份证件" and lift.lifted_by.startswith("staff:")

@@ -10,6 +10,7 @@ cannot wait an hour); the same counting on PostgreSQL is there too.
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -73,13 +74,15 @@ def target(seeded_database: str) -> Target:
 class Web:
     """A browser's web-chat conversation, with the token the server issued for it."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, client: str | None = None) -> None:
         self.base = base
         self.id, self.token = web_conversation(base)
+        # The browser's address as nginx reports it (uvicorn trusts X-Forwarded-For from 127.0.0.1).
+        self.headers = {**self.token, **({"X-Forwarded-For": client} if client else {})}
 
     def say(self, text: str) -> dict[str, Any]:
         response = httpx.post(f"{self.base}/api/chat/conversations/{self.id}/messages",
-                              params={"stream": "false"}, json={"text": text}, headers=self.token, timeout=60)
+                              params={"stream": "false"}, json={"text": text}, headers=self.headers, timeout=60)
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -167,3 +170,86 @@ def test_guessing_from_web_wechat_and_the_hotline_locks_the_account_and_staff_se
     assert lock["channels"] == ["ivr", "web", "wechat"] and lock["customer_exists"] is True
     card = httpx.get(f"{base}/api/assist/customers/{account}/bills", headers=STAFF).json()
     assert card["identity_lock"]["locked_until"] == lock["locked_until"]
+
+
+def test_staff_lift_a_lock_over_http_and_the_owner_verifies_again(server: ServeProcess, target: Target) -> None:
+    base = server.url
+    customer = demo_customers(30)[25]
+    assert customer.account_no != target.account_no
+    account = customer.account_no
+    wrong = [tail for tail in (f"{n:04d}" for n in range(2000, 2010)) if tail != customer.last4]
+    for tail in wrong[:5]:  # five strangers' conversations, one wrong tail each
+        Web(base).say(f"户号{account}，尾号{tail}")
+    locks = httpx.get(f"{base}/api/assist/identity-locks", params={"scope": "account"}, headers=STAFF).json()
+    [lock] = [lock for lock in locks if lock["account_no"] == account]
+    url = f"{base}/api/assist/identity-locks/{lock['id']}/lift"
+    reason = {"reason": "客户到营业厅出示户主身份证，已人工核实"}
+
+    owner = Web(base)
+    assert httpx.post(url, json=reason).status_code == 401
+    assert httpx.post(url, json=reason, headers={"Authorization": f"Bearer {owner.token['X-Conversation-Token']}"}
+                      ).status_code == 403
+    assert httpx.post(url, json={"reason": "   "}, headers=STAFF).status_code == 422
+    assert httpx.post(url, json={}, headers=STAFF).status_code == 422
+    assert httpx.post(f"{base}/api/assist/identity-locks/2147483647/lift", json=reason,
+                      headers=STAFF).status_code == 404
+    assert owner.say(f"户号{account}，手机尾号{customer.last4}")["handoff"] is True  # still locked
+    lifted = httpx.post(url, json=reason, headers=STAFF)
+    assert lifted.status_code == 200, lifted.text
+    assert lifted.json()["lifted_by"].startswith("staff:") and lifted.json()["reason"] == reason["reason"]
+    assert lifted.json()["was_locked_until"] == lock["locked_until"]
+    again = httpx.post(url, json=reason, headers=STAFF)
+    assert again.status_code == 409 and "已于" in again.json()["detail"]
+
+    # The owner verifies now, and one slip in a new conversation does not lock the 户号 again.
+    assert Web(base).say(f"户号{account}，尾号{wrong[5]}")["handoff"] is False
+    verified = Web(base)
+    verified.say(f"户号{account}，手机尾号{customer.last4}")
+    assert _attempts(account)[-1] == ("web", True, False)
+    after = httpx.get(f"{base}/api/assist/identity-locks", params={"scope": "account"}, headers=STAFF).json()
+    assert account not in [lock["account_no"] for lock in after]
+
+
+def test_one_address_trying_account_after_account_over_http_is_locked(server: ServeProcess) -> None:
+    from tools.service_policy import load_policy
+
+    base, attacker = server.url, "203.0.113.50"
+    limit = load_policy().verification.max_accounts_per_source
+    real = demo_customers(30)[26]
+    ghosts = [f"4401998{n:05d}" for n in range(limit)]
+    replies = [Web(base, attacker).say(f"户号{ghost}，尾号0000") for ghost in ghosts]
+    assert [r["handoff"] for r in replies] == [False] * (limit - 1) + [True]  # new conversation each time
+    # Locked: the right answer for a real 户号 and a wrong one for a ghost read the same.
+    owner_there = Web(base, attacker).say(f"户号{real.account_no}，手机尾号{real.last4}")
+    ghost_there = Web(base, attacker).say(f"户号{ghosts[0]}，尾号1234")
+    assert owner_there["handoff"] is ghost_there["handoff"] is True
+    assert re.sub(r"HO\d+", "", owner_there["text"]) == re.sub(r"HO\d+", "", ghost_there["text"])
+    assert real.account_no not in owner_there["text"] and "该户号" not in owner_there["text"]
+    assert _attempts(real.account_no)[-1] == ("web", False, True)
+    # The same customer from another address is not affected.
+    Web(base, "198.51.100.9").say(f"户号{real.account_no}，手机尾号{real.last4}")
+    assert _attempts(real.account_no)[-1] == ("web", True, False)
+    # Staff see the source (and only staff), and can lift it.
+    assert httpx.get(f"{base}/api/assist/identity-locks", params={"scope": "source"}).status_code == 401
+    locks = httpx.get(f"{base}/api/assist/identity-locks", params={"scope": "source"}, headers=STAFF).json()
+    [lock] = [lock for lock in locks if lock["key"] == f"web:{attacker}"]
+    assert (lock["wrong_answers"], lock["conversations"], lock["channels"]) == (limit + 1, limit + 1, ["web"])
+    lifted = httpx.post(f"{base}/api/assist/identity-locks/{lock['id']}/lift", headers=STAFF,
+                        json={"reason": "营业厅自助终端共用地址，已人工核实"})
+    assert lifted.status_code == 200, lifted.text
+    assert Web(base, attacker).say(f"户号{ghosts[1]}，尾号0000")["handoff"] is False
+
+
+def test_the_web_source_is_the_client_address_and_an_ipv6_client_its_64() -> None:
+    from starlette.requests import Request
+
+    from channels.web_chat import client_source
+
+    def source(host: str | None) -> str | None:
+        return client_source(Request({"type": "http", "client": (host, 5000) if host else None, "headers": []}))
+
+    assert source("203.0.113.7") == "203.0.113.7"
+    assert source("::ffff:203.0.113.7") == "203.0.113.7"
+    # One phone or household holds a whole /64 and can pick any address in it.
+    assert source("2001:db8:1:2:aaaa::1") == source("2001:db8:1:2:ffff::9") == "2001:db8:1:2::/64"
+    assert source(None) is None
