@@ -120,7 +120,8 @@ def postgres_server(settings: Mapping[str, str] | None = None) -> Iterator[Postg
     extra = ""
     for name, value in (settings or {}).items():
         if not name.replace("_", "").replace(".", "").isalnum() or any(c in str(value) for c in " '\"\\"):
-            raise ValueError(f"postgres_server: setting {name}={value!r} must be one word (no spaces or quotes)")
+            raise ValueError(f"postgres_server: setting {name}={value!r} must be one word "
+                             "(no spaces or quotes)")
         extra += f" -c {name}={value}"
     bin_dir = find_bin_dir()
     prefix = _run_as_owner_prefix()
