@@ -3,10 +3,11 @@
 The same property as `benchmarks/bench_chat_replicas.py --kill-replica`, small: four conversations
 through nginx (docs/deploy/nginx.conf) to two replicas, each message sent with a message id and
 resent like the page (channels/web/chat.js) on a 5xx or a cut connection; r1 is SIGKILLed while
-the second turn of every conversation is in flight. Afterwards PostgreSQL must hold one conversation
-record per conversation and one turn record per message id (nothing lost, nothing doubled), in the
-order sent. Reuses test_nginx_replicas.py's cluster (a second one for this module: ~40 s of replica
-start-up, the test itself a few seconds).
+the second turn of every conversation is in flight, the later turns are sent once it is dead.
+Afterwards PostgreSQL must hold one conversation record per conversation and one turn record per
+message id (nothing lost, nothing doubled), in the order sent. Reuses test_nginx_replicas.py's
+cluster (a second one for this module: ~40 s of replica start-up). A turn cut on r1 is answered
+once the lock r1 held expires (agent/state.py LOCK_TIMEOUT_SECONDS, 30 s): the test's own time.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def test_a_replica_killed_under_load_loses_and_doubles_no_record(  # noqa: F811
              "电费怎么交", f"{customer['period']}的电费是多少"]
     conversations = [web_conversation(nginx.url) for _ in range(CONVERSATIONS)]
     second_turn = threading.Barrier(CONVERSATIONS + 1)  # the killer waits with the clients
+    killed = threading.Event()
     answers: dict[tuple[str, str], tuple[int, str, str]] = {}
     failures: list[BaseException] = []
 
@@ -63,6 +65,8 @@ def test_a_replica_killed_under_load_loses_and_doubles_no_record(  # noqa: F811
             for n, text in enumerate(texts):
                 if n == 1:
                     second_turn.wait(30)
+                elif n == 2:  # the later turns are sent once r1 is dead: only r2 may answer them
+                    killed.wait(30)
                 message_id = f"m-{cid[:8]}-{n}"
                 response = _say_like_the_page(nginx, cid, headers, text, message_id)
                 answers[(cid, message_id)] = (response.status_code, response.headers.get(REPLICA, ""),
@@ -76,8 +80,9 @@ def test_a_replica_killed_under_load_loses_and_doubles_no_record(  # noqa: F811
     victim = cluster.replicas["r1"]
     try:
         second_turn.wait(30)
-        time.sleep(0.05)  # the four second turns are on their way, about half of them to r1
+        time.sleep(0.02)  # the four second turns are on their way, about half of them to r1
         victim.kill()
+        killed.set()
         for thread in threads:
             thread.join(120)
     finally:
