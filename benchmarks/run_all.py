@@ -36,7 +36,8 @@ BENCHMARKS: list[tuple[str, list[str], list[str]]] = [
     ("bench_rate_limit.py", [], ["--calls", "2000", "--rounds", "3"]),
     ("bench_outbox.py", [], ["--messages", "3000"]),
     ("bench_cx_tags.py", [], ["--demo", "300", "--generated", "5000"]),
-    ("bench_chat_replicas.py", [], ["--conversations", "20", "--concurrency", "4", "--customers", "30"]),
+    ("bench_chat_replicas.py", ["--kill-replica"], ["--conversations", "20", "--concurrency", "4", "--customers", "30",
+                                        "--kill-replica"]),
     ("chat_load.py", [], ["--conversations", "50", "--rate", "50", "--duration", "15", "--warmup", "3",
                                    "--customers", "300"]),
 ]

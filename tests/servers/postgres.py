@@ -15,7 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,8 +111,18 @@ def _can_connect(port: int) -> bool:
 
 
 @contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """A running throw-away PostgreSQL cluster; stopped and deleted afterwards."""
+def postgres_server(settings: Mapping[str, str] | None = None) -> Iterator[PostgresServer]:
+    """A running throw-away PostgreSQL cluster; stopped and deleted afterwards.
+
+    `settings` are extra server parameters given as `-c name=value` after the defaults (so they
+    win), e.g. {"shared_preload_libraries": "pg_stat_statements"} for a benchmark that counts
+    statements; none by default, so the tests' cluster stays what it was."""
+    extra = ""
+    for name, value in (settings or {}).items():
+        if not name.replace("_", "").replace(".", "").isalnum() or any(c in str(value) for c in " '\"\\"):
+            raise ValueError(f"postgres_server: setting {name}={value!r} must be one word "
+                             "(no spaces or quotes)")
+        extra += f" -c {name}={value}"
     bin_dir = find_bin_dir()
     prefix = _run_as_owner_prefix()
     base_dir = Path(tempfile.mkdtemp(prefix="powerdesk-pg-"))
@@ -130,6 +140,7 @@ def postgres_server() -> Iterator[PostgresServer]:
         )
         options = (f"-p {server.port} -c listen_addresses=127.0.0.1 -k {base_dir} "
                    "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
+        options += extra
         _check(
             [*prefix, str(bin_dir / "pg_ctl"), "-D", str(server.data_dir), "-l", str(log),
              "-o", options, "-w", "-t", "60", "start"],
