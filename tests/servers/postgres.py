@@ -87,6 +87,19 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def restart(self, mode: str = "fast") -> None:
+        """Restart on the same port and data dir: `fast` (sessions ended, a clean shutdown) or
+        `immediate` (the postmaster and backends killed: crash recovery at start, as after a crash).
+
+        pg_ctl restart reuses the start's options (postmaster.opts); sessions are cut either way.
+        """
+        if mode not in ("smart", "fast", "immediate"):
+            raise ValueError(f"pg_ctl shutdown mode {mode!r}")
+        log = self.base_dir / "postgres.log"
+        _check([*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-l", str(log),
+                "-m", mode, "-w", "-t", "60", "restart"], f"pg_ctl restart -m {mode}", log)
+        wait_until(lambda: _can_connect(self.port), 30, "PostgreSQL after restart")
+
     def stop(self) -> None:
         subprocess.run(
             [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
