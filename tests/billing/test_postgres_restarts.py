@@ -68,17 +68,17 @@ def cluster() -> Iterator[PostgresServer]:
         yield server
 
 
-def _wait_for_a_lock_wait(url: str, workers: list[subprocess.Popen[str]]) -> None:
-    """Until a session of `url` waits on a lock (the held row); a fresh connection per look, as
-    pg_stat_activity is a snapshot for the rest of a transaction."""
+def _wait_for_a_lock_wait(url: str, holder: int, processes: list[subprocess.Popen[str]]) -> None:
+    """Until a session of `url` waits on the row session `holder` holds (not on another worker's
+    run-row lock); a fresh connection per look: pg_stat_activity is a snapshot within a transaction."""
     engine = make_engine(url)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            assert all(w.poll() is None for w in workers), [w.stderr.read() for w in workers if w.stderr]
+            assert all(p.poll() is None for p in processes), [p.communicate() for p in processes]
             with engine.connect() as probe:
                 if probe.scalar(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                     "AND wait_event_type = 'Lock'")):
+                                     "AND :holder = ANY(pg_blocking_pids(pid))"), {"holder": holder}):
                     return
             time.sleep(0.05)
         raise AssertionError("nothing reached the held row")
@@ -86,11 +86,17 @@ def _wait_for_a_lock_wait(url: str, workers: list[subprocess.Popen[str]]) -> Non
         engine.dispose()
 
 
-@pytest.mark.parametrize(("mode", "synchronous_commit"), [("fast", "on"), ("immediate", "on"), ("immediate", "off")])
+WORKERS = [["cycle-worker", "--period", PERIOD, "--lease", "2"]] * 2  # two workers, as a process manager runs them
+RUN_CYCLE = [["run-cycle", "--period", PERIOD, "--workers", "2", "--lease", "2", "--no-progress"]]  # it starts them
+
+
+@pytest.mark.parametrize(("mode", "synchronous_commit", "commands"), [
+    ("fast", "on", RUN_CYCLE), ("immediate", "on", WORKERS), ("immediate", "off", WORKERS)])
 def test_postgres_restarted_mid_run_the_workers_finish_it_with_the_same_bills(
-        cluster: PostgresServer, mode: str, synchronous_commit: str) -> None:
+        cluster: PostgresServer, mode: str, synchronous_commit: str, commands: list[list[str]]) -> None:
     """`on` is PostgreSQL's default; `off` (the test cluster's own setting, some operators' choice for
-    speed) lets a crash lose the last commits: claims and whole chunks, bills and "done" together."""
+    speed) lets a crash lose the last commits: claims and whole chunks, bills and "done" together.
+    `run-cycle --workers 2` joins the prepared run and must wait the restart out with its workers."""
     # A role setting outranks the server's command line (-c synchronous_commit=off) in new sessions.
     cluster._admin(f"ALTER ROLE postgres SET synchronous_commit = {synchronous_commit}")
     single_url, parts_url = postgres_copies(cluster, TEMPLATE)
@@ -100,13 +106,13 @@ def test_postgres_restarted_mid_run_the_workers_finish_it_with_the_same_bills(
     engine = make_engine(parts_url)
     blocker = engine.connect()
     blocker.execute(HOLD_BILL_OF_CUSTOMER_12, {"p": PERIOD})  # uncommitted: customer 12's chunk waits on it
+    holder = blocker.scalar(text("SELECT pg_backend_pid()"))
     env = {**os.environ, "POWERDESK_DATABASE_URL": parts_url}
-    workers = [subprocess.Popen([sys.executable, "-m", "billing_core.cli.billing", "cycle-worker", "--period",
-                                 PERIOD, "--lease", "2"], env=env, cwd=REPO, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    workers = [subprocess.Popen([sys.executable, "-m", "billing_core.cli.billing", *command], env=env, cwd=REPO,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for command in commands]
     try:
-        _wait_for_a_lock_wait(parts_url, workers)
-        cluster.restart(mode)  # ends the blocker's session too: the held row is gone
+        _wait_for_a_lock_wait(parts_url, holder, workers)
+        cluster.restart(mode, down_seconds=1.5)  # ends the blocker's session too: the held row is gone
         blocker.invalidate()
         outputs = [w.communicate(timeout=90) for w in workers]
     finally:
@@ -117,7 +123,7 @@ def test_postgres_restarted_mid_run_the_workers_finish_it_with_the_same_bills(
         blocker.close()
         engine.dispose()
     logs = "\n".join(err for _out, err in outputs)
-    assert [w.returncode for w in workers] == [0, 0], logs  # no worker gave up
+    assert [w.returncode for w in workers] == [0] * len(commands), logs  # no worker gave up
     assert "数据库错误" in logs or "失败" in logs, logs  # the restart did hit them
     after = partitions(parts_url)
     assert all(p.status is PartitionStatus.DONE for p in after), [(p.status, p.error) for p in after]
@@ -168,9 +174,9 @@ def load_command(url: str, path: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_postgres_restarted_mid_load_a_rerun_completes_the_file_with_nothing_doubled(
-        cluster: PostgresServer, mode: str, tmp_path: Path) -> None:
+        cluster: PostgresServer, tmp_path: Path) -> None:
+    """A crash (`-m immediate`; `-m fast` ends the session the same way for the loader)."""
     cluster._admin("ALTER ROLE postgres SET synchronous_commit = on")
     clean_url, cut_url = postgres_copies(cluster, TEMPLATE)
     engine = make_engine(cut_url)
@@ -191,10 +197,11 @@ def test_postgres_restarted_mid_load_a_rerun_completes_the_file_with_nothing_dou
     # The file's last good reading, held uncommitted: the second batch's COPY waits on it.
     blocker.execute(text("INSERT INTO readings (meter_id, read_date, register, value, source) "
                          "VALUES (:m, :d, 'active_total', 0, 'daily')"), {"m": meters[-1][1], "d": last_day})
+    holder = blocker.scalar(text("SELECT pg_backend_pid()"))
     loader = load_command(cut_url, path)
     try:
-        _wait_for_a_lock_wait(cut_url, [loader])
-        cluster.restart(mode)
+        _wait_for_a_lock_wait(cut_url, holder, [loader])
+        cluster.restart("immediate")
         blocker.invalidate()
         out, err = loader.communicate(timeout=60)
     finally:
