@@ -185,11 +185,18 @@ class RedisStateStore:
         # A lock whose release failed (Redis down, restarted on its append-only file with the lock
         # in it) is retaken at once with its own token by this process's next turn on the
         # conversation, instead of the resend waiting out LOCK_TIMEOUT_SECONDS.
-        token = self._orphaned.pop(lock_key, None) or os.urandom(16).hex()
+        # pop: one thread at a time may try the orphaned token; it goes back if Redis is still away.
+        orphan = self._orphaned.pop(lock_key, None)
+        token = orphan or os.urandom(16).hex()
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
-            acquired, state_read = self._acquire_script(keys=[lock_key, state_key],
-                                                        args=[token, int(LOCK_TIMEOUT_SECONDS * 1000)])
+            try:
+                acquired, state_read = self._acquire_script(keys=[lock_key, state_key],
+                                                            args=[token, int(LOCK_TIMEOUT_SECONDS * 1000)])
+            except Exception:
+                if orphan is not None:
+                    self._orphaned.setdefault(lock_key, orphan)
+                raise
             if acquired:
                 break
             if time.monotonic() >= deadline:
