@@ -70,8 +70,15 @@ class ToolCallRecord:
 
 
 _CONVERSATIONS, _TURNS = ConversationRecord.__table__, TurnRecord.__table__
+# `recorded`: this message id's turn if it is on record already (NULL ids never match). A resend
+# whose first run committed its turn but whose reply never reached the state store (Redis down at
+# the release) runs the turn again and must not record it twice.
+_RECORDED = (select(_TURNS.c.id).where(_TURNS.c.conversation_pk == bindparam("record_id"),
+                                       _TURNS.c.message_id == bindparam("message_id"))
+             .limit(1).scalar_subquery())
 _SUMMARY = (select(_CONVERSATIONS.c.turn_count, _CONVERSATIONS.c.account_no, _CONVERSATIONS.c.topic,
-                   _CONVERSATIONS.c.intents, _CONVERSATIONS.c.tickets, _CONVERSATIONS.c.outcome)
+                   _CONVERSATIONS.c.intents, _CONVERSATIONS.c.tickets, _CONVERSATIONS.c.outcome,
+                   _RECORDED.label("recorded"))
             .where(_CONVERSATIONS.c.id == bindparam("record_id")))
 _RECORD_ID = select(_CONVERSATIONS.c.id).where(_CONVERSATIONS.c.conversation_id == bindparam("conversation_id"))
 _INSERT_CONVERSATION = insert(_CONVERSATIONS)
@@ -136,9 +143,11 @@ class Recorder:
         # Straight on the connection with three fixed statements: their compiled forms are cached,
         # where `.values(**changes)` built and compiled a new statement on every turn.
         connection = session.connection()
-        row = connection.execute(_SUMMARY, {"record_id": record_id}).first()
+        row = connection.execute(_SUMMARY, {"record_id": record_id, "message_id": message_id}).first()
         if row is None:
             raise KeyError(f"record_id: no conversation record {record_id}")
+        if row.recorded is not None:  # a resend of a message already on record: one turn per message
+            return int(row.recorded)
         position = row.turn_count + 1
         inserted = connection.execute(_INSERT_TURN, {
             "conversation_pk": record_id, "position": position, "message_id": message_id, "brain": brain,

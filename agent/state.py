@@ -141,6 +141,7 @@ class RedisStateStore:
         self._acquire_script = self._clients.script(_ACQUIRE_AND_READ)
         self._write_script = self._clients.script(_WRITE_AND_RELEASE)
         self._held = threading.local()  # this thread's locks: conversation id -> _HeldLock
+        self._orphaned: dict[str, str] = {}  # lock key -> token of a lock this process failed to release
 
     @property
     def client(self) -> Any:
@@ -181,11 +182,21 @@ class RedisStateStore:
         LOCK_TIMEOUT_SECONDS if this process dies; its release only deletes our own token.
         """
         lock_key, state_key = self._key(conversation_id, "lock"), self._key(conversation_id, "state")
-        token = os.urandom(16).hex()
+        # A lock whose release failed (Redis down, restarted on its append-only file with the lock
+        # in it) is retaken at once with its own token by this process's next turn on the
+        # conversation, instead of the resend waiting out LOCK_TIMEOUT_SECONDS.
+        # pop: one thread at a time may try the orphaned token; it goes back if Redis is still away.
+        orphan = self._orphaned.pop(lock_key, None)
+        token = orphan or os.urandom(16).hex()
         deadline = time.monotonic() + LOCK_WAIT_SECONDS
         while True:
-            acquired, state_read = self._acquire_script(keys=[lock_key, state_key],
-                                                        args=[token, int(LOCK_TIMEOUT_SECONDS * 1000)])
+            try:
+                acquired, state_read = self._acquire_script(keys=[lock_key, state_key],
+                                                            args=[token, int(LOCK_TIMEOUT_SECONDS * 1000)])
+            except Exception:
+                if orphan is not None:
+                    self._orphaned.setdefault(lock_key, orphan)
+                raise
             if acquired:
                 break
             if time.monotonic() >= deadline:
@@ -198,7 +209,11 @@ class RedisStateStore:
             yield
         finally:
             del held_locks[conversation_id]
-            self._write(conversation_id, token=token, state_json=held.state_json, replies=held.replies)
+            try:
+                self._write(conversation_id, token=token, state_json=held.state_json, replies=held.replies)
+            except Exception:
+                self._orphaned[lock_key] = token  # the turn is over: no one else in this process holds it
+                raise
 
     def _write(self, conversation_id: str, token: str, state_json: str | None,
                replies: dict[str, str]) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from billing_core.cli.schema_check import ensure_schema
@@ -53,19 +53,33 @@ def _day(value: str | None, field: str) -> date | None:
 
 
 @contextmanager
-def _transaction() -> Iterator[Session]:
-    """One unit of work on the configured database; a refusal or a failure rolls it all back."""
+def _transaction(after_disconnect: str = "本次更改已全部回滚，数据库恢复后重新运行") -> Iterator[Session]:
+    """One unit of work on the configured database; a refusal or a failure rolls it all back.
+
+    A connection lost mid-command (the server restarted, a failover, the network) is told apart
+    from a schema problem: the operator is to wait and re-run, not to migrate. `after_disconnect`
+    says what a re-run does (a command committing in batches says so).
+    """
     from billing_core.db.engine import session_scope
 
     ensure_schema("billing")
+    driver_error: type[Exception] = SQLAlchemyError
     try:
         with session_scope() as session:
+            driver_error = session.get_bind().dialect.loaded_dbapi.OperationalError
             yield session
     except BillingError as exc:
         _fail(str(exc))
-    except SQLAlchemyError as exc:
-        _fail(f"数据库错误（是否已运行 `powerdesk db upgrade`？）：{exc.__class__.__name__}: {exc.args[0] if exc.args else exc}",
-              FAILURE_EXIT_CODE)
+    except Exception as exc:
+        # A driver error escaping SQLAlchemy (e.g. from under a COPY) is a lost connection too.
+        lost = (isinstance(exc, DBAPIError) and exc.connection_invalidated) or (
+            isinstance(exc, driver_error) and not isinstance(exc, SQLAlchemyError))
+        detail = f"{exc.__class__.__name__}: {str(exc.args[0] if exc.args else exc).strip()}"
+        if lost:
+            _fail(f"数据库连接中断（服务器重启、主备切换或网络故障）：{after_disconnect}。{detail}", FAILURE_EXIT_CODE)
+        if isinstance(exc, SQLAlchemyError):
+            _fail(f"数据库错误（是否已运行 `powerdesk db upgrade`？）：{detail}", FAILURE_EXIT_CODE)
+        raise
 
 
 def run_cycle_command(
@@ -226,7 +240,7 @@ def load_readings_command(
     from billing_core.readings_csv import load_readings, write_rejects
 
     rejects = rejects or readings.with_name(readings.name + ".rejects.csv")
-    with _transaction() as session:
+    with _transaction("已提交的批次保留，数据库恢复后重新运行同一文件，只补入未入库的行") as session:
         result = load_readings(session, readings)
     typer.echo(result.summary())
     if result.rejects:

@@ -406,7 +406,9 @@ def run_with_workers(
     """Start `workers` worker processes on a prepared run, report progress, wait, and return the status.
 
     A worker that dies is not restarted: the others take its partition over when its lease ends.
-    SIGTERM/Ctrl-C here is passed on to the workers, which stop after their chunk in hand.
+    SIGTERM/Ctrl-C here is passed on to the workers, which stop after their chunk in hand. The
+    database going away (a restart, a failover) only pauses the progress report: the workers wait
+    for it (MAX_DATABASE_ERRORS), and so does this process.
     """
     env = {**os.environ, "POWERDESK_DATABASE_URL": url}
     engine = make_engine(url)
@@ -422,8 +424,14 @@ def run_with_workers(
     try:
         while any(p.poll() is None for p in processes):
             time.sleep(0.5)
-            with sessions() as session:
-                state = status(session, period)
+            try:
+                with sessions() as session:
+                    state = status(session, period)
+            except Exception as exc:  # noqa: BLE001 - a restart or failover: the workers ride it out, so do we
+                if time.monotonic() - last_log >= log_every:
+                    last_log = time.monotonic()
+                    log(f"账期 {period}：数据库暂不可用（{exc.__class__.__name__}），等待工作进程继续")
+                continue
             done = state.by_status.get(PartitionStatus.DONE, 0)
             bar.update(done - bar.n)
             if not progress and time.monotonic() - last_log >= log_every:

@@ -108,3 +108,23 @@ def test_fcr_window_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("POWERDESK_FCR_WINDOW_DAYS", "ten")
     with pytest.raises(ValueError, match="POWERDESK_FCR_WINDOW_DAYS"):
         fcr_window_days()
+
+
+def test_a_message_id_already_on_record_is_not_recorded_twice(recorder: Recorder) -> None:
+    """A resend whose first run committed its turn but lost its reply (Redis down) runs again."""
+    rid = recorder.start("conv-resend", "web", "local")
+    turn = {"reply_text": "您5月电费242.55元", "brain": "local", "intents": ["lookup_bill"], "tool_calls": [],
+            "citations": [], "latency_ms": 3}
+    first = recorder.record_turn(rid, user_text="查电费", message_id="m-1", **turn)
+    assert recorder.record_turn(rid, user_text="查电费", message_id="m-1", **turn) == first
+    recorder.record_turn(rid, user_text="查电费", message_id="m-2", **turn)
+    recorder.record_turn(rid, user_text="查电费", **turn)  # no id: nothing to recognise, each recorded
+    recorder.record_turn(rid, user_text="查电费", **turn)
+    other = recorder.start("conv-other", "web", "local")
+    recorder.record_turn(other, user_text="查电费", message_id="m-1", **turn)  # ids are per conversation
+    with recorder.sessions() as session:
+        mine = session.scalars(select(TurnRecord.message_id).where(TurnRecord.conversation_pk == rid)
+                               .order_by(TurnRecord.position)).all()
+        assert mine == ["m-1", "m-2", None, None]
+        assert session.get(ConversationRecord, rid).turn_count == 4
+        assert session.scalar(select(TurnRecord.id).where(TurnRecord.conversation_pk == other)) is not None

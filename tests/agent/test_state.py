@@ -82,3 +82,27 @@ def test_redis_state_survives_server_and_process_restart(redis_url) -> None:
     assert loaded is not None and loaded.turns == 3 and loaded.verified
     assert fresh.stored_reply("keep", "m9") == {"text": "已查询"}
     assert "keep" in fresh.conversation_ids()
+
+
+@pytest.mark.redis
+def test_a_lock_whose_release_failed_is_retaken_at_once_after_a_restart(redis_url) -> None:
+    """Redis stopped inside a turn: the release fails, the lock stays in the append-only file; this
+    process's next turn on the conversation takes it back without waiting for it to expire."""
+    import redis
+
+    store = RedisStateStore(redis_url.url, prefix="t3")
+    with pytest.raises(redis.RedisError):
+        with store.lock("c-orphan"):
+            store.save(ConversationState(conversation_id="c-orphan", turns=1))
+            redis_url.stop()
+    with pytest.raises(redis.RedisError):  # a resend while Redis is still down keeps the token for later
+        with store.lock("c-orphan"):
+            pass
+    restart(redis_url)
+    assert store.client.get("t3:conv:c-orphan:lock")  # still held: restored from the append-only file
+    started = time.monotonic()
+    with store.lock("c-orphan"):
+        pass
+    assert time.monotonic() - started < 2  # not LOCK_WAIT_SECONDS / LOCK_TIMEOUT_SECONDS
+    assert store.client.get("t3:conv:c-orphan:lock") is None
+    assert store.load("c-orphan") is None  # the failed turn's state was not written

@@ -14,6 +14,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -62,6 +63,7 @@ class PostgresServer:
     base_dir: Path
     bin_dir: Path
     prefix: list[str]
+    options: str = ""  # the postgres command line it was started with (for a restart after a pause)
 
     @property
     def data_dir(self) -> Path:
@@ -86,6 +88,19 @@ class PostgresServer:
 
     def drop_database(self, name: str) -> None:
         self._admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def restart(self, mode: str = "fast", down_seconds: float = 0.0) -> None:
+        """Restart on the same port and data dir: `fast` (sessions ended, a clean shutdown) or
+        `immediate` (the postmaster and backends killed: crash recovery at start, as after a crash),
+        staying down `down_seconds` in between (clients then also meet refused connections).
+        """
+        if mode not in ("smart", "fast", "immediate"):
+            raise ValueError(f"pg_ctl shutdown mode {mode!r}")
+        pg_ctl, log = [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir)], self.base_dir / "postgres.log"
+        _check([*pg_ctl, "-m", mode, "-w", "-t", "60", "stop"], f"pg_ctl stop -m {mode}", log)
+        time.sleep(down_seconds)
+        _check([*pg_ctl, "-l", str(log), "-o", self.options, "-w", "-t", "60", "start"], "pg_ctl start", log)
+        wait_until(lambda: _can_connect(self.port), 30, "PostgreSQL after restart")
 
     def stop(self) -> None:
         subprocess.run(
@@ -138,9 +153,9 @@ def postgres_server(settings: Mapping[str, str] | None = None) -> Iterator[Postg
              "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync"],
             "initdb",
         )
-        options = (f"-p {server.port} -c listen_addresses=127.0.0.1 -k {base_dir} "
-                   "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50")
-        options += extra
+        options = server.options = (f"-p {server.port} -c listen_addresses=127.0.0.1 -k {base_dir} "
+                                     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                                     "-c max_connections=50" + extra)
         _check(
             [*prefix, str(bin_dir / "pg_ctl"), "-D", str(server.data_dir), "-l", str(log),
              "-o", options, "-w", "-t", "60", "start"],
