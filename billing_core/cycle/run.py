@@ -15,6 +15,8 @@ in many worker processes.
 
 from __future__ import annotations
 
+import functools
+import gc
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -414,6 +416,29 @@ def compute_period(
     return result
 
 
+def _collector_paused(function: Callable[..., None]) -> Callable[..., None]:
+    """Run `function` with Python's cyclic garbage collector off, collecting the young generations after.
+
+    A chunk allocates millions of small objects that live until it ends (readings, per-day kWh,
+    bill lines) and form no cycles worth chasing; the collector, triggered every few hundred
+    allocations, kept re-scanning them and took about half the read step's CPU. Memory freed
+    by reference counting is unaffected; cycles the chunk made are collected when it returns.
+    """
+    @functools.wraps(function)
+    def paused(*args: Any, **kwargs: Any) -> None:
+        if not gc.isenabled():  # nested or paused by the caller: leave it as it is
+            function(*args, **kwargs)
+            return
+        gc.disable()
+        try:
+            function(*args, **kwargs)
+        finally:
+            gc.enable()
+            gc.collect(1)
+    return paused
+
+
+@_collector_paused
 def _run_chunk(
     session: Session, ids: list[int], period: str, start: date, end: date, policy: OperationsPolicy,
     result: CycleResult, numbers: Iterator[str], due_date: date, issued_at: datetime, now: datetime,
