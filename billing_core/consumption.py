@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from billing_core.bill_types import DailyUsage, TouUsage, Usage, trusted
 from billing_core.errors import ReadingAnomalyError
+from billing_core.db.bulk import among
 from billing_core.db.models import Meter, Reading, ReadingRegister, ReadingSource
 
 
@@ -420,7 +421,7 @@ def load_consumptions(
         rows = connection.execute(
             select(Meter.id, Meter.customer_id, Meter.asset_no, Meter.multiplier, Meter.installed_on,
                    Meter.removed_on, Meter.replaced_meter_id, Meter.final_reading)
-            .where(Meter.customer_id.in_(chunk_ids), Meter.installed_on <= period_end)
+            .where(among(session, Meter.customer_id, chunk_ids), Meter.installed_on <= period_end)
             .order_by(Meter.id)
         )
         for meter_id, customer_id, asset_no, multiplier, installed_on, removed_on, replaced, final in rows:
