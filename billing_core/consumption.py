@@ -108,9 +108,11 @@ class ReadingAnomaly:
         return self.kind is not AnomalyKind.MISSING_DAYS
 
 
-@dataclass(frozen=True)
-class DayConsumption:
-    """One day's energy per cumulative register (kWh or kvarh, multiplier applied)."""
+class DayConsumption(NamedTuple):
+    """One day's energy per cumulative register (kWh or kvarh, multiplier applied).
+
+    A tuple, like `ReadingValue`: the read step builds one per customer-day, and a frozen
+    dataclass's `__init__` cost more than the day's arithmetic."""
 
     day: date
     registers: dict[ReadingRegister, Decimal]
@@ -335,7 +337,11 @@ def _consumption_from_series(
             continue
         if not result.anomalies:
             totals[register] = _tidy(result.kwh)
-        per_day[register] = {day: _tidy(kwh) for day, kwh in result.per_day.items()}
+        tidy: dict[date, Decimal] = {}
+        per_day[register] = tidy
+        for day, kwh in result.per_day.items():  # `_tidy` inlined: it runs per customer-day and register
+            short = kwh.quantize(KWH_STEP)
+            tidy[day] = short if short == kwh else kwh
 
     tou_sum = sum((totals[r] for r in TOU_REGISTERS if r in totals), ZERO)
     active = totals.get(ReadingRegister.ACTIVE_TOTAL)
