@@ -6,8 +6,9 @@ bills, as a template database; each measured run gets a fresh copy (CREATE DATAB
 is prepared (`cycle.partitioned.prepare`) and worked by N forked processes, each running the real
 worker loop (`cycle.partitioned.work`: claim with SKIP LOCKED, chunk, commit). By default the read
 step is bench_cycle.py's in-memory usage (the figure then compares with bench_cycle's one-process
-SQLite one); `--from-readings` seeds 32 days of
-readings per customer, of every register its tariff bills, and bills from them (none may be blocked).
+SQLite one); `--from-readings` seeds 32 days of readings per customer
+of every register its tariff bills (TOU periods; for C&I also reactive energy and maximum demand),
+about 61 a customer, and bills from them: every customer must be billed, none blocked.
 
 Prints per N: wall time, bills/s in total and per worker, the workers' CPU-seconds, PostgreSQL's
 CPU-seconds (its postmaster and backends, from /proc) and the load average, and the scaling ratio
@@ -17,6 +18,7 @@ here workers, PostgreSQL and other jobs share 2 cores and wall-time scaling most
 and the hours on K workers at the measured per-worker wall rate and scaling (never above linear).
 
     .venv/bin/python benchmarks/bench_cycle_workers.py [--customers 100000] [--workers 1 2] [--from-readings]
+        [--profile PREFIX]   # cProfile each worker (slow; to find hot spots, not to measure)
 """
 
 from __future__ import annotations
@@ -192,6 +194,12 @@ def main() -> None:
         with Session(engine) as session:
             seed(session, args.customers)
             counts = seed_readings(session) if args.from_readings else {}
+        # Vacuumed, analysed and checkpointed now, so neither autovacuum working through the seeded
+        # rows (millions of readings) nor their checkpoint runs during a measured run, whose
+        # PostgreSQL CPU would then include them.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM (FREEZE, ANALYZE)")
+            connection.exec_driver_sql("CHECKPOINT")
         engine.dispose()
         source = (f"{sum(counts.values()) / args.customers:.1f} daily readings each: "
                   + ", ".join(f"{register} {count:,}" for register, count in counts.items())
