@@ -14,6 +14,7 @@ period exactly at a price change.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from bisect import bisect_left
 from collections import defaultdict
@@ -199,8 +200,10 @@ def _tidy(value: Decimal) -> Decimal:
     return short if short == value else value
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+@functools.lru_cache(maxsize=256)
+def _days(first: date, last: date) -> tuple[date, ...]:
+    """Every day from `first` to `last`; cached: a cycle asks for the same period per customer."""
+    return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
 
 
 @dataclass
