@@ -6,7 +6,9 @@ bills, as a template database; each measured run gets a fresh copy (CREATE DATAB
 is prepared (`cycle.partitioned.prepare`) and worked by N forked processes, each running the real
 worker loop (`cycle.partitioned.work`: claim with SKIP LOCKED, chunk, commit). By default the read
 step is bench_cycle.py's in-memory usage (the figure then compares with bench_cycle's one-process
-SQLite one); `--from-readings` seeds 32 daily readings per customer and bills from them.
+SQLite one); `--from-readings` seeds 32 days of readings per customer
+of every register its tariff bills (TOU periods; for C&I also reactive energy and maximum demand),
+about 61 a customer, and bills from them: every customer must be billed, none blocked.
 
 Prints per N: wall time, bills/s in total and per worker, the workers' CPU-seconds, PostgreSQL's
 CPU-seconds (its postmaster and backends, from /proc) and the load average, and the scaling ratio
@@ -16,6 +18,7 @@ here workers, PostgreSQL and other jobs share 2 cores and wall-time scaling most
 and the hours on K workers at the measured per-worker wall rate and scaling (never above linear).
 
     .venv/bin/python benchmarks/bench_cycle_workers.py [--customers 100000] [--workers 1 2] [--from-readings]
+        [--profile PREFIX]   # cProfile each worker (slow; to find hot spots, not to measure)
 """
 
 from __future__ import annotations
@@ -42,15 +45,39 @@ from billing_core.cycle.run import default_usage_loader  # noqa: E402
 from billing_core.db.bulk import bulk_insert  # noqa: E402
 from billing_core.db.engine import make_engine  # noqa: E402
 from billing_core.db.migrate import upgrade  # noqa: E402
-from billing_core.db.models import Customer, Meter, Reading, ReadingRegister  # noqa: E402
+from billing_core.db.models import Customer, Meter, Reading, ReadingRegister, WorkOrder  # noqa: E402
 from billing_core.tariffs.library import get_library  # noqa: E402
 
 ACCOUNTS = 38_000_000  # Guangdong's accounts (issue 18)
 
 
-def seed_readings(session: Session) -> None:
-    """One meter per customer and its daily active-total readings, 30 June – 31 July, by COPY."""
-    ids = list(session.scalars(select(Customer.id).order_by(Customer.id)))
+# Each register's share of a day's active energy, per kind of customer (the registers its tariff
+# bills): tiered residential reads the total only; residential TOU peak / flat / valley; two-part
+# C&I 尖峰平谷, reactive energy (power factor) and the day's maximum demand.
+_SHARES = {
+    "residential": {},
+    "tou": {ReadingRegister.PEAK: Decimal("0.3"), ReadingRegister.FLAT: Decimal("0.4"),
+            ReadingRegister.VALLEY: Decimal("0.3")},
+    "ci": {ReadingRegister.CRITICAL_PEAK: Decimal("0.05"), ReadingRegister.PEAK: Decimal("0.25"),
+           ReadingRegister.FLAT: Decimal("0.4"), ReadingRegister.VALLEY: Decimal("0.3"),
+           ReadingRegister.REACTIVE_TOTAL: Decimal("0.4")},
+}
+_MILLI = Decimal("0.001")
+
+
+def seed_readings(session: Session) -> dict[str, int]:
+    """One meter per customer and the daily readings (30 June – 31 July) its tariff needs, by COPY.
+
+    Every customer gets the active total; TOU customers their period registers as well and C&I
+    customers also reactive energy and maximum demand, so every class is billed from readings
+    (C&I at 100× a household's energy, as in their history). Returns the readings per register.
+    """
+    kinds = {cid: ("ci" if str(category) == "ci_two_part" else "tou" if tou else "residential")
+             for cid, category, tou in session.execute(
+                 select(Customer.id, Customer.category, Customer.residential_tou).order_by(Customer.id))}
+    ids = list(kinds)
+    counts: dict[str, int] = {}
+    days = [date(2026, 6, 30) + timedelta(days=day) for day in range(32)]
     for offset in range(0, len(ids), 10_000):
         chunk = ids[offset : offset + 10_000]
         bulk_insert(session, Meter.__table__, [
@@ -59,13 +86,23 @@ def seed_readings(session: Session) -> None:
              "final_reading"))
         rows = []
         for cid in chunk:
-            per_day, value = Decimal(baseline_kwh(cid)) / 30, Decimal(1000)
-            for day in range(32):
-                rows.append((cid, date(2026, 6, 30) + timedelta(days=day), ReadingRegister.ACTIVE_TOTAL,
-                             value.quantize(Decimal("0.001")), "daily"))
-                value += per_day
+            kind = kinds[cid]
+            per_day = Decimal(baseline_kwh(cid) * (100 if kind == "ci" else 1)) / 30
+            registers = [(ReadingRegister.ACTIVE_TOTAL, per_day)]
+            registers += [(register, per_day * share) for register, share in _SHARES[kind].items()]
+            for register, step in registers:
+                value = Decimal(1000)
+                for day in days:
+                    rows.append((cid, day, register, value.quantize(_MILLI), "daily"))
+                    value += step
+            if kind == "ci":  # the day's maximum demand in kW: a level, not a counter
+                demand = (per_day / 24 * 3).quantize(_MILLI)
+                rows.extend((cid, day, ReadingRegister.MAX_DEMAND, demand, "daily") for day in days[1:])
+        for row in rows:
+            counts[row[2].value] = counts.get(row[2].value, 0) + 1
         bulk_insert(session, Reading.__table__, rows, ("meter_id", "read_date", "register", "value", "source"))
     session.commit()
+    return counts
 
 
 def postgres_cpu_seconds(data_dir: Path) -> float:
@@ -89,13 +126,21 @@ def postgres_cpu_seconds(data_dir: Path) -> float:
     return total / ticks
 
 
-def _worker(url: str, readings: bool) -> None:
+def _worker(url: str, readings: bool, profile: str | None = None) -> None:
     get_library()
-    work(PERIOD, url=url, poll=0.05, usage_loader=default_usage_loader if readings else synthetic_usage)
+    loader = default_usage_loader if readings else synthetic_usage
+    if profile is None:
+        work(PERIOD, url=url, poll=0.05, usage_loader=loader)
+        return
+    import cProfile
+
+    with cProfile.Profile() as profiler:  # where a worker's CPU goes (read with python -m pstats)
+        work(PERIOD, url=url, poll=0.05, usage_loader=loader)
+    profiler.dump_stats(f"{profile}.{os.getpid()}")
 
 
-def measure(url: str, workers: int, readings: bool, partition_size: int, data_dir: Path
-            ) -> tuple[float, int, float, float]:
+def measure(url: str, workers: int, readings: bool, partition_size: int, data_dir: Path,
+            profile: str | None = None) -> tuple[float, int, float, float]:
     """(wall seconds, bills computed, workers' CPU-seconds, PostgreSQL's CPU-seconds) of one run."""
     engine = make_engine(url)
     with Session(engine) as session:
@@ -105,7 +150,7 @@ def measure(url: str, workers: int, readings: bool, partition_size: int, data_di
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     pg_before = postgres_cpu_seconds(data_dir)
     started = time.perf_counter()
-    processes = [context.Process(target=_worker, args=(url, readings)) for _ in range(workers)]
+    processes = [context.Process(target=_worker, args=(url, readings, profile)) for _ in range(workers)]
     for process in processes:
         process.start()
     for process in processes:
@@ -118,8 +163,13 @@ def measure(url: str, workers: int, readings: bool, partition_size: int, data_di
         state = status(session, PERIOD)
         if not state.finished or any(p.exitcode for p in processes):
             raise SystemExit(f"run with {workers} workers did not finish: {state.summary()}")
-        bills = state.result.bills_computed
-        assert bills == session.scalar(select(func.count()).select_from(Customer)) - state.result.blocked
+        bills, blocked = state.result.bills_computed, state.result.blocked
+        assert bills == session.scalar(select(func.count()).select_from(Customer)) - blocked
+        if readings and blocked:  # every class has the registers it needs: none may be blocked
+            why = session.execute(select(WorkOrder.title, func.count()).where(WorkOrder.bill_id.is_(None))
+                                  .group_by(WorkOrder.title).order_by(func.count().desc()).limit(5)).all()
+            raise SystemExit(f"{blocked:,} customers blocked from readings, e.g. "
+                             + "; ".join(f"{count:,} × {title}" for title, count in why))
     engine.dispose()
     return wall, bills, cpu, pg_cpu
 
@@ -130,6 +180,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--partition-size", type=int, default=2000)
     parser.add_argument("--from-readings", action="store_true", help="bill from daily readings, not in-memory usage")
+    parser.add_argument("--profile", metavar="PREFIX",
+                        help="cProfile each worker into PREFIX.<pid> (slows the run: for finding hot spots only)")
     args = parser.parse_args()
     get_library()
     from tests.servers.postgres import postgres_server
@@ -141,10 +193,17 @@ def main() -> None:
         started = time.perf_counter()
         with Session(engine) as session:
             seed(session, args.customers)
-            if args.from_readings:
-                seed_readings(session)
+            counts = seed_readings(session) if args.from_readings else {}
+        # Vacuumed, analysed and checkpointed now, so neither autovacuum working through the seeded
+        # rows (millions of readings) nor their checkpoint runs during a measured run, whose
+        # PostgreSQL CPU would then include them.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM (FREEZE, ANALYZE)")
+            connection.exec_driver_sql("CHECKPOINT")
         engine.dispose()
-        source = "32 daily readings each" if args.from_readings else "in-memory usage"
+        source = (f"{sum(counts.values()) / args.customers:.1f} daily readings each: "
+                  + ", ".join(f"{register} {count:,}" for register, count in counts.items())
+                  if args.from_readings else "in-memory usage")
         print(f"seeded {args.customers:,} customers ({source}) on PostgreSQL in {time.perf_counter() - started:.1f} s",
               flush=True)
         rates: dict[int, float] = {}
@@ -153,7 +212,7 @@ def main() -> None:
             name = f"bench_w{workers}"
             server._admin(f'CREATE DATABASE "{name}" TEMPLATE "bench_template"')
             wall, bills, cpu, pg_cpu = measure(server.url(name), workers, args.from_readings, args.partition_size,
-                                               server.data_dir)
+                                               server.data_dir, args.profile)
             rates[workers] = bills / wall
             cpu_per_bill.append((cpu / bills, pg_cpu / bills))
             print(f"{workers} worker(s): {bills:,} bills in {wall:.1f} s wall = {bills / wall:,.0f} bills/s, "

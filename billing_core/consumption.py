@@ -14,6 +14,7 @@ period exactly at a price change.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from bisect import bisect_left
 from collections import defaultdict
@@ -25,10 +26,12 @@ from enum import StrEnum
 from typing import NamedTuple
 
 from sqlalchemy import Select, String, and_, func, select, type_coerce
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import DailyUsage, TouUsage, Usage, trusted
 from billing_core.errors import ReadingAnomalyError
+from billing_core.db.bulk import among
 from billing_core.db.models import Meter, Reading, ReadingRegister, ReadingSource
 
 
@@ -106,9 +109,11 @@ class ReadingAnomaly:
         return self.kind is not AnomalyKind.MISSING_DAYS
 
 
-@dataclass(frozen=True)
-class DayConsumption:
-    """One day's energy per cumulative register (kWh or kvarh, multiplier applied)."""
+class DayConsumption(NamedTuple):
+    """One day's energy per cumulative register (kWh or kvarh, multiplier applied).
+
+    A tuple, like `ReadingValue`: the read step builds one per customer-day, and a frozen
+    dataclass's `__init__` cost more than the day's arithmetic."""
 
     day: date
     registers: dict[ReadingRegister, Decimal]
@@ -195,8 +200,10 @@ def _tidy(value: Decimal) -> Decimal:
     return short if short == value else value
 
 
-def _days(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+@functools.lru_cache(maxsize=256)
+def _days(first: date, last: date) -> tuple[date, ...]:
+    """Every day from `first` to `last`; cached: a cycle asks for the same period per customer."""
+    return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
 
 
 @dataclass
@@ -333,7 +340,11 @@ def _consumption_from_series(
             continue
         if not result.anomalies:
             totals[register] = _tidy(result.kwh)
-        per_day[register] = {day: _tidy(kwh) for day, kwh in result.per_day.items()}
+        tidy: dict[date, Decimal] = {}
+        per_day[register] = tidy
+        for day, kwh in result.per_day.items():  # `_tidy` inlined: it runs per customer-day and register
+            short = kwh.quantize(KWH_STEP)
+            tidy[day] = short if short == kwh else kwh
 
     tou_sum = sum((totals[r] for r in TOU_REGISTERS if r in totals), ZERO)
     active = totals.get(ReadingRegister.ACTIVE_TOTAL)
@@ -419,7 +430,7 @@ def load_consumptions(
         rows = connection.execute(
             select(Meter.id, Meter.customer_id, Meter.asset_no, Meter.multiplier, Meter.installed_on,
                    Meter.removed_on, Meter.replaced_meter_id, Meter.final_reading)
-            .where(Meter.customer_id.in_(chunk_ids), Meter.installed_on <= period_end)
+            .where(among(session, Meter.customer_id, chunk_ids), Meter.installed_on <= period_end)
             .order_by(Meter.id)
         )
         for meter_id, customer_id, asset_no, multiplier, installed_on, removed_on, replaced, final in rows:
@@ -431,48 +442,12 @@ def load_consumptions(
             meter_customer[meter_id] = customer_id
             meter_multiplier[meter_id] = multiplier
 
-    # customer id → (meter id, register) → [(day, value)] in day order; customer id → demand values
-    series_by_customer: dict[int, dict[tuple[int, ReadingRegister], list[tuple[date, Decimal]]]]
-    series_by_customer = defaultdict(dict)
+    series_by_customer: _SeriesByCustomer = defaultdict(dict)
     demand_by_customer: dict[int, list[Decimal]] = defaultdict(list)
-    registers = {r.value: r for r in ReadingRegister}
-    max_demand = ReadingRegister.MAX_DEMAND.value
     meter_ids = list(meter_customer)
-    opening_day = period_start - ONE_DAY  # the reading that normally opens the period
     for chunk_start in range(0, len(meter_ids), IN_CHUNK):
-        chunk = meter_ids[chunk_start : chunk_start + IN_CHUNK]
-        rows = connection.execute(
-            # The register as its stored string: one dict look-up instead of the Enum type's per-row work.
-            select(Reading.meter_id, Reading.read_date, type_coerce(Reading.register, String), Reading.value)
-            .where(Reading.meter_id.in_(chunk), Reading.read_date >= opening_day, Reading.read_date <= period_end)
-            .order_by(Reading.meter_id, Reading.read_date)
-            .execution_options(yield_per=READ_BATCH)
-        )
-        current_meter = None
-        meter_series: dict[str, list[tuple[date, Decimal]]] = {}
-        for meter_id, read_date, register, value in itertools.chain.from_iterable(rows.partitions()):
-            if meter_id != current_meter:
-                current_meter, meter_series = meter_id, {}
-                customer_series = series_by_customer[meter_customer[meter_id]]
-                customer_demand = demand_by_customer[meter_customer[meter_id]]
-                multiplier = meter_multiplier[meter_id]
-            if register == max_demand:
-                if period_start <= read_date <= period_end:
-                    customer_demand.append(value * multiplier)
-                continue
-            series = meter_series.get(register)
-            if series is None:
-                series = meter_series[register] = customer_series[(meter_id, registers[register])] = []
-            series.append((read_date, value))
-        # Only the last reading before the period opens it; fetch it where the opening day has none.
-        for meter_id, read_date, register, value in connection.execute(_last_readings_before(chunk, period_start)):
-            key = (meter_id, registers[register])
-            customer_series = series_by_customer[meter_customer[meter_id]]
-            series = customer_series.get(key)
-            if series is None:
-                customer_series[key] = [(read_date, value)]
-            elif series[0][0] != opening_day:
-                series.insert(0, (read_date, value))
+        _read_series(connection, meter_ids[chunk_start : chunk_start + IN_CHUNK], period_start, period_end,
+             meter_customer, meter_multiplier, series_by_customer, demand_by_customer)
     return {
         customer_id: _consumption_from_series(
             infos.get(customer_id, []), series_by_customer.get(customer_id, {}),
@@ -480,6 +455,100 @@ def load_consumptions(
         )
         for customer_id in customer_ids
     }
+
+
+# customer id → (meter id, register) → [(day, value)] in day order; customer id → demand values
+_SeriesByCustomer = dict[int, dict[tuple[int, ReadingRegister], list[tuple[date, Decimal]]]]
+_REGISTERS = {r.value: r for r in ReadingRegister}
+
+
+def _read_series(
+    connection: Connection, chunk: Sequence[int], period_start: date, period_end: date,
+    meter_customer: dict[int, int], meter_multiplier: dict[int, Decimal],
+    series_by_customer: _SeriesByCustomer, demand_by_customer: dict[int, list[Decimal]],
+) -> None:
+    """One chunk of meters' readings, grouped into each meter's per-register series (and demand)."""
+    registers = _REGISTERS
+    max_demand = ReadingRegister.MAX_DEMAND.value
+    opening_day = period_start - ONE_DAY  # the reading that normally opens the period
+    fetch = _fetch_postgresql if connection.dialect.name == "postgresql" else _fetch_portable
+    rows, openers = fetch(connection, chunk, period_start, period_end)
+    current_meter = None
+    meter_series: dict[str, list[tuple[date, Decimal]]] = {}
+    for meter_id, read_date, register, value in rows:
+        if meter_id != current_meter:
+            current_meter, meter_series = meter_id, {}
+            customer_series = series_by_customer[meter_customer[meter_id]]
+            customer_demand = demand_by_customer[meter_customer[meter_id]]
+            multiplier = meter_multiplier[meter_id]
+        if register == max_demand:
+            if period_start <= read_date <= period_end:
+                customer_demand.append(value * multiplier)
+            continue
+        series = meter_series.get(register)
+        if series is None:
+            series = meter_series[register] = customer_series[(meter_id, registers[register])] = []
+        series.append((read_date, value))
+    # Only the last reading before the period opens it; fetch it where the opening day has none.
+    for meter_id, read_date, register, value in openers:
+        key = (meter_id, registers[register])
+        customer_series = series_by_customer[meter_customer[meter_id]]
+        series = customer_series.get(key)
+        if series is None:
+            customer_series[key] = [(read_date, value)]
+        elif series[0][0] != opening_day:
+            series.insert(0, (read_date, value))
+
+
+_Rows = Iterable[tuple[int, date, str, Decimal]]  # (meter id, day, register as stored, value)
+
+
+def _fetch_portable(connection: Connection, chunk: Sequence[int], period_start: date, period_end: date
+                    ) -> tuple[_Rows, _Rows]:
+    """The period's readings from the opening day in meter and day order (streamed), and the openers."""
+    rows = connection.execute(
+        # The register as its stored string: one dict look-up instead of the Enum type's per-row work.
+        select(Reading.meter_id, Reading.read_date, type_coerce(Reading.register, String), Reading.value)
+        .where(Reading.meter_id.in_(chunk), Reading.read_date >= period_start - ONE_DAY,
+               Reading.read_date <= period_end)
+        .order_by(Reading.meter_id, Reading.read_date)
+        .execution_options(yield_per=READ_BATCH)
+    )
+    return itertools.chain.from_iterable(rows.partitions()), connection.execute(
+        _last_readings_before(chunk, period_start))
+
+
+_PERIOD_READINGS_SQL = """
+SELECT meter_id, read_date, register, value FROM readings
+WHERE meter_id = ANY(%(meters)s) AND read_date >= %(opening)s AND read_date <= %(end)s
+ORDER BY meter_id, read_date
+"""
+_OPENERS_SQL = """
+SELECT DISTINCT ON (meter_id, register) meter_id, read_date, register, value FROM readings
+WHERE meter_id = ANY(%(meters)s) AND read_date >= %(lookback)s AND read_date < %(opening)s
+  AND register <> %(max_demand)s
+ORDER BY meter_id, register, read_date DESC
+"""
+
+
+def _fetch_postgresql(connection: Connection, chunk: Sequence[int], period_start: date, period_end: date
+                      ) -> tuple[_Rows, _Rows]:
+    """`_fetch_portable` on PostgreSQL, on the driver's cursor: the read step's per-row cost was
+    SQLAlchemy's rows and server-side cursor, and its query text thousands of bound ids.
+
+    The ids go as one array; the rows come as the driver's tuples (parsed in C), all of the
+    chunk's at once (a chunk's readings are a few MB); the openers by DISTINCT ON, the last
+    reading of each cumulative register in the look-back (the same rows as `_last_readings_before`).
+    """
+    params = {"meters": list(chunk), "opening": period_start - ONE_DAY, "end": period_end,
+              "lookback": period_start - OPENING_LOOKBACK, "max_demand": ReadingRegister.MAX_DEMAND.value}
+    cursor = connection.connection.cursor()
+    try:
+        rows = cursor.execute(_PERIOD_READINGS_SQL, params).fetchall()
+        openers = cursor.execute(_OPENERS_SQL, params).fetchall()
+    finally:
+        cursor.close()
+    return rows, openers
 
 
 def _last_readings_before(meter_ids: Sequence[int], period_start: date) -> Select[tuple[int, date, str, Decimal]]:

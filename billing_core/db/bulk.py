@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Date, Enum, Table, insert
-from sqlalchemy.orm import Session
+from sqlalchemy import ARRAY, ColumnElement, Date, Enum, Table, any_, bindparam, insert
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 
 def bulk_insert(
@@ -73,3 +73,15 @@ def bulk_insert(
     else:
         params = [dict(zip(names, row, strict=True)) for row in values]
     connection.exec_driver_sql(str(compiled), params)
+
+
+def among(session: Session, column: InstrumentedAttribute[Any] | Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """`column IN (ids)`; on PostgreSQL `column = ANY(:ids)`, the ids as one array parameter.
+
+    A chunk's IN list is thousands of bound values that psycopg splits out of the query text
+    on every execution (it caches only short statements): a measurable share of a cycle
+    worker's CPU. The array is one parameter and the same index scan.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(column.type)))
+    return column.in_(ids)

@@ -25,7 +25,7 @@ from sqlalchemy import bindparam, case, select
 from sqlalchemy.orm import Session
 
 from billing_core.bill_types import LATE_FEE_LINE_CODE, LineItem
-from billing_core.db.bulk import bulk_insert
+from billing_core.db.bulk import among, bulk_insert
 from billing_core.errors import BillingError
 from billing_core.db.models import Bill, BillLine
 from billing_core.money import ZERO
@@ -70,7 +70,7 @@ def pending_late_fees(session: Session, customer_ids: Sequence[int], as_of: date
                    LateFeeAccrual.explanation, LateFeeAccrual.billed_bill_id, Bill.customer_id, Bill.bill_no,
                    Bill.period)
             .join(Bill, Bill.id == LateFeeAccrual.bill_id)
-            .where(Bill.customer_id.in_(customer_ids[start : start + 1000]), LateFeeAccrual.as_of <= as_of)
+            .where(among(session, Bill.customer_id, customer_ids[start : start + 1000]), LateFeeAccrual.as_of <= as_of)
             .order_by(LateFeeAccrual.bill_id, LateFeeAccrual.as_of)
             .with_for_update(of=LateFeeAccrual)  # PostgreSQL: a concurrent run waits, then sees our marks
         ).all()
