@@ -10,6 +10,7 @@ of running a second turn — channels such as WeChat resend a message they think
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -21,9 +22,16 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+logger = logging.getLogger(__name__)
+
 REPLY_TTL_SECONDS = 7 * 24 * 3600  # how long a message id is remembered
 STATE_TTL_SECONDS = 30 * 24 * 3600
-LOCK_TIMEOUT_SECONDS = 30.0  # a crashed holder frees the lock after this
+# A conversation's lock is a lease: its holder renews it every LOCK_RENEW_SECONDS while the turn
+# runs, so a slow turn (a model taking 30 s) keeps it, and a holder that stops renewing (killed,
+# frozen, cut off from Redis) frees it within LOCK_TIMEOUT_SECONDS — the wait a resend to
+# another replica has after a crash.
+LOCK_TIMEOUT_SECONDS = 10.0
+LOCK_RENEW_SECONDS = 3.0
 LOCK_WAIT_SECONDS = 20.0
 LOCK_RETRY_SECONDS = 0.1  # poll interval while another turn holds the lock
 
@@ -142,6 +150,7 @@ class RedisStateStore:
         self._write_script = self._clients.script(_WRITE_AND_RELEASE)
         self._held = threading.local()  # this thread's locks: conversation id -> _HeldLock
         self._orphaned: dict[str, str] = {}  # lock key -> token of a lock this process failed to release
+        self._renewer = _LockRenewer(self._clients)
 
     @property
     def client(self) -> Any:
@@ -179,7 +188,8 @@ class RedisStateStore:
 
         The release runs on normal exit and on an exception alike, so a state saved before an
         error is kept, exactly as when save() wrote at once. The lock expires after
-        LOCK_TIMEOUT_SECONDS if this process dies; its release only deletes our own token.
+        LOCK_TIMEOUT_SECONDS after this process stops renewing it (`_LockRenewer`); its release
+        only deletes our own token.
         """
         lock_key, state_key = self._key(conversation_id, "lock"), self._key(conversation_id, "state")
         # A lock whose release failed (Redis down, restarted on its append-only file with the lock
@@ -205,9 +215,11 @@ class RedisStateStore:
         held = _HeldLock(token=token, state_read=state_read)
         held_locks = self._held_locks()
         held_locks[conversation_id] = held
+        self._renewer.add(lock_key, token)
         try:
             yield
         finally:
+            self._renewer.remove(lock_key, token)
             del held_locks[conversation_id]
             try:
                 self._write(conversation_id, token=token, state_json=held.state_json, replies=held.replies)
@@ -245,6 +257,59 @@ class RedisStateStore:
         return [raw.decode() for raw in self.client.zrange(f"{self.prefix}:conversations", 0, -1)]
 
 
+class _LockRenewer:
+    """Extends every conversation lock this process holds, every LOCK_RENEW_SECONDS.
+
+    One daemon thread per store and process (started by a lock when none runs: at the first, after
+    an idle tick, after a fork) and one script call for all held locks, so renewing costs nothing
+    per turn. A renewal only
+    extends a lock that still holds our token; a failed one (Redis away) is logged and retried at
+    the next tick, and the lock then lapses as a dead holder's would.
+    """
+
+    def __init__(self, clients: Any) -> None:
+        self._script = clients.script(_RENEW)
+        self._held: dict[str, str] = {}  # lock key -> token
+        self._mutex = threading.Lock()
+        self._pid: int | None = None
+
+    def add(self, lock_key: str, token: str) -> None:
+        with self._mutex:
+            self._held[lock_key] = token
+            if self._pid != os.getpid():  # first lock in this process (or a forked child)
+                self._pid = os.getpid()
+                threading.Thread(target=self._run, args=(self._pid,), name="conversation-lock-renewer",
+                                 daemon=True).start()
+
+    def remove(self, lock_key: str, token: str) -> None:
+        with self._mutex:
+            if self._held.get(lock_key) == token:
+                del self._held[lock_key]
+
+    def renew_now(self) -> int:
+        """Renew every held lock once; returns how many still held our token."""
+        with self._mutex:
+            held = list(self._held.items())
+        if not held:
+            return 0
+        return int(self._script(keys=[key for key, _ in held],
+                                args=[int(LOCK_TIMEOUT_SECONDS * 1000), *(token for _, token in held)]))
+
+    def _run(self, pid: int) -> None:
+        while True:
+            time.sleep(LOCK_RENEW_SECONDS)
+            with self._mutex:
+                if self._pid != pid:
+                    return
+                if not self._held:  # idle: the next lock starts a new thread
+                    self._pid = None
+                    return
+            try:
+                self.renew_now()
+            except Exception as exc:  # Redis away: the next tick tries again
+                logger.warning("conversation locks not renewed: %s: %s", type(exc).__name__, exc)
+
+
 @dataclass
 class _HeldLock:
     """A lock this thread holds, with what it read on acquiring and what it will write on release."""
@@ -265,6 +330,18 @@ if holder == false or holder == ARGV[1] then
   return {1, redis.call('get', KEYS[2])}
 end
 return {0, false}
+"""
+
+# KEYS: lock keys. ARGV: lock expiry in ms, then each lock's token. Extends the locks still ours.
+_RENEW = """
+local renewed = 0
+for i = 1, #KEYS do
+  if redis.call('get', KEYS[i]) == ARGV[i + 1] then
+    redis.call('pexpire', KEYS[i], ARGV[1])
+    renewed = renewed + 1
+  end
+end
+return renewed
 """
 
 # KEYS: lock, state, conversation index, reply keys...

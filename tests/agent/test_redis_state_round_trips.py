@@ -178,3 +178,40 @@ def test_rate_window_counter_always_has_an_expiry(server: RedisServer, probe: re
     keys = probe.keys("powerdesk:rate/web:ttl/*")
     assert len(keys) == 1 and probe.get(keys[0]) == b"3"
     assert 0 < probe.ttl(keys[0]) <= 60
+
+
+def test_a_live_holder_keeps_its_lock_past_the_timeout_by_renewing_it(
+        server: RedisServer, probe: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A turn slower than LOCK_TIMEOUT_SECONDS (a slow model) keeps its lease; another replica waits."""
+    monkeypatch.setattr(state_module, "LOCK_TIMEOUT_SECONDS", 0.4)
+    monkeypatch.setattr(state_module, "LOCK_RENEW_SECONDS", 0.1)
+    monkeypatch.setattr(state_module, "LOCK_WAIT_SECONDS", 0.1)
+    holder, other = RedisStateStore(server.url, prefix="ren"), RedisStateStore(server.url, prefix="ren")
+    with holder.lock("c-ren"):
+        for _ in range(4):  # 4 × ≥ 0.25 s: well past the 0.4 s lease
+            time.sleep(0.15)
+            with pytest.raises(LockTimeout), other.lock("c-ren"):
+                pass
+        assert 0 < probe.pttl("ren:conv:c-ren:lock") <= 400
+    with other.lock("c-ren"):  # released: taken at once
+        pass
+
+
+def test_a_holder_that_stops_renewing_frees_the_lock_within_the_timeout(
+        server: RedisServer, probe: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frozen or killed replica: its lease lapses, and a renewal never extends someone else's lock."""
+    monkeypatch.setattr(state_module, "LOCK_TIMEOUT_SECONDS", 0.4)
+    monkeypatch.setattr(state_module, "LOCK_RENEW_SECONDS", 0.1)
+    monkeypatch.setattr(state_module, "LOCK_WAIT_SECONDS", 3.0)
+    frozen, survivor = RedisStateStore(server.url, prefix="frz"), RedisStateStore(server.url, prefix="frz")
+    held = frozen.lock("c-frz")  # kept referenced: collecting it would run its release
+    held.__enter__()
+    token = probe.get("frz:conv:c-frz:lock").decode()
+    frozen._renewer.remove("frz:conv:c-frz:lock", token)  # as if the process stopped
+    started = time.monotonic()
+    with survivor.lock("c-frz"):
+        waited = time.monotonic() - started
+        frozen._renewer.add("frz:conv:c-frz:lock", token)  # a late renewal by the old holder …
+        assert frozen._renewer.renew_now() == 0  # … does not touch the survivor's lock
+        assert probe.get("frz:conv:c-frz:lock").decode() != token
+    assert 0.1 < waited < 2.0
