@@ -315,6 +315,8 @@ class Agent:
             if recorded is not None:
                 # An earlier attempt of this message recorded the turn and its client never got the
                 # answer: answer with what was recorded, keep the state recomputed now.
+                logger.info("message %s of conversation %s was recorded by an earlier attempt (turn %s): "
+                            "answered with its reply", message_id, conversation_id, recorded.turn_id)
                 reply_text, turn.brain, turn.grounded = recorded.reply_text, recorded.brain, recorded.grounded
                 turn.citations, turn.tickets = recorded.citations, recorded.tickets
                 if recorded.tickets:
