@@ -3,8 +3,9 @@
 A turn runs under the conversation's lock; a message id seen before returns the stored reply
 (channels resend), and one whose reply was lost after its turn was recorded (a connection cut at
 COMMIT, a replica killed) runs again but is recorded once and answered with the recorded reply
-(agent.records, "A message is recorded once"). The conversation state lives in the state store (memory or Redis), the
-verified principal in the tools layer's server-side session, and every turn is recorded.
+(agent.records, "A message is recorded once"). The conversation state lives in the state store
+(memory or Redis), the verified principal in the tools layer's server-side session, and every
+turn is recorded.
 """
 
 from __future__ import annotations

@@ -13,9 +13,10 @@ turn rows carry a unique key on (conversation record, message id), and `record_t
 with ON CONFLICT DO NOTHING; when the message is recorded already it raises `TurnAlreadyRecorded`
 with the recorded turn, and the caller rolls back that attempt's whole transaction: no second turn
 row, no second set of tool-call audit rows, no second CSAT, record step or ticket in the summary.
-The agent then answers the resend with the recorded reply and keeps the state it recomputed (the
-write tools are idempotent per conversation: a second dispute for the bill, a second complaint of
-the category or a second hand-off request gives the open one back). Messages without an id (staff
+The agent then answers the resend with the recorded reply and keeps the state it recomputed. The
+write tools the rerun calls again open no twin: a dispute for a bill with one open, a complaint of
+a category this conversation already filed, a hand-off while one waits each give the open one
+back (tests/agent/test_turn_once.py resends a dispute confirmation). Messages without an id (staff
 messages, NULL) are recorded every time.
 """
 
