@@ -130,12 +130,16 @@ class TurnAlreadyRecorded(Exception):
 
 
 def opened_tickets(tool_calls: Sequence[dict[str, Any]]) -> list[str]:
-    """The ticket numbers the recorded tool calls opened (result status `opened`)."""
+    """The ticket numbers the recorded tool calls opened, or found open from this conversation."""
     tickets = []
     for call in tool_calls or []:
         result = call.get("result") if isinstance(call, dict) else None
-        if isinstance(result, dict) and result.get("status") == "opened" and result.get("ticket_no"):
+        if not isinstance(result, dict):
+            continue
+        if result.get("status") == "opened" and result.get("ticket_no"):
             tickets.append(str(result["ticket_no"]))
+        elif result.get("status") == "duplicate" and result.get("opened_here") and result.get("open_ticket_no"):
+            tickets.append(str(result["open_ticket_no"]))
     return tickets
 
 

@@ -12,7 +12,8 @@ from sqlalchemy.orm import sessionmaker
 
 from agent.migrate import upgrade
 from agent.models import ConversationRecord, Outcome, TurnRecord
-from agent.records import CsatError, Recorder, TurnAlreadyRecorded, first_contact_resolution, parse_csat
+from agent.records import (CsatError, Recorder, TurnAlreadyRecorded, first_contact_resolution, opened_tickets,
+                           parse_csat)
 from billing_core.db.engine import make_engine
 from tests.billing.conftest import empty_database_url, postgres_server  # noqa: F401  (fixtures)
 
@@ -125,6 +126,9 @@ def test_the_recorded_turn_names_the_tickets_its_calls_opened(recorder: Recorder
         recorder.record_turn(rid, user_text="是", reply_text="已有工单 WO7", brain="local", intents=["affirm"],
                              tool_calls=[refused], citations=[], latency_ms=3, message_id="m-9")
     assert caught.value.recorded.tickets == ["WO7"] and caught.value.recorded.reply_text == "已受理，工单号 WO7"
+    # A conversation's own open ticket found again (its first attempt's turn was never recorded).
+    found = {"status": "duplicate", "open_ticket_no": "WO7", "opened_here": True}
+    assert opened_tickets([opened, refused, {"tool": "open_dispute", "result": found}]) == ["WO7", "WO7"]
 
 
 def test_the_migration_keeps_turns_recorded_twice_before_it(empty_database_url: str) -> None:  # noqa: F811

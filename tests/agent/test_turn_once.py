@@ -92,3 +92,29 @@ def test_a_resend_of_a_first_turn_finds_the_conversation_record(world_on: World)
     assert _rows(world, cid) == [("m-1", first.text)]
     with world.sessions() as session:
         assert session.scalar(select(func.count()).select_from(ConversationRecord)) == 1
+
+
+def test_a_resend_after_the_ticket_committed_but_the_turn_did_not_records_the_ticket(world_on: World) -> None:
+    """The more likely cut: the dispute tool committed its ticket, then the turn record failed (a
+    503, nothing recorded). The resend's tool call finds this conversation's open dispute: the turn
+    is recorded once, with that ticket and outcome, and no second ticket is opened."""
+    world, cid = world_on, "once-3"
+    first_replica = _agent(world)
+    first_replica.handle(cid, "web", f"户号{ACCOUNT_A}尾号123X", "m-1")
+    first_replica.handle(cid, "web", "5月电费读数不对，我要申请核查", "m-2")
+    before = first_replica.state(cid)
+    # The first attempt: the tool runs and commits; its turn is never recorded (record=False).
+    unrecorded = Agent(sessions=world.sessions, store=InMemoryStateStore(), brain="local", clock=lambda: NOW,
+                       knowledge=lambda: None, record=False)
+    assert before is not None
+    unrecorded.store.save(before)
+    lost = unrecorded.handle(cid, "web", "是", "m-3")
+    assert lost.outcome == "ticket" and len(lost.tickets) == 1
+
+    again = _agent(world, before).handle(cid, "web", "是", "m-3")
+    assert again.tickets == lost.tickets and again.outcome == "ticket" and lost.tickets[0] in again.text
+    with world.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(WorkOrder)) == 1
+        record = session.scalars(select(ConversationRecord).where(ConversationRecord.conversation_id == cid)).one()
+        assert record.tickets == lost.tickets and record.outcome == "ticket"
+    assert [mid for mid, _ in _rows(world, cid)] == ["m-1", "m-2", "m-3"]
