@@ -273,8 +273,9 @@ def test_connections_cut_during_turns_give_an_answer_or_a_503_and_no_half_writte
     assert len(recorded) == len(set(recorded)) and set(recorded) <= set(sent), (recorded, answered)
     for message_id, text in answered.items():
         # Answered with the bill: recorded. The apology (a tool's connection was cut): the agent's
-        # own clear error, recorded if it was the tool that failed, not if the turn itself did.
-        assert text == apology or (customer["amount"] in text and message_id in recorded), (message_id, text)
+        # own clear error, recorded if it was the tool that failed, not if the turn itself did; it
+        # may come with the apology for a repeat contact (this customer's earlier conversations).
+        assert apology in text or (customer["amount"] in text and message_id in recorded), (message_id, text)
     # The connections cut last were replaced: the next turn is answered, not apologised for.
     after = _say(nginx, cid, headers, f"查一下{customer['period']}的电费")
     assert after.status_code == 200 and customer["amount"] in after.json()["text"], after.text
