@@ -1,8 +1,11 @@
 """`Agent.handle`: the one Python API every channel calls.
 
 A turn runs under the conversation's lock; a message id seen before returns the stored reply
-(channels resend). The conversation state lives in the state store (memory or Redis), the
-verified principal in the tools layer's server-side session, and every turn is recorded.
+(channels resend), and one whose reply was lost after its turn was recorded (a connection cut at
+COMMIT, a replica killed) runs again but is recorded once and answered with the recorded reply
+(agent.records, "A message is recorded once"). The conversation state lives in the state store
+(memory or Redis), the verified principal in the tools layer's server-side session, and every
+turn is recorded.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from agent.grounding import mask_personal_numbers
 from agent.llm_brain import LLMBrain
 from agent.local_brain import LocalBrain
 from agent.models import Outcome
-from agent.records import CsatError, Recorder, parse_csat
+from agent.records import CsatError, RecordedTurn, Recorder, TurnAlreadyRecorded, parse_csat
 from agent.replies import render
 from agent.streaming import Relay, StreamEvent
 from agent.state import ConversationState, StateStore, state_store_from_env
@@ -309,6 +312,27 @@ class Agent:
         reply_text = turn.text_out
         awaiting = turn.awaiting_out
         state.awaiting = awaiting if not state.closed else None
+        latency_ms = int((time.perf_counter() - started) * 1000)
+        if self.recorder is not None:
+            try:
+                recorded = self._record(state, turn, text, reply_text, message_id, latency_ms, ctx)
+            except Exception:
+                _flush_audit_quietly(ctx)  # the turn record failed; its tool calls still get audited
+                raise
+            if recorded is not None:
+                # An earlier attempt of this message recorded the turn and its client never got the
+                # answer: answer with what was recorded, keep the state recomputed now.
+                logger.info("message %s of conversation %s was recorded by an earlier attempt (turn %s): "
+                            "answered with its reply", message_id, conversation_id, recorded.turn_id)
+                reply_text, turn.brain, turn.grounded = recorded.reply_text, recorded.brain, recorded.grounded
+                turn.citations, turn.tickets = recorded.citations, recorded.tickets
+                if recorded.tickets:
+                    turn.outcome = Outcome.TICKET
+        else:
+            flush_audit(ctx)
+            if turn.record_steps:
+                with self.sessions.begin() as session:
+                    run_record_steps(session, turn.record_steps)
         state.turns += 1
         state.history.append({"role": "user", "text": text})
         state.history.append({"role": "assistant", "text": reply_text})
@@ -320,18 +344,6 @@ class Agent:
         state.handed_off = state.handed_off or turn.handoff
         if turn.outcome is not None:
             state.outcome = turn.outcome.value
-        latency_ms = int((time.perf_counter() - started) * 1000)
-        if self.recorder is not None:
-            try:
-                self._record(state, turn, text, reply_text, message_id, latency_ms, ctx)
-            except Exception:
-                _flush_audit_quietly(ctx)  # the turn record failed; its tool calls still get audited
-                raise
-        else:
-            flush_audit(ctx)
-            if turn.record_steps:
-                with self.sessions.begin() as session:
-                    run_record_steps(session, turn.record_steps)
         self.store.save(state)
         return Reply(conversation_id=conversation_id, text=reply_text, citations=turn.citations,
                      awaiting=state.awaiting, actions=turn.actions, handoff=turn.handoff, brain=turn.brain,
@@ -339,8 +351,12 @@ class Agent:
                      message_id=message_id, latency_ms=latency_ms, choices=list(turn.choices))
 
     def _record(self, state: ConversationState, turn: Turn, text: str, reply_text: str,
-                message_id: str | None, latency_ms: int, ctx: ToolContext) -> None:
-        """The turn, its tool calls' audit rows, CSAT and the conversation's end: one transaction."""
+                message_id: str | None, latency_ms: int, ctx: ToolContext) -> RecordedTurn | None:
+        """The turn, its tool calls' audit rows, CSAT and the conversation's end: one transaction.
+
+        Returns the recorded turn when an earlier attempt of `message_id` recorded it: then this
+        attempt's transaction is rolled back whole and its audit rows are dropped (agent.records).
+        """
         assert self.recorder is not None
         csat: tuple[int, str] | None = None
         csat_error: CsatError | None = None
@@ -351,29 +367,36 @@ class Agent:
                 csat_error = exc
         topic = next((i for i in turn.parsed.intents if i in TASKS), None)
         audit_rows = list(ctx.pending_audit or [])
-        with self.sessions.begin() as session:
-            record_id = state.record_id
-            if record_id is None:
-                record_id = self.recorder.start_in(session, state.conversation_id, state.channel, turn.brain,
-                                                   account_no=state.account_no)
-            self.recorder.record_turn_in(
-                session, record_id, user_text=mask_personal_numbers(text), reply_text=reply_text,
-                brain=turn.brain, intents=turn.parsed.intents,
-                tool_calls=[call.as_dict() for call in turn.toolbox.calls], citations=turn.citations,
-                latency_ms=latency_ms, message_id=message_id, grounded=turn.grounded,
-                violations=turn.violations, account_no=state.account_no if state.verified else None,
-                topic=topic, tickets=turn.tickets, outcome=turn.outcome)
-            insert_audit_rows(self.sessions, audit_rows, session=session)
-            run_record_steps(session, turn.record_steps)
-            if csat is not None:
-                self.recorder.store_csat_in(session, record_id, *csat)
-            if state.closed:
-                self.recorder.finish_in(session, record_id)
+        try:
+            with self.sessions.begin() as session:
+                record_id = state.record_id
+                if record_id is None:
+                    record_id = self.recorder.start_in(session, state.conversation_id, state.channel,
+                                                       turn.brain, account_no=state.account_no)
+                self.recorder.record_turn_in(
+                    session, record_id, user_text=mask_personal_numbers(text), reply_text=reply_text,
+                    brain=turn.brain, intents=turn.parsed.intents,
+                    tool_calls=[call.as_dict() for call in turn.toolbox.calls], citations=turn.citations,
+                    latency_ms=latency_ms, message_id=message_id, grounded=turn.grounded,
+                    violations=turn.violations, account_no=state.account_no if state.verified else None,
+                    topic=topic, tickets=turn.tickets, outcome=turn.outcome)
+                insert_audit_rows(self.sessions, audit_rows, session=session)
+                run_record_steps(session, turn.record_steps)
+                if csat is not None:
+                    self.recorder.store_csat_in(session, record_id, *csat)
+                if state.closed:
+                    self.recorder.finish_in(session, record_id)
+        except TurnAlreadyRecorded as already:  # rolled back by the `begin()` block
+            if ctx.pending_audit is not None:
+                ctx.pending_audit.clear()  # the recorded attempt's audit rows stand for this turn
+            state.record_id = already.recorded.record_id
+            return already.recorded
         if ctx.pending_audit is not None:
             ctx.pending_audit.clear()
         state.record_id = record_id  # only once committed, so a rolled-back id is never kept
         if csat_error is not None:
             raise csat_error
+        return None
 
     def end(self, conversation_id: str) -> None:
         """The channel closed the conversation (the customer left): settle its record."""

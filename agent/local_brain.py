@@ -447,6 +447,11 @@ class LocalBrain:
             elif result.status == "changed":  # a write with no ticket (the contact phone)
                 turn.actions.append(pending.tool)
                 turn.outcome = turn.outcome or Outcome.RESOLVED
+            elif result.status == "duplicate" and getattr(result, "opened_here", False):
+                # This conversation's own open ticket: most often a resend whose first attempt
+                # committed the ticket but not its turn record, so the ticket belongs to this turn.
+                turn.tickets.append(result.open_ticket_no)
+                turn.outcome = Outcome.TICKET
             elif result.status in ("duplicate", "unchanged"):
                 turn.outcome = turn.outcome or Outcome.RESOLVED
             for key in FLOW_FREE_TEXT_SLOTS:

@@ -62,7 +62,10 @@ class TurnRecord(AgentBase):
     """One user message and the agent's reply, with the tool calls and citations behind it."""
 
     __tablename__ = "agent_turns"
-    __table_args__ = (Index("ix_agent_turns_conversation_pk", "conversation_pk"),)
+    # A message id is recorded once per conversation (resends after a lost answer, see
+    # agent.records); NULL ids (staff messages) are distinct, so any number of them is allowed.
+    __table_args__ = (Index("ix_agent_turns_conversation_pk", "conversation_pk"),
+                      Index("uq_agent_turns_conversation_message", "conversation_pk", "message_id", unique=True))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_pk: Mapped[int] = mapped_column(ForeignKey("agent_conversations.id", ondelete="CASCADE"))

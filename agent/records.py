@@ -5,6 +5,19 @@ First-contact resolution follows T/CI 1281 table 1 (「客户服务需求在第�
 when that conversation ended `resolved` and the same customer did not come back about the same
 topic within the window (7 days by default). A conversation that is itself such a repeat contact
 is not a new need, so it is not counted again.
+
+A message is recorded once. Channels resend a message with the same id when its answer was lost
+(chat.js after a 5xx, WeChat's retries), and the answer can be lost after the turn committed: a
+database connection cut at COMMIT, a replica killed before it saved the state or the reply. The
+turn rows carry a unique key on (conversation record, message id), and `record_turn_in` inserts
+with ON CONFLICT DO NOTHING; when the message is recorded already it raises `TurnAlreadyRecorded`
+with the recorded turn, and the caller rolls back that attempt's whole transaction: no second turn
+row, no second set of tool-call audit rows, no second CSAT, record step or ticket in the summary.
+The agent then answers the resend with the recorded reply and keeps the state it recomputed. The
+write tools the rerun calls again open no twin: a dispute for a bill with one open, a complaint of
+a category this conversation already filed, a hand-off while one waits each give the open one
+back (tests/agent/test_turn_once.py resends a dispute confirmation). Messages without an id (staff
+messages, NULL) are recorded every time.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.models import ConversationRecord, Outcome, TurnRecord
@@ -70,23 +84,63 @@ class ToolCallRecord:
 
 
 _CONVERSATIONS, _TURNS = ConversationRecord.__table__, TurnRecord.__table__
-# `recorded`: this message id's turn if it is on record already (NULL ids never match). A resend
-# whose first run committed its turn but whose reply never reached the state store (Redis down at
-# the release) runs the turn again and must not record it twice.
-_RECORDED = (select(_TURNS.c.id).where(_TURNS.c.conversation_pk == bindparam("record_id"),
-                                       _TURNS.c.message_id == bindparam("message_id"))
-             .limit(1).scalar_subquery())
 _SUMMARY = (select(_CONVERSATIONS.c.turn_count, _CONVERSATIONS.c.account_no, _CONVERSATIONS.c.topic,
-                   _CONVERSATIONS.c.intents, _CONVERSATIONS.c.tickets, _CONVERSATIONS.c.outcome,
-                   _RECORDED.label("recorded"))
+                   _CONVERSATIONS.c.intents, _CONVERSATIONS.c.tickets, _CONVERSATIONS.c.outcome)
             .where(_CONVERSATIONS.c.id == bindparam("record_id")))
 _RECORD_ID = select(_CONVERSATIONS.c.id).where(_CONVERSATIONS.c.conversation_id == bindparam("conversation_id"))
 _INSERT_CONVERSATION = insert(_CONVERSATIONS)
-_INSERT_TURN = insert(_TURNS)
+# The turn once per (conversation record, message id): on a conflict nothing is inserted and no id
+# comes back. The two dialects PowerDesk runs on (SQLite, PostgreSQL) both have ON CONFLICT.
+_TURN_KEY = ["conversation_pk", "message_id"]
+_INSERT_TURN_ONCE = {
+    "postgresql": postgresql.insert(_TURNS).on_conflict_do_nothing(index_elements=_TURN_KEY)
+    .returning(_TURNS.c.id),
+    "sqlite": sqlite.insert(_TURNS).on_conflict_do_nothing(index_elements=_TURN_KEY).returning(_TURNS.c.id),
+}
+_RECORDED_TURN = (select(_TURNS.c.id, _TURNS.c.brain, _TURNS.c.reply_text, _TURNS.c.citations,
+                         _TURNS.c.grounded, _TURNS.c.tool_calls)
+                  .where(_TURNS.c.conversation_pk == bindparam("record_id"),
+                         _TURNS.c.message_id == bindparam("message_id")))
 # Every summary column is set on every turn (unchanged ones to their old value), so it is one statement.
 _UPDATE_SUMMARY = (update(_CONVERSATIONS).where(_CONVERSATIONS.c.id == bindparam("record_id"))
                    .values({column: bindparam(column) for column in
                             ("turn_count", "brain", "account_no", "topic", "intents", "tickets", "outcome")}))
+
+
+@dataclass(frozen=True)
+class RecordedTurn:
+    """A message's turn as an earlier attempt recorded it: what its reply said."""
+
+    record_id: int
+    turn_id: int
+    brain: str
+    reply_text: str
+    citations: list[dict[str, Any]]
+    grounded: bool
+    tickets: list[str]  # the tickets its tool calls opened
+
+
+class TurnAlreadyRecorded(Exception):
+    """The message id's turn is recorded already; nothing was written. Roll the transaction back
+    and answer with `recorded` (see the module docstring)."""
+
+    def __init__(self, recorded: RecordedTurn) -> None:
+        super().__init__(f"message_id: already recorded as turn {recorded.turn_id}")
+        self.recorded = recorded
+
+
+def opened_tickets(tool_calls: Sequence[dict[str, Any]]) -> list[str]:
+    """The ticket numbers the recorded tool calls opened, or found open from this conversation."""
+    tickets = []
+    for call in tool_calls or []:
+        result = call.get("result") if isinstance(call, dict) else None
+        if not isinstance(result, dict):
+            continue
+        if result.get("status") == "opened" and result.get("ticket_no"):
+            tickets.append(str(result["ticket_no"]))
+        elif result.get("status") == "duplicate" and result.get("opened_here") and result.get("open_ticket_no"):
+            tickets.append(str(result["open_ticket_no"]))
+    return tickets
 
 
 class Recorder:
@@ -125,7 +179,8 @@ class Recorder:
         """Append one turn and update the conversation's running summary.
 
         Core statements rather than ORM objects: this runs on every turn, and the unit of work
-        costs more than the two statements it would issue.
+        costs more than the two statements it would issue. A `message_id` recorded already raises
+        `TurnAlreadyRecorded` (the transaction is rolled back, nothing is written).
         """
         with self.sessions.begin() as session:
             return self.record_turn_in(
@@ -143,18 +198,21 @@ class Recorder:
         # Straight on the connection with three fixed statements: their compiled forms are cached,
         # where `.values(**changes)` built and compiled a new statement on every turn.
         connection = session.connection()
-        row = connection.execute(_SUMMARY, {"record_id": record_id, "message_id": message_id}).first()
+        row = connection.execute(_SUMMARY, {"record_id": record_id}).first()
         if row is None:
             raise KeyError(f"record_id: no conversation record {record_id}")
-        if row.recorded is not None:  # a resend of a message already on record: one turn per message
-            return int(row.recorded)
         position = row.turn_count + 1
-        inserted = connection.execute(_INSERT_TURN, {
+        values = {
             "conversation_pk": record_id, "position": position, "message_id": message_id, "brain": brain,
             "user_text": user_text, "reply_text": reply_text, "intents": list(intents),
             "tool_calls": [_jsonable(call) for call in tool_calls],
             "citations": [_jsonable(c) for c in citations], "grounded": grounded,
-            "violations": list(violations), "latency_ms": latency_ms, "created_at": datetime.now(UTC)})
+            "violations": list(violations), "latency_ms": latency_ms, "created_at": datetime.now(UTC)}
+        turn_id = connection.execute(_INSERT_TURN_ONCE[connection.dialect.name], values).scalar()
+        if turn_id is None:  # the conflict: an earlier attempt recorded this message
+            recorded = self._recorded(connection, record_id, message_id)
+            assert recorded is not None, "ON CONFLICT without a recorded turn"
+            raise TurnAlreadyRecorded(recorded)
         current = Outcome(row.outcome) if row.outcome else None
         connection.execute(_UPDATE_SUMMARY, {
             "record_id": record_id, "turn_count": position, "brain": brain,
@@ -163,7 +221,16 @@ class Recorder:
             "intents": list(dict.fromkeys([*(row.intents or []), *intents])),
             "tickets": list(dict.fromkeys([*(row.tickets or []), *tickets])),
             "outcome": _stronger(current, outcome) if outcome is not None else current})
-        return int(inserted.inserted_primary_key[0])
+        return int(turn_id)
+
+    @staticmethod
+    def _recorded(connection: Any, record_id: int, message_id: str | None) -> RecordedTurn | None:
+        found = connection.execute(_RECORDED_TURN, {"record_id": record_id, "message_id": message_id}).first()
+        if found is None:
+            return None
+        return RecordedTurn(record_id=record_id, turn_id=int(found.id), brain=found.brain,
+                            reply_text=found.reply_text, citations=list(found.citations or []),
+                            grounded=bool(found.grounded), tickets=opened_tickets(found.tool_calls))
 
     def finish(self, record_id: int, outcome: Outcome | None = None) -> None:
         """Close the conversation; with no outcome yet, it was abandoned."""

@@ -60,6 +60,7 @@ class DuplicateComplaint(ToolResult):
     status: Literal["duplicate"] = "duplicate"
     open_ticket_no: str
     opened_at: datetime
+    opened_here: bool = True  # always this conversation's (see DuplicateDispute.opened_here)
 
 
 class ComplaintOpened(ToolResult):

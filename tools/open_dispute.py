@@ -68,6 +68,9 @@ class DuplicateDispute(ToolResult):
     period: str
     opened_at: datetime
     answer_due_at: datetime | None
+    # This conversation opened it: a resend whose first attempt committed the ticket but not its
+    # turn (the agent then records the ticket with this turn), or the customer asking twice.
+    opened_here: bool = False
 
 
 def _first_open_dispute(session: Session, bill_id: int) -> WorkOrder | None:
@@ -81,6 +84,7 @@ def _duplicate(existing: WorkOrder, period: str, ctx: ToolContext) -> DuplicateD
     return DuplicateDispute(
         open_ticket_no=existing.no, period=period, opened_at=existing.created_at,
         answer_due_at=datetime.fromisoformat(answer_due) if answer_due else None,
+        opened_here=(existing.payload or {}).get("conversation_id") == ctx.conversation_id,
         message=f"{period} 账单已有一张处理中的电费异议工单 {existing.no}"
                 f"（{existing.created_at.astimezone(ctx.policy.zone):%Y-%m-%d %H:%M} 受理），无需重复提交，"
                 f"我们会按承诺时限联系您。",

@@ -12,7 +12,8 @@ from sqlalchemy.orm import sessionmaker
 
 from agent.migrate import upgrade
 from agent.models import ConversationRecord, Outcome, TurnRecord
-from agent.records import CsatError, Recorder, first_contact_resolution, parse_csat
+from agent.records import (CsatError, Recorder, TurnAlreadyRecorded, first_contact_resolution, opened_tickets,
+                           parse_csat)
 from billing_core.db.engine import make_engine
 from tests.billing.conftest import empty_database_url, postgres_server  # noqa: F401  (fixtures)
 
@@ -82,6 +83,81 @@ def _conversation(recorder: Recorder, cid: str, account: str, topic: str, at: da
                          citations=[], latency_ms=1, topic=topic, outcome=outcome)
 
 
+def test_a_message_id_is_recorded_once(recorder: Recorder) -> None:
+    """A resend whose first attempt committed (its answer lost) writes nothing and gets that turn."""
+    rid = recorder.start("conv-once", "web", "local")
+    other = recorder.start("conv-other", "web", "local")
+    first = recorder.record_turn(rid, user_text="查电费", reply_text="您5月电费242.55元", brain="local",
+                                 intents=["lookup_bill"], tool_calls=[], citations=[{"article_id": "bill-001"}],
+                                 latency_ms=3, message_id="m-1", outcome=Outcome.RESOLVED)
+    opened = {"tool": "open_dispute", "arguments": {}, "result": {"status": "opened", "ticket_no": "WO1"}}
+    with pytest.raises(TurnAlreadyRecorded) as caught:
+        recorder.record_turn(rid, user_text="查电费", reply_text="another text", brain="llm", intents=["x"],
+                             tool_calls=[opened], citations=[], latency_ms=9, message_id="m-1",
+                             tickets=["WO1"], outcome=Outcome.TICKET)
+    recorded = caught.value.recorded
+    assert (recorded.turn_id, recorded.record_id, recorded.reply_text, recorded.brain) == \
+        (first, rid, "您5月电费242.55元", "local")
+    assert recorded.citations == [{"article_id": "bill-001"}] and recorded.tickets == []
+    # The same id in another conversation is another message; no id (staff lines) is never a resend.
+    recorder.record_turn(other, user_text="查电费", reply_text="b", brain="local", intents=[], tool_calls=[],
+                         citations=[], latency_ms=1, message_id="m-1")
+    for _ in range(2):
+        recorder.record_turn(rid, user_text="", reply_text="坐席：您好", brain="staff", intents=[], tool_calls=[],
+                             citations=[], latency_ms=0)
+    with recorder.sessions() as session:
+        rows = session.execute(select(TurnRecord.message_id, TurnRecord.reply_text)
+                               .where(TurnRecord.conversation_pk == rid).order_by(TurnRecord.id)).all()
+        assert [tuple(row) for row in rows] == [("m-1", "您5月电费242.55元"), (None, "坐席：您好"), (None, "坐席：您好")]
+        conv = session.get(ConversationRecord, rid)
+        # The refused attempt changed nothing in the summary: no ticket, no intent, no outcome.
+        assert conv.turn_count == 3 and conv.tickets == [] and conv.intents == ["lookup_bill"]
+        assert conv.outcome == Outcome.RESOLVED
+
+
+def test_the_recorded_turn_names_the_tickets_its_calls_opened(recorder: Recorder) -> None:
+    rid = recorder.start("conv-ticket", "web", "local")
+    opened = {"tool": "open_dispute", "arguments": {}, "result": {"status": "opened", "ticket_no": "WO7"}}
+    refused = {"tool": "open_dispute", "arguments": {}, "result": {"status": "duplicate", "open_ticket_no": "WO7"}}
+    recorder.record_turn(rid, user_text="是", reply_text="已受理，工单号 WO7", brain="local", intents=["affirm"],
+                         tool_calls=[opened], citations=[], latency_ms=3, message_id="m-9",
+                         tickets=["WO7"], outcome=Outcome.TICKET)
+    with pytest.raises(TurnAlreadyRecorded) as caught:
+        recorder.record_turn(rid, user_text="是", reply_text="已有工单 WO7", brain="local", intents=["affirm"],
+                             tool_calls=[refused], citations=[], latency_ms=3, message_id="m-9")
+    assert caught.value.recorded.tickets == ["WO7"] and caught.value.recorded.reply_text == "已受理，工单号 WO7"
+    # A conversation's own open ticket found again (its first attempt's turn was never recorded).
+    found = {"status": "duplicate", "open_ticket_no": "WO7", "opened_here": True}
+    assert opened_tickets([opened, refused, {"tool": "open_dispute", "result": found}]) == ["WO7", "WO7"]
+
+
+def test_the_migration_keeps_turns_recorded_twice_before_it(empty_database_url: str) -> None:  # noqa: F811
+    """Rows doubled by the old gap stay; the later copy loses its message id so the key can be built."""
+    from sqlalchemy import insert
+
+    upgrade(empty_database_url, "0003cx")
+    engine = make_engine(empty_database_url)
+    try:
+        now = datetime.now(UTC)
+        with engine.begin() as connection:
+            conversations, turns = ConversationRecord.__table__, TurnRecord.__table__
+            rid = connection.execute(insert(conversations).values(
+                conversation_id="c-dup", channel="web", brain="local", intents=[], tickets=[], turn_count=3,
+                started_at=now)).inserted_primary_key[0]
+            connection.execute(insert(turns), [
+                {"conversation_pk": rid, "position": n, "message_id": mid, "brain": "local", "user_text": text,
+                 "reply_text": text, "intents": [], "tool_calls": [], "citations": [], "violations": [],
+                 "grounded": True, "latency_ms": 1, "created_at": now}
+                for n, (mid, text) in enumerate([("m-1", "first"), ("m-1", "again"), (None, "staff")], 1)])
+        upgrade(empty_database_url)
+        with engine.connect() as connection:
+            rows = connection.execute(select(TurnRecord.message_id, TurnRecord.reply_text)
+                                      .order_by(TurnRecord.id)).all()
+        assert [tuple(row) for row in rows] == [("m-1", "first"), (None, "again"), (None, "staff")]
+    finally:
+        engine.dispose()
+
+
 def test_first_contact_resolution_counts_repeat_contacts_within_the_window(recorder: Recorder) -> None:
     t0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
     _conversation(recorder, "a1", "0100000001", "lookup_bill", t0, Outcome.RESOLVED)  # FCR
@@ -116,7 +192,9 @@ def test_a_message_id_already_on_record_is_not_recorded_twice(recorder: Recorder
     turn = {"reply_text": "您5月电费242.55元", "brain": "local", "intents": ["lookup_bill"], "tool_calls": [],
             "citations": [], "latency_ms": 3}
     first = recorder.record_turn(rid, user_text="查电费", message_id="m-1", **turn)
-    assert recorder.record_turn(rid, user_text="查电费", message_id="m-1", **turn) == first
+    with pytest.raises(TurnAlreadyRecorded) as caught:
+        recorder.record_turn(rid, user_text="查电费", message_id="m-1", **turn)
+    assert caught.value.recorded.turn_id == first
     recorder.record_turn(rid, user_text="查电费", message_id="m-2", **turn)
     recorder.record_turn(rid, user_text="查电费", **turn)  # no id: nothing to recognise, each recorded
     recorder.record_turn(rid, user_text="查电费", **turn)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from agent.experience.negative.emotion import detect_emotion
@@ -309,11 +310,20 @@ def _write(turn: Turn, step: Callable[[Session, datetime], Any]) -> None:
 
 def run_record_steps(session: Session, steps: list[Callable[[Session], Any]]) -> None:
     """The turn's queued record writes, each in a savepoint: a failed one is logged and rolled back
-    alone, never the customer's turn or its record."""
+    alone, never the customer's turn or its record.
+
+    A lost connection is not such a failure: the savepoint and the whole transaction are gone with
+    it, so it is raised (the turn is then a 503 that loses nothing). Swallowed, it surfaced only at
+    COMMIT as PendingRollbackError, a 500 the client does not resend.
+    """
     for step in steps:
         try:
             with session.begin_nested():
                 step(session)
+        except DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise
+            logger.exception("negative-experience record failed")
         except Exception:
             logger.exception("negative-experience record failed")
     steps.clear()

@@ -16,6 +16,7 @@ from agent.experience.negative.policy import POLICY_FILE, RemedyPolicyError, loa
 from agent.experience.negative.records import scan_records
 from agent.experience.negative.report import WeekError, format_markdown, week_bounds, weekly_report
 from tests.agent.world import ACCOUNT_A, NOW, World
+from tests.billing.conftest import postgres_server  # noqa: F401  (fixture)
 
 ANGRY = "你们怎么搞的电费又乱收气死我了"
 
@@ -173,3 +174,42 @@ def test_after_a_negative_experience_a_clarification_becomes_the_offer_of_a_pers
     assert agent.handle("loop", "web", "是").handoff
     after = agent.handle("loop", "web", "呃呃")
     assert after.text
+
+
+@pytest.mark.postgres
+def test_a_record_step_whose_connection_is_cut_fails_the_transaction(postgres_server) -> None:  # noqa: F811
+    """A failing step is rolled back alone; a cut connection (pg_terminate_backend on the real
+    server) is raised, so the turn ends as a 503 instead of a 500 PendingRollbackError at COMMIT."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.orm import sessionmaker
+
+    from agent.experience.negative.pipeline import run_record_steps
+    from billing_core.db.engine import make_engine
+
+    url = postgres_server.create_database()
+    engine = make_engine(url)
+    try:
+        sessions = sessionmaker(bind=engine)
+
+        def broken(session) -> None:
+            session.execute(text("SELECT no_such_column FROM pg_class"))
+
+        with sessions.begin() as session:
+            session.execute(text("CREATE TABLE kept (n int)"))
+            run_record_steps(session, [broken, lambda s: s.execute(text("INSERT INTO kept VALUES (1)"))])
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT n FROM kept")).scalars().all() == [1]
+
+        def cut(session) -> None:
+            session.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+        with pytest.raises(OperationalError) as caught, sessions.begin() as session:
+            session.execute(text("INSERT INTO kept VALUES (2)"))
+            run_record_steps(session, [cut])
+        assert caught.value.connection_invalidated
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT n FROM kept")).scalars().all() == [1]
+    finally:
+        engine.dispose()
+        postgres_server.drop_database(url.rsplit("/", 1)[1])
