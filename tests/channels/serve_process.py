@@ -80,3 +80,31 @@ def serve_process(env: dict[str, str], warm_up: bool = True, timeout: float = 12
         server.stop()
         log_file.close()
         log_path.unlink(missing_ok=True)
+
+
+def demo_customers(database_url: str) -> list[dict[str, str]]:
+    """The seeded residential customers with a phone and a billed amount, by 户号: each with its
+    account, phone tail (`last4`), latest billed period as a customer says it (`2026年5月`) and
+    that bill's amount — what a test needs to verify a conversation and ask for a bill."""
+    from sqlalchemy import select
+
+    from billing_core.db.engine import make_engine
+    from billing_core.db.models import Bill, Customer
+
+    found: list[dict[str, str]] = []
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            for account, phone, cid in connection.execute(
+                    select(Customer.account_no, Customer.phone, Customer.id)
+                    .where(Customer.phone.is_not(None), Customer.category == "residential")
+                    .order_by(Customer.account_no)):
+                bill = connection.execute(select(Bill.period, Bill.amount).where(
+                    Bill.customer_id == cid, Bill.amount > 0).order_by(Bill.period.desc())).first()
+                if bill:
+                    year, month = bill.period.split("-")
+                    found.append({"account": account, "last4": phone[-4:], "amount": format(bill.amount, "f"),
+                                  "period": f"{int(year)}年{int(month)}月"})
+    finally:
+        engine.dispose()
+    return found

@@ -29,12 +29,11 @@ import httpx
 import pytest
 import redis
 import xmltodict
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from agent.models import ConversationRecord, TurnRecord
 from billing_core.db.engine import make_engine
-from billing_core.db.models import Bill, Customer
-from tests.channels.serve_process import POWERDESK, ServeProcess, serve_process, web_conversation
+from tests.channels.serve_process import POWERDESK, ServeProcess, demo_customers, serve_process, web_conversation
 from tests.channels.wechat_messages import plain_request, text_xml
 from tests.servers.nginx import NginxServer, nginx_server
 from tests.servers.ports import free_port
@@ -108,22 +107,9 @@ def cluster() -> Iterator[Cluster]:
 
 @pytest.fixture(scope="module")
 def customer(cluster: Cluster) -> dict[str, Any]:
-    engine = make_engine(cluster.env["POWERDESK_DATABASE_URL"])
-    try:
-        with engine.connect() as connection:
-            for account, phone, cid in connection.execute(
-                    select(Customer.account_no, Customer.phone, Customer.id)
-                    .where(Customer.phone.is_not(None), Customer.category == "residential")
-                    .order_by(Customer.account_no)):
-                bill = connection.execute(select(Bill.period, Bill.amount).where(
-                    Bill.customer_id == cid, Bill.amount > 0).order_by(Bill.period.desc())).first()
-                if bill:
-                    year, month = bill.period.split("-")
-                    return {"account": account, "last4": phone[-4:], "period": f"{int(year)}年{int(month)}月",
-                            "amount": format(bill.amount, "f")}
-    finally:
-        engine.dispose()
-    raise AssertionError("no demo customer with a bill")
+    found = demo_customers(cluster.env["POWERDESK_DATABASE_URL"])
+    assert found, "no demo customer with a bill"
+    return found[0]
 
 
 def _turn_rows(cluster: Cluster, conversation_id: str, column: Any = TurnRecord.user_text) -> list[Any]:

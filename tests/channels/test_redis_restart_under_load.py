@@ -25,8 +25,7 @@ from sqlalchemy import select
 
 from agent.models import ConversationRecord, TurnRecord
 from billing_core.db.engine import make_engine
-from billing_core.db.models import Bill, Customer
-from tests.channels.serve_process import POWERDESK, ServeProcess, serve_process, web_conversation
+from tests.channels.serve_process import POWERDESK, ServeProcess, demo_customers, serve_process, web_conversation
 from tests.servers.postgres import postgres_server
 from tests.servers.redis import RedisServer, redis_server, restart
 
@@ -60,22 +59,10 @@ def service() -> Iterator[Service]:
 def _customers(url: str) -> list[dict[str, str]]:
     """Residential customers with a phone and a bill, each bill amount different from the others'."""
     found: list[dict[str, str]] = []
-    engine = make_engine(url)
-    try:
-        with engine.connect() as connection:
-            for account, phone, cid in connection.execute(
-                    select(Customer.account_no, Customer.phone, Customer.id)
-                    .where(Customer.phone.is_not(None), Customer.category == "residential")
-                    .order_by(Customer.account_no)):
-                bill = connection.execute(select(Bill.period, Bill.amount).where(
-                    Bill.customer_id == cid, Bill.amount > 0).order_by(Bill.period.desc())).first()
-                amount = format(bill.amount, "f") if bill else None
-                if bill and all(amount not in c["amount"] and c["amount"] not in amount for c in found):
-                    year, month = bill.period.split("-")
-                    found.append({"account": account, "last4": phone[-4:], "amount": amount,
-                                  "period": f"{int(year)}年{int(month)}月"})
-    finally:
-        engine.dispose()
+    for customer in demo_customers(url):
+        amount = customer["amount"]
+        if all(amount not in c["amount"] and c["amount"] not in amount for c in found):
+            found.append(customer)
     assert len(found) >= CLIENTS, found
     return found[:CLIENTS]
 

@@ -21,9 +21,8 @@ from sqlalchemy import func, select
 
 from agent.models import ConversationRecord, TurnRecord
 from billing_core.db.engine import make_engine
-from billing_core.db.models import Bill, Customer
 from tests.channels.cs_api_server import CustomerServiceApi, customer_service_api
-from tests.channels.serve_process import POWERDESK, ServeProcess, serve_process, web_conversation
+from tests.channels.serve_process import POWERDESK, ServeProcess, demo_customers, serve_process, web_conversation
 from tests.channels.wechat_messages import plain_request, text_xml
 from tests.servers.chroma import chroma_server
 from tests.servers.postgres import postgres_server
@@ -59,22 +58,9 @@ def shared_env(cs_api: CustomerServiceApi) -> Iterator[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def customer(shared_env: dict[str, str]) -> dict[str, Any]:
-    engine = make_engine(shared_env["POWERDESK_DATABASE_URL"])
-    try:
-        with engine.connect() as connection:
-            for account, phone, cid in connection.execute(
-                    select(Customer.account_no, Customer.phone, Customer.id)
-                    .where(Customer.phone.is_not(None), Customer.category == "residential")
-                    .order_by(Customer.account_no)):
-                bill = connection.execute(select(Bill.period, Bill.amount).where(Bill.customer_id == cid,
-                                          Bill.amount > 0).order_by(Bill.period.desc())).first()
-                if bill:
-                    year, month = bill.period.split("-")
-                    return {"account": account, "last4": phone[-4:], "period": f"{int(year)}年{int(month)}月",
-                            "amount": format(bill.amount, "f")}
-    finally:
-        engine.dispose()
-    raise AssertionError("no demo customer with a bill")
+    found = demo_customers(shared_env["POWERDESK_DATABASE_URL"])
+    assert found, "no demo customer with a bill"
+    return found[0]
 
 
 # Conversation id -> the header with its token (issued by one process, accepted by all).
