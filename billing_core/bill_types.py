@@ -7,6 +7,7 @@ These types are shared by the tariff engine, the billing cycle, the agent's tool
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
@@ -30,6 +31,22 @@ def trusted(model: type[_M], values: dict[str, object]) -> _M:
     object.__setattr__(instance, "__pydantic_extra__", None)
     object.__setattr__(instance, "__pydantic_private__", None)
     return instance
+
+
+def trusted_all(model: type[_M], rows: Iterable[dict[str, object]]) -> list[_M]:
+    """`trusted` for many rows in one loop, without a call per row (the read step builds a
+    `DailyUsage` per customer-day: 31 million a month at a million customers)."""
+    new, assign = object.__new__, object.__setattr__
+    found: list[_M] = []
+    append = found.append
+    for values in rows:
+        instance = new(model)
+        assign(instance, "__dict__", values)
+        assign(instance, "__pydantic_fields_set__", set(values))
+        assign(instance, "__pydantic_extra__", None)
+        assign(instance, "__pydantic_private__", None)
+        append(instance)
+    return found
 
 
 class CustomerCategory(StrEnum):

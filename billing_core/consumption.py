@@ -14,9 +14,8 @@ period exactly at a price change.
 
 from __future__ import annotations
 
-import functools
 import itertools
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,11 +28,11 @@ from sqlalchemy import Select, String, and_, func, select, type_coerce
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from billing_core.bill_types import DailyUsage, TouUsage, Usage, trusted
-from billing_core.errors import ReadingAnomalyError
+from billing_core.bill_types import DailyUsage, TouUsage, Usage, trusted_all
 from billing_core.db.bulk import among
 from billing_core.db.models import Meter, Reading, ReadingRegister, ReadingSource
-
+from billing_core.errors import ReadingAnomalyError
+from billing_core.periods import days_between
 
 ZERO = Decimal("0")
 KWH_STEP = Decimal("0.001")
@@ -130,6 +129,9 @@ class Consumption:
     daily: list[DayConsumption]  # every day of the period, or empty when some day is unknown
     missing_days: list[date]  # days without a reading (their energy lands on the next reading)
     anomalies: list[ReadingAnomaly] = field(default_factory=list)
+    # Whether every day's energy is ≥ 0, when the read step knows it (from each register's
+    # column, in C) — else `to_usage` looks at every day's registers.
+    daily_non_negative: bool | None = field(default=None, repr=False, compare=False)
 
     @property
     def needs_review(self) -> bool:
@@ -152,7 +154,10 @@ class Consumption:
             raise ReadingAnomalyError("；".join(a.message for a in blocking), field="readings")
         tou = self.tou()
         daily = None
-        if self.daily and _all_days_non_negative(self.daily):
+        non_negative = self.daily_non_negative
+        if self.daily and non_negative is None:
+            non_negative = _all_days_non_negative(self.daily)
+        if self.daily and non_negative:
             daily = _trusted_daily(self.daily, tou is not None)
         elif self.daily:  # with TOU registers a day's energy is their sum (the engine bills those)
             daily = [
@@ -181,17 +186,13 @@ def _all_days_non_negative(days: list[DayConsumption]) -> bool:
 def _trusted_daily(days: list[DayConsumption], with_tou: bool) -> list[DailyUsage]:
     """The same `DailyUsage` list `to_usage` would validate, for days whose kWh are all ≥ 0."""
     if with_tou:
-        names = [(r.value, r) for r in TOU_REGISTERS]
-        return [
-            trusted(DailyUsage, {
-                "day": d.day,
-                "kwh": None,
-                "tou": trusted(TouUsage, {name: d.registers.get(r, ZERO) for name, r in names}),
-            })
-            for d in days
-        ]
+        critical_peak, peak, flat, valley = TOU_REGISTERS
+        tous = trusted_all(TouUsage, (
+            {"critical_peak": r.get(critical_peak, ZERO), "peak": r.get(peak, ZERO), "flat": r.get(flat, ZERO),
+             "valley": r.get(valley, ZERO)} for r in (d.registers for d in days)))
+        return trusted_all(DailyUsage, ({"day": d.day, "kwh": None, "tou": tou} for d, tou in zip(days, tous)))
     active = ReadingRegister.ACTIVE_TOTAL
-    return [trusted(DailyUsage, {"day": d.day, "kwh": d.registers.get(active), "tou": None}) for d in days]
+    return trusted_all(DailyUsage, ({"day": d.day, "kwh": d.registers.get(active), "tou": None} for d in days))
 
 
 def _tidy(value: Decimal) -> Decimal:
@@ -200,10 +201,8 @@ def _tidy(value: Decimal) -> Decimal:
     return short if short == value else value
 
 
-@functools.lru_cache(maxsize=256)
-def _days(first: date, last: date) -> tuple[date, ...]:
-    """Every day from `first` to `last`; cached: a cycle asks for the same period per customer."""
-    return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
+def _day_of(point: tuple[date, Decimal]) -> date:
+    return point[0]
 
 
 @dataclass
@@ -238,22 +237,25 @@ def _meter_register(
         and not any(d == meter.removed_on for d, _ in points)
     ):
         points = sorted([*points, (meter.removed_on, meter.final_reading)])
-    first_inside = bisect_left(points, start, key=lambda p: p[0])
+    first_inside = bisect_left(points, start, key=_day_of)
     chain = points[first_inside - 1 :] if first_inside else points
     expected_count = (active_to - active_from).days + 1
     if expected_count > 0:
-        read_days = {d for d, _ in points[first_inside:] if active_from <= d <= active_to}
-        if len(read_days) < expected_count:
-            result.missing_days.update(d for d in _days(active_from, active_to) if d not in read_days)
+        # One value a day in day order: the days read while on site are one slice, counted by bisection.
+        first_read = bisect_left(points, active_from, lo=first_inside, key=_day_of)
+        last_read = bisect_right(points, active_to, lo=first_read, key=_day_of)
+        if last_read - first_read < expected_count:
+            read_days = {d for d, _ in points[first_read:last_read]}
+            result.missing_days.update(d for d in days_between(active_from, active_to) if d not in read_days)
     if not chain:
         if expected_count > 0:
-            result.unknown_days.update(_days(active_from, active_to))
+            result.unknown_days.update(days_between(active_from, active_to))
         return
     result.has_data = True
     if chain[0][0] >= active_from:  # no reading opens the period: its first days are unknown
-        result.unknown_days.update(_days(active_from, min(chain[0][0], active_to)))
+        result.unknown_days.update(days_between(active_from, min(chain[0][0], active_to)))
     if chain[-1][0] < active_to:  # readings stop early: the last days are unknown (next period's)
-        result.unknown_days.update(_days(max(chain[-1][0] + ONE_DAY, active_from), active_to))
+        result.unknown_days.update(days_between(max(chain[-1][0] + ONE_DAY, active_from), active_to))
     decreased = False
     multiplier = meter.multiplier
     per_day = result.per_day
@@ -279,7 +281,7 @@ def _meter_register(
         elif (day - prev_day).days == 1:
             per_day[day] = per_day.get(day, ZERO) + delta * multiplier
         else:  # the delta spans several days: none of them is known on its own
-            result.unknown_days.update(d for d in _days(prev_day + ONE_DAY, day) if start <= d <= end)
+            result.unknown_days.update(d for d in days_between(prev_day + ONE_DAY, day) if start <= d <= end)
         prev_day, prev_value = day, value
     if not decreased:
         result.kwh += (chain[-1][1] - chain[0][1]) * multiplier
@@ -386,16 +388,20 @@ def _consumption_from_series(
                 )
             )
     daily: list[DayConsumption] = []
+    non_negative: bool | None = None
     if not unknown_days and totals and not any(a.blocks_billing for a in anomalies):
-        days = _days(period_start, period_end)
+        days = days_between(period_start, period_end)
         registers = list(totals)
+        columns = [per_day[r] for r in registers]
+        # A day without a delta is 0: the minimum of each register's deltas decides it.
+        non_negative = all(min(column.values(), default=ZERO) >= ZERO for column in columns)
+        day_of = tuple.__new__  # DayConsumption's own __new__ is a Python frame per customer-day
         if len(registers) == 1:  # the common meter: one dict literal a day instead of a comprehension
-            only, column = registers[0], per_day[registers[0]]
-            daily = [DayConsumption(day, {only: column.get(day, ZERO)}) for day in days]
+            only, column = registers[0], columns[0]
+            daily = [day_of(DayConsumption, (day, {only: column.get(day, ZERO)})) for day in days]
         else:
-            columns = [per_day[r] for r in registers]
             daily = [
-                DayConsumption(day, dict(zip(registers, [c.get(day, ZERO) for c in columns], strict=True)))
+                day_of(DayConsumption, (day, dict(zip(registers, [c.get(day, ZERO) for c in columns], strict=True))))
                 for day in days
             ]
     return Consumption(
@@ -406,6 +412,7 @@ def _consumption_from_series(
         daily=daily,
         missing_days=missing,
         anomalies=anomalies,
+        daily_non_negative=non_negative,
     )
 
 

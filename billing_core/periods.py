@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 from collections.abc import Iterator
-from datetime import date
+from datetime import date, timedelta
 
 from billing_core.errors import InvalidRequestError
 
@@ -34,3 +35,10 @@ def periods_between(first: str, last: str) -> Iterator[str]:
     while (year, month) <= (end.year, end.month):
         yield f"{year:04d}-{month:02d}"
         year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+@functools.lru_cache(maxsize=256)
+def days_between(first: date, last: date) -> tuple[date, ...]:
+    """Every day from `first` to `last`, both included; cached: a cycle asks for the same period
+    once per customer (and the read step for each meter's stretch of it)."""
+    return tuple(first + timedelta(days=i) for i in range((last - first).days + 1))

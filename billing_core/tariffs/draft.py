@@ -13,6 +13,7 @@ from billing_core.bill_types import BillRequest, ComputedBill, CustomerCategory,
 from billing_core.errors import InvalidRequestError, TariffPeriodError, UnknownTariffError
 from billing_core.money import to_fen
 from billing_core.number_text import decimals, price_text, quantity_text, tidy_price
+from billing_core.periods import days_between
 from billing_core.tariffs.library import GovernmentFunds, PowerFactor, TariffLibrary, TariffVersion
 from billing_core.tariffs.power_factor import adjustment_percent, normalise_standard, power_factor, table_for
 
@@ -69,30 +70,8 @@ def read_usage(request: BillRequest, period_days: int) -> Usage:
     usage = request.usage
     tou = _tou_dict(usage.tou) if usage.tou is not None else None
     if usage.daily:
-        seen: set[date] = set()
-        rows: list[tuple[date, Decimal, dict[str, Decimal] | None]] = []
-        for index, day in enumerate(usage.daily):
-            where = f"usage.daily.{index}"
-            if not request.period_start <= day.day <= request.period_end:
-                raise InvalidRequestError(f"{day.day} 不在账期 {request.period_start} 至 {request.period_end} 内", f"{where}.day")
-            if day.day in seen:
-                raise InvalidRequestError(f"{day.day} 重复出现", f"{where}.day")
-            seen.add(day.day)
-            if day.kwh is None and day.tou is None:
-                raise InvalidRequestError("需提供当日 kwh 或 tou 电量", where)
-            day_tou = _tou_dict(day.tou) if day.tou is not None else None
-            kwh = day.tou.total() if day.tou is not None else day.kwh
-            if day.kwh is not None and day.tou is not None and day.kwh != kwh:
-                raise InvalidRequestError(f"当日电量 {day.kwh} 与分时电量之和 {kwh} 不一致", f"{where}.kwh")
-            rows.append((day.day, kwh, day_tou))  # type: ignore[arg-type]
-        if len(seen) != period_days:
-            raise InvalidRequestError(
-                f"逐日电量须覆盖账期每一天：应有 {period_days} 天，只有 {len(seen)} 天", "usage.daily"
-            )
-        with_tou = sum(1 for row in rows if row[2] is not None)
-        if 0 < with_tou < len(rows):
-            raise InvalidRequestError("逐日电量要么每天都给分时电量，要么都不给", "usage.daily")
-        rows.sort(key=lambda row: row[0])
+        rows = _daily_rows_in_order(request, period_days) or _checked_daily_rows(request, period_days)
+        with_tou = rows[0][2] is not None
         total = sum((row[1] for row in rows), ZERO)
         if usage.total_kwh is not None and usage.total_kwh != total:
             raise InvalidRequestError(f"总电量 {usage.total_kwh} 与逐日电量之和 {total} 不一致", "usage.total_kwh")
@@ -110,6 +89,65 @@ def read_usage(request: BillRequest, period_days: int) -> Usage:
             raise InvalidRequestError(f"总电量 {usage.total_kwh} 与分时电量之和 {total} 不一致", "usage.total_kwh")
         return Usage(total, tou, None)
     return Usage(usage.total_kwh, None, None)  # type: ignore[arg-type]
+
+
+_DailyRows = list[tuple[date, Decimal, dict[str, Decimal] | None]]
+
+
+def _daily_rows_in_order(request: BillRequest, period_days: int) -> _DailyRows | None:
+    """The daily rows when they pass `_checked_daily_rows` as they come from the read step: every
+    day of the period once and in order, all with kWh or all with TOU registers. Checked in bulk
+    (the cycle's case, per customer-day); None when anything differs, for the per-day checks to
+    name the day."""
+    daily = request.usage.daily or []
+    if len(daily) != period_days or [d.day for d in daily] != list(days_between(request.period_start,
+                                                                                  request.period_end)):
+        return None
+    if daily[0].tou is None:
+        if any(d.tou is not None or d.kwh is None for d in daily):
+            return None
+        return [(d.day, d.kwh, None) for d in daily]  # type: ignore[misc]
+    rows: _DailyRows = []
+    for d in daily:
+        t = d.tou
+        if t is None:
+            return None
+        kwh = t.critical_peak + t.peak + t.flat + t.valley
+        if d.kwh is not None and d.kwh != kwh:
+            return None
+        rows.append((d.day, kwh, {"critical_peak": t.critical_peak, "peak": t.peak, "flat": t.flat,
+                                  "valley": t.valley}))
+    return rows
+
+
+def _checked_daily_rows(request: BillRequest, period_days: int) -> _DailyRows:
+    """The daily rows in day order, each day checked: the error names the first day that is wrong."""
+    usage = request.usage
+    seen: set[date] = set()
+    rows: _DailyRows = []
+    for index, day in enumerate(usage.daily or []):
+        where = f"usage.daily.{index}"
+        if not request.period_start <= day.day <= request.period_end:
+            raise InvalidRequestError(f"{day.day} 不在账期 {request.period_start} 至 {request.period_end} 内", f"{where}.day")
+        if day.day in seen:
+            raise InvalidRequestError(f"{day.day} 重复出现", f"{where}.day")
+        seen.add(day.day)
+        if day.kwh is None and day.tou is None:
+            raise InvalidRequestError("需提供当日 kwh 或 tou 电量", where)
+        day_tou = _tou_dict(day.tou) if day.tou is not None else None
+        kwh = day.tou.total() if day.tou is not None else day.kwh
+        if day.kwh is not None and day.tou is not None and day.kwh != kwh:
+            raise InvalidRequestError(f"当日电量 {day.kwh} 与分时电量之和 {kwh} 不一致", f"{where}.kwh")
+        rows.append((day.day, kwh, day_tou))  # type: ignore[arg-type]
+    if len(seen) != period_days:
+        raise InvalidRequestError(
+            f"逐日电量须覆盖账期每一天：应有 {period_days} 天，只有 {len(seen)} 天", "usage.daily"
+        )
+    with_tou = sum(1 for row in rows if row[2] is not None)
+    if 0 < with_tou < len(rows):
+        raise InvalidRequestError("逐日电量要么每天都给分时电量，要么都不给", "usage.daily")
+    rows.sort(key=lambda row: row[0])
+    return rows
 
 
 def _prorate(value: Decimal, weights: list[int], whole: int) -> list[Decimal]:
