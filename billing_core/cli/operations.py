@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from billing_core.cli.schema_check import ensure_schema
@@ -24,6 +25,7 @@ from billing_core.errors import BillingError
 
 BAD_INPUT_EXIT_CODE = 2
 FAILURE_EXIT_CODE = 1
+T = TypeVar("T")
 
 
 def _fail(message: str, code: int = BAD_INPUT_EXIT_CODE) -> NoReturn:
@@ -62,9 +64,9 @@ def _transaction(after_disconnect: str = "本次更改已全部回滚，数据�
     """
     from billing_core.db.engine import session_scope
 
-    ensure_schema("billing")
     driver_error: type[Exception] = SQLAlchemyError
     try:
+        ensure_schema("billing")  # the first connection: a server that is not there is told here
         with session_scope() as session:
             driver_error = session.get_bind().dialect.loaded_dbapi.OperationalError
             yield session
@@ -75,11 +77,48 @@ def _transaction(after_disconnect: str = "本次更改已全部回滚，数据�
         lost = (isinstance(exc, DBAPIError) and exc.connection_invalidated) or (
             isinstance(exc, driver_error) and not isinstance(exc, SQLAlchemyError))
         detail = f"{exc.__class__.__name__}: {str(exc.args[0] if exc.args else exc).strip()}"
+        if not lost and database_down(exc):
+            _fail(f"无法连接数据库（服务器未启动、正在重启或网络故障），未做任何更改，数据库恢复后重新运行。{detail}",
+                  FAILURE_EXIT_CODE)
         if lost:
             _fail(f"数据库连接中断（服务器重启、主备切换或网络故障）：{after_disconnect}。{detail}", FAILURE_EXIT_CODE)
         if isinstance(exc, SQLAlchemyError):
             _fail(f"数据库错误（是否已运行 `powerdesk db upgrade`？）：{detail}", FAILURE_EXIT_CODE)
         raise
+
+
+def database_down(exc: BaseException) -> bool:
+    """The server is not there — refused, shutting down, restarting, in crash recovery — or the
+    connection to it broke: a wait fixes it. A wrong URL, a missing database or a refused login do
+    not (the server answered with its own SQLSTATE), nor does SQLite's "unable to open"."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, (OperationalError, InterfaceError)):
+        return False
+    sqlstate = getattr(exc.orig, "sqlstate", "")  # psycopg: None when no server answered; sqlite3: none
+    return sqlstate is None or str(sqlstate)[:2] in ("08", "57")  # connection exception, operator intervention
+
+
+def _waiting_for_the_database(step: Callable[[Session], T], log: Callable[[str], None]) -> T:
+    """One of cycle-worker's own transactions (its start check, its closing summary), run once the
+    database is up. Its chunks wait out a restart or a failover (cycle/partitioned.py `work`), and so
+    must these: a worker a process manager starts while PostgreSQL is still coming up, or that
+    starts in the seconds of a restart, waits instead of dying in a traceback."""
+    from billing_core.cycle.partitioned import DATABASE_RETRY_SECONDS, MAX_DATABASE_ERRORS
+    from billing_core.db.engine import session_scope
+
+    for attempt in range(1, MAX_DATABASE_ERRORS):
+        try:
+            ensure_schema("billing")
+            with session_scope() as session:
+                return step(session)
+        except SQLAlchemyError as exc:
+            if not database_down(exc):
+                break  # no wait fixes it: the usual message, below
+            log(f"数据库暂不可用，{DATABASE_RETRY_SECONDS:g} 秒后重试（第 {attempt} 次）：{exc.__class__.__name__}")
+            time.sleep(DATABASE_RETRY_SECONDS)
+    with _transaction() as session:  # the last try; its failure is reported like any command's
+        return step(session)
 
 
 def run_cycle_command(
@@ -152,18 +191,20 @@ def cycle_worker_command(
     from billing_core.db.operations_models import CyclePartition
 
     period = _period(period)
-    with _transaction() as session:
-        if session.scalar(select(CyclePartition.id).where(CyclePartition.period == period).limit(1)) is None:
-            _fail(f"--period: 账期 {period} 没有分区：先运行 `powerdesk billing run-cycle --period {period} "
-                  "--prepare-only`（或 --workers N）")
+
     def log(message: str) -> None:
         typer.echo(message, err=True)
 
+    def has_partitions(session: Session) -> bool:
+        return session.scalar(select(CyclePartition.id).where(CyclePartition.period == period).limit(1)) is not None
+
+    if not _waiting_for_the_database(has_partitions, log):
+        _fail(f"--period: 账期 {period} 没有分区：先运行 `powerdesk billing run-cycle --period {period} "
+              "--prepare-only`（或 --workers N）")
     stats = work(period, lease=timedelta(seconds=lease), max_attempts=max_attempts, log=log,
                  trace=log if verbose else lambda _message: None)
     typer.echo(f"{stats.worker}：处理分区 {stats.partitions} 个，被接管 {stats.lost} 个，出错 {stats.errors} 次。", err=True)
-    with _transaction() as session:
-        state = finalize(session, period)
+    state = _waiting_for_the_database(lambda session: finalize(session, period), log)
     if state.finished:
         typer.echo(state.summary())
 

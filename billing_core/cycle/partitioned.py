@@ -67,6 +67,7 @@ PARTITION_SIZE = 2000  # customers per partition: about a second of work, the un
 LEASE = timedelta(seconds=120)  # a claim not finished by then may be taken over
 MAX_ATTEMPTS = 3
 MAX_DATABASE_ERRORS = 120  # consecutive failures to reach the database before a worker gives up
+DATABASE_RETRY_SECONDS = 1.0  # between those tries: two minutes for a restart or a failover
 # A worker's host that vanishes leaves its transaction open on the server; this ends it (and
 # frees the partition's rows) after 5 minutes idle inside a transaction. A live chunk never idles
 # that long between statements.
@@ -371,7 +372,7 @@ def work(
                 if database_errors >= MAX_DATABASE_ERRORS:
                     raise
                 log(f"{stats.worker}: 数据库错误，稍后重试：{exc.__class__.__name__}")
-                time.sleep(max(poll, 1.0))
+                time.sleep(max(poll, DATABASE_RETRY_SECONDS))
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)

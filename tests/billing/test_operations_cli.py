@@ -103,3 +103,20 @@ def test_dun_and_kpi(cli_db: Session) -> None:
     assert kpi.exit_code == 0 and "电费发行率" in kpi.stdout and "自动对账率" in kpi.stdout
     as_json = invoke("kpi", "--period", "2026-07", "--json")
     assert '"code": "issue_rate"' in as_json.stdout
+
+
+def test_a_command_on_a_database_that_is_not_there_says_so_without_a_traceback(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Connection refused at the first step (the schema check) is a clear message and exit 1, not
+    the driver's traceback, and not "run db upgrade": nothing is listening on a port just released."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("POWERDESK_DATABASE_URL", f"postgresql+psycopg://postgres@127.0.0.1:{port}/billing")
+    result = invoke("kpi", "--period", "2026-07")
+    assert result.exit_code == 1, result.output
+    assert "无法连接数据库" in result.stderr and "未做任何更改" in result.stderr, result.stderr
+    assert "db upgrade" not in result.stderr
+    assert isinstance(result.exception, SystemExit), result.exception  # an exit, not an escaped error

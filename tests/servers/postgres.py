@@ -94,11 +94,23 @@ class PostgresServer:
         `immediate` (the postmaster and backends killed: crash recovery at start, as after a crash),
         staying down `down_seconds` in between (clients then also meet refused connections).
         """
+        self.shut_down(mode)
+        time.sleep(down_seconds)
+        self.start()
+
+    def _pg_ctl(self) -> tuple[list[str], Path]:
+        return [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir)], self.base_dir / "postgres.log"
+
+    def shut_down(self, mode: str = "fast") -> None:
+        """Stop the server (checked, unlike the teardown's `stop`), to be started again with `start`."""
         if mode not in ("smart", "fast", "immediate"):
             raise ValueError(f"pg_ctl shutdown mode {mode!r}")
-        pg_ctl, log = [*self.prefix, str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir)], self.base_dir / "postgres.log"
+        pg_ctl, log = self._pg_ctl()
         _check([*pg_ctl, "-m", mode, "-w", "-t", "60", "stop"], f"pg_ctl stop -m {mode}", log)
-        time.sleep(down_seconds)
+
+    def start(self) -> None:
+        """Start a shut-down server on its port and data dir, with its command line; return once it accepts."""
+        pg_ctl, log = self._pg_ctl()
         _check([*pg_ctl, "-l", str(log), "-o", self.options, "-w", "-t", "60", "start"], "pg_ctl start", log)
         wait_until(lambda: _can_connect(self.port), 30, "PostgreSQL after restart")
 
