@@ -284,7 +284,8 @@ class Agent:
         channel_identity = state.channel_identity.get(identity_key) if identity_key else None
         ctx = ToolContext(conversation_id=conversation_id, channel=channel, session_factory=self.sessions,
                           channel_identity=channel_identity, clock=self.clock, source=source,
-                          knowledge=self.knowledge, pending_audit=[], service_level=self.service_level)
+                          knowledge=self.knowledge, pending_audit=[], service_level=self.service_level,
+                          message_id=message_id)
         if state.verified:
             # The state store is server-side like `verified_sessions`, so the principal kept with the
             # state is trusted; expiry is still checked (ctx.verified()). Without it, ask the database.

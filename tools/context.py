@@ -88,6 +88,10 @@ class ToolContext:
     # for (the web page's client address); None: the envelope identity (openid, caller number).
     # Only for counting guesses per source (`verify_identity`), never a proof of anything.
     source: str | None = None
+    # The client's id of the message this call answers (WeChat MsgId, the web's message_id): a
+    # message run again — its first run's reply lost with a replica — must not repeat its effects
+    # (`verify_identity` counts its wrong answer once). None: every call is a new one.
+    message_id: str | None = None
 
     def __post_init__(self) -> None:
         if not self.conversation_id or not self.conversation_id.strip():

@@ -78,6 +78,8 @@ class IdentityAttempt(ToolsBase):
         Index("ix_identity_attempts_conversation_id", "conversation_id"),
         Index("ix_identity_attempts_claimed_account_at", "claimed_account", "attempted_at"),
         Index("ix_identity_attempts_source_at", "source", "attempted_at"),
+        # One attempt per answer per message: a message run again reuses its row, not a second guess.
+        Index("uq_identity_attempts_conversation_message", "conversation_id", "message_key", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -90,6 +92,9 @@ class IdentityAttempt(ToolsBase):
     refused_by_lock: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Where it came from (`ToolContext.guess_source`: channel + caller number / openid / web address).
     source: Mapped[str | None] = mapped_column(String(128))
+    # A digest of the client's message id and the answer checked (`verify_identity.message_key`);
+    # None when the call came with no message id.
+    message_key: Mapped[str | None] = mapped_column(String(64))
     attempted_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 

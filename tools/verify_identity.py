@@ -28,7 +28,9 @@ every channel, the bound WeChat included, until the lock ends. Staff may lift a 
 Checks against one conversation, 户号 or source are serialised (`serialize_checks`), so a burst of
 parallel guesses gets no more tries than a sequence. Locks are rows in the database, so they hold
 across processes and restarts. The failure message is the same whether the 户号 exists or not, and
-non-existent 户号 are counted and locked exactly like real ones.
+non-existent 户号 are counted and locked exactly like real ones. A message run again (its reply
+lost, the client resending it) is not a new guess: the same answer under the same message id
+(`ToolContext.message_id`) reuses that message's attempt (`message_key`).
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ _ACTIVE_LOCK = (
     .order_by(_LOCK.locked_until.desc()).limit(1)
 )
 _INSERT_ATTEMPT = insert(IdentityAttempt.__table__)  # type: ignore[arg-type]
+_ATTEMPT_OF_MESSAGE = select(_ATTEMPT.id).where(
+    _ATTEMPT.conversation_id == bindparam("conversation_id"), _ATTEMPT.message_key == bindparam("message_key"))
 _MARK_ATTEMPT = update(IdentityAttempt.__table__).where(  # type: ignore[arg-type]
     _ATTEMPT.id == bindparam("attempt_id"))
 # A wrong answer: not verified, and not a right answer refused by a lock.
@@ -289,6 +293,15 @@ def _candidates(session: Session, ctx: ToolContext,
     return customer.account_no, customer if street_matches(customer.address, args.check_answer) else None
 
 
+def message_key(ctx: ToolContext, args: VerifyIdentityInput, claimed: str | None) -> str | None:
+    """A digest naming this answer in this message (None without a message id): the secrets it
+    covers are not stored, only whether the same message brought the same answer again."""
+    if ctx.message_id is None:
+        return None
+    parts = (ctx.message_id, args.method, claimed or "", args.last4 or "", args.check_answer or "")
+    return hashlib.blake2b("\0".join(parts).encode(), digest_size=16).hexdigest()
+
+
 def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
     policy = ctx.policy.verification
     now = ctx.now()
@@ -306,11 +319,17 @@ def verify_identity(ctx: ToolContext, args: VerifyIdentityInput) -> ToolResult:
         source = ctx.guess_source
         serialize_checks(session, [f"conversation:{ctx.conversation_id}", *([f"account:{claimed}"] if claimed else []),
                                    *([f"source:{source}"] if source else [])])
-        # The attempt is written first (as a failure), then the locks and counts are read.
-        attempt_id = session.connection().execute(_INSERT_ATTEMPT, {
-            "conversation_id": ctx.conversation_id, "channel": ctx.channel, "method": args.method,
-            "claimed_account": claimed, "success": False, "refused_by_lock": False,
-            "attempted_at": now, "source": source}).inserted_primary_key[0]
+        # The attempt is written first (as a failure), then the locks and counts are read. The same
+        # answer in a message run again is that message's attempt: not written, so not counted twice
+        # (the locks it led to are there already, and the counts are what they were).
+        key = message_key(ctx, args, claimed)
+        attempt_id = None if key is None else session.connection().scalar(
+            _ATTEMPT_OF_MESSAGE, {"conversation_id": ctx.conversation_id, "message_key": key})
+        if attempt_id is None:
+            attempt_id = session.connection().execute(_INSERT_ATTEMPT, {
+                "conversation_id": ctx.conversation_id, "channel": ctx.channel, "method": args.method,
+                "claimed_account": claimed, "success": False, "refused_by_lock": False,
+                "attempted_at": now, "source": source, "message_key": key}).inserted_primary_key[0]
         conversation_lock = _active_lock(session, LockScope.CONVERSATION, ctx.conversation_id, now)
         account_lock = _active_lock(session, LockScope.ACCOUNT, claimed, now) if claimed else None
         source_lock = _active_lock(session, LockScope.SOURCE, source, now) if source else None

@@ -118,3 +118,27 @@ def test_a_resend_after_the_ticket_committed_but_the_turn_did_not_records_the_ti
         record = session.scalars(select(ConversationRecord).where(ConversationRecord.conversation_id == cid)).one()
         assert record.tickets == lost.tickets and record.outcome == "ticket"
     assert [mid for mid, _ in _rows(world, cid)] == ["m-1", "m-2", "m-3"]
+
+
+def test_a_resent_wrong_identity_answer_counts_once(world_on: World) -> None:
+    """A wrong 尾号 whose reply was lost, resent with its message id to another replica: one wrong
+    answer on record, not two (the limit is three per conversation), and the resend is told the
+    same attempts left. A new message with the same wrong answer is a new try and counts."""
+    from tools.models import IdentityAttempt
+
+    world, cid = world_on, "once-id"
+    first = _agent(world).handle(cid, "web", f"户号{ACCOUNT_A}尾号0000", "m-1")
+    again = _agent(world).handle(cid, "web", f"户号{ACCOUNT_A}尾号0000", "m-1")
+    assert again.text == first.text and "还可以再试 2 次" in first.text, first.text
+
+    def wrong_answers() -> int:
+        with world.sessions() as session:
+            return session.scalar(select(func.count()).select_from(IdentityAttempt)
+                                  .where(IdentityAttempt.conversation_id == cid,
+                                         IdentityAttempt.success.is_(False))) or 0
+
+    assert wrong_answers() == 1
+    new_try = _agent(world).handle(cid, "web", f"户号{ACCOUNT_A}尾号0000", "m-2")
+    assert wrong_answers() == 2 and "还可以再试 1 次" in new_try.text, new_try.text
+    right = _agent(world).handle(cid, "web", f"户号{ACCOUNT_A}尾号123X", "m-3")  # not locked out by the resend
+    assert "身份核实通过" in right.text, right.text

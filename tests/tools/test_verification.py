@@ -187,3 +187,32 @@ def test_verifying_again_in_a_conversation_replaces_its_stored_principal(world: 
     restored = world.ctx(clock=lambda: NOW + timedelta(minutes=6)).restore_principal()
     assert restored is not None and restored.account_no == ACCOUNT_B
     assert restored.expires_at == NOW + timedelta(minutes=35)
+
+
+def test_the_same_answer_in_a_message_run_again_is_one_attempt(world: World) -> None:
+    """`message_id` on the context (the client's id of the message): the same wrong answer in the
+    same message reuses its attempt and its count; another answer in it, or another message, is a
+    new try. Without a message id every call counts (a tool caller with no ids loses nothing)."""
+    wrong = {"account_no": ACCOUNT_A, "last4": "1111"}
+    first = call_tool(world.ctx("resend", message_id="w-1"), "verify_identity", wrong)
+    rerun = call_tool(world.ctx("resend", message_id="w-1"), "verify_identity", wrong)
+    assert (first.status, first.attempts_left, rerun.status, rerun.attempts_left) == ("failed", 2, "failed", 2)
+    other_answer = call_tool(world.ctx("resend", message_id="w-1"), "verify_identity",
+                             {**wrong, "last4": "2222"})
+    assert other_answer.attempts_left == 1
+    rerun_other = call_tool(world.ctx("resend", message_id="w-1"), "verify_identity", {**wrong, "last4": "2222"})
+    assert rerun_other.status == "failed" and rerun_other.attempts_left == 1  # not locked by the re-run
+    third = call_tool(world.ctx("resend", message_id="w-2"), "verify_identity", wrong)
+    assert third.status == "locked"
+    again_locked = call_tool(world.ctx("resend", message_id="w-2"), "verify_identity", wrong)
+    assert again_locked.status == "locked" and again_locked.handoff_no == third.handoff_no
+    with world.sessions() as session:
+        rows = session.execute(select(IdentityAttempt.message_key).where(
+            IdentityAttempt.conversation_id == "resend").order_by(IdentityAttempt.id)).scalars().all()
+        locks = session.scalar(select(func.count()).select_from(IdentityLock).where(
+            IdentityLock.key == "resend"))
+    assert len(rows) == 3 and len(set(rows)) == 3 and all(len(key) == 32 for key in rows)
+    assert "1111" not in "".join(rows) and locks == 1
+    other_account = {**wrong, "account_no": ACCOUNT_B}  # A has three wrong answers against it now
+    plain = [call_tool(world.ctx("no-ids"), "verify_identity", other_account).attempts_left for _ in range(2)]
+    assert plain == [2, 1]
