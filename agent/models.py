@@ -64,8 +64,8 @@ class TurnRecord(AgentBase):
     __tablename__ = "agent_turns"
     # A message id is recorded once per conversation (resends after a lost answer, see
     # agent.records); NULL ids (staff messages) are distinct, so any number of them is allowed.
-    __table_args__ = (Index("ix_agent_turns_conversation_pk", "conversation_pk"),
-                      Index("uq_agent_turns_conversation_message", "conversation_pk", "message_id", unique=True))
+    # Led by conversation_pk, it also serves every lookup of a conversation's turns.
+    __table_args__ = (Index("uq_agent_turns_conversation_message", "conversation_pk", "message_id", unique=True),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     conversation_pk: Mapped[int] = mapped_column(ForeignKey("agent_conversations.id", ondelete="CASCADE"))

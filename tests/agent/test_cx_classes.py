@@ -60,7 +60,7 @@ def test_a_malformed_policy_is_refused_naming_file_and_field(tmp_path: Path, cha
 def test_the_migration_creates_exactly_the_cx_models(world: World) -> None:
     from billing_core.db.engine import make_engine
 
-    assert head_revision() == "0004turnmsg"
+    assert head_revision() == "0005turnidx"
     metadata = agent_metadata()
     assert CX_TABLES <= set(metadata.tables)
     with make_engine(world.url).connect() as connection:
