@@ -112,11 +112,10 @@ def _daily_rows_in_order(request: BillRequest, period_days: int) -> _DailyRows |
         t = d.tou
         if t is None:
             return None
-        kwh = t.critical_peak + t.peak + t.flat + t.valley
+        kwh = t.total()
         if d.kwh is not None and d.kwh != kwh:
             return None
-        rows.append((d.day, kwh, {"critical_peak": t.critical_peak, "peak": t.peak, "flat": t.flat,
-                                  "valley": t.valley}))
+        rows.append((d.day, kwh, _tou_dict(t)))
     return rows
 
 
