@@ -225,11 +225,14 @@ def opt_in(session: Session, account_no: str, kind: str, source: str = "customer
     return True
 
 
-def in_flight(session: Session, channels: Iterable[str] | None = None, now: datetime | None = None) -> int:
-    """Pending rows some worker holds a live lease on (a draining worker waits for them: if that
-    worker died, they come back when the lease ends)."""
+def outstanding(session: Session, channels: Iterable[str] | None = None, now: datetime | None = None) -> int:
+    """Pending rows that are due now or that some worker holds a live lease on, counted at one
+    instant: a draining worker stops only at zero. Two queries (an empty claim, then a count of
+    live leases) would race a lease that ends between them: its rows are neither claimed nor
+    leased, and the last worker would exit leaving them pending."""
     now = now or utc_now()
-    condition = and_(T.c.status == NotificationStatus.PENDING.value, T.c.claimed_until >= now)
+    leased = and_(T.c.status == NotificationStatus.PENDING.value, T.c.claimed_until >= now)
+    condition = or_(leased, _due(now))
     if channels is not None:
         condition = and_(condition, T.c.channel.in_(list(channels)))
     return session.scalar(select(func.count()).select_from(T).where(condition)) or 0

@@ -149,7 +149,8 @@ class OutboxWorker:
     # -- the loop ---------------------------------------------------------------------------
     def run(self, *, drain: bool = False) -> Counter[str]:
         """Work until stopped (SIGTERM / `stop()`); `drain`: stop once nothing is due and no other
-        worker holds a lease (a dead worker's rows are taken over when its lease ends)."""
+        worker holds a lease, both seen at one instant (a dead worker's rows are taken over when
+        its lease ends)."""
         while not self._stop.is_set():
             report = self.run_once()
             if report.claimed:
@@ -157,7 +158,7 @@ class OutboxWorker:
                 continue
             if drain:
                 with session_scope(self.url) as session:
-                    if not outbox.in_flight(session, self.senders):
+                    if not outbox.outstanding(session, self.senders):
                         break
             self._stop.wait(self.poll_seconds)
         return self.totals

@@ -80,3 +80,46 @@ def test_two_workers_on_one_sqlite_file_never_take_the_same_row(db_url: str) -> 
     assert sum(api.attempts.values()) == count and len(api.delivered) == count
     assert all(w.totals["sent"] > 0 for w in workers)  # both took part
     assert {r.status.value for r in rows(db_url)} == {"sent"}
+
+
+def test_outstanding_counts_leased_and_due_rows_at_one_instant(db_url: str) -> None:
+    queue_bills(db_url, 2, "sms", "13800138000")
+    with session_scope(db_url) as session:
+        outbox.claim(session, 1, lease_seconds=60, now=DAYTIME)  # one row leased until DAYTIME + 60 s
+        assert outbox.outstanding(session, now=DAYTIME) == 2  # one leased, one due
+        assert outbox.claim(session, 10, lease_seconds=60, now=DAYTIME + timedelta(seconds=1))  # the due one
+        assert outbox.outstanding(session, now=DAYTIME + timedelta(seconds=59)) == 2  # both leased
+        # a lease that has just ended: its row is no longer leased but due, so it still counts
+        assert outbox.outstanding(session, now=DAYTIME + timedelta(seconds=61)) == 2
+        assert outbox.outstanding(session, channels=["wechat_template"], now=DAYTIME) == 0
+
+
+def test_a_draining_worker_outlives_a_lease_that_ends_between_its_claim_and_its_check(
+        db_url: str, monkeypatch) -> None:
+    """The race behind a red CI run: another worker's lease ended after this worker's empty claim
+    and before its drain check, so the check saw no lease, the worker exited and left the rows
+    pending. Here a slow machine is made certain: the first empty claim returns only after the
+    lease has ended."""
+    count = 5
+    queue_bills(db_url, count, "wechat_template", "openid-{i}")
+    with session_scope(db_url) as session:  # a worker that dies holding every row for 0.5 s
+        assert len(outbox.claim(session, count, lease_seconds=0.5)) == count
+    real_claim = outbox.claim
+    empty_claims = []
+
+    def slow_after_an_empty_claim(*args, **kwargs):
+        claimed = real_claim(*args, **kwargs)
+        if not claimed and not empty_claims:
+            empty_claims.append(time.monotonic())
+            time.sleep(0.8)  # the dead worker's lease ends here
+        return claimed
+
+    monkeypatch.setattr(outbox, "claim", slow_after_an_empty_claim)
+    with fake_wechat() as api:
+        survivor = wechat_worker(db_url, api)
+        survivor.poll_seconds = 0.05
+        totals = survivor.run(drain=True)
+        survivor.close()
+    assert empty_claims  # the race window was hit
+    assert totals["sent"] == count and len(api.delivered) == count
+    assert {r.status.value for r in rows(db_url)} == {"sent"}
