@@ -308,7 +308,8 @@ def report(result: dict[str, Any]) -> str:
              f"transactions/turn, {r['pg_statements_per_turn']} statements/turn, {r['pg_cpu_ms_per_turn']} ms "
              f"CPU/turn; Chroma {r['chroma_cpu_ms_per_turn']} ms CPU/turn ({r['chroma_cpu_s_replica_start']} s while "
              f"the replicas loaded the knowledge base from it); replicas "
-             f"{r['replica_cpu_ms_per_turn']} ms CPU/turn",
+             + (f"{r['replica_cpu_ms_per_turn']} ms CPU/turn" if r["replica_cpu_ms_per_turn"] is not None
+                else "CPU/turn not comparable (the killed replica's CPU is lost)"),
              f"  records: conversations {rec['conversations_recorded']}/{rec['conversations_started']}, "
              f"turns {rec['turn_records']} for {rec['messages_answered']} answered of {rec['messages_sent']} sent: "
              f"lost {rec['lost']}, duplicated {rec['duplicated']} (recorded but unanswered "
